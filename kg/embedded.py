@@ -1,0 +1,121 @@
+"""The embedded backend: a pyoxigraph (RocksDB) store in a folder on disk."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Graph
+
+from .errors import QueryError, StoreError, StoreLockedError
+from .sparql import bind, to_rdflib
+from .store import Result, Store
+
+#: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
+STAGING_PREFIX = "urn:semgraph:staging:"
+
+
+class EmbeddedStore(Store):
+    """A store folder opened by this process. Only one process may open a folder for writing.
+
+    Queries see the union of all named graphs as their default graph (as ``oxigraph serve
+    --union-default-graph`` does), so ``SELECT ?l WHERE { rid:RID5715 rdfs:label ?l }`` works without ``GRAPH``.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False):
+        self.location = str(path)
+        self.writable = not read_only
+        try:
+            if read_only:
+                if not path.is_dir():
+                    raise StoreError(f"no store at {path}: create it first (for example with `semgraph demo`)")
+                self._store = ox.Store.read_only(str(path))
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self._store = ox.Store(str(path))
+        except OSError as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"the store folder {path} is already open in another process (a running `semgraph serve`?). "
+                    "Stop that process, point this one at the same data through the remote SPARQL endpoint, "
+                    "or open it read-only."
+                ) from exc
+            raise StoreError(f"cannot open the store folder {path}: {exc}") from exc
+        if self.writable:
+            self._remove_staging_graphs()
+
+    def _remove_staging_graphs(self) -> None:
+        for name in list(self._store.named_graphs()):
+            if isinstance(name, ox.NamedNode) and name.value.startswith(STAGING_PREFIX):
+                self._store.remove_graph(name)
+
+    def _query(self, form: str, query: str, bindings) -> Result:
+        text = bind(query, bindings)
+        try:
+            answer = self._store.query(text, use_default_graph_as_union=True)
+        except SyntaxError as exc:
+            raise QueryError(f"malformed SPARQL query: {exc}") from exc
+        except RuntimeError as exc:
+            raise QueryError(f"the query failed: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"the query failed: {exc}") from exc
+        if form == "ask":
+            return Result(form, boolean=bool(answer))
+        if form == "select":
+            variables = [v.value for v in answer.variables]
+            rows = []
+            for solution in answer:
+                row = {}
+                for name in variables:
+                    term = solution[name]
+                    if term is not None:
+                        row[name] = to_rdflib(term)
+                rows.append(row)
+            return Result(form, variables=variables, rows=rows)
+        graph = Graph()
+        for triple in answer:
+            graph.add((to_rdflib(triple.subject), to_rdflib(triple.predicate), to_rdflib(triple.object)))
+        return Result(form, graph=graph)
+
+    def _update(self, update: str, bindings) -> None:
+        text = bind(update, bindings)
+        try:
+            self._store.update(text)
+        except SyntaxError as exc:
+            raise QueryError(f"malformed SPARQL update: {exc}; nothing was written") from exc
+        except RuntimeError as exc:
+            raise QueryError(f"the update failed: {exc}; nothing was written") from exc
+        except OSError as exc:
+            raise StoreError(f"the update failed: {exc}; nothing was written") from exc
+
+    def _load(self, quads: list[ox.Quad], replace_graph: str | None) -> None:
+        target = None if replace_graph is None else ox.NamedNode(replace_graph)
+        if target is None or not self._store.contains_named_graph(target) or not any(
+                True for _ in self._store.quads_for_pattern(None, None, None, target)):
+            self._store.extend(quads)
+            return
+        # Stage in a scratch graph (one transaction), then swap it in with one MOVE (a second transaction).
+        staging = ox.NamedNode(STAGING_PREFIX + uuid.uuid4().hex)
+        self._store.extend(ox.Quad(q.subject, q.predicate, q.object, staging) for q in quads)
+        self._store.update(f"MOVE SILENT GRAPH {staging} TO GRAPH {target}")
+
+    def graphs(self) -> list[str]:
+        return sorted(
+            name.value for name in self._store.named_graphs()
+            if isinstance(name, ox.NamedNode) and any(True for _ in self._store.quads_for_pattern(None, None, None, name))
+        )
+
+    def flush(self) -> None:
+        """Force pending writes to disk."""
+        self._store.flush()
+
+    def close(self) -> None:
+        if getattr(self, "_store", None) is not None:
+            if self.writable:
+                self._store.flush()
+            del self._store
+            self._store = None
+
+    def _read_only_reason(self) -> str:
+        return f"the store {self.location} was opened read-only; open it without read_only to write"

@@ -1,0 +1,28 @@
+"""Errors raised by the knowledge-graph store.
+
+Every error of this package is a :class:`StoreError`; its message says what went wrong and what to do.
+"""
+
+
+class StoreError(Exception):
+    """Base class of every error raised by :mod:`kg`."""
+
+
+class StoreLockedError(StoreError):
+    """The embedded store folder is already opened for writing by another process."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write was attempted on a store opened read-only (or a remote store without an update URL)."""
+
+
+class RemoteEndpointError(StoreError):
+    """The remote SPARQL endpoint could not be reached or answered with an HTTP error."""
+
+
+class QueryError(StoreError):
+    """A SPARQL query or update is malformed, or a parameter binding is invalid."""
+
+
+class LoadError(StoreError):
+    """An RDF file or graph could not be parsed; nothing was written."""

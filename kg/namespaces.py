@@ -1,0 +1,109 @@
+"""Closed vocabularies and the IRIs of our named graphs.
+
+``SG`` is semgraph's own vocabulary, published with labels and comments in ``kg/vocab/sg.ttl`` (a test keeps the
+two in step). A typo such as ``SG.Cse`` is an ``AttributeError``. Where W3C PROV-O or SKOS has the notion we use
+their terms (``PROV.wasGeneratedBy``, ``SKOS.altLabel`` ...), re-exported here from rdflib.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from rdflib import Graph, Namespace, URIRef
+from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD, DefinedNamespace
+
+__all__ = [
+    "SG", "RID", "PROV", "SKOS", "RDF", "RDFS", "OWL", "XSD", "DCTERMS", "GRAPH", "ID",
+    "ontology_graph", "feedback_graph", "vocabulary_graph",
+    "CATALOG_GRAPH", "ANNOTATIONS_GRAPH", "BASELINE_GRAPH", "VOCABULARY_GRAPH",
+]
+
+#: RadLex classes, as the RadLex 4.x OWL release names them.
+RID = Namespace("http://radlex.org/RID/")
+#: Named graphs of a semgraph store.
+GRAPH = Namespace("https://w3id.org/semgraph/graph/")
+#: Resources minted by semgraph (cases, patients, rounds ...).
+ID = Namespace("https://w3id.org/semgraph/id/")
+
+
+class SG(DefinedNamespace):
+    """semgraph vocabulary, https://w3id.org/semgraph/vocab# (version 0.1, 2026-11)."""
+
+    _NS = Namespace("https://w3id.org/semgraph/vocab#")
+    _fail = True
+
+    # classes
+    Patient: URIRef
+    Study: URIRef
+    Image: URIRef
+    Case: URIRef
+    Annotation: URIRef
+    TermLikelihood: URIRef
+    TermModel: URIRef
+    TermSimilarity: URIRef
+    RetrievalSession: URIRef
+    FeedbackRound: URIRef
+    Mark: URIRef
+    Promotion: URIRef
+    OntologyGraph: URIRef
+    # case and study metadata
+    patient: URIRef
+    study: URIRef
+    image: URIRef
+    imageFile: URIRef
+    maskFile: URIRef
+    diagnosis: URIRef
+    studyDate: URIRef
+    age: URIRef
+    sex: URIRef
+    contrastPhase: URIRef
+    liverSegment: URIRef
+    caption: URIRef
+    # annotations
+    annotates: URIRef
+    annotationKind: URIRef
+    likelihood: URIRef
+    term: URIRef
+    value: URIRef
+    # term similarities
+    termA: URIRef
+    termB: URIRef
+    dissimilarity: URIRef
+    previous: URIRef
+    kind: URIRef
+    measure: URIRef
+    # feedback
+    session: URIRef
+    roundNumber: URIRef
+    queryCase: URIRef
+    mark: URIRef
+    markedCase: URIRef
+    relevance: URIRef
+    algorithm: URIRef
+    parameters: URIRef
+    # ontology catalog
+    ontologyName: URIRef
+    root: URIRef
+    tripleCount: URIRef
+
+
+CATALOG_GRAPH = GRAPH["catalog"]
+ANNOTATIONS_GRAPH = GRAPH["annotations"]
+BASELINE_GRAPH = GRAPH["similarity/baseline"]
+VOCABULARY_GRAPH = GRAPH["vocabulary"]
+
+
+def ontology_graph(name: str) -> URIRef:
+    """The named graph of the ontology loaded as ``name``."""
+    return GRAPH[f"ontology/{name}"]
+
+
+def feedback_graph(round_id: str) -> URIRef:
+    """The named graph holding one feedback round."""
+    return GRAPH[f"feedback/{round_id}"]
+
+
+def vocabulary_graph() -> Graph:
+    """The published ``sg:`` vocabulary as an rdflib graph."""
+    text = resources.files("kg").joinpath("vocab/sg.ttl").read_text(encoding="utf-8")
+    return Graph().parse(data=text, format="turtle")

@@ -1,0 +1,104 @@
+"""The remote backend: any SPARQL 1.1 endpoint, queried through SPARQLWrapper, written with SPARQL 1.1 Update.
+
+A write is one HTTP request holding all its operations, which transactional servers (Oxigraph, Fuseki, GraphDB)
+apply whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+from SPARQLWrapper import JSON, POST, POSTDIRECTLY, TURTLE, SPARQLWrapper
+from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
+
+from .errors import QueryError, RemoteEndpointError
+from .sparql import bind
+from .store import Result, Store
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+def _term(binding: dict):
+    """An rdflib term from one SPARQL 1.1 JSON results binding."""
+    from rdflib import BNode, Literal
+
+    kind, value = binding["type"], binding["value"]
+    if kind == "uri":
+        return URIRef(value)
+    if kind == "bnode":
+        return BNode(value)
+    if "xml:lang" in binding:
+        return Literal(value, lang=binding["xml:lang"])
+    datatype = binding.get("datatype")
+    return Literal(value, datatype=None if datatype in (None, _XSD_STRING) else URIRef(datatype))
+
+
+class RemoteStore(Store):
+    """A SPARQL 1.1 endpoint; read-only when no update URL is given."""
+
+    def __init__(self, query_url: str, *, update_url: str | None, timeout: float = 60.0):
+        self.location = query_url
+        self.update_url = update_url
+        self.writable = update_url is not None
+        self.timeout = timeout
+
+    def _wrapper(self, url: str) -> SPARQLWrapper:
+        wrapper = SPARQLWrapper(url)
+        wrapper.setMethod(POST)
+        wrapper.setTimeout(int(self.timeout))
+        return wrapper
+
+    def _send(self, wrapper: SPARQLWrapper, what: str):
+        try:
+            return wrapper.query()
+        except QueryBadFormed as exc:
+            raise QueryError(f"the endpoint rejected the {what}: {exc}") from exc
+        except SPARQLWrapperException as exc:
+            raise RemoteEndpointError(f"the endpoint {wrapper.endpoint} failed on the {what}: {exc}") from exc
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:500]
+            raise RemoteEndpointError(f"{wrapper.endpoint} answered HTTP {exc.code} to the {what}: {detail}") from exc
+        except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
+            raise RemoteEndpointError(
+                f"cannot reach the SPARQL endpoint {wrapper.endpoint}: {exc}. Is the server running?") from exc
+
+    def _query(self, form: str, query: str, bindings) -> Result:
+        wrapper = self._wrapper(self.location)
+        wrapper.setQuery(bind(query, bindings))
+        if form in ("select", "ask"):
+            wrapper.setReturnFormat(JSON)
+            response = self._send(wrapper, "query").response.read()
+            try:
+                payload = json.loads(response)
+            except ValueError as exc:
+                raise RemoteEndpointError(f"{self.location} did not answer SPARQL JSON results") from exc
+            if form == "ask":
+                return Result(form, boolean=bool(payload["boolean"]))
+            variables = payload["head"].get("vars", [])
+            rows = [{name: _term(b) for name, b in solution.items()} for solution in payload["results"]["bindings"]]
+            return Result(form, variables=variables, rows=rows)
+        wrapper.setReturnFormat(TURTLE)
+        data = self._send(wrapper, "query").response.read()
+        graph = Graph()
+        graph.parse(data=data, format="turtle")
+        return Result(form, graph=graph)
+
+    def _update(self, update: str, bindings) -> None:
+        wrapper = self._wrapper(self.update_url)
+        wrapper.setRequestMethod(POSTDIRECTLY)
+        wrapper.setQuery(bind(update, bindings))
+        wrapper.queryType = "INSERT"  # any update verb: makes SPARQLWrapper send it as an update
+        self._send(wrapper, "update")
+
+    def _load(self, quads: list[ox.Quad], replace_graph: str | None) -> None:
+        body = "\n".join(f"GRAPH {q.graph_name} {{ {q.subject} {q.predicate} {q.object} }}" for q in quads)
+        prefix = f"DROP SILENT GRAPH {ox.NamedNode(replace_graph)} ;\n" if replace_graph else ""
+        self._update(prefix + "INSERT DATA {\n" + body + "\n}", None)
+
+    def _read_only_reason(self) -> str:
+        return (f"the remote store {self.location} has no update URL; pass update_url= "
+                "(or set SEMGRAPH_UPDATE_URL) to write")

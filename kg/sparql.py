@@ -1,0 +1,129 @@
+"""SPARQL text helpers shared by both store backends: parameter binding and query-form detection.
+
+Parameters are written ``$name`` in a query or update template and bound by :func:`bind`, which replaces each
+one by the RDF term serialised by the term library (pyoxigraph): IRIs are validated, literals escaped. User input
+therefore never reaches SPARQL text as raw characters. ``?name`` variables are left alone, so a template can still
+project and join ordinary variables.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
+
+from .errors import QueryError
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+# Tokens whose content must never be rewritten: long and short strings, IRIs, comments. Parameters: $name.
+_TOKEN = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r'|<[^<>"{}|^`\\\x00-\x20]*>'
+    r"|#[^\n]*"
+    r"|\$(?P<param>[A-Za-z_][A-Za-z0-9_]*)",
+    re.DOTALL,
+)
+_FORM = re.compile(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.IGNORECASE)
+_PROLOGUE = re.compile(r"\s*(?:(?:PREFIX\s+[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)\s*)*", re.IGNORECASE)
+
+Binding = Node | str | int | float | bool | _dt.date | _dt.datetime
+
+#: Prefixes declared before every query and update (a query may redeclare them; its own declaration wins).
+PREFIXES: dict[str, str] = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "prov": "http://www.w3.org/ns/prov#",
+    "dcterms": "http://purl.org/dc/terms/",
+    "sg": "https://w3id.org/semgraph/vocab#",
+    "rid": "http://radlex.org/RID/",
+}
+_PROLOGUE_TEXT = "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in PREFIXES.items())
+
+
+def to_oxigraph(value: Binding) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+    """Convert an rdflib term or a plain Python value to a pyoxigraph term (validating IRIs).
+
+    A Python ``str`` becomes a plain literal, never an IRI: pass :class:`rdflib.URIRef` for an IRI.
+    """
+    try:
+        if isinstance(value, URIRef):
+            return ox.NamedNode(str(value))
+        if isinstance(value, BNode):
+            return ox.BlankNode(str(value))
+        if not isinstance(value, Literal):
+            value = Literal(value)
+        if value.language:
+            return ox.Literal(str(value), language=value.language)
+        datatype = value.datatype or _XSD_STRING
+        return ox.Literal(str(value), datatype=ox.NamedNode(str(datatype)))
+    except ValueError as exc:
+        raise QueryError(f"cannot use {value!r} as an RDF term: {exc}") from exc
+
+
+def to_rdflib(term: Any) -> Node:
+    """Convert a pyoxigraph term to the equivalent rdflib term (``xsd:string`` literals become plain literals)."""
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        datatype = term.datatype.value
+        return Literal(term.value, datatype=None if datatype == _XSD_STRING else URIRef(datatype))
+    raise QueryError(f"unsupported RDF term in a result: {term!r}")
+
+
+def serialize_term(value: Binding) -> str:
+    """The N-Triples form of a bound value, escaped by pyoxigraph."""
+    return str(to_oxigraph(value))
+
+
+def bind(template: str, bindings: Mapping[str, Binding] | None = None) -> str:
+    """Replace every ``$name`` parameter of ``template`` by the serialised term ``bindings[name]``.
+
+    Strings, IRIs and comments of the template are left untouched. An unbound parameter or an unused binding is
+    an error, so that a typo cannot silently widen a query. The common :data:`PREFIXES` are declared first.
+
+    >>> bind("ASK { ?s rdfs:label $label }", {"label": 'a "b"'}).splitlines()[-1]
+    'ASK { ?s rdfs:label "a \\\\"b\\\\"" }'
+    """
+    bindings = dict(bindings or {})
+    used: set[str] = set()
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group("param")
+        if name is None:
+            return match.group(0)
+        if name not in bindings:
+            raise QueryError(f"parameter ${name} is not bound; pass it in bindings")
+        used.add(name)
+        return serialize_term(bindings[name])
+
+    text = _TOKEN.sub(substitute, template)
+    unused = sorted(set(bindings) - used)
+    if unused:
+        raise QueryError(f"bindings {unused} do not appear as $parameters in the query")
+    return _PROLOGUE_TEXT + text
+
+
+def query_form(query: str) -> str:
+    """Return ``"select"``, ``"ask"``, ``"construct"`` or ``"describe"`` for a SPARQL query text."""
+    stripped = _TOKEN.sub(lambda m: " " if m.group(0).startswith("#") else m.group(0), query)
+    body = stripped[_PROLOGUE.match(stripped).end():]
+    match = _FORM.match(body.lstrip())
+    if match is None:
+        raise QueryError("not a SPARQL query: expected SELECT, ASK, CONSTRUCT or DESCRIBE after the prefixes")
+    return match.group(1).lower()

@@ -1,0 +1,1 @@
+"""semgraph: knowledge-graph backed semantic retrieval of radiological images (the domain package)."""

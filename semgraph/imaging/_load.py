@@ -1,0 +1,330 @@
+"""Load one CT slice as Hounsfield units from DICOM, NIfTI, PNG or TIFF."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semgraph.errors import InvalidInput
+from semgraph.imaging._checks import DEFAULT_MAX_SIZE, check_int, check_path, check_range, check_size
+
+_DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
+_RASTER_MAXIMA = {"L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """One 2-D image in Hounsfield units.
+
+    Attributes
+    ----------
+    hu : ndarray (M, N) of float64
+        Pixel values in Hounsfield units; row 0 is the first stored row.
+    spacing : (float, float)
+        Pixel spacing ``(between rows, between columns)`` in millimetres.
+    spacing_known : bool
+        False when the file carries no spacing and ``spacing`` is the placeholder ``(1.0, 1.0)``.
+    format : {'dicom', 'nifti', 'png', 'tiff'}
+        Format detected from the file content.
+    slice_index : int or None
+        Frame (DICOM), slice (NIfTI) or page (TIFF) that was read; None for a single-slice file.
+    """
+
+    hu: np.ndarray
+    spacing: tuple[float, float]
+    spacing_known: bool
+    format: str
+    slice_index: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape ``(M, N)`` of :attr:`hu`."""
+        return self.hu.shape
+
+
+def detect_format(path: Path) -> str:
+    """Return 'dicom', 'nifti', 'png' or 'tiff' from the first bytes of ``path`` (extension as a fallback)."""
+    with open(path, "rb") as fh:
+        head = fh.read(352)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(352)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidInput(f"{path.name}: a gzip file that cannot be decompressed ({exc}).") from exc
+        return "nifti" if _is_nifti_header(head) else "unknown"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if _is_nifti_header(head):
+        return "nifti"
+    if path.suffix.lower() in _DICOM_EXTENSIONS:
+        return "dicom"  # DICOM without the 128-byte preamble
+    return "unknown"
+
+
+def _is_nifti_header(head: bytes) -> bool:
+    """True if ``head`` starts with a NIfTI-1 (348) or NIfTI-2 (540) ``sizeof_hdr`` and magic."""
+    if len(head) < 348:
+        return False
+    for order in ("<", ">"):
+        size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+        if size == 348 and head[344:347] in (b"n+1", b"ni1"):
+            return True
+        if size == 540 and head[4:7] in (b"n+2", b"ni2"):
+            return True
+    return False
+
+
+def load_image(path, *, slice_index: int | None = None, hu_range=None, max_size: int = DEFAULT_MAX_SIZE) -> LoadedImage:
+    """Load one CT slice as a float64 array of Hounsfield units plus its pixel spacing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A DICOM file, a single-file NIfTI-1/2 (``.nii`` or ``.nii.gz``), or an 8/16-bit grayscale PNG or TIFF.
+        The format is detected from the file content, not its name.
+    slice_index : int, optional
+        Frame of a multi-frame DICOM, slice along the third voxel axis of a 3-D NIfTI, or page of a multi-page
+        TIFF. Required for those (no slice is chosen silently); must be None or 0 for single-slice files.
+    hu_range : (float, float), optional
+        Required for PNG/TIFF, ignored (must be None) otherwise: the HU values that the dtype's smallest and
+        largest values (0 and 255, or 0 and 65535) stand for.
+    max_size : int, default 4096
+        Largest accepted number of rows or columns; checked from the header before the pixels are decoded.
+
+    Returns
+    -------
+    LoadedImage
+        ``hu`` of shape (M, N), ``spacing`` in mm as (between rows, between columns).
+
+    Raises
+    ------
+    InvalidInput
+        Not an image, truncated file, no pixel data, colour image, missing/invalid ``slice_index`` or
+        ``hu_range``, image over ``max_size``.
+    NotFound
+        ``path`` does not exist.
+
+    Notes
+    -----
+    DICOM: ``HU = stored · RescaleSlope + RescaleIntercept`` (from the top level, else the shared or per-frame
+    functional groups; slope 1 and intercept 0 when absent). NIfTI: ``scl_slope``/``scl_inter`` are applied, the
+    array is not reoriented: rows follow voxel axis i and columns voxel axis j, spacing is ``(zoom_i, zoom_j)``.
+    PNG/TIFF with ``hu_range = (lo, hi)`` and dtype maximum ``v_max``: ``HU = lo + v · (hi − lo) / v_max``; the
+    spacing is unknown and reported as ``(1.0, 1.0)`` with ``spacing_known=False``.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> image = load_image(get_testdata_file("CT_small.dcm"))
+    >>> image.hu.shape, image.hu.dtype.name
+    ((128, 128), 'float64')
+    """
+    path = check_path(path)
+    if slice_index is not None:
+        slice_index = check_int(slice_index, "slice_index", minimum=0)
+    max_size = check_int(max_size, "max_size", minimum=1)
+    fmt = detect_format(path)
+    if fmt == "unknown":
+        raise InvalidInput(f"{path.name} is not a recognised image: expected DICOM, NIfTI (.nii/.nii.gz), PNG or TIFF.")
+    if fmt in ("png", "tiff"):
+        if hu_range is None:
+            raise InvalidInput(
+                f"{path.name} is a {fmt.upper()} file, which carries no Hounsfield units: pass hu_range=(lo, hi), "
+                "the HU values of the darkest and brightest possible pixel (e.g. the display window it was saved with)."
+            )
+        return _load_raster(path, fmt, slice_index, check_range(hu_range, "hu_range"), max_size)
+    if hu_range is not None:
+        raise InvalidInput(f"hu_range applies to PNG/TIFF only; {path.name} is {fmt.upper()} and carries its own HU scaling.")
+    if fmt == "dicom":
+        return _load_dicom(path, slice_index, max_size)
+    return _load_nifti(path, slice_index, max_size)
+
+
+def _pick_slice(count: int, slice_index: int | None, what: str, name: str) -> int | None:
+    """Check ``slice_index`` against ``count`` slices; return None for a single slice."""
+    if count == 1:
+        if slice_index not in (None, 0):
+            raise InvalidInput(f"{name} has a single {what}; slice_index must be None or 0, got {slice_index}.")
+        return None
+    if slice_index is None:
+        raise InvalidInput(f"{name} has {count} {what}s: pass slice_index in 0..{count - 1} to choose one.")
+    if slice_index >= count:
+        raise InvalidInput(f"slice_index {slice_index} is out of range: {name} has {count} {what}s (0..{count - 1}).")
+    return slice_index
+
+
+# --- DICOM ----------------------------------------------------------------------------------------------------
+
+
+def _first(ds, sequence_path: tuple[str, ...]):
+    """Follow ``sequence_path`` through first sequence items; None when an element is missing."""
+    node = ds
+    for keyword in sequence_path[:-1]:
+        seq = getattr(node, keyword, None)
+        if not seq:
+            return None
+        node = seq[0]
+    return getattr(node, sequence_path[-1], None)
+
+
+def _frame_group(ds, keyword: str, frame: int):
+    """Return a functional-group macro item (shared, else per-frame) or None."""
+    for groups, index in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", frame)):
+        seq = getattr(ds, groups, None)
+        if seq and len(seq) > index:
+            item = getattr(seq[index], keyword, None)
+            if item:
+                return item[0]
+    return None
+
+
+def _load_dicom(path: Path, slice_index: int | None, max_size: int) -> LoadedImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, force=path.suffix.lower() in _DICOM_EXTENSIONS)
+    except InvalidDicomError as exc:
+        raise InvalidInput(f"{path.name} is not a valid DICOM file ({exc}).") from exc
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        raise InvalidInput(f"{path.name}: the DICOM header cannot be read; the file may be truncated ({exc}).") from exc
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        kind = ds.get("Modality") or ds.get("SOPClassUID", "unknown")
+        raise InvalidInput(f"{path.name} has no pixel data (a DICOM {kind} object, not an image).")
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows < 1 or cols < 1:
+        raise InvalidInput(f"{path.name}: the DICOM header gives no valid Rows/Columns ({rows}x{cols}).")
+    check_size((rows, cols), max_size)
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise InvalidInput(
+            f"{path.name} is a colour image ({ds.get('PhotometricInterpretation', '?')}); a CT slice must be grayscale."
+        )
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    index = _pick_slice(frames, slice_index, "frame", path.name)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # truncated pixel data, missing codec, bad group 0028 values
+        raise InvalidInput(
+            f"{path.name}: the pixel data cannot be decoded; the file may be truncated or use a codec that is not "
+            f"installed ({exc})."
+        ) from exc
+    if frames > 1:
+        pixels = pixels[index]
+    pixels = np.asarray(pixels, dtype=np.float64)
+    if pixels.shape != (rows, cols):
+        raise InvalidInput(f"{path.name}: decoded pixels have shape {pixels.shape}, expected {(rows, cols)}.")
+    frame = index or 0
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope is None and intercept is None:
+        item = _frame_group(ds, "PixelValueTransformationSequence", frame)
+        if item is not None:
+            slope, intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    slope = 1.0 if slope is None else float(slope)
+    intercept = 0.0 if intercept is None else float(intercept)
+    spacing = ds.get("PixelSpacing")
+    if spacing is None:
+        item = _frame_group(ds, "PixelMeasuresSequence", frame)
+        spacing = item.get("PixelSpacing") if item is not None else ds.get("ImagerPixelSpacing")
+    known = spacing is not None and len(spacing) == 2 and all(float(v) > 0 for v in spacing)
+    return LoadedImage(
+        hu=pixels * slope + intercept,
+        spacing=(float(spacing[0]), float(spacing[1])) if known else (1.0, 1.0),
+        spacing_known=known,
+        format="dicom",
+        slice_index=index,
+    )
+
+
+# --- NIfTI ----------------------------------------------------------------------------------------------------
+
+
+def read_nifti(path: Path, max_size: int):
+    """Open a single-file NIfTI-1/2 from its bytes (whatever its name); return the nibabel image."""
+    import nibabel
+
+    raw = path.read_bytes()
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        klass = nibabel.Nifti2Image if _is_nifti_header(raw[:352]) and raw[4:7] in (b"n+2", b"ni2") else nibabel.Nifti1Image
+        img = klass.from_bytes(raw)
+    except Exception as exc:
+        raise InvalidInput(f"{path.name}: the NIfTI file cannot be read; it may be truncated ({exc}).") from exc
+    shape = img.shape
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) not in (2, 3):
+        raise InvalidInput(f"{path.name} is a {len(img.shape)}-D NIfTI {img.shape}; only 2-D or 3-D volumes are supported.")
+    check_size(shape[:2], max_size)
+    return img, shape
+
+
+def _load_nifti(path: Path, slice_index: int | None, max_size: int) -> LoadedImage:
+    img, shape = read_nifti(path, max_size)
+    depth = shape[2] if len(shape) == 3 else 1
+    index = _pick_slice(depth, slice_index, "slice", path.name)
+    try:
+        key = (slice(None), slice(None)) + ((index or 0,) + (0,) * (img.ndim - 3) if img.ndim > 2 else ())
+        data = np.asarray(img.dataobj[key], dtype=np.float64)
+    except Exception as exc:
+        raise InvalidInput(f"{path.name}: the NIfTI voxel data cannot be read; the file may be truncated ({exc}).") from exc
+    if not np.isfinite(data).all():
+        raise InvalidInput(f"{path.name}: the selected slice contains NaN or infinite values.")
+    zooms = img.header.get_zooms()
+    known = len(zooms) >= 2 and all(float(z) > 0 for z in zooms[:2])
+    return LoadedImage(
+        hu=np.ascontiguousarray(data),
+        spacing=(float(zooms[0]), float(zooms[1])) if known else (1.0, 1.0),
+        spacing_known=known,
+        format="nifti",
+        slice_index=index,
+    )
+
+
+# --- PNG / TIFF -----------------------------------------------------------------------------------------------
+
+
+def open_raster(path: Path, slice_index: int | None, max_size: int):
+    """Open a PNG/TIFF with Pillow, select the page and decode it; return ``(pil_image, page)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        im = Image.open(path)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInput(f"{path.name} cannot be opened as an image ({exc}).") from exc
+    check_size((im.size[1], im.size[0]), max_size)
+    page = _pick_slice(getattr(im, "n_frames", 1), slice_index, "page", path.name)
+    try:
+        if page:
+            im.seek(page)
+        im.load()
+    except (OSError, EOFError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"{path.name}: the pixel data cannot be decoded; the file may be truncated ({exc}).") from exc
+    return im, page
+
+
+def _load_raster(path: Path, fmt: str, slice_index, hu_range: tuple[float, float], max_size: int) -> LoadedImage:
+    im, page = open_raster(path, slice_index, max_size)
+    if im.mode not in _RASTER_MAXIMA:
+        raise InvalidInput(
+            f"{path.name} has Pillow mode {im.mode!r}; a CT slice must be saved as 8-bit ('L') or 16-bit ('I;16') "
+            "grayscale."
+        )
+    lo, hi = hu_range
+    values = np.asarray(im, dtype=np.float64)
+    return LoadedImage(
+        hu=lo + values * ((hi - lo) / _RASTER_MAXIMA[im.mode]),
+        spacing=(1.0, 1.0),
+        spacing_known=False,
+        format=fmt,
+        slice_index=page,
+    )

@@ -1,0 +1,391 @@
+"""In-memory HSBD retrieval index: HSBD top-K search as L1 search over projected vectors.
+
+HSBD is an L1 distance between linear projections, ``HSBD(a, b) = ||M a - M b||_1`` with ``M = W P`` from
+:func:`semgraph.hsbd.projection`. :class:`HSBDIndex` stores ``Y = A M^T`` (one projected row per case) and answers a
+query by an exact L1 scan in memory-bounded blocks. After relevance feedback changes the term dissimilarities,
+:meth:`HSBDIndex.rebuild` recomputes ``M`` and ``Y`` from the stored likelihood vectors.
+
+Errors: malformed data (vectors, ids, masks, ``k``) raises :class:`semgraph.errors.InvalidInput`; an invalid option
+(``backend``, ``block_size``, ``linkage``, ``weights``) raises :class:`ValueError` naming the allowed values; the
+``'faiss'`` backend raises :class:`ImportError` with an install hint when faiss is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import NamedTuple
+
+import numpy as np
+
+from semgraph import hsbd
+from semgraph.errors import InvalidInput
+
+__all__ = ["BACKENDS", "HSBDIndex", "SearchResult"]
+
+#: Allowed values of the ``backend`` option.
+BACKENDS = ("numpy", "faiss")
+
+_FAISS_HINT = "The 'faiss' backend needs the faiss package; install it with: pip install semgraph[fast]"
+
+
+class SearchResult(NamedTuple):
+    """Result of :meth:`HSBDIndex.search`: ids and HSBD distances, nearest first."""
+
+    ids: list
+    distances: np.ndarray
+
+
+def _import_faiss():
+    """Import faiss at call time, or raise ImportError with the install hint."""
+    try:
+        import faiss  # noqa: PLC0415 - optional dependency, imported on demand
+    except ImportError as exc:
+        raise ImportError(_FAISS_HINT) from exc
+    return faiss
+
+
+class HSBDIndex:
+    """Exact HSBD k-nearest-neighbour index over term-likelihood vectors.
+
+    Parameters
+    ----------
+    dissimilarity : array_like, shape (k, k)
+        Term dissimilarity matrix (``Mtsim``), validated as in :func:`semgraph.hsbd.dendrogram`.
+    ids : iterable of hashable, optional
+        Case identifiers of the initial ``vectors`` (unique).
+    vectors : array_like, shape (n, k), optional
+        Initial term-likelihood vectors, one row per id.
+    linkage : {'average', 'complete'}, default 'average'
+        AHC linkage of the HSBD dendrogram.
+    weights : {'gap', 'height', 'uniform'}, default 'gap'
+        HSBD level weights.
+    block_size : int, default 65536
+        Rows scanned per block; a search allocates about ``4 * block_size`` bytes of scratch memory (numpy backend).
+    backend : {'numpy', 'faiss'}, default 'numpy'
+        ``'numpy'``: blocked exact scan; ``'faiss'``: ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs
+        ``pip install semgraph[fast]``).
+
+    Notes
+    -----
+    Likelihood vectors are stored as float32 (``A``, shape (N, k)) together with their projections
+    ``Y = A M^T`` (float32, stored feature-major, shape (2k-1, N) internally). Projections are always computed in
+    float64 from float32-rounded vectors with element-wise operations, so :meth:`add`, :meth:`rebuild` and a query
+    give bit-identical projections for the same vector (a stored case is at distance exactly 0 from itself). Distances
+    are accumulated in float32 over the ``2k - 1`` projected coordinates in a fixed order, hence they do not depend
+    on ``block_size``; their relative error is about ``1e-6``.
+
+    Ties are broken by row order (insertion order): the result is sorted by ``(distance, row)``. With the
+    ``'faiss'`` backend the returned rows are sorted the same way, but which of several rows tied at the k-th
+    distance make the cut is up to faiss.
+
+    Examples
+    --------
+    >>> D = [[0, 1, 4], [1, 0, 4], [4, 4, 0]]
+    >>> index = HSBDIndex(D, ids=["a", "b", "c"], vectors=[[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    >>> result = index.search([1, 0, 0], k=2)
+    >>> result.ids, result.distances.tolist()
+    (['a', 'b'], [0.0, 0.5])
+    """
+
+    def __init__(
+        self,
+        dissimilarity,
+        ids: Iterable[Hashable] | None = None,
+        vectors=None,
+        *,
+        linkage: str = "average",
+        weights: str = "gap",
+        block_size: int = 65536,
+        backend: str = "numpy",
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"Invalid backend: {backend!r}. The supported values are 'numpy', 'faiss'.")
+        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+            raise ValueError(f"Invalid block_size: {block_size!r}. block_size must be a positive integer.")
+        if backend == "faiss":
+            _import_faiss()
+        self.linkage = linkage
+        self.weights = weights
+        self.block_size = int(block_size)
+        self.backend = backend
+        self._set_dendrogram(dissimilarity)
+        k, d = self.n_terms, self.dim
+        self._n = 0
+        self._A = np.zeros((0, k), dtype=np.float32)  # capacity x k, rows [:n] used
+        self._Yt = np.zeros((d, 0), dtype=np.float32)  # d x capacity, columns [:n] used
+        self._ids: list = []
+        self._row_of: dict = {}
+        self._faiss_index = None
+        if (ids is None) != (vectors is None):
+            raise InvalidInput("Give both ids and vectors, or neither.")
+        if ids is not None:
+            self.add(ids, vectors)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # properties
+    # ------------------------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def n_terms(self) -> int:
+        """Number of terms k (length of a likelihood vector)."""
+        return self.tree.k
+
+    @property
+    def dim(self) -> int:
+        """Dimension ``2k - 1`` of the projected vectors."""
+        return 2 * self.tree.k - 1
+
+    @property
+    def ids(self) -> list:
+        """Case ids in row order (a copy)."""
+        return list(self._ids)
+
+    @property
+    def projection(self) -> np.ndarray:
+        """The current projection matrix ``M``, shape (2k-1, k) (a copy)."""
+        return self.tree.projection.copy()
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Stored likelihood vectors ``A``, shape (N, k), float32 (read-only view)."""
+        view = self._A[: self._n]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def projected(self) -> np.ndarray:
+        """Projected vectors ``Y = A M^T``, shape (N, 2k-1), float32 (read-only, non-contiguous view)."""
+        view = self._Yt[:, : self._n].T
+        view.flags.writeable = False
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes used by the projected vectors ``Y`` of the N stored cases (excluding spare capacity)."""
+        return self._n * self.dim * np.dtype(np.float32).itemsize
+
+    # ------------------------------------------------------------------------------------------------------------
+    # building
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _set_dendrogram(self, dissimilarity) -> None:
+        self.tree = hsbd.dendrogram(dissimilarity, linkage=self.linkage, weights=self.weights)
+
+    def _as_matrix(self, vectors, name: str) -> np.ndarray:
+        try:
+            X = np.asarray(vectors, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{name} must be numeric ({exc}).") from None
+        if X.ndim != 2 or X.shape[1] != self.n_terms:
+            raise InvalidInput(f"{name} must have shape (n, {self.n_terms}); got {X.shape}.")
+        if not np.all(np.isfinite(X)):
+            raise InvalidInput(f"{name} contain NaN or infinite values.")
+        return X
+
+    def _project_rows(self, A32: np.ndarray) -> np.ndarray:
+        """Project float32 rows (n, k) to float32 ``(M a)`` columns, shape (2k-1, n).
+
+        Uses ``M = W P``: node sums are built bottom-up along the merges, then scaled by ``W``, all in float64 with
+        element-wise operations, so a row's projection does not depend on how many rows are projected with it.
+        """
+        tree = self.tree
+        k, n = tree.k, A32.shape[0]
+        sums = np.empty((self.dim, n), dtype=np.float64)
+        sums[:k] = A32.T
+        for step, (u, v) in enumerate(tree.merges):
+            np.add(sums[u], sums[v], out=sums[k + step])
+        sums *= tree.node_weights[:, None]
+        return sums.astype(np.float32)
+
+    def _reserve(self, n_total: int) -> None:
+        capacity = self._A.shape[0]
+        if n_total <= capacity:
+            return
+        new_capacity = max(n_total, 2 * capacity, 16)
+        A = np.zeros((new_capacity, self.n_terms), dtype=np.float32)
+        Yt = np.zeros((self.dim, new_capacity), dtype=np.float32)
+        A[: self._n] = self._A[: self._n]
+        Yt[:, : self._n] = self._Yt[:, : self._n]
+        self._A, self._Yt = A, Yt
+
+    def add(self, ids: Iterable[Hashable], vectors) -> None:
+        """Append cases to the index.
+
+        Parameters
+        ----------
+        ids : iterable of hashable, length n
+            New case ids; they must be unique and not already in the index.
+        vectors : array_like, shape (n, k)
+            Finite term-likelihood vectors.
+
+        Raises
+        ------
+        semgraph.errors.InvalidInput
+            On a shape mismatch, non-finite values, unhashable or duplicate ids. Nothing is added then.
+        """
+        ids = list(ids)
+        X = self._as_matrix(vectors, "vectors")
+        if len(ids) != X.shape[0]:
+            raise InvalidInput(f"Got {len(ids)} ids for {X.shape[0]} vectors.")
+        seen = set()
+        for case_id in ids:
+            if not isinstance(case_id, Hashable):
+                raise InvalidInput(f"Case id {case_id!r} is not hashable.")
+            if case_id in seen or case_id in self._row_of:
+                raise InvalidInput(f"Duplicate case id {case_id!r}.")
+            seen.add(case_id)
+        A32 = X.astype(np.float32)
+        if not np.all(np.isfinite(A32)):
+            raise InvalidInput("vectors contain values too large for float32.")
+        n_new = A32.shape[0]
+        self._reserve(self._n + n_new)
+        start = self._n
+        for s in range(0, n_new, self.block_size):
+            e = min(n_new, s + self.block_size)
+            self._Yt[:, start + s : start + e] = self._project_rows(A32[s:e])
+        self._A[start : start + n_new] = A32
+        for offset, case_id in enumerate(ids):
+            self._row_of[case_id] = start + offset
+        self._ids.extend(ids)
+        self._n += n_new
+        self._faiss_index = None
+
+    def rebuild(self, dissimilarity) -> None:
+        """Recompute the dendrogram, ``M`` and every projected row ``Y = A M^T`` for a new dissimilarity matrix.
+
+        Parameters
+        ----------
+        dissimilarity : array_like, shape (k, k)
+            The new term dissimilarities (same k as before), e.g. after a relevance-feedback round.
+
+        Raises
+        ------
+        semgraph.errors.InvalidInput
+            If the matrix is malformed or its size differs from the index's k; the index is left unchanged.
+        """
+        old = self.tree
+        self._set_dendrogram(dissimilarity)
+        if self.tree.k != old.k:
+            new_k = self.tree.k
+            self.tree = old
+            raise InvalidInput(f"The new dissimilarity matrix is {new_k} x {new_k}; the index holds {old.k} terms.")
+        for s in range(0, self._n, self.block_size):
+            e = min(self._n, s + self.block_size)
+            self._Yt[:, s:e] = self._project_rows(self._A[s:e])
+        self._faiss_index = None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # searching
+    # ------------------------------------------------------------------------------------------------------------
+
+    def project(self, query_vector) -> np.ndarray:
+        """Projection ``M a`` of one likelihood vector, shape (2k-1,), float64."""
+        return self.tree.projection @ hsbd._as_vector(query_vector, self.n_terms, "query_vector")
+
+    def search(self, query_vector, k: int = 25, *, mask=None) -> SearchResult:
+        """The ``k`` stored cases nearest to a query in HSBD.
+
+        Parameters
+        ----------
+        query_vector : array_like, shape (n_terms,)
+            Term likelihoods of the query.
+        k : int, default 25
+            Number of results (fewer are returned when fewer rows are stored or allowed by ``mask``).
+        mask : array_like of bool, shape (N,), optional
+            Rows to consider; rows where ``mask`` is False are never returned (the filter is applied during the
+            scan, so ``k`` results are returned whenever ``k`` rows are allowed).
+
+        Returns
+        -------
+        SearchResult
+            ``ids`` (list) and ``distances`` (float64 array), sorted by ascending distance, then by row order.
+
+        Raises
+        ------
+        semgraph.errors.InvalidInput
+            If the query, ``k`` or ``mask`` is malformed.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidInput(f"k must be a positive integer; got {k!r}.")
+        a = hsbd._as_vector(query_vector, self.n_terms, "query_vector").astype(np.float32)
+        q = self._project_rows(a[None, :])[:, 0]  # same float32 rounding as a stored row
+        if not np.all(np.isfinite(q)):
+            raise InvalidInput("query_vector is too large for float32.")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.dtype != np.bool_ or mask.shape != (self._n,):
+                raise InvalidInput(
+                    f"mask must be a boolean array of shape ({self._n},); got dtype {mask.dtype}, shape {mask.shape}."
+                )
+        k = int(min(k, self._n))
+        if k == 0:
+            return SearchResult([], np.zeros(0))
+        if self.backend == "faiss":
+            rows, dist = self._search_faiss(q, k, mask)
+        else:
+            rows, dist = self._search_numpy(q, k, mask)
+        return SearchResult([self._ids[r] for r in rows], dist.astype(np.float64))
+
+    def _block_distances(self, q: np.ndarray, start: int, stop: int, out: np.ndarray, tmp: np.ndarray) -> None:
+        """L1 distances of rows [start, stop) to q, accumulated coordinate by coordinate into ``out`` (float32)."""
+        Yt = self._Yt
+        np.subtract(Yt[0, start:stop], q[0], out=out)
+        np.abs(out, out=out)
+        for j in range(1, q.size):
+            np.subtract(Yt[j, start:stop], q[j], out=tmp)
+            np.abs(tmp, out=tmp)
+            out += tmp
+
+    def _search_numpy(self, q: np.ndarray, k: int, mask):
+        n, B = self._n, self.block_size
+        out_buf = np.empty(min(B, n), dtype=np.float32)
+        tmp_buf = np.empty(min(B, n), dtype=np.float32)
+        best_rows = np.zeros(0, dtype=np.int64)
+        best_dist = np.zeros(0, dtype=np.float32)
+        worst = np.float32(np.inf)  # distance of the current k-th best once k are known
+        for start in range(0, n, B):
+            stop = min(n, start + B)
+            dist = out_buf[: stop - start]
+            self._block_distances(q, start, stop, dist, tmp_buf[: stop - start])
+            if mask is not None:
+                dist[~mask[start:stop]] = np.inf
+            if best_rows.size == k:
+                cand = np.flatnonzero(dist <= worst)
+            else:
+                cand = np.flatnonzero(dist < np.inf)
+            if cand.size > k:  # keep the candidates not worse than the block's k-th value (ties kept)
+                values = dist[cand]
+                cand = cand[values <= np.partition(values, k - 1)[k - 1]]
+            if cand.size == 0:
+                continue
+            rows = np.concatenate((best_rows, cand + start))
+            dists = np.concatenate((best_dist, dist[cand]))
+            order = np.lexsort((rows, dists))[:k]
+            best_rows, best_dist = rows[order], dists[order]
+            if best_rows.size == k:
+                worst = best_dist[-1]
+        return best_rows, best_dist
+
+    def _search_faiss(self, q: np.ndarray, k: int, mask):
+        faiss = _import_faiss()
+        if self._faiss_index is None:
+            index = faiss.IndexFlat(self.dim, faiss.METRIC_L1)
+            index.add(np.ascontiguousarray(self._Yt[:, : self._n].T))
+            self._faiss_index = index
+        params = None
+        if mask is not None:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if allowed.size == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            k = min(k, int(allowed.size))
+            selector = faiss.IDSelectorBatch(allowed)
+            params = faiss.SearchParameters(sel=selector)
+        dist, rows = self._faiss_index.search(q.reshape(1, -1), k, params=params)
+        dist, rows = dist[0], rows[0].astype(np.int64)
+        keep = rows >= 0
+        dist, rows = dist[keep], rows[keep]
+        order = np.lexsort((rows, dist))  # faiss does not promise an order among equal distances
+        return rows[order], dist[order].astype(np.float32)

@@ -1,0 +1,60 @@
+"""Parameter binding and query-form detection (no store needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rdflib import BNode, Literal, URIRef
+
+from kg.errors import QueryError
+from kg.sparql import bind, query_form, to_oxigraph, to_rdflib
+
+
+def test_bind_leaves_strings_iris_comments_and_variables_alone():
+    template = 'SELECT ?x WHERE { ?x <http://e/$a> "$a" ; <http://e/p> \'$a\' , """$a""" , $a } # $a'
+    out = bind(template, {"a": 7})
+    assert out.splitlines()[-1] == ('SELECT ?x WHERE { ?x <http://e/$a> "$a" ; <http://e/p> \'$a\' , """$a""" , '
+                   '"7"^^<http://www.w3.org/2001/XMLSchema#integer> } # $a')
+
+
+def test_bind_typed_values():
+    out = bind("ASK { ?s ?p $i . ?s ?p $f . ?s ?p $b . ?s ?p $d . ?s ?p $l . ?s ?p $u }", {
+        "i": 3, "f": 0.5, "b": True, "d": dt.date(2024, 1, 2), "l": Literal("chat", lang="fr"),
+        "u": URIRef("http://e/x")})
+    assert '"3"^^<http://www.w3.org/2001/XMLSchema#integer>' in out
+    assert '"0.5"^^<http://www.w3.org/2001/XMLSchema#double>' in out
+    assert '"true"^^<http://www.w3.org/2001/XMLSchema#boolean>' in out
+    assert '"2024-01-02"^^<http://www.w3.org/2001/XMLSchema#date>' in out
+    assert '"chat"@fr' in out and "<http://e/x>" in out
+
+
+def test_plain_string_is_a_literal_not_an_iri():
+    assert bind("ASK { $s ?p ?o }", {"s": "http://e/x"}).splitlines()[-1] == 'ASK { "http://e/x" ?p ?o }'
+
+
+@given(st.text())
+def test_literal_round_trip_through_term_conversion(text):
+    assert to_rdflib(to_oxigraph(text)) == Literal(text)
+
+
+def test_blank_node_round_trip():
+    node = BNode("b1")
+    assert to_rdflib(to_oxigraph(node)) == node
+
+
+@pytest.mark.parametrize("query, form", [
+    ("SELECT * {}", "select"),
+    ("# comment with ASK\nPREFIX a: <http://e/#>\nBASE <http://e/>\n  construct {} where {}", "construct"),
+    ("ask {}", "ask"),
+    ("PREFIX : <http://e/>\nDESCRIBE :x", "describe"),
+])
+def test_query_form(query, form):
+    assert query_form(query) == form
+
+
+def test_query_form_rejects_updates():
+    with pytest.raises(QueryError, match="not a SPARQL query"):
+        query_form("DELETE WHERE { ?s ?p ?o }")

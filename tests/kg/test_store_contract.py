@@ -1,0 +1,197 @@
+"""The store contract, run on both backends (the `store` fixture is parametrised: embedded and remote)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rdflib import Dataset, Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import RDFS
+
+from kg import LoadError, QueryError, StoreError
+
+G1 = "https://example.org/graph/one"
+G2 = "https://example.org/graph/two"
+EX = "https://example.org/"
+
+TTL = """@prefix ex: <https://example.org/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+ex:a rdfs:label "alpha" ; ex:n 1 .
+ex:b rdfs:label "beta"@en ; rdfs:subClassOf ex:a .
+ex:c rdfs:label "gamma" ; rdfs:subClassOf ex:b .
+"""
+
+
+@pytest.fixture
+def ttl_file(tmp_path):
+    path = tmp_path / "small.ttl"
+    path.write_text(TTL)
+    return path
+
+
+def all_quads(store) -> set[tuple]:
+    rows = store.select("SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
+    return {(r["g"], r["s"], r["p"], r["o"]) for r in rows}
+
+
+def test_load_file_then_query(store, ttl_file):
+    assert store.load(ttl_file, G1) == 6
+    assert store.graphs() == [G1]
+    assert store.count(G1) == 6
+    rows = store.select("SELECT ?l WHERE { GRAPH $g { $s <http://www.w3.org/2000/01/rdf-schema#label> ?l } }",
+                        {"g": URIRef(G1), "s": URIRef(EX + "b")})
+    assert rows == [{"l": Literal("beta", lang="en")}]
+    assert store.ask("ASK { GRAPH ?g { ?s ?p $v } }", {"v": 1})
+    assert not store.ask("ASK { GRAPH ?g { ?s ?p $v } }", {"v": 2})
+
+
+def test_select_variables_and_unbound(store, ttl_file):
+    store.load(ttl_file, G1)
+    result = store.query("SELECT ?s ?n WHERE { GRAPH ?g { ?s ?p ?o OPTIONAL { ?s <https://example.org/n> ?n } } }"
+                         " ORDER BY ?s LIMIT 1")
+    assert result.form == "select" and result.variables == ["s", "n"]
+    assert result.rows == [{"s": URIRef(EX + "a"), "n": Literal(1)}]
+    row = store.select("SELECT ?s ?n WHERE { GRAPH ?g { ?s ?p ?o OPTIONAL { ?s <https://example.org/n> ?n } } }"
+                       " ORDER BY DESC(?s) LIMIT 1")[0]
+    assert row == {"s": URIRef(EX + "c")}
+
+
+def test_construct_returns_graph(store, ttl_file):
+    store.load(ttl_file, G1)
+    g = store.construct("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH $g { ?s ?p ?o } }", {"g": URIRef(G1)})
+    assert isomorphic(g, Graph().parse(data=TTL, format="turtle"))
+
+
+def test_dump_round_trip(store, ttl_file):
+    store.load(ttl_file, G1)
+    for fmt, rdflib_fmt in [("turtle", "turtle"), ("ntriples", "nt"), ("xml", "xml"), ("json-ld", "json-ld")]:
+        data = store.dump(G1, format=fmt)
+        assert isomorphic(Graph().parse(data=data, format=rdflib_fmt), Graph().parse(data=TTL, format="turtle"))
+
+
+def test_load_rdflib_graph_and_dataset(store):
+    g = Graph()
+    g.add((URIRef(EX + "x"), RDFS.label, Literal("x")))
+    assert store.load(g, G1) == 1
+    ds = Dataset()
+    ds.graph(URIRef(G1)).add((URIRef(EX + "y"), RDFS.label, Literal("y")))
+    ds.graph(URIRef(G2)).add((URIRef(EX + "z"), RDFS.label, Literal("z")))
+    assert store.load(ds) == 2
+    assert store.graphs() == [G1, G2]
+    assert store.count(G1) == 2 and store.count(G2) == 1
+
+
+def test_replace_swaps_content(store, ttl_file):
+    store.load(ttl_file, G1)
+    g = Graph()
+    g.add((URIRef(EX + "only"), RDFS.label, Literal("only")))
+    store.load(g, G1, replace=True)
+    assert store.count(G1) == 1
+    assert store.ask("ASK { GRAPH $g { ?s ?p \"only\" } }", {"g": URIRef(G1)})
+
+
+def test_drop_graph(store, ttl_file):
+    store.load(ttl_file, G1)
+    store.load(ttl_file, G2)
+    store.drop(G1)
+    assert store.graphs() == [G2]
+    store.drop(G1)  # dropping a missing graph is not an error
+
+
+def test_malformed_file_in_the_middle_writes_nothing(store, ttl_file, tmp_path):
+    store.load(ttl_file, G1)
+    before = all_quads(store)
+    lines = [f"<{EX}s{i}> <{EX}p> \"{i}\" ." for i in range(1000)]
+    lines[500] = f"<{EX}s500> <{EX}p> ."  # no object
+    bad = tmp_path / "bad.nt"
+    bad.write_text("\n".join(lines))
+    with pytest.raises(LoadError, match="line 501"):
+        store.load(bad, G2)
+    with pytest.raises(LoadError, match="line 501"):
+        store.load(bad, G1, replace=True)
+    assert all_quads(store) == before
+
+
+def test_failing_last_operation_writes_nothing(store, ttl_file):
+    store.load(ttl_file, G1)
+    before = all_quads(store)
+    with pytest.raises(StoreError):
+        store.update(f"INSERT DATA {{ GRAPH <{G2}> {{ <{EX}s> <{EX}p> 1 }} }} ; "
+                     f"DELETE DATA {{ GRAPH <{G1}> {{ <{EX}a> <{EX}n> 1 }} }} ; CREATE GRAPH <{G1}>")
+    assert all_quads(store) == before
+
+
+def test_multi_operation_update_lands_whole(store, ttl_file):
+    store.load(ttl_file, G1)
+    store.update("DELETE WHERE { GRAPH $g { $s ?p ?o } } ; INSERT DATA { GRAPH $g2 { $s $p $v } }",
+                 {"g": URIRef(G1), "s": URIRef(EX + "a"), "g2": URIRef(G2), "p": RDFS.label, "v": "new"})
+    assert store.count(G1) == 4 and store.count(G2) == 1
+
+
+INJECTIONS = [
+    '" } } ; DROP ALL ; INSERT DATA { GRAPH <x:y> { <x:a> <x:b> "',
+    "' } DROP ALL #",
+    "\\\" } ; DROP ALL",
+    "$g ?s <x:p> \n\r\t\u2028 \U0001F600",
+    '"""',
+]
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_literal_bindings_cannot_inject(store, ttl_file, text):
+    store.load(ttl_file, G1)
+    store.update("INSERT DATA { GRAPH $g { $s $p $v } }", {"g": URIRef(G2), "s": URIRef(EX + "q"), "p": RDFS.label,
+                                                            "v": text})
+    assert store.count(G1) == 6
+    rows = store.select("SELECT ?v WHERE { GRAPH $g { ?s ?p ?v } }", {"g": URIRef(G2)})
+    assert rows == [{"v": Literal(text)}]
+
+
+@given(text=st.text(max_size=40))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_round_trips_as_a_literal(store, text):
+    store.update("DROP SILENT GRAPH $g ; INSERT DATA { GRAPH $g { $s $p $v } }",
+                 {"g": URIRef(G2), "s": URIRef(EX + "q"), "p": RDFS.label, "v": text})
+    assert store.select("SELECT ?v WHERE { GRAPH $g { ?s ?p ?v } }", {"g": URIRef(G2)}) == [{"v": Literal(text)}]
+    assert store.ask("ASK { GRAPH ?g { ?s ?p $v } }", {"v": text})
+
+
+@pytest.mark.parametrize("iri", ["http://a> . } DROP ALL ; <x", "not an iri", "http://a b", 'http://x"y'])
+def test_invalid_iri_binding_is_rejected(store, iri):
+    with pytest.raises(QueryError, match="cannot use"):
+        store.ask("ASK { $s ?p ?o }", {"s": URIRef(iri)})
+
+
+def test_parameter_errors(store):
+    with pytest.raises(QueryError, match=r"\$s is not bound"):
+        store.ask("ASK { $s ?p ?o }")
+    with pytest.raises(QueryError, match="do not appear"):
+        store.ask("ASK { ?s ?p ?o }", {"s": "x"})
+    with pytest.raises(QueryError, match="expected a SELECT"):
+        store.select("ASK { ?s ?p ?o }")
+    with pytest.raises(QueryError):
+        store.select("SELECT WHERE nonsense")
+    with pytest.raises(QueryError, match="not a SPARQL query"):
+        store.query("INSERT DATA { <x:a> <x:b> <x:c> }")
+
+
+def test_missing_file_and_unknown_format(store, tmp_path):
+    with pytest.raises(LoadError, match="no such RDF file"):
+        store.load(tmp_path / "nope.ttl", G1)
+    odd = tmp_path / "data.weird"
+    odd.write_text(TTL)
+    with pytest.raises(LoadError, match="cannot tell the RDF format"):
+        store.load(odd, G1)
+    assert store.load(odd, G1, format="turtle") == 6
+    with pytest.raises(LoadError, match="outside a named graph"):
+        store.load(odd, format="turtle")
+
+
+def test_default_graph_is_the_union_of_named_graphs(store, ttl_file):
+    store.load(ttl_file, G1)
+    store.load(ttl_file, G2)
+    rows = store.select("SELECT DISTINCT ?l WHERE { $s <http://www.w3.org/2000/01/rdf-schema#label> ?l }",
+                        {"s": URIRef(EX + "a")})
+    assert rows == [{"l": Literal("alpha")}]
+    assert store.count() == 12

@@ -1,0 +1,265 @@
+"""Tests of semgraph.index.HSBDIndex against brute-force HSBD (semgraph.hsbd.distance)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from semgraph import hsbd
+from semgraph.errors import InvalidInput
+from semgraph.index import HSBDIndex
+
+
+def _random_dissimilarity(rng: np.random.Generator, k: int) -> np.ndarray:
+    D = np.zeros((k, k))
+    D[np.triu_indices(k, 1)] = rng.uniform(0.05, 1.0, size=k * (k - 1) // 2)
+    return D + D.T
+
+
+@st.composite
+def databases(draw, max_n: int = 60):
+    """(D, ids, vectors, query) from a numpy seed; vectors sometimes repeat rows to create exact ties."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(1, 10))
+    n = draw(st.integers(1, max_n))
+    vectors = rng.random((n, k))
+    if draw(st.booleans()):  # duplicate some rows -> tied distances
+        vectors[rng.integers(0, n, size=n // 2)] = vectors[0]
+    ids = [f"case{i:03d}" for i in range(n)]
+    query = rng.random(k)
+    return _random_dissimilarity(rng, k), ids, vectors, query
+
+
+def _brute_force(index: HSBDIndex, D, query, *, linkage="average", weights="gap") -> np.ndarray:
+    """Reference distances of the query to every stored (float32) vector, in float64."""
+    return np.array(
+        [hsbd.distance(query, row.astype(np.float64), D, linkage=linkage, weights=weights) for row in index.vectors]
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# agreement with brute force
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(databases(), st.integers(1, 70), st.sampled_from(["average", "complete"]), st.sampled_from(["gap", "uniform"]))
+def test_search_matches_brute_force(db, k, linkage, weights):
+    D, ids, vectors, query = db
+    index = HSBDIndex(D, ids, vectors, linkage=linkage, weights=weights, block_size=7)
+    result = index.search(query, k=k)
+    ref = _brute_force(index, D, query, linkage=linkage, weights=weights)
+    expected = np.sort(ref)[: min(k, len(ids))]
+    assert len(result.ids) == len(expected) == len(set(result.ids))
+    assert_allclose(result.distances, expected, rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(result.distances) >= 0)
+    rows = [ids.index(i) for i in result.ids]
+    assert_allclose(result.distances, ref[rows], rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(databases(), st.integers(1, 70), st.integers(2, 100))
+def test_block_size_does_not_change_results(db, k, block):
+    D, ids, vectors, query = db
+    small = HSBDIndex(D, ids, vectors, block_size=1).search(query, k=k)
+    mid = HSBDIndex(D, ids, vectors, block_size=block).search(query, k=k)
+    big = HSBDIndex(D, ids, vectors, block_size=1 << 20).search(query, k=k)
+    for other in (mid, big):
+        assert other.ids == small.ids
+        assert_array_equal(other.distances, small.distances)
+
+
+def test_ties_broken_by_row_order():
+    rng = np.random.default_rng(3)
+    D = _random_dissimilarity(rng, 5)
+    row = rng.random(5)
+    ids = ["e", "d", "c", "b", "a", "far"]
+    vectors = np.vstack([np.tile(row, (5, 1)), row + 1.0])
+    for block in (1, 2, 4, 100):
+        index = HSBDIndex(D, ids, vectors, block_size=block)
+        result = index.search(row, k=3)
+        assert result.ids == ["e", "d", "c"]
+        assert_array_equal(result.distances, [0.0, 0.0, 0.0])
+        assert index.search(row + 1.0, k=2).ids == ["far", "e"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(databases(), st.integers(1, 70), st.data())
+def test_mask_is_applied_inside_the_search(db, k, data):
+    D, ids, vectors, query = db
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(ids), max_size=len(ids))))
+    index = HSBDIndex(D, ids, vectors, block_size=5)
+    result = index.search(query, k=k, mask=mask)
+    allowed = {i for i, keep in zip(ids, mask) if keep}
+    assert set(result.ids) <= allowed
+    assert len(result.ids) == min(k, len(allowed))
+    ref = _brute_force(index, D, query)
+    assert_allclose(result.distances, np.sort(ref[mask])[: len(result.ids)], rtol=1e-5, atol=1e-6)
+    # the masked search equals an index built over the allowed rows only (same row order, same ties)
+    kept = [n for n, keep in enumerate(mask) if keep]
+    if kept:
+        sub = HSBDIndex(D, [ids[n] for n in kept], vectors[kept]).search(query, k=k)
+        assert sub.ids == result.ids
+        assert_array_equal(sub.distances, result.distances)
+
+
+def test_mask_all_false_and_empty_index():
+    D = _random_dissimilarity(np.random.default_rng(0), 3)
+    index = HSBDIndex(D, ["a", "b"], [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])
+    result = index.search([0, 0, 0], k=5, mask=np.array([False, False]))
+    assert result.ids == [] and result.distances.shape == (0,)
+    empty = HSBDIndex(D)
+    assert len(empty) == 0
+    assert empty.search([0, 0, 0]).ids == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# add / rebuild
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(databases(), st.integers(1, 70), st.lists(st.integers(0, 60), max_size=4))
+def test_incremental_add_equals_bulk(db, k, cuts):
+    D, ids, vectors, query = db
+    bulk = HSBDIndex(D, ids, vectors, block_size=4)
+    inc = HSBDIndex(D, block_size=4)
+    bounds = sorted({0, len(ids), *[min(c, len(ids)) for c in cuts]})
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        inc.add(ids[lo:hi], vectors[lo:hi])
+    assert len(inc) == len(bulk) == len(ids)
+    assert inc.ids == ids
+    assert_array_equal(inc.projected, bulk.projected)
+    a, b = inc.search(query, k=k), bulk.search(query, k=k)
+    assert a.ids == b.ids
+    assert_array_equal(a.distances, b.distances)
+
+
+def test_add_then_search_finds_new_case():
+    rng = np.random.default_rng(1)
+    D = _random_dissimilarity(rng, 18)
+    index = HSBDIndex(D, [f"c{i}" for i in range(50)], rng.random((50, 18)))
+    new = rng.random(18)
+    index.add(["new"], new[None, :])
+    result = index.search(new, k=3)
+    assert result.ids[0] == "new"
+    assert result.distances[0] == 0.0
+    assert len(index) == 51
+    assert index.nbytes == 51 * 35 * 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(databases(), st.integers(1, 70), st.integers(0, 2**32 - 1))
+def test_rebuild_equals_fresh_index(db, k, seed):
+    D, ids, vectors, query = db
+    D2 = _random_dissimilarity(np.random.default_rng(seed), D.shape[0])
+    index = HSBDIndex(D, ids, vectors, block_size=3)
+    index.rebuild(D2)
+    fresh = HSBDIndex(D2, ids, vectors)
+    assert_allclose(index.projection, hsbd.projection(D2))
+    assert_array_equal(index.projected, fresh.projected)
+    a, b = index.search(query, k=k), fresh.search(query, k=k)
+    assert a.ids == b.ids
+    assert_array_equal(a.distances, b.distances)
+    ref = _brute_force(index, D2, query)
+    assert_allclose(a.distances, np.sort(ref)[: len(a.ids)], rtol=1e-5, atol=1e-6)
+
+
+def test_rebuild_with_wrong_size_leaves_index_unchanged():
+    rng = np.random.default_rng(2)
+    D = _random_dissimilarity(rng, 4)
+    index = HSBDIndex(D, ["a", "b"], rng.random((2, 4)))
+    before = index.projected.copy()
+    with pytest.raises(InvalidInput, match="4 terms"):
+        index.rebuild(_random_dissimilarity(rng, 5))
+    with pytest.raises(InvalidInput, match="symmetric"):
+        index.rebuild(np.triu(D))
+    assert_array_equal(index.projected, before)
+    assert_allclose(index.projection, hsbd.projection(D))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_index():
+    D = _random_dissimilarity(np.random.default_rng(5), 3)
+    return HSBDIndex(D, ["a", "b", "c"], [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.5, 0.5, 0.5]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"k": 0}, "positive integer"),
+        ({"k": 2.5}, "positive integer"),
+        ({"k": True}, "positive integer"),
+        ({"mask": [1, 0, 1]}, "boolean"),
+        ({"mask": np.array([True, False])}, r"shape \(3,\)"),
+    ],
+)
+def test_search_validation(small_index, kwargs, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        small_index.search([0.1, 0.1, 0.1], **kwargs)
+
+
+@pytest.mark.parametrize("query", [[0.1, 0.2], [0.1, np.nan, 0.3], [[0.1, 0.2, 0.3]]])
+def test_bad_query(small_index, query):
+    with pytest.raises(InvalidInput):
+        small_index.search(query)
+
+
+@pytest.mark.parametrize(
+    ("ids", "vectors", "fragment"),
+    [
+        (["d"], [[0.1, 0.2]], r"shape \(n, 3\)"),
+        (["d", "e"], [[0.1, 0.2, 0.3]], "2 ids for 1 vectors"),
+        (["a"], [[0.1, 0.2, 0.3]], "Duplicate case id 'a'"),
+        (["d", "d"], [[0.1, 0.2, 0.3]] * 2, "Duplicate case id 'd'"),
+        (["d"], [[0.1, np.inf, 0.3]], "NaN or infinite"),
+        ([["unhashable"]], [[0.1, 0.2, 0.3]], "not hashable"),
+    ],
+)
+def test_add_validation_is_atomic(small_index, ids, vectors, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        small_index.add(ids, vectors)
+    assert small_index.ids == ["a", "b", "c"] and len(small_index) == 3
+
+
+def test_option_validation():
+    D = [[0, 1], [1, 0]]
+    with pytest.raises(ValueError, match="'numpy', 'faiss'"):
+        HSBDIndex(D, backend="annoy")
+    with pytest.raises(ValueError, match="block_size"):
+        HSBDIndex(D, block_size=0)
+    with pytest.raises(ValueError, match="'average', 'complete'"):
+        HSBDIndex(D, linkage="single")
+    with pytest.raises(InvalidInput, match="both ids and vectors"):
+        HSBDIndex(D, ids=["a"])
+
+
+def test_faiss_missing_gives_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail even if it is installed
+    with pytest.raises(ImportError, match=r"pip install semgraph\[fast\]"):
+        HSBDIndex([[0, 1], [1, 0]], backend="faiss")
+
+
+def test_faiss_backend_matches_numpy():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(11)
+    D = _random_dissimilarity(rng, 18)
+    vectors = rng.random((500, 18))
+    ids = list(range(500))
+    mask = rng.random(500) < 0.3
+    fast = HSBDIndex(D, ids, vectors, backend="faiss")
+    exact = HSBDIndex(D, ids, vectors)
+    for m in (None, mask):
+        a, b = fast.search(vectors[0], k=25, mask=m), exact.search(vectors[0], k=25, mask=m)
+        assert a.ids == b.ids
+        assert_allclose(a.distances, b.distances, rtol=1e-5, atol=1e-6)

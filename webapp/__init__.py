@@ -1,0 +1,1 @@
+"""Flask web application (app factory, UI, JSON API, SPARQL endpoint): see the web-application issue."""
