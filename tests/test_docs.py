@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from semgraph.cli import cli
-from semgraph.cli import demo_cmd, ontology_cmd, sparql_cmd  # noqa: F401
+from semgraph.cli import load_commands
 from semgraph.config import SETTINGS
+
+cli = load_commands()
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -57,8 +57,17 @@ def cli(ctx: click.Context, store, update_url, data_dir, config_file) -> None:
     ctx.obj = State(config)
 
 
+def load_commands() -> click.Group:
+    """Import every ``*_cmd`` module of this package (each registers its commands on :func:`cli`)."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.endswith("_cmd"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return cli
+
+
 def main() -> None:
     """Console-script entry point."""
-    from . import demo_cmd, ontology_cmd, sparql_cmd  # noqa: F401  (they register their commands)
-
-    cli()
+    load_commands()()

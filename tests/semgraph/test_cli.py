@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from semgraph.cli import cli, main  # noqa: F401  (main registers the commands)
-from semgraph.cli import demo_cmd, ontology_cmd, sparql_cmd  # noqa: F401
+from semgraph.cli import load_commands
+
+cli = load_commands()
 
 
 @pytest.fixture
