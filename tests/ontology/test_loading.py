@@ -169,3 +169,25 @@ def test_bad_requests(store, tmp_path):
     ontology.load(store, "radlex-liver")
     with pytest.raises(OntologyError, match="no ontology named 'nope'"):
         ontology.hierarchy(store, "nope")
+
+
+def test_owl_xml_file_via_owlready2(store, tmp_path):
+    owl = write(tmp_path, "owlxml.owl", """<?xml version="1.0"?>
+<Ontology xmlns="http://www.w3.org/2002/07/owl#" xml:base="http://example.org/ox" ontologyIRI="http://example.org/ox">
+    <Declaration><Class IRI="#Top"/></Declaration>
+    <Declaration><Class IRI="#Leaf"/></Declaration>
+    <SubClassOf><Class IRI="#Leaf"/><Class IRI="#Top"/></SubClassOf>
+</Ontology>""")
+    info = ontology.load(store, owl)
+    h = ontology.hierarchy(store, info.name)
+    assert h.root == "http://example.org/ox#Top" and h.parents("http://example.org/ox#Leaf") == {h.root}
+
+
+def test_malformed_rdf_xml_names_the_line_and_writes_nothing(store, tmp_path):
+    bad = write(tmp_path, "bad.owl", """<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:owl="http://www.w3.org/2002/07/owl#">
+  <owl:Class rdf:about="http://example.org/o#Top">
+</rdf:RDF>""")
+    with pytest.raises(OntologySourceError, match="line"):
+        ontology.load(store, bad)
+    assert store.count() == 0
