@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -14,6 +15,19 @@ from .store import Result, Store
 
 #: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
 STAGING_PREFIX = "urn:semgraph:staging:"
+
+
+@contextmanager
+def _errors(what: str, consequence: str):
+    """Map pyoxigraph's exceptions to ours: syntax and evaluation errors are the caller's, I/O errors the store's."""
+    try:
+        yield
+    except SyntaxError as exc:
+        raise QueryError(f"malformed SPARQL {what}: {exc}{consequence}") from exc
+    except RuntimeError as exc:
+        raise QueryError(f"the {what} failed: {exc}{consequence}") from exc
+    except OSError as exc:
+        raise StoreError(f"the {what} failed: {exc}{consequence}") from exc
 
 
 class EmbeddedStore(Store):
@@ -51,15 +65,8 @@ class EmbeddedStore(Store):
                 self._store.remove_graph(name)
 
     def _query(self, form: str, query: str, bindings) -> Result:
-        text = bind(query, bindings)
-        try:
-            answer = self._store.query(text, use_default_graph_as_union=True)
-        except SyntaxError as exc:
-            raise QueryError(f"malformed SPARQL query: {exc}") from exc
-        except RuntimeError as exc:
-            raise QueryError(f"the query failed: {exc}") from exc
-        except OSError as exc:
-            raise StoreError(f"the query failed: {exc}") from exc
+        with _errors("query", ""):
+            answer = self._store.query(bind(query, bindings), use_default_graph_as_union=True)
         if form == "ask":
             return Result(form, boolean=bool(answer))
         if form == "select":
@@ -79,15 +86,8 @@ class EmbeddedStore(Store):
         return Result(form, graph=graph)
 
     def _update(self, update: str, bindings) -> None:
-        text = bind(update, bindings)
-        try:
-            self._store.update(text)
-        except SyntaxError as exc:
-            raise QueryError(f"malformed SPARQL update: {exc}; nothing was written") from exc
-        except RuntimeError as exc:
-            raise QueryError(f"the update failed: {exc}; nothing was written") from exc
-        except OSError as exc:
-            raise StoreError(f"the update failed: {exc}; nothing was written") from exc
+        with _errors("update", "; nothing was written"):
+            self._store.update(bind(update, bindings))
 
     def _load(self, quads: list[ox.Quad], replace_graph: str | None) -> None:
         target = None if replace_graph is None else ox.NamedNode(replace_graph)
