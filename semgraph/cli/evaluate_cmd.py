@@ -1,0 +1,130 @@
+"""``semgraph evaluate``: the retrieval-with-feedback protocol on the cases in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+import ontology
+from ontology.paper_terms import paper_terms
+
+from ..casegraph import read_cases, read_likelihoods
+from ..errors import InvalidInput, NotFound
+from . import State, cli, handle_errors
+
+_REPORTED_K = (1, 5, 10, 25)
+
+
+def _load(store, kind: str):
+    """Cases with a diagnosis and ``kind`` term vectors, their truth vectors (or None), terms and categories."""
+    vocabulary = paper_terms()
+    terms = [t.iri for t in vocabulary]
+    categories = [t.category for t in vocabulary]
+    cases = {c.case_id: c for c in read_cases(store)}
+    if not cases:
+        raise NotFound("the store holds no cases; ingest some first (e.g. `semgraph demo`).")
+    ids, vectors = read_likelihoods(store, terms, kinds=(kind,))
+    keep = [n for n, case_id in enumerate(ids) if cases[case_id].diagnosis]
+    if len(keep) < 2:
+        raise NotFound(f"fewer than 2 cases have a diagnosis and {kind!r} term likelihoods; "
+                       f"try --likelihoods reader or truth.")
+    ids = [ids[n] for n in keep]
+    vectors = vectors[keep]
+    truth_ids, truth = read_likelihoods(store, terms, kinds=("truth",))
+    row = {case_id: n for n, case_id in enumerate(truth_ids)}
+    truth_vectors = truth[[row[c] for c in ids]] if all(c in row for c in ids) else None
+    return ids, vectors, truth_vectors, [cases[c] for c in ids], terms, categories
+
+
+def _table(results: dict, rounds: int) -> list[str]:
+    max_k = results["config"]["max_k"]
+    ks = [k for k in _REPORTED_K if k <= max_k]
+    head = f"{'setting':34s} {'round':>5s} " + " ".join(f"{'@' + str(k):>6s}" for k in ks) + f" {'worse':>6s}"
+    lines = [head, "-" * len(head)]
+    for name, s in results["settings"].items():
+        mean = np.array(s["ndcg"]["mean"], dtype=float)
+        for t in range(rounds + 1):
+            worse = f"{s['worse']['total']:>6d}" if t == rounds and rounds > 0 else " " * 6
+            cells = " ".join(f"{mean[t, k - 1]:6.3f}" for k in ks)
+            lines.append(f"{name if t == 0 else '':34s} {t:5d} {cells} {worse}")
+    return lines
+
+
+@cli.command(name="evaluate")
+@click.option("--queries", default=10, show_default=True, type=click.IntRange(1), help="Random queries per seed.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(0, 10), help="Feedback rounds.")
+@click.option("--seeds", default=20, show_default=True, type=click.IntRange(1), help="Repetitions (seeds 0..N-1).")
+@click.option("--out", "out_dir", metavar="DIR", help="Output folder [default: DATA_DIR/evaluation].")
+@click.option("--likelihoods", "kind", default="predicted", show_default=True,
+              type=click.Choice(["predicted", "reader", "truth"]), help="Which term vectors of the cases to rank.")
+@click.option("--weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Weight of the image part in the combined dissimilarity.")
+@click.pass_obj
+@handle_errors
+def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_dir: str | None, kind: str,
+                     weight: float) -> None:
+    """Evaluate retrieval and relevance feedback on the cases in the store (NDCG@K, K = 1..25).
+
+    For each seed, random query cases are ranked against every case of another patient (relevant = same
+    diagnosis); a simulated reader marks up to 3 relevant and 3 irrelevant cases among the top 10 per round.
+    Compares D = image-only / ontology-only / combined and plain L1, with feedback none / penalty / regularised /
+    rocchio, and the same on the ground-truth term vectors when the cases have them. Writes evaluation.json and
+    PNG figures to DIR.
+    """
+    from ..evaluation import ProtocolConfig, compare, proxy_signatures
+    from ..evaluation.figures import (
+        plot_dendrograms,
+        plot_ndcg_curves,
+        plot_result_grid,
+    )
+    from ..similarity import combine, image_dissimilarity
+
+    out = Path(out_dir) if out_dir else Path(state.config.data_dir) / "evaluation"
+    with state.config.open_store(read_only=True) as store:
+        if not ontology.catalog(store):
+            raise NotFound("no ontology is loaded in the store; load one first: semgraph ontology load radlex-liver")
+        ids, vectors, truth, cases, terms, categories = _load(store, kind)
+        delta_theta = ontology.dissimilarity_matrix(store, terms)
+    if np.any(vectors < 0) or np.any(vectors > 1):
+        raise InvalidInput("stored likelihoods must lie in [0, 1].")
+    delta_gamma = image_dissimilarity(proxy_signatures(vectors))
+    dissimilarities = {"image": delta_gamma, "ontology": delta_theta,
+                       "combined": combine(delta_gamma, delta_theta, weight)}
+    config = ProtocolConfig(n_queries=queries, rounds=rounds)
+    results = compare(vectors, [c.diagnosis for c in cases], [c.patient_id for c in cases], categories,
+                      dissimilarities, truth=None if kind == "truth" else truth, seeds=range(seeds),
+                      config=config, case_ids=ids, source=kind)
+    results["likelihoods"] = kind
+    results["weight"] = weight
+    results["delta_gamma"] = ("proxy: correlation distance between the terms' likelihood columns "
+                              "(no term-model signatures are stored yet)")
+    results["ceiling"] = "truth" if (truth is not None and kind != "truth") else None
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
+    main = [f"{kind}/{d}/{fb}" for d in ("combined",) for fb in ("none", "penalty", "regularised", "rocchio")]
+    main += [f"{kind}/l1/none", f"{kind}/image/none", f"{kind}/ontology/none"]
+    plot_ndcg_curves(results, out / "ndcg.png", main)
+    plot_ndcg_curves(results, out / "ndcg_residual.png", main, residual=True)
+    figures = ["ndcg.png", "ndcg_residual.png"]
+    example = results.get("example")
+    if example is not None:
+        labels = [t.paper_label for t in paper_terms()]
+        plot_dendrograms(example["dissimilarity_before"], example["dissimilarity_after"], labels,
+                         out / "dendrogram.png",
+                         titles=("before feedback", f"after {rounds} rounds ({example['setting']})"))
+        plot_result_grid(example["query"], example["ranking_after"], example["relevant_after"],
+                         out / "results_grid.png", title=f"{example['setting']}, after {rounds} rounds")
+        figures += ["dendrogram.png", "results_grid.png"]
+
+    click.echo(f"{len(ids)} cases ({kind} likelihoods), {results['n_eligible_queries']} eligible queries, "
+               f"{queries} queries x {seeds} seeds, {rounds} rounds; mean NDCG@K over seeds:")
+    for line in _table(results, rounds):
+        click.echo(line)
+    for name, r in results["regularisation"].items():
+        click.echo(f"worse after {rounds} rounds ({name}): penalty {r['worse_penalty']}, regularised "
+                   f"{r['worse_regularised']} (avoided {r['avoided']}, new {r['new_worse']})")
+    click.echo(f"wrote {out / 'evaluation.json'} and {', '.join(figures)}")
