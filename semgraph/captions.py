@@ -1,0 +1,170 @@
+"""Generated captions: one sentence per case from its term likelihoods and metadata (LifeSeeker's "CapMeta").
+
+A caption lists the terms whose likelihood is above a threshold, grouped by category in vocabulary order, then the
+contrast phase, the liver segment, the patient's age and sex and the study date::
+
+    Liver lesion, segment VI: circumscribed, smooth margin; water density; nonenhancing; homogeneous.
+    Portal venous phase. 54-year-old woman, 2021-03-04.
+
+Terms of one category are joined with ", " (a shared last word such as "margin" is written once), categories with
+"; ". Missing metadata is left out. :func:`write_captions` stores ``sg:caption`` for every case of the annotations
+graph in one update that also removes the old captions. Captions are deterministic: the same likelihoods and
+metadata give the same text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from rdflib import Literal
+
+from kg import Store
+from kg.namespaces import ANNOTATIONS_GRAPH, SG
+
+from .casegraph import Case, case_iri, read_cases, read_likelihoods
+from .errors import InvalidInput
+from .textquery import Vocabulary
+
+__all__ = ["caption", "captions_for", "read_captions", "write_captions"]
+
+_SEX = {"F": "woman", "M": "man"}
+
+
+def _values(likelihoods, vocabulary: Vocabulary) -> np.ndarray:
+    """Likelihoods as a (k,) array in vocabulary order (a mapping IRI → value, or a sequence)."""
+    k = len(vocabulary.terms)
+    if isinstance(likelihoods, Mapping):
+        v = np.array([float(likelihoods.get(t.iri, 0.0)) for t in vocabulary.terms])
+    else:
+        try:
+            v = np.asarray(likelihoods, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInput("likelihoods must be numbers") from None
+        if v.shape != (k,):
+            raise InvalidInput(f"likelihoods must have shape ({k},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise InvalidInput("likelihoods contain NaN or infinite values")
+    return v
+
+
+def _join_category(labels: Sequence[str]) -> str:
+    """``['circumscribed margin', 'smooth margin']`` → ``'circumscribed, smooth margin'``."""
+    if len(labels) > 1:
+        last = [lab.rsplit(" ", 1) for lab in labels]
+        if all(len(p) == 2 for p in last) and len({p[1] for p in last}) == 1:
+            return ", ".join(p[0] for p in last[:-1]) + ", " + labels[-1]
+    return ", ".join(labels)
+
+
+def _field(metadata, name: str):
+    if metadata is None:
+        return None
+    if isinstance(metadata, Mapping):
+        return metadata.get(name)
+    return getattr(metadata, name, None)
+
+
+def _findings(values: np.ndarray, vocabulary: Vocabulary, threshold: float) -> str:
+    """``'a, b margin; c; d'``: terms above threshold, by category in vocabulary order."""
+    groups: dict[str, list[str]] = {}
+    for term, value in zip(vocabulary.terms, values):
+        if value > threshold:
+            groups.setdefault(term.category, []).append(term.caption_label)
+    return "; ".join(_join_category(labels) for labels in groups.values())
+
+
+def _metadata_sentences(metadata) -> list[str]:
+    out = []
+    phase = _field(metadata, "contrast_phase")
+    if phase:
+        text = str(phase).strip()
+        out.append(text[:1].upper() + text[1:] + ("" if text.lower().endswith("phase") else " phase") + ".")
+    age, sex, date = _field(metadata, "age"), _field(metadata, "sex"), _field(metadata, "study_date")
+    who = []
+    if age is not None:
+        who.append(f"{int(age)}-year-old {_SEX.get(str(sex).upper(), 'patient') if sex else 'patient'}")
+    elif sex:
+        who.append(_SEX.get(str(sex).upper(), "patient"))
+    if date is not None:
+        who.append(date.isoformat() if hasattr(date, "isoformat") else str(date))
+    if who:
+        sentence = ", ".join(who)
+        out.append(sentence[:1].upper() + sentence[1:] + ".")
+    return out
+
+
+def caption(likelihoods, vocabulary: Vocabulary | None = None, metadata=None, threshold: float = 0.5) -> str:
+    """The caption of one case.
+
+    Parameters
+    ----------
+    likelihoods : mapping of term IRI to float, or array_like of shape (k,), or None
+        Term likelihoods (vector order of ``vocabulary``); ``None`` gives a metadata-only caption.
+    vocabulary : Vocabulary, optional
+        Terms, categories and caption labels (default :meth:`Vocabulary.default`).
+    metadata : casegraph.Case or mapping, optional
+        Fields ``liver_segment``, ``contrast_phase``, ``age``, ``sex`` (``'F'``/``'M'``), ``study_date``.
+    threshold : float in [0, 1), default 0.5
+        A term is written when its likelihood is strictly above ``threshold``.
+
+    Examples
+    --------
+    >>> from ontology.paper_terms import paper_terms
+    >>> v = {t.iri: 1.0 for t in paper_terms() if t.rid in ("RID5714", "RID43336", "RID6056")}
+    >>> caption(v, metadata={"liver_segment": "VI", "age": 54, "sex": "F", "contrast_phase": "portal venous"})
+    'Liver lesion, segment VI: smooth margin; water density; nonenhancing. Portal venous phase. 54-year-old woman.'
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold < 1.0 \
+            or math.isnan(threshold):
+        raise InvalidInput(f"threshold must be a number in [0, 1), got {threshold!r}")
+    vocab = Vocabulary.default() if vocabulary is None else vocabulary
+    head = "Liver lesion"
+    segment = _field(metadata, "liver_segment")
+    if segment:
+        head += f", segment {segment}"
+    findings = "" if likelihoods is None else _findings(_values(likelihoods, vocab), vocab, threshold)
+    first = f"{head}: {findings}." if findings else f"{head}."
+    return " ".join([first, *_metadata_sentences(metadata)])
+
+
+def captions_for(cases: Sequence[Case], ids: Sequence[str], matrix, vocabulary: Vocabulary | None = None,
+                 threshold: float = 0.5) -> dict[str, str]:
+    """Captions of ``cases`` (id → caption) given the likelihood rows ``matrix`` of ``ids`` (cases missing from
+    ``ids`` get a metadata-only caption)."""
+    vocab = Vocabulary.default() if vocabulary is None else vocabulary
+    row = {case_id: i for i, case_id in enumerate(ids)}
+    A = np.asarray(matrix, dtype=np.float64)
+    return {c.case_id: caption(A[row[c.case_id]] if c.case_id in row else None, vocab, c, threshold)
+            for c in sorted(cases, key=lambda c: c.case_id)}
+
+
+_DELETE_CAPTIONS = "DELETE WHERE { GRAPH $g { ?c sg:caption ?x } }"
+
+
+def write_captions(store: Store, vocabulary: Vocabulary | None = None, threshold: float = 0.5, *,
+                   kinds: Sequence[str] = ("predicted", "reader")) -> dict[str, str]:
+    """Generate a caption for every case in the store and store it as ``sg:caption``, replacing old captions.
+
+    One update does both (all or nothing). Likelihoods come from the first of ``kinds`` a case has. Returns the
+    captions written (case id → text).
+    """
+    vocab = Vocabulary.default() if vocabulary is None else vocabulary
+    cases = read_cases(store)
+    ids, A = read_likelihoods(store, vocab.iris, kinds=tuple(kinds))
+    out = captions_for(cases, ids, A, vocab, threshold)
+    body = " .\n".join(f"{case_iri(i).n3()} {SG.caption.n3()} {Literal(text).n3()}" for i, text in out.items())
+    update = _DELETE_CAPTIONS
+    if body:
+        update += " ;\nINSERT DATA { GRAPH $g {\n" + body + " } }"
+    store.update(update, {"g": ANNOTATIONS_GRAPH})
+    return out
+
+
+_READ = "SELECT ?id ?text WHERE { GRAPH $g { ?c a sg:Case ; rdfs:label ?id ; sg:caption ?text } } ORDER BY ?id"
+
+
+def read_captions(store: Store) -> dict[str, str]:
+    """Stored captions, case id → text (cases without a caption are absent)."""
+    return {str(r["id"]): str(r["text"]) for r in store.select(_READ, {"g": ANNOTATIONS_GRAPH})}

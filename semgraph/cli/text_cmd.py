@@ -1,0 +1,130 @@
+"""``semgraph search TEXT``: free-text search with fused ranking and grouping; ``semgraph suggest --case ID``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import InvalidInput
+from ..fusion import Corpus, rank_text_query
+from ..grouping import GROUPINGS, group
+from ..suggest import DISCLAIMER, suggest_for_vector
+from ..textquery import Vocabulary
+from . import State, cli, handle_errors
+
+
+def _match_lines(query) -> list[str]:
+    lines = []
+    for m in query.matches:
+        rid = m.term.rsplit("/", 1)[-1]
+        if m.source == "complement":
+            lines.append(f"  {m.words!r:<32} → {m.label} ({rid}), complement of a negated term")
+        else:
+            lines.append(f"  {m.words!r:<32} → {'NOT ' if m.negated else ''}{m.label} ({rid})")
+    return lines
+
+
+def _load(store):
+    vocab = Vocabulary.from_store(store)
+    return vocab, Corpus.from_store(store, vocab)
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
+              help="Group the results by diagnosis, patient or cluster (top groups first).")
+@click.option("--w-img", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+              help="Weight of the term-vector (HSBD) channel; the caption-text channel gets 1 − w-img.")
+@click.option("--all-terms", is_flag=True, help="Compare every term in HSBD, not only the mentioned categories.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@handle_errors
+def search(state: State, text: str, k: int, group_by: str | None, w_img: float, all_terms: bool, fmt: str) -> None:
+    """Search cases by a free-text description, e.g. "well-defined hypodense lesion, no enhancement".
+
+    Shows which words matched which RadLex terms (and which were ignored), then the ranking by
+    w-img · HSBD similarity + (1 − w-img) · caption similarity.
+    """
+    with state.config.open_store() as store:
+        vocab, corpus = _load(store)
+    ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=round(1.0 - w_img, 12),
+                              masked=not all_terms, k=k)
+    ids = ranking.ids
+    groups = None
+    if group_by is not None:
+        row = {i: r for r, i in enumerate(corpus.ids)}
+        projected = corpus.vectors[[row[i] for i in ids]] @ corpus.projection.T if ids else None
+        groups = group(ids, group_by, scores=[h.score for h in ranking.hits], cases=corpus.cases,
+                       projected=projected, top=len(ids))
+    captions = dict(zip(corpus.ids, corpus.captions))
+    if fmt == "json":
+        out = {"query": ranking.query.as_dict(), "w_img": ranking.w_img, "w_txt": ranking.w_txt,
+               "masked": ranking.masked,
+               "hits": [{**h.as_dict(), "diagnosis": getattr(corpus.cases.get(h.case_id), "diagnosis", None),
+                         "caption": captions[h.case_id]} for h in ranking.hits]}
+        if groups is not None:
+            out["groups"] = [g.as_dict() for g in groups]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    q = ranking.query
+    click.echo("matched:" if q.matches else "matched: nothing (ranking by caption text only)")
+    for line in _match_lines(q):
+        click.echo(line)
+    click.echo(f"ignored: {', '.join(q.ignored) if q.ignored else '-'}")
+    scope = "mentioned categories" if ranking.masked else "all terms"
+    click.echo(f"score = {ranking.w_img:.2f} · HSBD similarity ({scope}) + {ranking.w_txt:.2f} · caption similarity")
+    by_id = {h.case_id: h for h in ranking.hits}
+
+    def row(h) -> str:
+        diagnosis = getattr(corpus.cases.get(h.case_id), "diagnosis", None) or "-"
+        return (f"  {h.rank:>3}  {h.case_id:<14} {h.score:.3f}  img {h.sim_img:.3f}  txt {h.sim_txt:.3f}  "
+                f"{diagnosis:<26} {captions[h.case_id]}")
+
+    if groups is None:
+        click.echo("  rank case           score  components              diagnosis                  caption")
+        for h in ranking.hits:
+            click.echo(row(h))
+        return
+    for g in groups:
+        click.echo(f"== {g.key}: {g.size} case{'s' * (g.size != 1)}, best rank {g.best_rank}, "
+                   f"best score {g.best_score:.3f}")
+        for m in g.members:
+            click.echo(row(by_id[m.case_id]))
+
+
+@cli.command()
+@click.option("--case", "case_id", required=True, help="Id of the case to suggest a diagnosis for.")
+@click.option("--k", "k", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Number of similar cases that vote.")
+@click.option("--include-same-patient", is_flag=True, help="Let the patient's other cases vote too.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@handle_errors
+def suggest(state: State, case_id: str, k: int, include_same_patient: bool, fmt: str) -> None:
+    """Suggest a diagnosis for a case from its most similar cases (decision support only)."""
+    with state.config.open_store() as store:
+        _, corpus = _load(store)
+    if case_id not in corpus.cases:
+        raise InvalidInput(f"no case {case_id!r} with term likelihoods in the store")
+    focus = corpus.cases[case_id]
+    exclude = [i for i, c in corpus.cases.items() if c.patient_id == focus.patient_id] \
+        if not include_same_patient else [case_id]
+    row = corpus.ids.index(case_id)
+    diagnoses = {i: c.diagnosis for i, c in corpus.cases.items() if c.diagnosis}
+    s = suggest_for_vector(corpus.vectors[row], corpus.vectors, list(corpus.ids), diagnoses, corpus.projection,
+                           k=k, exclude=exclude)
+    if fmt == "json":
+        click.echo(json.dumps({"case": case_id, **s.as_dict()}, indent=2))
+        return
+    click.echo(DISCLAIMER)
+    if s.diagnosis is None:
+        click.echo("no suggestion: no similar case with a diagnosis")
+        return
+    click.echo(f"suggested: {s.diagnosis} (confidence {s.confidence:.2f}, top {s.k} similar cases of other "
+               f"patients)" if not include_same_patient else
+               f"suggested: {s.diagnosis} (confidence {s.confidence:.2f}, top {s.k} similar cases)")
+    for d, share in s.votes.items():
+        click.echo(f"  {d:<28} {share:.2f}")
+    click.echo(f"evidence: {', '.join(s.evidence)}")
