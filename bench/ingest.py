@@ -1,10 +1,14 @@
-"""Benchmark: ROI-level feature extraction rate for 128×128 lesion regions (Riesz vs wavelet baseline).
+"""Benchmark: ROI-level feature extraction rate for 128×128 lesion regions (Riesz vs wavelet baseline),
+and the whole ingest (load DICOM + mask, ROI and patch features, feature file, one store write per case).
 
-Each ROI is a disk of diameter 128 px (bounding box 128×128) inside a 192×192 slice of liver-like noise.
-Prints a table and writes bench/results/ingest.json.
+Each ROI of the feature rows is a disk of diameter 128 px (bounding box 128×128) inside a 192×192 slice of
+liver-like noise. The whole-ingest rows run `semgraph.ingest.ingest` on a generated cohort (256×256 slices, the
+generator's lesion sizes) into an embedded store, each in a fresh subprocess so that its peak resident memory
+(``ru_maxrss``) and its tracemalloc peak belong to that ingest alone: 10,000 cases (1,000 with --quick).
+Prints tables and writes bench/results/ingest.json.
 
-    python bench/ingest.py            # full run
-    python bench/ingest.py --quick    # a few seconds
+    python bench/ingest.py            # full run (the 10k-case ingest takes several minutes)
+    python bench/ingest.py --quick    # about a minute
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,10 +62,51 @@ def rate(func, rois, config, min_seconds: float) -> tuple[float, int]:
             return done / elapsed, done
 
 
+_INGEST_CHILD = r"""
+import json, resource, sys, time, tracemalloc
+import kg
+from semgraph.ingest import ingest
+cohort, data, trace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if trace:
+    tracemalloc.start()
+store = kg.open_store(data + "/graph")
+start = time.perf_counter()
+report = ingest(store, cohort, data, progress=False)
+seconds = time.perf_counter() - start
+store.close()
+peak = tracemalloc.get_traced_memory()[1] if trace else None
+print(json.dumps({"ingested": len(report.ingested), "failed": len(report.failed), "seconds": seconds,
+                  "tracemalloc_peak_mib": None if peak is None else peak / 2**20,
+                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def whole_ingest(n: int) -> list[dict]:
+    """Generate an n-case cohort once and ingest it twice (without, then with tracemalloc), each time into a fresh
+    store in a fresh subprocess; rate and memory of the ingest alone."""
+    from semgraph.cohort import generate
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="semgraph-bench-") as tmp:
+        start = time.perf_counter()
+        generate(n, seed=0, out_dir=f"{tmp}/cohort", progress=False)
+        generated = time.perf_counter() - start
+        for trace in (False, True):
+            data = f"{tmp}/data-{int(trace)}"
+            out = subprocess.run([sys.executable, "-c", _INGEST_CHILD, f"{tmp}/cohort", data, "1" if trace else "0"],
+                                 capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row.update({"cases": n, "generation_s": generated, "rois_per_s": row["ingested"] / row["seconds"],
+                        "tracemalloc": trace})
+            rows.append(row)
+    return rows
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (about 0.5 s per row)")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per row (default 3)")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the whole-ingest rows")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "ingest.json")
     args = parser.parse_args(argv)
     seconds = 0.5 if args.quick else args.seconds
@@ -77,6 +125,18 @@ def main(argv=None) -> dict:
     for r in rows:
         print(f"{r['label']:<44} {r['features']:>3} {r['rois_per_s']:>8.1f} {r['patch_rois_per_s']:>14.1f} "
               f"{r['ratio_to_wavelet']:>10.2f}")
+    ingest_rows = []
+    if not args.no_ingest:
+        big = 1000 if args.quick else 10_000
+        ingest_rows = whole_ingest(big)
+        print()
+        print(f"{'whole ingest (generated cohort, 256x256)':<44} {'cases':>6} {'failed':>6} {'ROI/s':>8} "
+              f"{'peak RSS MiB':>12} {'tracemalloc MiB':>15}")
+        for r in ingest_rows:
+            label = "ingest + tracemalloc" if r["tracemalloc"] else "ingest"
+            traced = "" if r["tracemalloc_peak_mib"] is None else f"{r['tracemalloc_peak_mib']:.1f}"
+            print(f"{label:<44} {r['cases']:>6} {r['failed']:>6} {r['rois_per_s']:>8.1f} {r['maxrss_mib']:>12.1f} "
+                  f"{traced:>15}")
     result = {
         "benchmark": "ingest",
         "roi": "disk of diameter 128 px (128x128 bounding box) in a 192x192 slice",
@@ -85,6 +145,10 @@ def main(argv=None) -> dict:
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
         "rows": rows,
+        "ingest_rows": ingest_rows,
+        "ingest_note": "ROI/s of semgraph.ingest.ingest (DICOM + PNG mask load, ROI + patch features, npz file, "
+                       "one atomic store write per case) into an embedded store, in a subprocess; maxrss = peak "
+                       "resident memory of that subprocess; the tracemalloc row is slower (tracing overhead)",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2))

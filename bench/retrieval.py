@@ -9,7 +9,12 @@ For each database size N, random term-likelihood vectors (k = 18 terms, fixed se
 * ``sklearn``: ``NearestNeighbors(metric="manhattan", algorithm="brute")`` on the raw likelihoods (plain L1, a
   different metric: a speed baseline only);
 * ``rebuild``: time to go from a new dissimilarity matrix to a searchable index (new dendrogram, new M, new Y);
-* ``Y MiB``: memory of the projected vectors (float32).
+* ``Y MiB``: memory of the projected vectors (float32);
+* ``round``: one relevance-feedback round of a retrieval session (:mod:`semgraph.sessions`) with 3 relevant and
+  3 irrelevant marks, for the 19 paper terms: ``apply_feedback`` (penalty), rebuild of the index for the new D and
+  the new top-K ranking with explanations, EXCLUDING the store write (median of ``--feedback-repeats``), for N up to
+  ``--feedback-max`` (default 100k);
+* ``write``: the round's ONE atomic update into its own named graph of an embedded (on-disk) store, alone.
 
 Run ``python bench/retrieval.py --help`` for the options. Results are printed as a table and written as JSON.
 """
@@ -26,6 +31,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+# bench/ holds scripts named like our packages (bench/ontology.py): never import them instead of the packages.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from semgraph import hsbd
 from semgraph.index import HSBDIndex
@@ -52,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--subsample", type=int, default=300, help="pairs timed for the naive per-pair HSBD (default 300)"
     )
     parser.add_argument("--block-size", type=int, default=65536, help="index block size in rows (default 65536)")
+    parser.add_argument("--feedback-repeats", type=int, default=5, help="feedback rounds timed per size (default 5)")
+    parser.add_argument("--feedback-max", type=int, default=100_000,
+                        help="largest N for the feedback-round measurement (default 100000)")
     parser.add_argument("--seed", type=int, default=20150101, help="random seed (default 20150101)")
     parser.add_argument(
         "--out",
@@ -194,6 +205,44 @@ def bench_size(n: int, args, rng: np.random.Generator) -> dict:
     }
 
 
+def bench_feedback(n: int, args, rng: np.random.Generator) -> dict:
+    """One feedback round (compute + rebuild + re-rank) without and the atomic round write alone."""
+    import tempfile
+
+    import kg
+    from ontology.paper_terms import paper_terms
+    from semgraph.casegraph import Case
+    from semgraph.retrieval import Engine
+    from semgraph.sessions import start_session
+
+    terms = paper_terms()
+    k = len(terms)
+    D = random_dissimilarity(rng, k)
+    A = rng.random((n, k))
+    cases = [Case(f"c{i}", f"p{i}", f"s{i}") for i in range(n)]
+    engine = Engine([t.iri for t in terms], cases, A, D, labels=[t.label for t in terms],
+                    categories=[t.category for t in terms])
+    round_s, write_s, changes = [], [], []
+    with tempfile.TemporaryDirectory() as folder:
+        store = kg.open_store(folder)
+        session = start_session(store, engine, "c0", "bench", k=min(args.top_k, n - 1))
+        for _ in range(args.feedback_repeats):
+            top = [h.case_id for h in session.ranking]
+            marks = {c: "relevant" for c in top[:3]} | {c: "irrelevant" for c in top[3:6]}
+            t0 = time.perf_counter()
+            rnd = session.compute_round(marks)
+            session._set_state(rnd.dissimilarity, rnd.query)
+            round_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            session._write(rnd)
+            write_s.append(time.perf_counter() - t0)
+            session.rounds.append(rnd)
+            changes.append(len(rnd.changes))
+        store.close()
+    return {"feedback_round_s": statistics.median(round_s), "round_write_s": statistics.median(write_s),
+            "feedback_changes_mean": float(np.mean(changes))}
+
+
 def format_table(rows: list[dict]) -> str:
     header = (
         f"{'N':>9} | {'index ms':>9} | {'naive ms':>12} | {'naive/idx':>9} | {'sklearn ms':>10} | "
@@ -207,6 +256,16 @@ def format_table(rows: list[dict]) -> str:
             f"{r['naive_over_index']:>9.0f} | {1e3 * r['sklearn_query_s']:>10.3f} | {r['sklearn_over_index']:>7.2f} | "
             f"{1e3 * r['dendrogram_and_M_s']:>6.2f} | {1e3 * r['rebuild_s']:>10.2f} | {r['y_bytes'] / 2**20:>7.2f}"
         )
+    fb = [r for r in rows if "feedback_round_s" in r]
+    if fb:
+        lines.append("")
+        lines.append(f"{'N':>9} | {'round ms':>9} | {'write ms':>9} | {'pairs changed':>13}")
+        for r in fb:
+            lines.append(f"{r['n']:>9,} | {1e3 * r['feedback_round_s']:>9.2f} | {1e3 * r['round_write_s']:>9.2f} | "
+                         f"{r['feedback_changes_mean']:>13.1f}")
+        lines.append("round = one feedback round (apply_feedback + index rebuild + new top-K with explanations), "
+                     "store write excluded; write = the round's atomic update to an embedded store.")
+        lines.append("")
     lines.append(
         "index = projected HSBD index, median single top-K query; naive = per-pair level-by-level HSBD "
         "(* extrapolated linearly from a subsample);"
@@ -224,7 +283,10 @@ def main(argv=None) -> int:
     rows = []
     for n in args.sizes:
         print(f"N = {n:,} ...", file=sys.stderr, flush=True)
-        rows.append(bench_size(n, args, rng))
+        row = bench_size(n, args, rng)
+        if n <= args.feedback_max and n > 6:
+            row.update(bench_feedback(n, args, rng))
+        rows.append(row)
     print(format_table(rows))
     import sklearn
 
@@ -238,6 +300,8 @@ def main(argv=None) -> int:
             "subsample": args.subsample,
             "block_size": args.block_size,
             "seed": args.seed,
+            "feedback_repeats": args.feedback_repeats,
+            "feedback_max": args.feedback_max,
             "quick": args.quick,
         },
         "environment": {

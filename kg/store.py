@@ -109,8 +109,20 @@ def parse_quads(source: Source, graph: str | None, format: str | None = None) ->
         else:
             parsed = list(ox.parse(path=str(path), format=fmt))
     except SyntaxError as exc:
-        raise LoadError(f"{path}: {str(exc)[:300]}; nothing was written") from exc
+        where = _xml_error_position(path) if fmt == ox.RdfFormat.RDF_XML else ""
+        raise LoadError(f"{path}: {str(exc)[:300]}{where}; nothing was written") from exc
     return _place(parsed, target, str(path))
+
+
+def _xml_error_position(path: Path) -> str:
+    """The line and column of an XML well-formedness error (pyoxigraph's RDF/XML errors carry no position)."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        ElementTree.parse(path)
+    except ElementTree.ParseError as exc:
+        return f" (XML error at line {exc.position[0]}, column {exc.position[1]})"
+    return ""
 
 
 def _place(items: list, target: ox.NamedNode | None, what: str) -> list[ox.Quad]:

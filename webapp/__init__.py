@@ -1,1 +1,91 @@
-"""Flask web application (app factory, UI, JSON API, SPARQL endpoint): see the web-application issue."""
+"""Flask web application (app factory, pages, JSON API, SPARQL endpoint).
+
+    app = create_app()                       # settings from semgraph.toml / SEMGRAPH_* variables
+    app = create_app(Config(data_dir="d"))   # an explicit semgraph configuration
+    app = create_app({"TESTING": True, "data_dir": "d", "SPARQL_MAX_ROWS": 100})   # tests
+
+The store is opened once here and shared by every request; call ``app.extensions["semgraph"].close()`` when the
+app is discarded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from semgraph.config import SETTINGS, Config
+from semgraph.users import UserStore
+
+from . import settings as web_settings
+from .services import QuerySlots, Services
+
+__all__ = ["create_app"]
+
+
+def _split(config: Config | Mapping[str, Any] | None) -> tuple[Config, dict[str, Any]]:
+    """(semgraph configuration, Flask settings) from what :func:`create_app` was given."""
+    if config is None:
+        return Config.load(), {}
+    if isinstance(config, Config):
+        return config, {}
+    if not isinstance(config, Mapping):
+        raise TypeError(f"create_app() takes a semgraph Config or a mapping, not {type(config).__name__}")
+    flask_settings = dict(config)
+    semgraph_config = flask_settings.pop("SEMGRAPH_CONFIG", None)
+    names = {s.name for s in SETTINGS}
+    overrides = {k: flask_settings.pop(k) for k in list(flask_settings) if k in names}
+    if semgraph_config is None:
+        semgraph_config = Config.load(overrides)
+    elif overrides:
+        raise TypeError("pass either SEMGRAPH_CONFIG or semgraph settings, not both")
+    return semgraph_config, flask_settings
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application over the configured store.
+
+    Parameters
+    ----------
+    config : Config or mapping, optional
+        A :class:`semgraph.config.Config`, or a mapping of Flask settings (upper case, e.g. ``TESTING``,
+        ``SPARQL_MAX_ROWS``) that may also hold semgraph settings (``data_dir``, ``store`` ...) or a ready
+        ``SEMGRAPH_CONFIG``. Default: :meth:`Config.load` (file and environment).
+    """
+    semgraph_config, flask_settings = _split(config)
+    app = Flask(__name__)
+    app.config.from_mapping(web_settings.web_defaults())
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_SORT_KEYS=False)
+    app.config.update(flask_settings)
+    web_settings.check(app.config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = web_settings.secret_key(semgraph_config.data_dir)
+    os.makedirs(semgraph_config.data_dir, exist_ok=True)
+
+    store = semgraph_config.open_store()
+    app.extensions["semgraph"] = Services(
+        config=semgraph_config, store=store, users=UserStore.in_data_dir(semgraph_config.data_dir),
+        slots=QuerySlots(int(app.config["SPARQL_MAX_CONCURRENT"])))
+
+    from . import api, auth, csrf, errors, pages, sparql
+
+    errors.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(sparql.bp)
+    app.register_blueprint(api.bp)
+    app.jinja_env.globals["current_user"] = auth.current_user
+    app.after_request(_security_headers)
+    return app
+
+
+def _security_headers(response):
+    """No inline scripts or foreign resources, no framing, no MIME sniffing."""
+    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+                                "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -67,34 +67,34 @@ class Profile:
 PROFILES = MappingProxyType(
     {
         "cyst": Profile(
-            shape=(0.90, 0.08, 0.02), indistinct=0.04, internal_nodules=0.02, normal_perilesional=0.97,
-            attenuation=(0.90, 0.10, 0.00), enhancement=(0.95, 0.05, 0.00), pattern=(0.70, 0.30, 0.00),
-            heterogeneous=0.06, abuts_capsule=0.20, diameter_mm=(8.0, 55.0),
+            shape=(0.92, 0.07, 0.01), indistinct=0.03, internal_nodules=0.02, normal_perilesional=0.97,
+            attenuation=(0.93, 0.07, 0.00), enhancement=(0.96, 0.04, 0.00), pattern=(0.80, 0.20, 0.00),
+            heterogeneous=0.05, abuts_capsule=0.20, diameter_mm=(8.0, 55.0),
         ),
         "metastasis": Profile(
-            shape=(0.15, 0.40, 0.45), indistinct=0.55, internal_nodules=0.15, normal_perilesional=0.55,
-            attenuation=(0.08, 0.77, 0.15), enhancement=(0.15, 0.70, 0.15), pattern=(0.82, 0.13, 0.05),
-            heterogeneous=0.75, abuts_capsule=0.25, diameter_mm=(10.0, 60.0),
+            shape=(0.10, 0.40, 0.50), indistinct=0.55, internal_nodules=0.08, normal_perilesional=0.45,
+            attenuation=(0.04, 0.86, 0.10), enhancement=(0.08, 0.84, 0.08), pattern=(0.88, 0.09, 0.03),
+            heterogeneous=0.85, abuts_capsule=0.22, diameter_mm=(10.0, 60.0),
         ),
         "hemangioma": Profile(
-            shape=(0.60, 0.35, 0.05), indistinct=0.12, internal_nodules=0.08, normal_perilesional=0.95,
-            attenuation=(0.04, 0.80, 0.16), enhancement=(0.04, 0.56, 0.40), pattern=(0.12, 0.10, 0.78),
-            heterogeneous=0.45, abuts_capsule=0.30, diameter_mm=(12.0, 65.0),
+            shape=(0.62, 0.35, 0.03), indistinct=0.06, internal_nodules=0.04, normal_perilesional=0.97,
+            attenuation=(0.03, 0.85, 0.12), enhancement=(0.02, 0.50, 0.48), pattern=(0.06, 0.06, 0.88),
+            heterogeneous=0.35, abuts_capsule=0.30, diameter_mm=(12.0, 65.0),
         ),
         "hepatocellular carcinoma": Profile(
-            shape=(0.35, 0.40, 0.25), indistinct=0.40, internal_nodules=0.35, normal_perilesional=0.65,
-            attenuation=(0.00, 0.30, 0.70), enhancement=(0.05, 0.35, 0.60), pattern=(0.75, 0.20, 0.05),
-            heterogeneous=0.75, abuts_capsule=0.45, diameter_mm=(18.0, 70.0),
+            shape=(0.30, 0.50, 0.20), indistinct=0.30, internal_nodules=0.40, normal_perilesional=0.70,
+            attenuation=(0.00, 0.15, 0.85), enhancement=(0.03, 0.25, 0.72), pattern=(0.85, 0.12, 0.03),
+            heterogeneous=0.85, abuts_capsule=0.55, diameter_mm=(18.0, 70.0),
         ),
         "focal nodular hyperplasia": Profile(
-            shape=(0.70, 0.25, 0.05), indistinct=0.15, internal_nodules=0.05, normal_perilesional=0.95,
-            attenuation=(0.00, 0.12, 0.88), enhancement=(0.05, 0.40, 0.55), pattern=(0.20, 0.75, 0.05),
-            heterogeneous=0.20, abuts_capsule=0.30, diameter_mm=(15.0, 50.0),
+            shape=(0.78, 0.20, 0.02), indistinct=0.08, internal_nodules=0.04, normal_perilesional=0.97,
+            attenuation=(0.00, 0.06, 0.94), enhancement=(0.02, 0.23, 0.75), pattern=(0.08, 0.90, 0.02),
+            heterogeneous=0.10, abuts_capsule=0.30, diameter_mm=(15.0, 50.0),
         ),
         "abscess": Profile(
-            shape=(0.30, 0.35, 0.35), indistinct=0.80, internal_nodules=0.60, normal_perilesional=0.20,
-            attenuation=(0.45, 0.55, 0.00), enhancement=(0.08, 0.87, 0.05), pattern=(0.90, 0.05, 0.05),
-            heterogeneous=0.90, abuts_capsule=0.20, diameter_mm=(25.0, 75.0),
+            shape=(0.20, 0.40, 0.40), indistinct=0.85, internal_nodules=0.80, normal_perilesional=0.10,
+            attenuation=(0.55, 0.45, 0.00), enhancement=(0.05, 0.92, 0.03), pattern=(0.94, 0.03, 0.03),
+            heterogeneous=0.95, abuts_capsule=0.15, diameter_mm=(25.0, 75.0),
         ),
     }
 )
@@ -102,12 +102,12 @@ PROFILES = MappingProxyType(
 #: Probability that a lesion is drawn from another diagnosis' profile (classic imaging mimics).
 MIMICS = MappingProxyType(
     {
-        "cyst": {"abscess": 0.03},
-        "metastasis": {"cyst": 0.07, "hepatocellular carcinoma": 0.05, "hemangioma": 0.03},
-        "hemangioma": {"metastasis": 0.06, "focal nodular hyperplasia": 0.04},
-        "hepatocellular carcinoma": {"focal nodular hyperplasia": 0.06, "metastasis": 0.06},
-        "focal nodular hyperplasia": {"hepatocellular carcinoma": 0.08, "hemangioma": 0.04},
-        "abscess": {"metastasis": 0.10},
+        "cyst": {"abscess": 0.02},
+        "metastasis": {"cyst": 0.04, "hepatocellular carcinoma": 0.03, "hemangioma": 0.02},
+        "hemangioma": {"metastasis": 0.04, "focal nodular hyperplasia": 0.02},
+        "hepatocellular carcinoma": {"focal nodular hyperplasia": 0.04, "metastasis": 0.04},
+        "focal nodular hyperplasia": {"hepatocellular carcinoma": 0.05, "hemangioma": 0.02},
+        "abscess": {"metastasis": 0.06},
     }
 )
 
