@@ -1,0 +1,73 @@
+"""A real browser for the UI tests: Debian's chromium driven by Playwright (no browser download).
+
+Needs ``pip install playwright`` and ``apt-get install -y chromium`` (/usr/bin/chromium). The app runs on waitress
+in a thread on a free loopback port, over a temporary data folder with the RadLex subset and one curator.
+Screenshots go to tests/browser/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import ontology
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+USER, PASSWORD = "carl", "carl-browser-password"
+
+
+@pytest.fixture(scope="session")
+def live_url(tmp_path_factory):
+    from waitress import create_server
+
+    from webapp import create_app
+
+    app = create_app({"data_dir": str(tmp_path_factory.mktemp("browser-data"))})
+    services = app.extensions["semgraph"]
+    ontology.load(services.store, ontology.BUNDLED_RADLEX)
+    services.users.add(USER, "curator", PASSWORD)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=10)
+    services.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def shot():
+    """Save a full-page screenshot under tests/browser/artifacts/NAME.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

@@ -1,0 +1,246 @@
+"""``/sparql``: a SPARQL 1.1 Protocol endpoint over the app's store.
+
+Queries: GET ``?query=``, POST form ``query=``, POST ``application/sparql-query``; open to everyone, run in a
+worker thread with a time limit (``SPARQL_TIMEOUT``, 503 beyond) and a result limit (``SPARQL_MAX_ROWS``: a
+larger result is refused with 400, never silently cut). Results by content negotiation (see
+:mod:`webapp.sparql_formats`), or ``format=json|xml|csv|tsv|turtle|ntriples|rdfxml|jsonld``.
+
+Updates: POST ``application/sparql-update`` or form ``update=``; only for a logged-in curator or admin (form posts
+then need the CSRF token) or a client sending ``Authorization: Bearer <SPARQL_UPDATE_TOKEN>``. Each accepted update
+is applied together with its ``prov:Activity`` audit record in the graph <https://w3id.org/semgraph/graph/audit>,
+as one request, so the store never holds an update without its record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
+from rdflib import Literal, URIRef
+
+from kg import QueryError, Result
+from kg.namespaces import GRAPH, ID
+from kg.sparql import query_form
+from semgraph.casegraph import user_iri
+from semgraph.errors import SemgraphError
+
+from .auth import Forbidden, NotLoggedIn, current_user
+from .csrf import check_csrf, csrf_exempt
+from .services import get_store, services
+from .sparql_formats import negotiate
+
+bp = Blueprint("sparql", __name__)
+
+#: The named graph of the update audit trail.
+AUDIT_GRAPH = GRAPH["audit"]
+#: The agent that updates sent with the configured bearer token are attributed to.
+TOKEN_AGENT = ID["agent/sparql-update-token"]
+UPDATE_ROLES = ("curator", "admin")
+
+_PROV = "http://www.w3.org/ns/prov#"
+# Full IRIs only: the update before this text may redeclare any prefix.
+_AUDIT = f"""
+INSERT DATA {{ GRAPH $graph {{
+  $activity a <{_PROV}Activity> ;
+    <http://www.w3.org/2000/01/rdf-schema#label> $label ;
+    <{_PROV}wasAssociatedWith> $agent ;
+    <{_PROV}startedAtTime> $time ;
+    <{_PROV}used> $request .
+  $agent a $agent_type .
+  $request a <{_PROV}Entity> ;
+    <{_PROV}value> $text ;
+    <http://purl.org/dc/terms/format> "application/sparql-update" .
+}} }}
+"""
+# Strings, IRIs, comments (copied through), $variables (rewritten to ?variables), stray quotes (an error).
+_TOKENS = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r'|<[^<>"{}|^`\\\x00-\x20]*>'
+    r"|#[^\n]*"
+    r"|\$(?P<var>[A-Za-z0-9_][A-Za-z0-9_\u00b7\u0300-\u036f\u203f\u2040]*)"
+    r"|(?P<stray>[\"'])",
+    re.DOTALL,
+)
+
+
+class ResultTooLarge(SemgraphError):
+    status = 400
+    title = "Result too large"
+
+
+class UnsupportedMediaType(SemgraphError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class RequestTooLarge(SemgraphError):
+    status = 413
+    title = "Query too long"
+
+
+def as_plain_sparql(text: str) -> str:
+    """``text`` with its ``$var`` variables written ``?var`` (the store reserves ``$name`` for bound parameters).
+
+    Raises :class:`kg.QueryError` for an unterminated string, so nothing after it can be swallowed into it.
+    """
+
+    def rewrite(match: re.Match[str]) -> str:
+        if match.group("stray"):
+            raise QueryError(f"malformed SPARQL: unterminated string starting at character {match.start()}")
+        return "?" + match.group("var") if match.group("var") else match.group(0)
+
+    return _TOKENS.sub(rewrite, text)
+
+
+@dataclass
+class Limits:
+    rows: int
+    timeout: float
+    length: int
+
+
+def limits() -> Limits:
+    cfg = current_app.config
+    return Limits(int(cfg["SPARQL_MAX_ROWS"]), float(cfg["SPARQL_TIMEOUT"]), int(cfg["SPARQL_MAX_QUERY_LENGTH"]))
+
+
+def check_length(text: str, what: str = "query") -> None:
+    limit = limits().length
+    if len(text) > limit:
+        raise RequestTooLarge(f"the {what} has {len(text):,} characters; the limit is {limit:,}")
+
+
+def run_query(text: str) -> Result:
+    """Run a read-only query with the app's time and size limits."""
+    check_length(text)
+    if not text.strip():
+        raise QueryError("the query is empty")
+    plain = as_plain_sparql(text)
+    form = query_form(plain)
+    lim = limits()
+    store = get_store()
+    cap = {"max_rows": lim.rows + 1} if "max_rows" in inspect.signature(store.query).parameters else {}
+    result = services().slots.run(lambda: store.query(plain, **cap), lim.timeout)
+    size = len(result.rows) if form == "select" else len(result.graph) if result.graph is not None else 0
+    if size > lim.rows:
+        unit = "rows" if form == "select" else "triples"
+        raise ResultTooLarge(f"the result has more than {lim.rows:,} {unit}, the limit of this endpoint; add LIMIT "
+                             "(and OFFSET to page through it) or aggregate with COUNT/GROUP BY")
+    return result
+
+
+def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIRef:
+    """Apply an update and its audit record in one store request; return the activity IRI."""
+    check_length(text, "update")
+    body = as_plain_sparql(text).rstrip()
+    if not body.strip():
+        raise QueryError("the update is empty")
+    body = body.removesuffix(";")
+    key = uuid.uuid4().hex
+    activity, used = ID[f"sparql-update/{key}"], ID[f"sparql-update/{key}/request"]
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    store = get_store()
+    bindings = {"graph": AUDIT_GRAPH, "activity": activity, "label": label, "agent": agent,
+                "agent_type": agent_type, "time": Literal(now.isoformat(), datatype=URIRef(
+                    "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text}
+    services().slots.run(lambda: store.update(body + "\n;\n" + _AUDIT, bindings), limits().timeout)
+    return activity
+
+
+def _update_agent(from_form: bool) -> tuple[URIRef, URIRef, str]:
+    """Who may run this update: the bearer token's agent, or a logged-in curator/admin; else 401/403."""
+    header = request.headers.get("Authorization", "")
+    token = current_app.config.get("SPARQL_UPDATE_TOKEN") or ""
+    if header.lower().startswith("bearer "):
+        sent = header[7:].strip()
+        if token and secrets.compare_digest(sent.encode(), token.encode()):
+            return TOKEN_AGENT, URIRef(_PROV + "SoftwareAgent"), "SPARQL Update with the update token"
+        error = NotLoggedIn("the bearer token is not valid for SPARQL Update")
+        error.headers = {"WWW-Authenticate": 'Bearer realm="semgraph", error="invalid_token"'}
+        raise error
+    user = current_user()
+    if user is None:
+        error = NotLoggedIn("SPARQL Update needs a logged-in curator or the update token "
+                            "(Authorization: Bearer ...); queries are open to everyone")
+        error.headers = {"WWW-Authenticate": 'Bearer realm="semgraph"'}
+        raise error
+    if not user.has_role(*UPDATE_ROLES):
+        raise Forbidden(f"SPARQL Update needs the curator or admin role; {user.name} is a {user.role}")
+    if from_form:
+        check_csrf()
+    return user_iri(user.name), URIRef(_PROV + "Person"), f"SPARQL Update by {user.name}"
+
+
+def _read_request() -> tuple[str | None, str | None, bool]:
+    """(query, update, came from a form) of a protocol request; raises for malformed requests."""
+    if request.args.get("default-graph-uri") or request.args.get("named-graph-uri") or \
+            request.form.get("default-graph-uri") or request.form.get("named-graph-uri"):
+        raise QueryError("default-graph-uri and named-graph-uri are not supported; use FROM / FROM NAMED or GRAPH "
+                         "in the query (the default graph is the union of all named graphs)")
+    if request.method == "GET":
+        if "update" in request.args:
+            raise QueryError("SPARQL Update must be sent with POST")
+        return request.args.get("query"), None, False
+    mimetype = request.mimetype
+    if mimetype == "application/sparql-query":
+        return _body(), None, False
+    if mimetype == "application/sparql-update":
+        return None, _body(), False
+    if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        query, update = request.form.get("query"), request.form.get("update")
+        if query is not None and update is not None:
+            raise QueryError("send either query= or update=, not both")
+        return query, update, True
+    raise UnsupportedMediaType(f"POST bodies must be application/sparql-query, application/sparql-update or "
+                               f"form-encoded; got {mimetype or 'no content type'}")
+
+
+def _body() -> str:
+    data = request.get_data(cache=True)
+    try:
+        return data.decode(request.mimetype_params.get("charset", "utf-8"))
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise QueryError(f"the request body is not valid text: {exc}") from exc
+
+
+def serialise(result: Result, fmt) -> Response:
+    body = fmt.write(result)
+    charset = "; charset=utf-8" if fmt.media_type.startswith("text/") or "json" in fmt.media_type \
+        or "xml" in fmt.media_type else ""
+    return Response(body, status=200, content_type=fmt.media_type + charset)
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+@csrf_exempt  # queries are read-only; updates authorised by a session cookie are CSRF-checked in _update_agent
+def endpoint():
+    """The SPARQL 1.1 Protocol endpoint (see the module docstring)."""
+    query, update, from_form = _read_request()
+    if update is not None:
+        agent, agent_type, label = _update_agent(from_form)
+        activity = run_update(update, agent, agent_type, label)
+        return {"message": "update applied", "activity": str(activity), "audit_graph": str(AUDIT_GRAPH)}, 200
+    if query is None:
+        if request.method == "GET" and request.accept_mimetypes.best_match(
+                ["application/sparql-results+json", "text/html"]) == "text/html":
+            from .pages import query_page
+
+            return query_page()
+        raise QueryError("no query: pass query= (GET or form POST) or POST application/sparql-query; "
+                         "the query page is at /query")
+    check_length(query)
+    form = query_form(as_plain_sparql(query))
+    fmt = negotiate(form, request.accept_mimetypes if request.headers.get("Accept") else None,
+                    request.values.get("format"), html=request.method == "GET")
+    if fmt is None:  # a browser: show the results on the query page
+        from .pages import query_page
+
+        return query_page()
+    return serialise(run_query(query), fmt)
