@@ -76,6 +76,7 @@ class SG(DefinedNamespace):
     session: URIRef
     roundNumber: URIRef
     queryCase: URIRef
+    queryVector: URIRef
     mark: URIRef
     markedCase: URIRef
     relevance: URIRef

@@ -301,15 +301,10 @@ class Corpus:
 
 
 def _baseline(store, terms: list[str]) -> np.ndarray:
-    """The retrieval engine's baseline D if available, else the clamped ontological δΘ."""
-    try:
-        from .retrieval import baseline_dissimilarity
+    """The retrieval engine's baseline D (the stored baseline, else the clamped ontological δΘ)."""
+    from .retrieval import baseline_dissimilarity
 
-        return baseline_dissimilarity(store, terms)[0]
-    except ImportError:
-        import ontology
-
-        return hsbd.clamp(np.asarray(ontology.dissimilarity_matrix(store, terms), dtype=np.float64))
+    return baseline_dissimilarity(store, terms)[0]
 
 
 @dataclass(frozen=True)

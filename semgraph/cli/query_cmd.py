@@ -1,0 +1,302 @@
+"""``semgraph query``, ``semgraph feedback``, ``semgraph session`` and ``semgraph promote``: retrieval from the
+command line, relevance feedback rounds recorded in the graph, and promotion of learned term dissimilarities."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import InvalidInput, NotFound
+from . import State, cli, handle_errors
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                       help="Output format.")
+_K = click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
+_FILTER = click.option("--filter", "filters", multiple=True, metavar="FILTER",
+                       help="Restrict the cases searched (repeatable): diagnosis=cyst[,hcc], 'term:hypodense>0.5', "
+                            "age=40-70, sex=F, date=2020-01-01..2021-12-31, phase=..., segment=VI, "
+                            "exclude-patient=P1.")
+
+
+def _ids(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _node_text(contribution, n_terms: int) -> str:
+    labels = contribution.labels
+    if len(labels) == n_terms and n_terms > 1:
+        return "all terms"
+    if len(labels) > 3:
+        return f"{' + '.join(labels[:2])} + {len(labels) - 2} more"
+    return " + ".join(labels)
+
+
+def _echo_hits(hits, n_terms: int, fmt: str, extra: dict | None = None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({**(extra or {}), "results": [h.as_dict() for h in hits]}, indent=2,
+                              ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no case matches")
+        return
+    width = max(4, *(len(h.case_id) for h in hits))
+    click.echo(f"{'rank':>4}  {'case':<{width}}  {'distance':>8}  {'diagnosis':<11} explanation (largest shares)")
+    for rank, h in enumerate(hits, start=1):
+        why = "; ".join(f"{_node_text(c, n_terms)} {c.value:.2f}" for c in h.explanation)
+        click.echo(f"{rank:>4}  {h.case_id:<{width}}  {h.distance:>8.3f}  {h.diagnosis or '-':<11} {why}")
+
+
+def _engine(store):
+    from ..retrieval import Engine
+
+    return Engine.from_store(store)
+
+
+def _load_model(path: str | None):
+    """The trained term model (``semgraph.terms.load_model``), or a clear error saying how to get one."""
+    try:
+        from .. import terms as term_models
+        loader = term_models.load_model
+    except (ImportError, AttributeError):
+        loader = None
+    if loader is None:
+        raise NotFound("searching by image needs a trained term model and none is available; "
+                       "train one with `semgraph train`")
+    return loader(path) if path else loader()
+
+
+def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, model_path):
+    rois = {name: v for name, v in (("mask", mask), ("rectangle", rect), ("polygon", polygon)) if v}
+    if len(rois) != 1:
+        raise InvalidInput("--image needs exactly one of --mask FILE, --rect x0,y0,x1,y1 or --polygon JSON")
+    if "rectangle" in rois:
+        try:
+            rois["rectangle"] = tuple(int(v) for v in rect.split(","))
+        except ValueError:
+            raise InvalidInput(f"--rect {rect!r}: expected four integers x0,y0,x1,y1") from None
+    hu = None
+    if hu_range:
+        try:
+            lo, hi = (float(v) for v in hu_range.split(","))
+        except ValueError:
+            raise InvalidInput(f"--hu-range {hu_range!r}: expected two numbers LOW,HIGH") from None
+        hu = (lo, hi)
+    return engine.image_vector(image, rois, model=_load_model(model_path), slice_index=slice_index, hu_range=hu)
+
+
+@cli.command()
+@click.option("--case", "case_id", metavar="ID", help="Query by an indexed case (the case itself is left out).")
+@click.option("--terms", metavar="TERM=VALUE,...", help="Query by term likelihoods, e.g. 'hypodense=0.9,RID6042=1'.")
+@click.option("--image", type=click.Path(dir_okay=False), help="Query by an image (DICOM, NIfTI, PNG) and a ROI.")
+@click.option("--mask", type=click.Path(dir_okay=False), help="ROI mask file of --image.")
+@click.option("--rect", metavar="x0,y0,x1,y1", help="Rectangular ROI of --image (half-open, pixels).")
+@click.option("--polygon", metavar="JSON", help="Polygon ROI of --image: JSON [[x,y],...] or a JSON file.")
+@click.option("--slice", "slice_index", type=int, help="Slice of a multi-slice --image.")
+@click.option("--hu-range", metavar="LOW,HIGH", help="HU values of the darkest and brightest pixel of a PNG/TIFF.")
+@click.option("--model", "model_path", metavar="PATH", help="Term model for --image (default: the latest trained).")
+@click.option("--exclude-same-patient", is_flag=True, help="With --case: leave out the query patient's cases.")
+@_K
+@_FILTER
+@_FORMAT
+@click.pass_obj
+@handle_errors
+def query(state: State, case_id, terms, image, mask, rect, polygon, slice_index, hu_range, model_path,
+          exclude_same_patient, k, filters, fmt) -> None:
+    """Rank the cases of the store by HSBD to a case, a term vector or an image region.
+
+    Each result shows its distance, its diagnosis and the dendrogram nodes (terms or groups of terms) that make
+    up most of the distance.
+    """
+    from ..retrieval import Filters, parse_terms
+
+    given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--image", image)) if v]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --case, --terms or --image")
+    parsed = Filters.coerce(list(filters))
+    with state.config.open_store(read_only=True) as store:
+        engine = _engine(store)
+    if case_id:
+        hits = engine.search_case(case_id, k, parsed, exclude_same_patient=exclude_same_patient)
+    elif terms:
+        hits = engine.search_vector(engine.vector_from_terms(parse_terms(terms)), k, parsed)
+    else:
+        hits = engine.search_vector(_image_query(engine, image, mask, rect, polygon, slice_index, hu_range,
+                                                 model_path), k, parsed)
+    _echo_hits(hits, len(engine.terms), fmt, {"dissimilarity": engine.source})
+
+
+def _echo_round(session, rnd, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"session_id": session.session_id, "round": rnd.as_dict(),
+                               "results": [h.as_dict() for h in session.ranking]}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"session {session.session_id} · round {rnd.number} ({rnd.params.algorithm}) by {session.user}")
+    if rnd.changes:
+        click.echo(f"changed {len(rnd.changes)} term pair{'s' * (len(rnd.changes) != 1)}:")
+        for c in rnd.changes:
+            click.echo(f"  {c.describe()}")
+    else:
+        click.echo("no term dissimilarity changed")
+    click.echo("new ranking:")
+    _echo_hits(session.ranking, len(session.terms), "table")
+
+
+@cli.command()
+@click.option("--session", "session_id", metavar="ID", help="The session to continue (or undo).")
+@click.option("--new", "new", is_flag=True, help="Start a new session with --case or --terms.")
+@click.option("--case", "case_id", metavar="ID", help="With --new: the query case.")
+@click.option("--terms", metavar="TERM=VALUE,...", help="With --new: a query term vector.")
+@click.option("--relevant", metavar="C1,C2", help="Cases marked relevant.")
+@click.option("--irrelevant", metavar="C1,C2", help="Cases marked irrelevant.")
+@click.option("--neutral", metavar="C1,C2", help="Cases marked neutral (recorded, no effect).")
+@click.option("--algorithm", default="penalty", show_default=True,
+              help="penalty, regularised, rocchio or a '+'-joined combination.")
+@click.option("--user", metavar="NAME", help="Who gives the feedback (required with --new).")
+@click.option("--undo", is_flag=True, help="Remove the session's last round (drops its named graph).")
+@_K
+@_FILTER
+@_FORMAT
+@click.pass_obj
+@handle_errors
+def feedback(state: State, session_id, new, case_id, terms, relevant, irrelevant, neutral, algorithm, user, undo,
+             k, filters, fmt) -> None:
+    """Give relevance feedback: mark results, learn term dissimilarities, re-rank; each round is recorded."""
+    from ..feedback import FeedbackParams
+    from ..retrieval import Filters, parse_terms
+    from ..sessions import load_session, start_session
+
+    if bool(session_id) == bool(new):
+        raise click.UsageError("give either --session ID or --new")
+    marks: dict[str, str] = {}
+    for value, text in (("relevant", relevant), ("irrelevant", irrelevant), ("neutral", neutral)):
+        for cid in _ids(text):
+            if cid in marks and marks[cid] != value:
+                raise InvalidInput(f"case {cid!r} is marked both {marks[cid]} and {value}")
+            marks[cid] = value
+    if undo and (new or marks):
+        raise click.UsageError("--undo takes only --session ID")
+    if not undo and not marks:
+        raise click.UsageError("mark at least one case with --relevant, --irrelevant or --neutral")
+    try:
+        params = FeedbackParams(algorithm=algorithm)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    parsed = Filters.coerce(list(filters))
+    with state.config.open_store() as store:
+        engine = _engine(store)
+        if new:
+            if bool(case_id) == bool(terms):
+                raise click.UsageError("with --new give exactly one of --case or --terms")
+            if not user:
+                raise click.UsageError("with --new give --user NAME")
+            query = case_id if case_id else engine.vector_from_terms(parse_terms(terms))
+            session = start_session(store, engine, query, user, k=k, filters=parsed)
+        else:
+            session = load_session(store, session_id, engine, k=k, filters=parsed)
+            if user and user != session.user:
+                raise InvalidInput(f"session {session_id} belongs to {session.user}; start your own with --new")
+        if undo:
+            removed = session.undo()
+            if fmt == "json":
+                click.echo(json.dumps({"session_id": session.session_id, "removed_round": removed.number,
+                                       "results": [h.as_dict() for h in session.ranking]}, indent=2))
+                return
+            click.echo(f"session {session.session_id}: round {removed.number} removed "
+                       f"({len(session.rounds)} round{'s' * (len(session.rounds) != 1)} left)")
+            _echo_hits(session.ranking, len(session.terms), "table")
+            return
+        rnd = session.feedback(marks, params)
+    _echo_round(session, rnd, fmt)
+
+
+@cli.group()
+def session() -> None:
+    """Inspect recorded retrieval sessions."""
+
+
+@session.command("show")
+@click.argument("session_id")
+@_FORMAT
+@click.pass_obj
+@handle_errors
+def session_show(state: State, session_id: str, fmt: str) -> None:
+    """Show a session's query, rounds, marks and learned changes."""
+    from ..sessions import load_session
+
+    with state.config.open_store(read_only=True) as store:
+        s = load_session(store, session_id, _engine(store))
+    if fmt == "json":
+        click.echo(json.dumps({"session_id": s.session_id, "user": s.user, "query_case": s.query_case,
+                               "started_at": s.started_at.isoformat(), "rounds": [r.as_dict() for r in s.rounds]},
+                              indent=2, ensure_ascii=False))
+        return
+    query = f"case {s.query_case}" if s.query_case else "a term vector"
+    click.echo(f"session {s.session_id}: {query}, user {s.user}, started {s.started_at.isoformat()}")
+    for r in s.rounds:
+        marks = ", ".join(f"{c}={v}" for c, v in sorted(r.marks.items()))
+        click.echo(f"round {r.number} ({r.params.algorithm}, {r.ended_at.isoformat()}): {marks}")
+        for c in r.changes:
+            click.echo(f"  {c.describe()}")
+        if not r.changes:
+            click.echo("  no change")
+
+
+@session.command("list")
+@click.pass_obj
+@handle_errors
+def session_list(state: State) -> None:
+    """List recorded sessions, newest first."""
+    from ..sessions import list_sessions
+
+    with state.config.open_store(read_only=True) as store:
+        rows = list_sessions(store)
+    if not rows:
+        click.echo("no recorded session")
+    for r in rows:
+        query = f"case {r['query_case']}" if r["query_case"] else "term vector"
+        click.echo(f"{r['session_id']}  {r['user']}  {query}  {r['rounds']} round{'s' * (r['rounds'] != 1)}  "
+                   f"{r['started_at']}")
+
+
+@cli.command()
+@click.option("--session", "session_id", metavar="ID", help="Promote the learned values of a session.")
+@click.option("--round", "round_ids", multiple=True, metavar="ID", help="Promote these rounds (repeatable).")
+@click.option("--user", metavar="NAME", help="The curator deciding the promotion.")
+@click.option("--reason", help="Why the values should become the shared baseline.")
+@click.option("--candidates", is_flag=True, help="Only list pairs learned the same way in several sessions.")
+@click.option("--min-sessions", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --candidates: independent sessions needed.")
+@click.pass_obj
+@handle_errors
+def promote(state: State, session_id, round_ids, user, reason, candidates, min_sessions) -> None:
+    """Make learned term dissimilarities part of the shared baseline (an explicit, recorded decision)."""
+    from ..sessions import promote as do_promote
+    from ..sessions import promotion_candidates
+
+    if candidates:
+        with state.config.open_store(read_only=True) as store:
+            found = promotion_candidates(store, min_sessions)
+            labels = _engine(store).labels if found else ()
+            terms = _engine(store).terms if found else ()
+        if not found:
+            click.echo(f"no pair changed the same way in {min_sessions} or more independent sessions")
+        name = dict(zip(terms, labels))
+        for c in found:
+            way = "closer" if c.sign < 0 else "farther apart"
+            click.echo(f"{name.get(c.term_a, c.term_a)} ↔ {name.get(c.term_b, c.term_b)}: {way} in "
+                       f"{len(c.sessions)} sessions ({c.against} against), proposed {c.proposed:.2f}; sessions "
+                       f"{', '.join(c.sessions)}")
+        return
+    if bool(session_id) == bool(round_ids):
+        raise click.UsageError("give either --session ID or --round ID (or --candidates)")
+    if not user or not reason:
+        raise click.UsageError("a promotion needs --user NAME and --reason TEXT")
+    with state.config.open_store() as store:
+        done = do_promote(store, session_id or list(round_ids), user=user, reason=reason)
+        engine = _engine(store)
+    name = dict(zip(engine.terms, engine.labels))
+    click.echo(f"promotion {done['promotion_id']} by {user}: {len(done['changes'])} baseline value"
+               f"{'s' * (len(done['changes']) != 1)} changed")
+    for a, b, old, new in done["changes"]:
+        click.echo(f"  {name.get(a, a)} ↔ {name.get(b, b)}: {old:.2f} → {new:.2f}")

@@ -1,0 +1,480 @@
+"""The retrieval engine: the cases of a store in an HSBD index, searched by case, term vector or image.
+
+:meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.casegraph.read_likelihoods`), the
+term dissimilarity ``D`` (the shared baseline, see :func:`baseline_dissimilarity`) and builds an
+:class:`semgraph.index.HSBDIndex`. A search returns :class:`Hit` objects: case id, HSBD distance, diagnosis and an
+explanation, the dendrogram nodes (groups of terms) that contribute most to the distance.
+
+Filters (:class:`Filters`) become a boolean mask over the index rows that the index applies *during* its scan, so a
+filtered top-K is the top-K among the allowed cases, never a post-filtered global top-K.
+
+Errors: bad input (unknown case or term, malformed vector or filter) raises :class:`semgraph.errors.InvalidInput`
+or :class:`semgraph.errors.NotFound`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from kg import Store
+from ontology.paper_terms import paper_terms
+
+from . import hsbd
+from .casegraph import Case, read_cases, read_likelihoods
+from .errors import InvalidInput, NotFound
+from .index import HSBDIndex
+
+__all__ = ["Contribution", "Engine", "Filters", "Hit", "baseline_dissimilarity", "parse_filter", "parse_terms"]
+
+
+# --------------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One dendrogram node's share ``W_v |(Pa)_v - (Pb)_v|`` of an HSBD distance."""
+
+    node: int
+    terms: tuple[str, ...]  # term IRIs under the node
+    labels: tuple[str, ...]  # their labels
+    value: float
+
+    @property
+    def label(self) -> str:
+        """The node as text: one term's label, or the labels of a group joined by ' + '."""
+        return " + ".join(self.labels)
+
+    def as_dict(self) -> dict:
+        return {"node": self.node, "terms": list(self.terms), "labels": list(self.labels), "value": self.value}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    case_id: str
+    distance: float
+    diagnosis: str | None
+    explanation: tuple[Contribution, ...]
+
+    def as_dict(self) -> dict:
+        return {"case_id": self.case_id, "distance": self.distance, "diagnosis": self.diagnosis,
+                "explanation": [c.as_dict() for c in self.explanation]}
+
+
+# --------------------------------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which cases a search may return (all given restrictions must hold).
+
+    ``terms`` holds ``(term, threshold)`` pairs: the case's likelihood of the term (IRI, RadLex id or label) must be
+    strictly above the threshold. Ranges are inclusive; ``None`` means unrestricted.
+    """
+
+    diagnosis: tuple[str, ...] | None = None
+    terms: tuple[tuple[str, float], ...] = ()
+    age: tuple[int | None, int | None] | None = None
+    sex: str | None = None
+    study_date: tuple[dt.date | None, dt.date | None] | None = None
+    contrast_phase: str | None = None
+    liver_segment: str | None = None
+    exclude_patient: tuple[str, ...] = ()
+
+    @classmethod
+    def coerce(cls, value) -> Filters:
+        """A :class:`Filters` from ``None``, a Filters, a mapping of its fields or a list of ``key=value`` texts."""
+        if value is None:
+            return cls()
+        if isinstance(value, Filters):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise InvalidInput(f"unknown filter(s) {sorted(unknown)}; use {sorted(cls.__dataclass_fields__)}")
+            out = cls()
+            for key, v in value.items():
+                if key in ("diagnosis", "exclude_patient") and isinstance(v, str):
+                    v = (v,)
+                elif key in ("diagnosis", "exclude_patient", "terms") and v is not None:
+                    v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                out = replace(out, **{key: v})
+            return out
+        if isinstance(value, (list, tuple)):
+            out = cls()
+            for text in value:
+                out = parse_filter(text, out)
+            return out
+        raise InvalidInput(f"filters must be a mapping or a list of 'key=value' texts, got {type(value).__name__}")
+
+
+_FILTER_KEYS = "diagnosis, term:<term><op><threshold>, age, sex, date, phase, segment, exclude-patient"
+
+
+def _date(text: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def parse_filter(text: str, base: Filters | None = None) -> Filters:
+    """Add one filter written as text to ``base``.
+
+    Forms: ``diagnosis=cyst`` or ``diagnosis=cyst,hcc``; ``term:hypodense>0.5`` (``>=`` accepted, means the same
+    threshold); ``age=40-70`` (``40-`` and ``-70`` open-ended); ``sex=F``; ``date=2020-01-01..2021-12-31``;
+    ``phase=portal venous``; ``segment=VI``; ``exclude-patient=P1,P2``.
+    """
+    base = base or Filters()
+    text = (text or "").strip()
+    if text.startswith("term:"):
+        m = re.fullmatch(r"term:(.+?)\s*(>=|>)\s*([0-9.eE+-]+)", text)
+        if not m:
+            raise InvalidInput(f"filter {text!r}: expected term:<term>><threshold>, e.g. 'term:hypodense>0.5'")
+        try:
+            threshold = float(m.group(3))
+        except ValueError:
+            raise InvalidInput(f"filter {text!r}: {m.group(3)!r} is not a number") from None
+        return replace(base, terms=base.terms + ((m.group(1).strip(), threshold),))
+    key, sep, value = text.partition("=")
+    key, value = key.strip().lower().replace("_", "-"), value.strip()
+    if not sep or not value:
+        raise InvalidInput(f"filter {text!r}: expected key=value with key one of {_FILTER_KEYS}")
+    if key == "diagnosis":
+        return replace(base, diagnosis=tuple(v.strip() for v in value.split(",") if v.strip()))
+    if key == "age":
+        m = re.fullmatch(r"(\d*)\s*-\s*(\d*)|(\d+)", value)
+        if not m:
+            raise InvalidInput(f"filter {text!r}: expected age=MIN-MAX (e.g. 40-70) or age=N")
+        if m.group(3):
+            return replace(base, age=(int(m.group(3)), int(m.group(3))))
+        lo, hi = (int(x) if x else None for x in m.group(1, 2))
+        return replace(base, age=(lo, hi))
+    if key == "sex":
+        return replace(base, sex=value)
+    if key in ("date", "study-date"):
+        lo, dots, hi = value.partition("..")
+        if not dots:
+            return replace(base, study_date=(_date(value), _date(value)))
+        return replace(base, study_date=(_date(lo.strip()), _date(hi.strip())))
+    if key in ("phase", "contrast-phase"):
+        return replace(base, contrast_phase=value)
+    if key in ("segment", "liver-segment"):
+        return replace(base, liver_segment=value)
+    if key == "exclude-patient":
+        return replace(base, exclude_patient=base.exclude_patient + tuple(v.strip() for v in value.split(",")))
+    raise InvalidInput(f"filter {text!r}: unknown key {key!r}; use one of {_FILTER_KEYS}")
+
+
+def parse_terms(text: str) -> dict[str, float]:
+    """``'hypodense=0.9,RID6042=1'`` → ``{'hypodense': 0.9, 'RID6042': 1.0}`` (terms resolved later)."""
+    out: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.rpartition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"{part!r}: expected TERM=VALUE (e.g. 'hypodense=0.9')")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidInput(f"{part!r}: {value!r} is not a number") from None
+    if not out:
+        raise InvalidInput("no terms given; write them as 'label=0.9,RID6042=1'")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- baseline
+
+
+def baseline_dissimilarity(store: Store, terms: Sequence[str]) -> tuple[np.ndarray, str]:
+    """The shared baseline ``D`` for ``terms`` and where it came from.
+
+    Reads the stored baseline (:func:`semgraph.similarity.read_baseline`); when the store holds none, falls back
+    to the ontological dissimilarity δΘ alone (``ontology.dissimilarity_matrix``, Kurtz measure). The matrix is
+    clamped to ``D_ij >= 1e-3`` so that HSBD stays a metric.
+    """
+    from .similarity import read_baseline
+
+    try:
+        D, source = read_baseline(store, list(terms)), "baseline"
+    except NotFound:
+        import ontology
+
+        D, source = ontology.dissimilarity_matrix(store, list(terms)), "ontology (no baseline in the store)"
+    return hsbd.clamp(np.asarray(D, dtype=np.float64)), source
+
+
+# --------------------------------------------------------------------------------------------------- engine
+
+
+class Engine:
+    """Cases of a store, their likelihoods and an HSBD index over them, for one term dissimilarity ``D``.
+
+    Build it with :meth:`from_store`; :meth:`with_dissimilarity` gives an engine over the same cases for another
+    ``D`` (for instance a session's learned one).
+    """
+
+    def __init__(self, terms: Sequence[str], cases: Sequence[Case], vectors, dissimilarity, *,
+                 labels: Sequence[str] | None = None, categories: Sequence[str] | None = None,
+                 linkage: str = "average", weights: str = "gap", resolver=None, source: str = "given"):
+        self.terms = tuple(terms)
+        self.labels = tuple(labels) if labels is not None else tuple(t.rsplit("/", 1)[-1] for t in self.terms)
+        self.categories = tuple(categories) if categories is not None else ("",) * len(self.terms)
+        self.cases = tuple(cases)
+        self.ids = tuple(c.case_id for c in self.cases)
+        self.vectors = np.asarray(vectors, dtype=np.float64)
+        if self.vectors.shape != (len(self.cases), len(self.terms)):
+            raise InvalidInput(f"vectors must have shape ({len(self.cases)}, {len(self.terms)}); "
+                               f"got {self.vectors.shape}")
+        self.linkage, self.weights, self.source = linkage, weights, source
+        self._resolver = resolver
+        self._row = {case_id: i for i, case_id in enumerate(self.ids)}
+        self._meta = _metadata_columns(self.cases)
+        self.dissimilarity = hsbd.clamp(dissimilarity)
+        self.index = HSBDIndex(self.dissimilarity, self.ids, self.vectors, linkage=linkage, weights=weights)
+
+    @classmethod
+    def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
+                   linkage: str = "average", weights: str = "gap",
+                   likelihood_kinds: Sequence[str] = ("predicted", "reader")) -> Engine:
+        """Load the cases with likelihoods of ``likelihood_kinds`` and index them.
+
+        ``terms`` defaults to the paper's vocabulary (:func:`ontology.paper_terms.paper_terms`); ``dissimilarity``
+        defaults to :func:`baseline_dissimilarity`.
+        """
+        known = {t.iri: t for t in paper_terms()}
+        terms = [t.iri for t in paper_terms()] if terms is None else [str(t) for t in terms]
+        if not terms:
+            raise InvalidInput("the vocabulary is empty")
+        hierarchy = None
+        try:
+            import ontology
+
+            hierarchy = ontology.hierarchy(store)
+        except Exception:  # noqa: BLE001 - no ontology loaded: labels fall back to the paper's table
+            hierarchy = None
+        labels = [known[t].label if t in known else (_safe_label(hierarchy, t) or t.rsplit("/", 1)[-1])
+                  for t in terms]
+        categories = [known[t].category if t in known else "" for t in terms]
+        ids, A = read_likelihoods(store, terms, kinds=tuple(likelihood_kinds))
+        by_id = {c.case_id: c for c in read_cases(store)}
+        keep = [i for i, case_id in enumerate(ids) if case_id in by_id]
+        if not keep:
+            raise NotFound(f"no case with {' or '.join(likelihood_kinds)} likelihoods in {store.location}; "
+                           "ingest cases first (for example `semgraph demo`)")
+        source = "given"
+        if dissimilarity is None:
+            dissimilarity, source = baseline_dissimilarity(store, terms)
+        return cls(terms, [by_id[ids[i]] for i in keep], A[keep], dissimilarity, labels=labels,
+                   categories=categories, linkage=linkage, weights=weights, resolver=hierarchy, source=source)
+
+    def with_dissimilarity(self, dissimilarity, *, source: str = "given") -> Engine:
+        """A new engine over the same cases with another ``D`` (the index is rebuilt; this engine is unchanged)."""
+        other = object.__new__(Engine)
+        other.__dict__.update(self.__dict__)
+        other.source = source
+        other.dissimilarity = hsbd.clamp(dissimilarity)
+        if other.dissimilarity.shape != self.dissimilarity.shape:
+            raise InvalidInput(f"D must be {len(self.terms)} x {len(self.terms)}; got {other.dissimilarity.shape}")
+        other.index = HSBDIndex(other.dissimilarity, self.ids, self.vectors, linkage=self.linkage,
+                                weights=self.weights)
+        return other
+
+    def _set_dissimilarity(self, dissimilarity) -> None:
+        """Change ``D`` in place (the index is rebuilt in place); used by a session that owns this engine."""
+        D = hsbd.clamp(dissimilarity)
+        self.index.rebuild(D)
+        self.dissimilarity = D
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # ------------------------------------------------------------------ lookups
+    def case(self, case_id: str) -> Case:
+        try:
+            return self.cases[self._row[case_id]]
+        except KeyError:
+            raise NotFound(f"no case {case_id!r} with likelihoods in the index") from None
+
+    def vector(self, case_id: str) -> np.ndarray:
+        """The likelihood vector of an indexed case (a copy)."""
+        self.case(case_id)
+        return self.vectors[self._row[case_id]].copy()
+
+    def resolve_term(self, text: str) -> int:
+        """Index of a vocabulary term given by IRI, RadLex id, label or paper label (case-insensitive)."""
+        key = str(text).strip()
+        folded = key.casefold()
+        for i, (iri, label) in enumerate(zip(self.terms, self.labels)):
+            if key == iri or folded == iri.rsplit("/", 1)[-1].casefold() or folded == label.casefold():
+                return i
+        for i, t in enumerate(paper_terms()):
+            if t.iri in self.terms and folded == t.paper_label.casefold():
+                return self.terms.index(t.iri)
+        if self._resolver is not None:
+            try:
+                iri = self._resolver.resolve(key)
+            except Exception as exc:  # noqa: BLE001 - the ontology explains (suggestions) why it is unknown
+                raise InvalidInput(f"unknown term {text!r}: {exc}") from None
+            if iri in self.terms:
+                return self.terms.index(iri)
+            raise InvalidInput(f"term {text!r} ({iri}) is not in the retrieval vocabulary")
+        raise InvalidInput(f"unknown term {text!r}; the vocabulary is: {', '.join(self.labels)}")
+
+    def vector_from_terms(self, values: Mapping[str, float]) -> np.ndarray:
+        """A likelihood vector from ``{term: value}`` (terms resolved by :meth:`resolve_term`; others are 0)."""
+        a = np.zeros(len(self.terms))
+        for name, value in values.items():
+            v = float(value)
+            if not 0.0 <= v <= 1.0:
+                raise InvalidInput(f"the likelihood of {name!r} must be in [0, 1], got {value!r}")
+            a[self.resolve_term(name)] = v
+        return a
+
+    # ------------------------------------------------------------------ filters
+    def mask(self, filters=None, *, exclude: Sequence[str] = ()) -> np.ndarray | None:
+        """Boolean mask over the index rows allowed by ``filters`` and not in ``exclude`` (None = all rows)."""
+        f = Filters.coerce(filters)
+        meta, n = self._meta, len(self.ids)
+        allowed = np.ones(n, dtype=bool)
+        restricted = False
+        if f.diagnosis is not None:
+            wanted = {d.casefold() for d in f.diagnosis}
+            allowed &= np.array([d is not None and d.casefold() in wanted for d in meta["diagnosis"]], dtype=bool)
+            restricted = True
+        for term, threshold in f.terms:
+            if not 0.0 <= float(threshold) <= 1.0:
+                raise InvalidInput(f"term filter threshold must be in [0, 1], got {threshold!r}")
+            allowed &= self.vectors[:, self.resolve_term(term)] > float(threshold)
+            restricted = True
+        if f.age is not None:
+            lo, hi = f.age
+            age = meta["age"]
+            ok = ~np.isnan(age)
+            if lo is not None:
+                ok &= age >= lo
+            if hi is not None:
+                ok &= age <= hi
+            allowed &= ok
+            restricted = True
+        if f.study_date is not None:
+            lo, hi = f.study_date
+            allowed &= np.array([d is not None and (lo is None or d >= lo) and (hi is None or d <= hi)
+                                 for d in meta["study_date"]], dtype=bool)
+            restricted = True
+        for key in ("sex", "contrast_phase", "liver_segment"):
+            wanted = getattr(f, key)
+            if wanted is not None:
+                allowed &= np.array([v is not None and v.casefold() == wanted.casefold() for v in meta[key]],
+                                    dtype=bool)
+                restricted = True
+        if f.exclude_patient:
+            allowed &= ~np.isin(meta["patient_id"], list(f.exclude_patient))
+            restricted = True
+        for case_id in exclude:
+            if case_id in self._row:
+                allowed[self._row[case_id]] = False
+                restricted = True
+        return allowed if restricted else None
+
+    # ------------------------------------------------------------------ searching
+    def search_vector(self, vector, k: int = 25, filters=None, *, exclude: Sequence[str] = (),
+                      explain: int = 3) -> list[Hit]:
+        """The ``k`` nearest allowed cases to a likelihood vector (array of length k_terms, or ``{term: value}``)."""
+        if isinstance(vector, Mapping):
+            vector = self.vector_from_terms(vector)
+        a = hsbd._as_vector(vector, len(self.terms), "query")
+        result = self.index.search(a, k=k, mask=self.mask(filters, exclude=exclude))
+        return [self._hit(case_id, float(d), a, explain) for case_id, d in zip(result.ids, result.distances)]
+
+    def search_case(self, case_id: str, k: int = 25, filters=None, *, exclude_same_patient: bool = False,
+                    explain: int = 3) -> list[Hit]:
+        """The ``k`` nearest allowed cases to an indexed case (the case itself is never returned)."""
+        query = self.case(case_id)
+        f = Filters.coerce(filters)
+        if exclude_same_patient:
+            f = replace(f, exclude_patient=f.exclude_patient + (query.patient_id,))
+        return self.search_vector(self.vector(case_id), k, f, exclude=(case_id,), explain=explain)
+
+    def search_image(self, image_path, roi: Mapping, k: int = 25, filters=None, *, model=None,
+                     slice_index: int | None = None, hu_range=None, explain: int = 3) -> list[Hit]:
+        """Search with an image and a region of interest, through features and a term model.
+
+        ``roi`` is ``{"mask": FILE_OR_ARRAY}``, ``{"polygon": ...}`` or ``{"rectangle": (x0, y0, x1, y1)}`` (see
+        :func:`semgraph.imaging.roi_mask`); ``model`` has ``predict_proba(X) -> (n, k_terms)`` and optionally a
+        ``feature_config`` attribute.
+        """
+        return self.search_vector(self.image_vector(image_path, roi, model=model, slice_index=slice_index,
+                                                    hu_range=hu_range), k, filters, explain=explain)
+
+    def image_vector(self, image_path, roi: Mapping, *, model=None, slice_index=None, hu_range=None) -> np.ndarray:
+        """Term likelihoods of an image ROI predicted by ``model``."""
+        if model is None:
+            raise NotFound("searching by image needs a trained term model, and none was given; "
+                           "train one with `semgraph train`")
+        from . import features, imaging
+
+        if not isinstance(roi, Mapping) or set(roi) - {"mask", "polygon", "rectangle"} or len(roi) != 1:
+            raise InvalidInput("roi must be exactly one of {'mask': ...}, {'polygon': ...}, {'rectangle': ...}")
+        image = imaging.load_image(image_path, slice_index=slice_index, hu_range=hu_range)
+        mask = imaging.roi_mask(image.hu.shape, **roi)
+        x = features.extract(image.hu, mask, getattr(model, "feature_config", None))
+        proba = np.asarray(model.predict_proba(x[None, :]), dtype=np.float64)
+        if proba.shape != (1, len(self.terms)):
+            raise InvalidInput(f"the term model predicts {proba.shape[-1]} terms; the index has {len(self.terms)}")
+        return np.clip(proba[0], 0.0, 1.0)
+
+    # ------------------------------------------------------------------ explanations
+    def contributions(self, a, b) -> list[Contribution]:
+        """Every dendrogram node's contribution ``|(M a)_v - (M b)_v|``; they sum to HSBD(a, b)."""
+        M = self.index.tree.projection
+        diff = np.abs(M @ np.asarray(a, dtype=np.float64) - M @ np.asarray(b, dtype=np.float64))
+        P = self.index.tree.membership
+        out = []
+        for v, value in enumerate(diff):
+            members = np.flatnonzero(P[v])
+            out.append(Contribution(v, tuple(self.terms[i] for i in members),
+                                    tuple(self.labels[i] for i in members), float(value)))
+        return out
+
+    def explain(self, a, b, top: int = 3) -> tuple[Contribution, ...]:
+        """The ``top`` nodes contributing most to HSBD(a, b) (ties: smaller node first; zero shares left out)."""
+        parts = [c for c in self.contributions(a, b) if c.value > 0]
+        parts.sort(key=lambda c: (-c.value, c.node))
+        return tuple(parts[:top])
+
+    def _hit(self, case_id: str, distance: float, a: np.ndarray, explain: int) -> Hit:
+        row = self._row[case_id]
+        explanation = self.explain(a, self.vectors[row], explain) if explain else ()
+        return Hit(case_id, distance, self.cases[row].diagnosis, explanation)
+
+
+def _safe_label(hierarchy, term: str) -> str | None:
+    if hierarchy is None:
+        return None
+    try:
+        return hierarchy.label(term)
+    except Exception:  # noqa: BLE001 - a term outside the ontology simply has no label
+        return None
+
+
+def _metadata_columns(cases: Sequence[Case]) -> dict:
+    return {
+        "diagnosis": [c.diagnosis for c in cases],
+        "patient_id": np.array([c.patient_id for c in cases], dtype=object),
+        "age": np.array([np.nan if c.age is None else float(c.age) for c in cases]),
+        "sex": [c.sex for c in cases],
+        "study_date": [c.study_date for c in cases],
+        "contrast_phase": [c.contrast_phase for c in cases],
+        "liver_segment": [c.liver_segment for c in cases],
+    }
+

@@ -1,0 +1,646 @@
+"""Retrieval sessions and their feedback rounds, recorded in the graph with PROV-O provenance.
+
+A session is a query (a case or a likelihood vector), a user and the baseline ``D0`` of its engine. Each call of
+:meth:`Session.feedback` runs :func:`semgraph.feedback.apply_feedback`, re-ranks, and writes the round in ONE
+atomic update into its own named graph ``feedback_graph(round_id)``::
+
+    id:session/S  a sg:RetrievalSession, prov:Activity ; sg:queryCase id:case/C ; sg:queryVector "[...]"^^rdf:JSON ;
+                  prov:wasAssociatedWith id:user/alice ; prov:startedAtTime "..."
+    id:round/R    a sg:FeedbackRound, prov:Activity ; sg:session id:session/S ; sg:roundNumber 1 ;
+                  prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
+                  sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
+                  prov:used id:case/C5 ; sg:mark id:round/R/mark/1
+    id:round/R/mark/1  a sg:Mark ; sg:markedCase id:case/C5 ; sg:relevance "relevant"
+    id:round/R/pair/RID43336/RID6042  a sg:TermSimilarity, prov:Entity ; sg:termA rid:RID43336 ; sg:termB rid:RID6042 ;
+                  sg:dissimilarity 0.32 ; sg:previous 0.42 ; sg:kind "learned" ; prov:wasGeneratedBy id:round/R ;
+                  prov:wasAttributedTo id:user/alice ; prov:generatedAtTime "..." ; prov:wasDerivedFrom id:case/C5
+
+(the session's description is repeated in each of its rounds' graphs, so that every round graph is
+self-contained and dropping the last one removes the session). :func:`load_session` rebuilds a session from the
+graph alone (baseline + the learned edges of its rounds, in order), :meth:`Session.undo` drops the last round's
+graph, :func:`promote` makes learned values part of the shared baseline by a recorded ``sg:Promotion``, and
+:func:`promotion_candidates` lists pairs that moved the same way in several independent sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import PROV, RDF, RDFS, XSD
+
+from kg import Store
+from kg.namespaces import BASELINE_GRAPH, ID, SG, feedback_graph
+
+from . import feedback as _feedback
+from .casegraph import case_iri, user_iri
+from .errors import InvalidInput, NotFound, SemgraphError
+from .retrieval import Engine, Filters, Hit
+
+__all__ = ["RELEVANCE", "Candidate", "PairChange", "Round", "Session", "list_sessions", "load_session", "promote",
+           "promotion_candidates", "start_session"]
+
+#: Allowed mark values.
+RELEVANCE = ("relevant", "irrelevant", "neutral")
+
+
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _time(value: dt.datetime) -> Literal:
+    return Literal(value.isoformat(), datatype=XSD.dateTime)
+
+
+def _json(value) -> Literal:
+    return Literal(json.dumps(value, sort_keys=True), datatype=RDF.JSON)
+
+
+def _vector_json(v: np.ndarray) -> Literal:
+    return _json([float(x) for x in v])  # repr of a float round-trips exactly
+
+
+def session_iri(session_id: str) -> URIRef:
+    return ID["session/" + urllib.parse.quote(session_id, safe="")]
+
+
+def round_iri(round_id: str) -> URIRef:
+    return ID["round/" + urllib.parse.quote(round_id, safe="")]
+
+
+def _local(iri, prefix: str) -> str:
+    text = str(iri)
+    base = str(ID[prefix + "/"])
+    if not text.startswith(base):
+        raise SemgraphError(f"unexpected IRI {text} (expected {base}...)")
+    return urllib.parse.unquote(text[len(base):])
+
+
+def _user(user) -> tuple[URIRef, str]:
+    if isinstance(user, URIRef):
+        return user, _local(user, "user")
+    if not isinstance(user, str) or not user.strip():
+        raise InvalidInput("a user name is required (who gives the feedback)")
+    return user_iri(user.strip()), user.strip()
+
+
+# --------------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class PairChange:
+    """A learned change of one term pair in one round."""
+
+    term_a: str
+    term_b: str
+    label_a: str
+    label_b: str
+    before: float
+    after: float
+    derived_from: tuple[str, ...] = ()  # ids of the marked cases that support the change
+
+    def describe(self) -> str:
+        """Plain language: ``water density ↔ hypodense: 0.42 → 0.32``."""
+        return f"{self.label_a} ↔ {self.label_b}: {self.before:.2f} → {self.after:.2f}"
+
+    def as_dict(self) -> dict:
+        return {"term_a": self.term_a, "term_b": self.term_b, "label_a": self.label_a, "label_b": self.label_b,
+                "before": self.before, "after": self.after, "derived_from": list(self.derived_from)}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One feedback round as recorded: its marks, parameters, changes, and the session state after it."""
+
+    round_id: str
+    number: int
+    marks: dict[str, str]
+    params: _feedback.FeedbackParams
+    changes: tuple[PairChange, ...]
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    dissimilarity: np.ndarray = field(repr=False)
+    query: np.ndarray = field(repr=False)
+
+    @property
+    def iri(self) -> URIRef:
+        return round_iri(self.round_id)
+
+    @property
+    def graph(self) -> URIRef:
+        return feedback_graph(self.round_id)
+
+    def as_dict(self) -> dict:
+        return {"round_id": self.round_id, "number": self.number, "marks": dict(self.marks),
+                "algorithm": self.params.algorithm, "parameters": self.params.as_dict(),
+                "started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
+                "changes": [c.as_dict() for c in self.changes]}
+
+
+# --------------------------------------------------------------------------------------------------- session
+
+
+class Session:
+    """A retrieval session: a query, a user, the baseline ``D0`` and the feedback rounds given so far.
+
+    Create one with :func:`start_session` or :func:`load_session`. :attr:`dissimilarity`, :attr:`query` and
+    :attr:`ranking` are the current state (after the last round).
+    """
+
+    def __init__(self, store: Store, engine: Engine, *, session_id: str, user, query_case: str | None,
+                 query_vector: np.ndarray, started_at: dt.datetime, k: int = 25, filters=None):
+        self.store = store
+        self.session_id = session_id
+        self.user_iri, self.user = _user(user)
+        self.query_case = query_case
+        self.query0 = np.asarray(query_vector, dtype=np.float64)
+        self.started_at = started_at
+        self.k = k
+        self.filters = Filters.coerce(filters)
+        self.baseline = engine.dissimilarity.copy()
+        self.categories = engine.categories
+        self._base_engine = engine
+        self._engine = engine.with_dissimilarity(self.baseline, source="session")
+        self.rounds: list[Round] = []
+        self.ranking: list[Hit] = self._rank(self.query0)
+
+    @property
+    def iri(self) -> URIRef:
+        return session_iri(self.session_id)
+
+    @property
+    def engine(self) -> Engine:
+        """The session's engine (its index uses the current learned ``D``)."""
+        return self._engine
+
+    @property
+    def dissimilarity(self) -> np.ndarray:
+        return self.rounds[-1].dissimilarity if self.rounds else self.baseline
+
+    @property
+    def query(self) -> np.ndarray:
+        return self.rounds[-1].query if self.rounds else self.query0
+
+    def _rank(self, query: np.ndarray) -> list[Hit]:
+        exclude = (self.query_case,) if self.query_case else ()
+        return self._engine.search_vector(query, self.k, self.filters, exclude=exclude)
+
+    def _set_state(self, D: np.ndarray, query: np.ndarray) -> None:
+        self._engine._set_dissimilarity(D)
+        self.ranking = self._rank(query)
+
+    # ------------------------------------------------------------------ feedback
+    def _check_marks(self, marks: Mapping[str, str]) -> dict[str, str]:
+        if not isinstance(marks, Mapping) or not marks:
+            raise InvalidInput("give at least one mark: {case id: 'relevant' | 'irrelevant' | 'neutral'}")
+        checked = {}
+        for case_id, value in marks.items():
+            if value not in RELEVANCE:
+                raise InvalidInput(f"invalid mark {value!r} for case {case_id!r}; use one of {', '.join(RELEVANCE)}")
+            if not isinstance(case_id, str) or case_id not in self._engine._row:
+                raise InvalidInput(f"cannot mark {case_id!r}: no such case in the index")
+            if case_id == self.query_case:
+                raise InvalidInput(f"cannot mark {case_id!r}: it is the query case of the session")
+            checked[case_id] = value
+        return checked
+
+    def _marked(self, rounds: Sequence[Round], value: str) -> np.ndarray:
+        ids = [c for r in rounds for c, v in r.marks.items() if v == value]
+        return self._engine.vectors[[self._engine._row[c] for c in ids]].reshape(len(ids), len(self.terms))
+
+    def compute_round(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None) -> Round:
+        """The next round (feedback applied, nothing written, session unchanged)."""
+        started = _now()
+        params = params or _feedback.FeedbackParams()
+        marks = self._check_marks(marks)
+        number = len(self.rounds) + 1
+        new = Round("", number, marks, params, (), started, started, self.dissimilarity, self.query)
+        rel, irr = self._marked([new], "relevant"), self._marked([new], "irrelevant")
+        result = _feedback.apply_feedback(
+            self.dissimilarity, self.baseline, self.query0, rel, irr, list(self.categories), round_number=number,
+            params=params, history_relevant=self._marked(self.rounds, "relevant"),
+            history_irrelevant=self._marked(self.rounds, "irrelevant"))
+        changes = tuple(sorted((self._pair_change(c, marks, params) for c in result.changes),
+                              key=lambda c: (c.term_a, c.term_b)))
+        return Round(uuid.uuid4().hex[:16], number, marks, params, changes, started, _now(),
+                     np.array(result.dissimilarity, dtype=np.float64), np.array(result.query, dtype=np.float64))
+
+    def feedback(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None) -> Round:
+        """Apply one round of marks, write it to the graph (one atomic update) and re-rank.
+
+        Raises :class:`InvalidInput` (nothing written) for an unknown case id or an invalid mark value.
+        """
+        new = self.compute_round(marks, params)
+        self._write(new)
+        self.rounds.append(new)
+        self._set_state(new.dissimilarity, new.query)
+        return new
+
+    def _pair_change(self, change, marks: Mapping[str, str], params) -> PairChange:
+        i, j = change.i, change.j
+        a_i, a_j = self.terms[i], self.terms[j]
+        if a_j < a_i:
+            i, j = j, i
+        wanted = "relevant" if change.after < change.before else "irrelevant"
+        q, tau, eps = self.query0, params.tau, params.eps
+        support = []
+        for case_id, value in marks.items():
+            if value != wanted:
+                continue
+            b = self._engine.vectors[self._engine._row[case_id]]
+            if ((q[i] > tau and b[j] > tau and abs(b[j] - q[i]) <= eps + 1e-12)
+                    or (q[j] > tau and b[i] > tau and abs(b[i] - q[j]) <= eps + 1e-12)):
+                support.append(case_id)
+        if not support:  # not the penalty rule (trust-region pull, ...): the marks of that direction
+            support = [c for c, v in marks.items() if v == wanted] or [c for c, v in marks.items() if v != "neutral"]
+        labels = self._engine.labels
+        return PairChange(self.terms[i], self.terms[j], labels[i], labels[j], change.before, change.after,
+                          tuple(sorted(support)))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self._engine.terms
+
+    def _session_triples(self, g: Graph) -> None:
+        s = self.iri
+        g.add((s, RDF.type, SG.RetrievalSession))
+        g.add((s, RDF.type, PROV.Activity))
+        g.add((s, RDFS.label, Literal(self.session_id)))
+        if self.query_case is not None:
+            g.add((s, SG.queryCase, case_iri(self.query_case)))
+        g.add((s, SG.queryVector, _vector_json(self.query0)))
+        g.add((s, PROV.wasAssociatedWith, self.user_iri))
+        g.add((s, PROV.startedAtTime, _time(self.started_at)))
+        g.add((self.user_iri, RDF.type, PROV.Person))
+        g.add((self.user_iri, RDFS.label, Literal(self.user)))
+
+    def round_triples(self, new: Round) -> Graph:
+        """The triples of a round (with its session's description), as written by :meth:`feedback`."""
+        g = Graph()
+        self._session_triples(g)
+        r = new.iri
+        g.add((r, RDF.type, SG.FeedbackRound))
+        g.add((r, RDF.type, PROV.Activity))
+        g.add((r, SG.session, self.iri))
+        g.add((r, SG.roundNumber, Literal(new.number, datatype=XSD.integer)))
+        g.add((r, PROV.startedAtTime, _time(new.started_at)))
+        g.add((r, PROV.endedAtTime, _time(new.ended_at)))
+        g.add((r, PROV.wasAssociatedWith, self.user_iri))
+        g.add((r, SG.algorithm, Literal(new.params.algorithm)))
+        g.add((r, SG.parameters, _json(new.params.as_dict())))
+        g.add((r, SG.queryVector, _vector_json(new.query)))
+        for n, (case_id, value) in enumerate(sorted(new.marks.items()), start=1):
+            m = URIRef(f"{r}/mark/{n}")
+            g.add((r, SG.mark, m))
+            g.add((r, PROV.used, case_iri(case_id)))
+            g.add((m, RDF.type, SG.Mark))
+            g.add((m, SG.markedCase, case_iri(case_id)))
+            g.add((m, SG.relevance, Literal(value)))
+        for c in new.changes:
+            e = URIRef(f"{r}/pair/{_tail(c.term_a)}/{_tail(c.term_b)}")
+            g.add((e, RDF.type, SG.TermSimilarity))
+            g.add((e, RDF.type, PROV.Entity))
+            g.add((e, SG.termA, URIRef(c.term_a)))
+            g.add((e, SG.termB, URIRef(c.term_b)))
+            g.add((e, SG.dissimilarity, Literal(float(c.after), datatype=XSD.double)))
+            g.add((e, SG.previous, Literal(float(c.before), datatype=XSD.double)))
+            g.add((e, SG.kind, Literal("learned")))
+            g.add((e, PROV.wasGeneratedBy, r))
+            g.add((e, PROV.wasAttributedTo, self.user_iri))
+            g.add((e, PROV.generatedAtTime, _time(new.ended_at)))
+            for case_id in c.derived_from:
+                g.add((e, PROV.wasDerivedFrom, case_iri(case_id)))
+        return g
+
+    def _write(self, new: Round) -> None:
+        body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in self.round_triples(new))
+        # One operation: inserted only if no other client has recorded this round number meanwhile.
+        self.store.update(
+            "INSERT { GRAPH $g {\n" + body + " } } WHERE { FILTER NOT EXISTS { GRAPH ?any { "
+            "?other sg:session $s ; sg:roundNumber $n } } }",
+            {"g": new.graph, "s": self.iri, "n": new.number})
+        if not self.store.ask("ASK { GRAPH $g { $r a sg:FeedbackRound } }", {"g": new.graph, "r": new.iri}):
+            raise SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
+                                "meanwhile; nothing was written; reload the session and try again",
+                                title="Conflict", status=409)
+
+    # ------------------------------------------------------------------ rollback
+    def undo(self) -> Round:
+        """Drop the last round's named graph (one write) and return to the previous ``D`` and ranking."""
+        if not self.rounds:
+            raise InvalidInput(f"session {self.session_id} has no round to undo")
+        last = self.rounds[-1]
+        if self.store.ask("ASK { ?p a sg:Promotion ; prov:used $r }", {"r": last.iri}):
+            raise InvalidInput(f"round {last.number} of session {self.session_id} was promoted into the baseline; "
+                               "it cannot be undone")
+        self.store.drop(str(last.graph))
+        self.rounds.pop()
+        self._set_state(self.dissimilarity, self.query)
+        return last
+
+
+def _tail(iri: str) -> str:
+    return urllib.parse.quote(iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1], safe="")
+
+
+def _query_vector(engine: Engine, query) -> tuple[str | None, np.ndarray]:
+    if isinstance(query, str):
+        return query, engine.vector(query)
+    if isinstance(query, Mapping):
+        return None, engine.vector_from_terms(query)
+    from . import hsbd
+
+    return None, hsbd._as_vector(query, len(engine.terms), "query")
+
+
+def start_session(store: Store, engine: Engine, query, user, *, k: int = 25, filters=None) -> Session:
+    """Start a session for ``query`` (a case id, a likelihood vector or ``{term: value}``) by ``user``.
+
+    Nothing is written until the first round (:meth:`Session.feedback`).
+    """
+    query_case, vector = _query_vector(engine, query)
+    return Session(store, engine, session_id=uuid.uuid4().hex[:12], user=user, query_case=query_case,
+                   query_vector=vector, started_at=_now(), k=k, filters=filters)
+
+
+# --------------------------------------------------------------------------------------------------- replay
+
+_SESSION = """
+SELECT DISTINCT ?user ?name ?started ?case ?vector WHERE {
+  $s a sg:RetrievalSession ; prov:wasAssociatedWith ?user ; prov:startedAtTime ?started ; $qv ?vector .
+  OPTIONAL { ?user rdfs:label ?name } OPTIONAL { $s sg:queryCase ?case }
+}"""
+_ROUNDS = """
+SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {
+  ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
+     prov:startedAtTime ?start ; prov:endedAtTime ?end ; $qv ?vector .
+} ORDER BY ?n"""
+_MARKS = """
+SELECT ?r ?case ?relevance WHERE { ?r sg:session $s ; sg:mark ?m . ?m sg:markedCase ?case ; sg:relevance ?relevance }
+"""
+_EDGES = """
+SELECT ?r ?e ?a ?b ?d ?prev ?from WHERE {
+  ?r sg:session $s . ?e prov:wasGeneratedBy ?r ; sg:kind "learned" ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ;
+     sg:previous ?prev . OPTIONAL { ?e prov:wasDerivedFrom ?from }
+}"""
+
+
+def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, filters=None) -> Session:
+    """Rebuild a session from the graph: ``engine``'s baseline ``D`` plus its rounds' learned edges, in order.
+
+    The result has the same ``D``, query and ranking as the live session had (given the same engine, ``k`` and
+    filters). Raises :class:`NotFound` if the session has no recorded round.
+    """
+    s = session_iri(session_id)
+    rows = store.select(_SESSION, {"s": s, "qv": SG.queryVector})
+    if not rows:
+        raise NotFound(f"no retrieval session {session_id!r} in the store (a session is recorded with its "
+                       "first feedback round)")
+    head = rows[0]
+    name = str(head["name"]) if "name" in head else _local(head["user"], "user")
+    query_case = _local(head["case"], "case") if "case" in head else None
+    session = Session(store, engine, session_id=session_id, user=name, query_case=query_case,
+                      query_vector=np.array(json.loads(str(head["vector"])), dtype=np.float64),
+                      started_at=head["started"].toPython(), k=k, filters=filters)
+    marks: dict[str, dict[str, str]] = {}
+    for r in store.select(_MARKS, {"s": s}):
+        marks.setdefault(str(r["r"]), {})[_local(r["case"], "case")] = str(r["relevance"])
+    edges: dict[str, dict[str, list]] = {}
+    for r in store.select(_EDGES, {"s": s}):
+        e = edges.setdefault(str(r["r"]), {}).setdefault(
+            str(r["e"]), [str(r["a"]), str(r["b"]), float(r["d"]), float(r["prev"]), []])
+        if "from" in r:
+            e[4].append(_local(r["from"], "case"))
+    index = {t: i for i, t in enumerate(engine.terms)}
+    labels = engine.labels
+    D = session.baseline.copy()
+    for r in store.select(_ROUNDS, {"s": s, "qv": SG.queryVector}):
+        changes = []
+        for a, b, d, prev, derived in sorted(edges.get(str(r["r"]), {}).values()):
+            if a not in index or b not in index:
+                raise InvalidInput(f"session {session_id} learned a value for {a} / {b}, which is not in the "
+                                   "engine's vocabulary")
+            i, j = index[a], index[b]
+            D[i, j] = D[j, i] = d
+            changes.append(PairChange(a, b, labels[i], labels[j], prev, d, tuple(sorted(derived))))
+        params_dict = json.loads(str(r["params"]))
+        params = _feedback.FeedbackParams(**params_dict)
+        session.rounds.append(Round(
+            _local(r["r"], "round"), int(r["n"]), marks.get(str(r["r"]), {}), params, tuple(changes),
+            r["start"].toPython(), r["end"].toPython(), D.copy(),
+            np.array(json.loads(str(r["vector"])), dtype=np.float64)))
+    if session.rounds:
+        session._set_state(session.dissimilarity, session.query)
+    return session
+
+
+def list_sessions(store: Store) -> list[dict]:
+    """Every recorded session: id, user, query case, number of rounds, start time (newest first)."""
+    rows = store.select("""
+        SELECT ?s ?name ?case ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {
+          ?s a sg:RetrievalSession ; rdfs:label ?name ; prov:startedAtTime ?started ; prov:wasAssociatedWith ?u .
+          ?r sg:session ?s . OPTIONAL { ?s sg:queryCase ?case }
+        } GROUP BY ?s ?name ?case ?started ORDER BY DESC(?started)""")
+    out = []
+    for r in rows:
+        users = store.select("SELECT DISTINCT ?n WHERE { $s prov:wasAssociatedWith ?u . ?u rdfs:label ?n }",
+                             {"s": r["s"]})
+        out.append({"session_id": str(r["name"]), "user": str(users[0]["n"]) if users else None,
+                    "query_case": _local(r["case"], "case") if "case" in r else None,
+                    "rounds": int(r["rounds"]), "started_at": str(r["started"])})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- promotion
+
+_LEARNED = """
+SELECT ?s ?r ?n ?a ?b ?d ?prev ?user ?case WHERE {
+  ?e sg:kind "learned" ; prov:wasGeneratedBy ?r ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ; sg:previous ?prev .
+  ?r sg:session ?s ; sg:roundNumber ?n . ?s prov:wasAssociatedWith ?user . OPTIONAL { ?s sg:queryCase ?case }
+}"""
+
+
+def _session_values(rows) -> dict[tuple[str, str], dict[str, tuple[int, float, int, float]]]:
+    """{pair: {session: (first round, previous value then, last round, value then)}}."""
+    out: dict = {}
+    for r in rows:
+        pair, s, n = (str(r["a"]), str(r["b"])), str(r["s"]), int(r["n"])
+        first_n, first_prev, last_n, last_d = out.setdefault(pair, {}).get(
+            s, (n, float(r["prev"]), n, float(r["d"])))
+        if n <= first_n:
+            first_n, first_prev = n, float(r["prev"])
+        if n >= last_n:
+            last_n, last_d = n, float(r["d"])
+        out[pair][s] = (first_n, first_prev, last_n, last_d)
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A term pair whose learned change has the same sign in several independent sessions."""
+
+    term_a: str
+    term_b: str
+    sign: int  # -1: the sessions made the terms closer, +1: farther apart
+    sessions: tuple[str, ...]  # ids of the agreeing sessions
+    against: int  # number of independent sessions that moved it the other way
+    proposed: float  # mean of the agreeing sessions' final values
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__, sessions=list(self.sessions))
+
+
+def promotion_candidates(store: Store, min_sessions: int = 3) -> list[Candidate]:
+    """Pairs whose net learned change has the same sign in at least ``min_sessions`` independent sessions.
+
+    This is the vote of ALGORITHMS.md §5.2 item 4. A session's net change of a pair is its last learned value minus
+    the value before its first change. Sessions count as independent when they differ in user or query (sessions
+    by one user on one query case count once, with the latest session's value). Rounds already used by a
+    promotion are ignored. Nothing is written: a curator reviews the list and calls :func:`promote`.
+    """
+    if isinstance(min_sessions, bool) or not isinstance(min_sessions, int) or min_sessions < 1:
+        raise InvalidInput(f"min_sessions must be a positive integer, got {min_sessions!r}")
+    promoted = {str(r["r"]) for r in store.select("SELECT ?r WHERE { ?p a sg:Promotion ; prov:used ?r }")}
+    rows = [r for r in store.select(_LEARNED) if str(r["r"]) not in promoted]
+    key_of = {str(r["s"]): (str(r["user"]), str(r.get("case", r["s"]))) for r in rows}
+    out = []
+    for (a, b), per_session in sorted(_session_values(rows).items()):
+        votes: dict[tuple, tuple[str, float, int]] = {}
+        for s, (_, prev, last_n, value) in sorted(per_session.items()):
+            sign = int(np.sign(value - prev))
+            if sign:
+                votes[key_of[s]] = (s, value, sign)  # later sessions (by id order) replace earlier ones
+        for sign in (-1, 1):
+            agree = [(s, v) for s, v, sg in votes.values() if sg == sign]
+            if len(agree) >= min_sessions:
+                out.append(Candidate(a, b, sign, tuple(sorted(_local(s, "session") for s, _ in agree)),
+                                     sum(1 for *_, sg in votes.values() if sg == -sign),
+                                     float(np.mean([v for _, v in agree]))))
+    return out
+
+
+def _baseline_pairs(store: Store) -> dict[tuple[str, str], float]:
+    rows = store.select("SELECT ?a ?b ?d WHERE { GRAPH $g { ?e a sg:TermSimilarity ; sg:termA ?a ; sg:termB ?b ; "
+                        "sg:dissimilarity ?d } }", {"g": BASELINE_GRAPH})
+    return {(str(r["a"]), str(r["b"])): float(r["d"]) for r in rows}
+
+
+def promote(store: Store, target, *, user, reason: str, terms: Sequence[str] | None = None) -> dict:
+    """Make learned values part of the shared baseline, by an explicit and recorded ``sg:Promotion``.
+
+    Parameters
+    ----------
+    target : str or sequence of str
+        A session id (all its rounds) or a list of round ids.
+    user : str
+        Who decides (the curator).
+    reason : str
+        Why; stored with the promotion.
+    terms : sequence of str, optional
+        Vocabulary of the baseline to write first when the store has none (default: the paper's terms, with the
+        ontological dissimilarity as values).
+
+    Returns
+    -------
+    dict
+        ``promotion_id``, ``changes`` [(term_a, term_b, old, new)], ``rounds``.
+
+    Notes
+    -----
+    Per pair the promoted value is a session's last learned value (the mean over sessions when rounds of several
+    sessions are given). In ONE update, each baseline ``sg:TermSimilarity`` of a promoted pair gets the new
+    ``sg:dissimilarity``, ``sg:previous`` = the old value and ``prov:wasInfluencedBy`` the promotion; the
+    ``sg:Promotion`` (a ``prov:Activity`` with ``prov:wasAssociatedWith``, times, ``rdfs:comment`` = reason,
+    ``prov:used`` = the rounds) is written in the baseline graph.
+    """
+    user_node, user_name = _user(user)
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("a promotion needs a reason (why these learned values should become the baseline)")
+    rounds = _target_rounds(store, target)
+    rows = [r for r in store.select(_LEARNED) if str(r["r"]) in rounds]
+    per_pair = {pair: float(np.mean([v[3] for v in sessions.values()]))
+                for pair, sessions in _session_values(rows).items()}
+    started = _now()
+    ops, bindings = [], {"bg": BASELINE_GRAPH}
+    current = _baseline_pairs(store)
+    if not current:
+        import ontology
+        from ontology.paper_terms import paper_terms
+
+        from .similarity import baseline_graph
+
+        names = list(terms) if terms is not None else [t.iri for t in paper_terms()]
+        D0 = ontology.dissimilarity_matrix(store, names)
+        g = baseline_graph(names, D0, kind="ontology", provenance={"measure": "kurtz", "written_by": "promotion"})
+        ops.append("INSERT DATA { GRAPH $bg {\n" + " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g)
+                   + " } }")
+        current = {(str(a), str(b)): float(d) for s, a, b, d in _pairs_of(g)}
+    changes = []
+    for n, ((a, b), value) in enumerate(sorted(per_pair.items())):
+        if (a, b) not in current:
+            raise NotFound(f"the baseline has no value for {a} / {b} (it was computed for another vocabulary); "
+                           "nothing was written")
+        if current[(a, b)] == value:
+            continue
+        changes.append((a, b, current[(a, b)], value))
+        bindings.update({f"a{n}": URIRef(a), f"b{n}": URIRef(b), f"v{n}": Literal(value, datatype=XSD.double)})
+        ops.append(f"""DELETE {{ GRAPH $bg {{ ?e sg:dissimilarity ?old . ?e sg:previous ?was }} }}
+INSERT {{ GRAPH $bg {{ ?e sg:dissimilarity $v{n} . ?e sg:previous ?old . ?e prov:wasInfluencedBy $promotion }} }}
+WHERE {{ GRAPH $bg {{ ?e a sg:TermSimilarity ; sg:termA $a{n} ; sg:termB $b{n} ; sg:dissimilarity ?old .
+  OPTIONAL {{ ?e sg:previous ?was }} }} }}""")
+    if not changes:
+        raise InvalidInput("nothing to promote: the selected rounds change no baseline value")
+    promotion_id = uuid.uuid4().hex[:12]
+    p = ID["promotion/" + promotion_id]
+    g = Graph()
+    g.add((p, RDF.type, SG.Promotion))
+    g.add((p, RDF.type, PROV.Activity))
+    g.add((p, RDFS.label, Literal(promotion_id)))
+    g.add((p, RDFS.comment, Literal(reason.strip())))
+    g.add((p, PROV.wasAssociatedWith, user_node))
+    g.add((user_node, RDF.type, PROV.Person))
+    g.add((user_node, RDFS.label, Literal(user_name)))
+    g.add((p, PROV.startedAtTime, _time(started)))
+    g.add((p, PROV.endedAtTime, _time(_now())))
+    g.add((p, SG.parameters, _json({"rule": "last learned value per session, mean over sessions",
+                                    "pairs": len(changes)})))
+    for r in sorted(rounds):
+        g.add((p, PROV.used, URIRef(r)))
+    ops.append("INSERT DATA { GRAPH $bg {\n" + " .\n".join(f"{s.n3()} {pp.n3()} {o.n3()}" for s, pp, o in g)
+               + " } }")
+    bindings["promotion"] = p
+    store.update(" ;\n".join(ops), bindings)
+    return {"promotion_id": promotion_id, "changes": changes,
+            "rounds": sorted(_local(r, "round") for r in rounds)}
+
+
+def _pairs_of(g: Graph):
+    for s in g.subjects(RDF.type, SG.TermSimilarity):
+        yield s, g.value(s, SG.termA), g.value(s, SG.termB), g.value(s, SG.dissimilarity)
+
+
+def _target_rounds(store: Store, target) -> set[str]:
+    if isinstance(target, str):
+        rows = store.select("SELECT DISTINCT ?r WHERE { ?r a sg:FeedbackRound ; sg:session $s }",
+                            {"s": session_iri(target)})
+        if not rows:
+            raise NotFound(f"no retrieval session {target!r} with recorded rounds")
+        return {str(r["r"]) for r in rows}
+    ids = list(target or ())
+    if not ids or not all(isinstance(r, str) and r for r in ids):
+        raise InvalidInput("give a session id or a non-empty list of round ids to promote")
+    out = set()
+    for round_id in ids:
+        r = round_iri(round_id)
+        if not store.ask("ASK { $r a sg:FeedbackRound }", {"r": r}):
+            raise NotFound(f"no feedback round {round_id!r}")
+        out.add(str(r))
+    return out
