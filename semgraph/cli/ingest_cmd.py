@@ -1,0 +1,127 @@
+"""``semgraph cohort generate``, ``semgraph ingest``, ``semgraph train`` and ``semgraph annotate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import State, cli, handle_errors
+
+
+@cli.group(name="cohort")
+def cohort_group() -> None:
+    """Synthetic liver-lesion cohorts (CT slices, masks and a manifest)."""
+
+
+@cohort_group.command(name="generate")
+@click.option("--n", "n", type=int, default=72, show_default=True, help="Number of cases (72 = the paper's cohort).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out", metavar="DIR", help="Output folder [default: DATA_DIR/cohort].")
+@click.option("--format", "fmt", type=click.Choice(["dicom", "nifti"]), default="dicom", show_default=True)
+@click.option("--size", type=int, default=256, show_default=True, help="Image side in pixels (128..1024).")
+@click.pass_obj
+@handle_errors
+def cohort_generate(state: State, n: int, seed: int, out: str | None, fmt: str, size: int) -> None:
+    """Write N synthetic cases (images, PNG masks, manifest.json/csv) to DIR."""
+    from semgraph.cohort import generate
+
+    folder = Path(out) if out else Path(state.config.data_dir) / "cohort"
+    path = generate(n, seed, folder, image_format=fmt, size=size)
+    click.echo(f"wrote {n:,} cases to {folder}; manifest {path}")
+    click.echo(f"next: semgraph ingest {folder}")
+
+
+def _print_report(report) -> None:
+    for case_id, reason in report.failed:
+        click.echo(f"failed {case_id}: {reason}", err=True)
+    rate = f" in {report.seconds:.1f} s" if report.seconds else ""
+    click.echo(report.summary() + rate)
+
+
+@cli.command(name="ingest")
+@click.argument("source", metavar="MANIFEST_OR_FOLDER_OR_CSV")
+@click.option("--no-model", is_flag=True, help="Do not add predicted likelihoods even if a trained model exists.")
+@click.pass_obj
+@handle_errors
+def ingest_command(state: State, source: str, no_model: bool) -> None:
+    """Ingest a cohort manifest (or a folder holding manifest.json), or a reader-ratings CSV.
+
+    Image cases: features go to DATA_DIR/features, the case and its reader (and truth) terms to the store, and
+    predicted likelihoods too when a model was trained (`semgraph train`). Cases already in the store are
+    skipped, so an interrupted ingest can simply be run again. A reader CSV has columns case_id, patient_id,
+    optional diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI,
+    RadLex id or label) with values in [0, 1]; the whole file is checked before anything is written.
+    """
+    from semgraph import ingest as ingest_mod
+
+    kind, _ = ingest_mod.resolve_source(source)
+    data_dir = state.config.data_dir
+    model = None if (no_model or kind == "reader") else ingest_mod.latest_model(data_dir)
+    with state.config.open_store() as store:
+        report = ingest_mod.ingest(store, source, data_dir, model=model)
+    if model is not None:
+        click.echo(f"predicted likelihoods by model {model.version_}")
+    _print_report(report)
+
+
+def _auc_table(result, labels) -> list[str]:
+    lines = [f"{'term':<46} {'positives':>9} {'AUC':>6} {'raw AUC':>8}"]
+    for term, pos, auc, raw in zip(result.terms, result.positives, result.auc, result.auc_raw):
+        lines.append(f"{labels.get(term, term):<46} {int(pos):>9} {auc:>6.3f} {raw:>8.3f}")
+    lines.append(f"{'mean':<46} {'':>9} {result.mean_auc:>6.3f} {np.nanmean(result.auc_raw):>8.3f}")
+    return lines
+
+
+@cli.command(name="train")
+@click.option("--lopo", is_flag=True, help="Also run leave-one-patient-out cross-validation and print per-term AUC.")
+@click.option("--folds", type=int, help="With --lopo: GroupKFold over patients with this many folds instead.")
+@click.option("--calibration", type=click.Choice(["platt", "isotonic"]), default="platt", show_default=True)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Folds fitted in parallel (--lopo).")
+@click.pass_obj
+@handle_errors
+def train_command(state: State, lopo: bool, folds: int | None, calibration: str, jobs: int) -> None:
+    """Train the term models on the ingested image cases (patch features + reader terms).
+
+    The model is saved under DATA_DIR/models/ (npz + JSON sidecar) and becomes the one `ingest` and `annotate`
+    use. Run `semgraph annotate` afterwards to predict the likelihoods of the cases already ingested.
+    """
+    from ontology.paper_terms import paper_terms
+    from semgraph import ingest as ingest_mod
+    from semgraph.terms import TermModels, lopo_auc
+
+    data_dir = state.config.data_dir
+    with state.config.open_store() as store:
+        data = ingest_mod.training_set(store, data_dir)
+        estimator = TermModels(feature_config=data.config, calibration=calibration)
+        model, _ = ingest_mod.train(store, data_dir, estimator=estimator, data=data)
+    path = ingest_mod.models_dir(data_dir) / f"{model.version_}.npz"
+    click.echo(f"trained model {model.version_} on {len(data.case_ids):,} cases "
+               f"({len(set(data.groups)):,} patients, {len(data.patches):,} patches); saved {path}")
+    constant = [t for t, k in zip(model.terms_, model.kinds_) if k == "constant"]
+    if constant:
+        click.echo(f"terms with a single class (constant likelihood): {', '.join(constant)}")
+    if lopo:
+        result = lopo_auc(data.X, data.Y, data.groups, patches=data.patches, patch_kinds=data.kinds,
+                          patch_case=data.case, estimator=estimator, n_splits=folds, n_jobs=jobs, progress=True)
+        labels = {t.iri: t.label for t in paper_terms()}
+        click.echo(f"{result.scheme}: {result.n_folds} folds, out-of-fold likelihoods vs reader terms")
+        for line in _auc_table(result, labels):
+            click.echo(line)
+
+
+@cli.command(name="annotate")
+@click.pass_obj
+@handle_errors
+def annotate_command(state: State) -> None:
+    """Re-predict the term likelihoods of every ingested image case with the latest model (from stored features)."""
+    from semgraph import ingest as ingest_mod
+
+    data_dir = state.config.data_dir
+    model = ingest_mod.latest_model(data_dir, required=True)
+    with state.config.open_store() as store:
+        report = ingest_mod.annotate(store, data_dir, model)
+    click.echo(f"annotated {len(report.ingested):,} cases with model {model.version_}")
+    for case_id, reason in report.failed:
+        click.echo(f"failed {case_id}: {reason}", err=True)

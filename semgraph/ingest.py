@@ -1,0 +1,514 @@
+"""Ingest cases into the store: images with masks (a cohort manifest) or reader ratings only (a CSV).
+
+For an image case: load the image and mask (:mod:`semgraph.imaging`), extract the ROI vector and the patch
+features (:mod:`semgraph.features`), write them to ``DATA_DIR/features/<sha1 of the case IRI>.npz`` (temp file +
+``os.replace``), then write the case with its annotations in one atomic store write
+(:func:`semgraph.casegraph.write_case`): the reader's terms ("reader"), the generating terms when the manifest has
+them ("truth") and, when a term model is given, its likelihoods ("predicted", attributed to the model version).
+The feature file is complete before the case exists in the store, so a crash never leaves a half case; rerunning
+skips the cases already in the store. A bad case is reported with its id and reason and skipped.
+
+Reader-only CSV (:func:`ingest_reader_csv`): columns ``case_id``, ``patient_id``, optional ``diagnosis``, optional
+metadata (``study_id``, ``study_date``, ``age``, ``sex``, ``contrast_phase``, ``liver_segment``) and one column per
+term (IRI, RadLex id or label, resolved in the loaded ontology) with values in [0, 1]. The whole file is validated
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rdflib import Literal
+from rdflib.namespace import PROV, RDF, RDFS, XSD
+
+from kg import Store
+from kg.namespaces import ANNOTATIONS_GRAPH, SG
+from ontology import OntologyError
+
+from .casegraph import Annotation, Case, case_iri, model_iri, write_case
+from .errors import InvalidInput, NotFound, SemgraphError
+from .features import FeatureConfig, extract, extract_patches
+
+FEATURES_DIR = "features"
+MODELS_DIR = "models"
+LATEST_MODEL = "LATEST"
+READER_META_COLUMNS = ("study_id", "study_date", "age", "sex", "contrast_phase", "liver_segment")
+FEATURE_FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------- feature files
+@dataclass
+class CaseFeatures:
+    """The stored features of one case."""
+
+    roi: np.ndarray  # (D,)
+    patches: np.ndarray  # (P, D)
+    kinds: np.ndarray  # (P,) 'margin' | 'internal'
+    centres: np.ndarray  # (P, 2)
+    config: FeatureConfig
+
+
+def features_path(data_dir, case_id: str) -> Path:
+    """``DATA_DIR/features/<sha1 of the case IRI>.npz``."""
+    digest = hashlib.sha1(str(case_iri(case_id)).encode("utf-8")).hexdigest()
+    return Path(data_dir) / FEATURES_DIR / f"{digest}.npz"
+
+
+def compute_features(image_path, mask_path, config: FeatureConfig | None = None) -> CaseFeatures:
+    """Load an image and its mask and extract the ROI vector and the patch features (raises InvalidInput)."""
+    from .imaging import load_image, roi_mask
+
+    cfg = config or FeatureConfig()
+    image = load_image(image_path)
+    mask = roi_mask(image.shape, mask=str(mask_path), min_size=cfg.patch_size)
+    patches = extract_patches(image.hu, mask, cfg)
+    return CaseFeatures(extract(image.hu, mask, cfg), patches.features, patches.kinds, patches.centres, cfg)
+
+
+def save_features(path: Path, features: CaseFeatures) -> None:
+    """Write a feature file atomically (a temp file in the same folder, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, roi=features.roi, patches=features.patches, kinds=features.kinds.astype("<U8"),
+                     centres=features.centres, version=np.array(FEATURE_FORMAT_VERSION),
+                     config=np.array(json.dumps(features.config.to_dict(), sort_keys=True)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_features(path: Path) -> CaseFeatures:
+    """Read a feature file written by :func:`save_features`."""
+    from .terms import _config_from_dict
+
+    if not path.is_file():
+        raise NotFound(f"feature file {path} does not exist")
+    with np.load(path, allow_pickle=False) as z:
+        cfg = _config_from_dict(json.loads(str(z["config"])))
+        return CaseFeatures(z["roi"], z["patches"], z["kinds"], z["centres"], cfg)
+
+
+# ---------------------------------------------------------------------- models in the data folder
+def models_dir(data_dir) -> Path:
+    return Path(data_dir) / MODELS_DIR
+
+
+def save_model(data_dir, model) -> Path:
+    """Save ``model`` as ``DATA_DIR/models/<version>`` and make it the latest; return the ``.npz`` path."""
+    folder = models_dir(data_dir)
+    path = model.save(folder / model.version_)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".LATEST.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(model.version_ + "\n")
+    os.replace(tmp, folder / LATEST_MODEL)
+    return path
+
+
+def latest_model(data_dir, *, required: bool = False):
+    """The model named in ``DATA_DIR/models/LATEST`` (None if there is none, unless ``required``)."""
+    from .terms import TermModels
+
+    marker = models_dir(data_dir) / LATEST_MODEL
+    if not marker.is_file():
+        if required:
+            raise NotFound(f"no term model in {models_dir(data_dir)}; run `semgraph train` first")
+        return None
+    return TermModels.load(models_dir(data_dir) / marker.read_text(encoding="utf-8").strip())
+
+
+def record_model(store: Store, model) -> None:
+    """Describe the model version in the annotations graph (``sg:TermModel``, a ``prov:SoftwareAgent``)."""
+    meta = model.metadata()
+    m = model_iri(model.version_)
+    params = {"params": meta["params"], "feature_config": meta["feature_config"], "terms": meta["terms"],
+              "libraries": meta["libraries"], "training_cases": len(meta["training_cases"])}
+    triples = [
+        (m, RDF.type, SG.TermModel), (m, RDF.type, PROV.SoftwareAgent), (m, RDFS.label, Literal(model.version_)),
+        (m, SG.algorithm, Literal(meta["algorithm"])),
+        (m, SG.parameters, Literal(json.dumps(params, sort_keys=True), datatype=RDF.JSON)),
+        (m, PROV.generatedAtTime, Literal(dt.datetime.strptime(model.fitted_at_, "%Y%m%dT%H%M%SZ")
+                                          .replace(tzinfo=dt.UTC).isoformat(), datatype=XSD.dateTime)),
+    ]
+    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
+    store.update("DELETE WHERE { GRAPH $g { $m ?p ?o } } ;\nINSERT DATA { GRAPH $g {\n" + body + " } }",
+                 {"g": ANNOTATIONS_GRAPH, "m": m})
+
+
+# ---------------------------------------------------------------------- reports
+@dataclass
+class IngestReport:
+    """What an ingest did: ids ingested, ids already in the store, (id, reason) of failed cases."""
+
+    ingested: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"ingested {len(self.ingested)}, skipped (already in the store) {len(self.skipped)}, "
+                f"failed {len(self.failed)}")
+
+
+def existing_case_ids(store: Store) -> set[str]:
+    """Ids of every case in the store (one query)."""
+    rows = store.select("SELECT ?id WHERE { GRAPH $g { ?c a sg:Case ; rdfs:label ?id } }", {"g": ANNOTATIONS_GRAPH})
+    return {str(r["id"]) for r in rows}
+
+
+# ---------------------------------------------------------------------- manifests
+def resolve_source(source) -> tuple[str, Path]:
+    """('manifest' | 'reader', path) for a manifest file, a folder with ``manifest.json``, or a reader CSV."""
+    from .cohort.manifest import BASE_COLUMNS
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "manifest.json"
+        if not path.is_file():
+            raise NotFound(f"{source} has no manifest.json")
+    if not path.is_file():
+        raise NotFound(f"{source} does not exist")
+    if path.suffix.lower() == ".json":
+        return "manifest", path
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+        is_manifest = [h.strip() for h in header[: len(BASE_COLUMNS)]] == list(BASE_COLUMNS)
+        return ("manifest" if is_manifest else "reader"), path
+    raise InvalidInput(f"{path}: expected a manifest (.json or .csv), a folder with manifest.json, or a reader CSV")
+
+
+def ingest(store: Store, source, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
+           progress: bool = True, hierarchy=None, on_case: Callable[[str], None] | None = None) -> IngestReport:
+    """Ingest a cohort manifest, a folder with ``manifest.json``, or a reader-only CSV (see the module doc)."""
+    kind, path = resolve_source(source)
+    if kind == "reader":
+        return ingest_reader_csv(store, path, hierarchy=hierarchy)
+    from .cohort import read_manifest
+
+    return ingest_manifest(store, read_manifest(path), data_dir, model=model, feature_config=feature_config,
+                           progress=progress, on_case=on_case)
+
+
+def _manifest_case(record) -> Case:
+    meta = record.metadata
+    study = meta.get("study_uid") or f"{record.patient_id}-S{meta.get('study_number', 1)}"
+    date = meta.get("study_date")
+    return Case(
+        case_id=record.case_id, patient_id=record.patient_id, study_id=str(study), diagnosis=record.diagnosis or None,
+        study_date=dt.date.fromisoformat(date) if date else None,
+        age=int(meta["age"]) if meta.get("age") not in (None, "") else None, sex=meta.get("sex") or None,
+        contrast_phase=meta.get("phase") or None, liver_segment=meta.get("liver_segment") or None,
+        image_file=str(record.image), mask_file=str(record.mask))
+
+
+def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
+                    progress: bool = True, on_case: Callable[[str], None] | None = None) -> IngestReport:
+    """Ingest every case of a read manifest (:func:`semgraph.cohort.read_manifest`); resumable.
+
+    ``model`` (a fitted :class:`semgraph.terms.TermModels`) adds a "predicted" annotation; its feature
+    configuration is used (a different explicit ``feature_config`` is an error). ``on_case`` is called with each
+    case id before its features are extracted (used by tests to simulate a crash).
+    """
+    import time
+
+    from tqdm import tqdm
+
+    cfg = feature_config
+    if model is not None:
+        model_cfg = getattr(model, "feature_config_", None)
+        if model_cfg is None:
+            raise InvalidInput(f"model {model.version_} has no feature configuration; it cannot predict from images")
+        if cfg is not None and cfg != model_cfg:
+            raise InvalidInput(f"the model {model.version_} was trained on features {model_cfg.to_dict()}, "
+                               f"not {cfg.to_dict()}")
+        cfg = model_cfg
+    cfg = cfg or FeatureConfig()
+    start = time.perf_counter()
+    report = IngestReport()
+    existing = existing_case_ids(store)
+    if model is not None:
+        record_model(store, model)
+    for record in tqdm(manifest.cases, desc="ingest", unit="case", disable=not progress, file=sys.stderr):
+        case_id = record.case_id
+        if case_id in existing:
+            report.skipped.append(case_id)
+            continue
+        if on_case is not None:
+            on_case(case_id)
+        try:
+            case = _manifest_case(record)
+            feats = compute_features(record.image, record.mask, cfg)
+        except (SemgraphError, ValueError, OSError) as exc:
+            report.failed.append((case_id, getattr(exc, "message", None) or str(exc)))
+            continue
+        annotations = [Annotation("reader", {t: float(v) for t, v in record.reader_labels.items()})]
+        if record.true_labels:
+            annotations.append(Annotation("truth", {t: float(v) for t, v in record.true_labels.items()}))
+        if model is not None:
+            annotations.append(Annotation("predicted", model.likelihoods(feats.roi),
+                                          attributed_to=model_iri(model.version_)))
+        save_features(features_path(data_dir, case_id), feats)
+        write_case(store, case, annotations)
+        existing.add(case_id)
+        report.ingested.append(case_id)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+# ---------------------------------------------------------------------- reader-only CSV
+def _reader_rows(path: Path, resolve) -> tuple[list[str], list[tuple[Case, dict[str, float]]]]:
+    errors: list[str] = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise InvalidInput(f"{path.name}: empty file; the first row must name the columns")
+        header = [h.strip() for h in header]
+        rows = list(reader)
+    for required in ("case_id", "patient_id"):
+        if required not in header:
+            errors.append(f"missing column {required!r}")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        errors.append(f"duplicate columns {', '.join(dupes)}")
+    fixed = {"case_id", "patient_id", "diagnosis", *READER_META_COLUMNS}
+    terms: dict[int, str] = {}
+    for j, name in enumerate(header):
+        if name in fixed:
+            continue
+        try:
+            terms[j] = resolve(name)
+        except OntologyError as exc:  # UnknownTermError is one
+            errors.append(f"column {j + 1} {name!r}: not a known column or term ({exc})")
+    if len(set(terms.values())) != len(terms):
+        errors.append("two columns name the same term")
+    if not terms and not errors:
+        errors.append("no term column")
+    if errors:
+        raise InvalidInput(f"{path.name}: " + "; ".join(errors))
+    col = {name: j for j, name in enumerate(header)}
+    out: list[tuple[Case, dict[str, float]]] = []
+    seen: dict[str, int] = {}
+    for r, row in enumerate(rows, start=2):  # row 1 is the header
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            errors.append(f"row {r}: {len(row)} cells, expected {len(header)}")
+            continue
+        def get(name, row=row):
+            return row[col[name]].strip() if name in col else ""
+
+        case_id, patient = get("case_id"), get("patient_id")
+        if not case_id:
+            errors.append(f"row {r}, column case_id: empty")
+        elif case_id in seen:
+            errors.append(f"row {r}, column case_id: {case_id!r} already on row {seen[case_id]}")
+        else:
+            seen[case_id] = r
+        if not patient:
+            errors.append(f"row {r}, column patient_id: empty")
+        values: dict[str, float] = {}
+        for j, term in terms.items():
+            cell = row[j].strip()
+            if cell == "":
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                v = float("nan")
+            if not (0.0 <= v <= 1.0):
+                errors.append(f"row {r}, column {header[j]!r}: {cell!r} is not a number in [0, 1]")
+            else:
+                values[term] = v
+        date = age = None
+        if get("study_date"):
+            try:
+                date = dt.date.fromisoformat(get("study_date"))
+            except ValueError:
+                errors.append(f"row {r}, column study_date: {get('study_date')!r} is not a YYYY-MM-DD date")
+        if get("age"):
+            try:
+                age = int(get("age"))
+                if not 0 <= age <= 150:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"row {r}, column age: {get('age')!r} is not an age in years")
+        if case_id and patient:
+            out.append((Case(case_id=case_id, patient_id=patient, study_id=get("study_id") or f"{patient}-{case_id}",
+                             diagnosis=get("diagnosis") or None, study_date=date, age=age, sex=get("sex") or None,
+                             contrast_phase=get("contrast_phase") or None,
+                             liver_segment=get("liver_segment") or None), values))
+    if errors:
+        shown = errors[:20] + ([f"... and {len(errors) - 20} more"] if len(errors) > 20 else [])
+        raise InvalidInput(f"{path.name}: nothing was written; " + "; ".join(shown))
+    if not out:
+        raise InvalidInput(f"{path.name}: no case rows")
+    return list(terms.values()), out
+
+
+def ingest_reader_csv(store: Store, path, *, hierarchy=None, replace: bool = False) -> IngestReport:
+    """Ingest a reader-only CSV (no pixels): each row becomes a case with a "reader" annotation.
+
+    The whole file is checked first (unknown column, value outside [0, 1], bad date or age, duplicate case id:
+    an :class:`InvalidInput` naming the row and column, and nothing is written). Term columns are resolved with
+    ``hierarchy.resolve`` (default: :func:`ontology.hierarchy` of the store). Cases already in the store are
+    skipped unless ``replace``.
+    """
+    import time
+
+    start = time.perf_counter()
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"{path} does not exist")
+    if hierarchy is None:
+        import ontology
+
+        hierarchy = ontology.hierarchy(store)
+    _, rows = _reader_rows(path, hierarchy.resolve)
+    report = IngestReport()
+    existing = set() if replace else existing_case_ids(store)
+    for case, values in rows:
+        if case.case_id in existing:
+            report.skipped.append(case.case_id)
+            continue
+        write_case(store, case, [Annotation("reader", values)], replace=replace)
+        report.ingested.append(case.case_id)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+# ---------------------------------------------------------------------- training data and annotation
+@dataclass
+class TrainingSet:
+    """Features and reader labels of the ingested image cases."""
+
+    case_ids: list[str]
+    groups: np.ndarray  # patient id per case
+    X: np.ndarray  # (N, D)
+    Y: np.ndarray  # (N, k)
+    patches: np.ndarray
+    kinds: np.ndarray
+    case: np.ndarray
+    terms: list[str]
+    config: FeatureConfig
+
+
+def _image_cases(store: Store, data_dir) -> list[tuple[Case, Path]]:
+    from .casegraph import read_cases
+
+    out = []
+    for case in read_cases(store):
+        path = features_path(data_dir, case.case_id)
+        if case.image_file is not None and path.is_file():
+            out.append((case, path))
+    return out
+
+
+def training_set(store: Store, data_dir, terms: Iterable[str] | None = None, *, kind: str = "reader") -> TrainingSet:
+    """Stack the stored features and the ``kind`` labels ("reader" or "truth") of every ingested image case."""
+    from ontology.paper_terms import paper_terms
+
+    from .casegraph import read_likelihoods
+
+    terms = [t.iri for t in paper_terms()] if terms is None else list(terms)
+    cases = _image_cases(store, data_dir)
+    ids, matrix = read_likelihoods(store, terms, kinds=(kind,))
+    labels = dict(zip(ids, matrix))
+    cases = [(c, p) for c, p in cases if c.case_id in labels]
+    if len(cases) < 2:
+        raise NotFound(f"fewer than two ingested image cases with {kind} labels in the store; "
+                       "run `semgraph ingest MANIFEST` first")
+    X, Y, P, K, idx, groups, config = [], [], [], [], [], [], None
+    for i, (case, path) in enumerate(cases):
+        f = load_features(path)
+        if config is None:
+            config = f.config
+        elif f.config != config:
+            raise InvalidInput(f"case {case.case_id}: its features were extracted with {f.config.to_dict()}, "
+                               f"other cases with {config.to_dict()}; re-ingest with one configuration")
+        X.append(f.roi)
+        Y.append(labels[case.case_id])
+        P.append(f.patches)
+        K.append(f.kinds)
+        idx.append(np.full(len(f.patches), i))
+        groups.append(case.patient_id)
+    return TrainingSet([c.case_id for c, _ in cases], np.array(groups), np.vstack(X), np.vstack(Y),
+                       np.vstack(P), np.concatenate(K), np.concatenate(idx), terms, config)
+
+
+def train(store: Store, data_dir, *, estimator=None, data: TrainingSet | None = None, save: bool = True):
+    """Fit term models on the ingested cases (patch features + reader labels); save them as the latest model.
+
+    Returns ``(model, data)``. ``data`` defaults to :func:`training_set` of the store.
+    """
+    from .terms import TermModels
+
+    if data is None:
+        data = training_set(store, data_dir, None if estimator is None or estimator.terms is None else estimator.terms)
+    model = estimator if estimator is not None else TermModels(feature_config=data.config)
+    if model.feature_config is None:
+        model.set_params(feature_config=data.config)
+    model.fit(data.X, data.Y, patches=data.patches, patch_kinds=data.kinds, patch_case=data.case,
+              groups=data.groups, case_ids=data.case_ids)
+    if save:
+        save_model(data_dir, model)
+        record_model(store, model)
+    return model, data
+
+
+def annotate(store: Store, data_dir, model, *, progress: bool = True) -> IngestReport:
+    """Re-predict the likelihoods of every ingested image case from its stored features and rewrite its
+    "predicted" annotation, attributed to ``model``'s version. Other annotations are kept."""
+    import time
+
+    from tqdm import tqdm
+
+    from .casegraph import annotation_iri
+
+    start = time.perf_counter()
+    record_model(store, model)
+    report = IngestReport()
+    agent = model_iri(model.version_)
+    for case, path in tqdm(_image_cases(store, data_dir), desc="annotate", unit="case", disable=not progress,
+                           file=sys.stderr):
+        f = load_features(path)
+        if model.feature_config_ is not None and f.config != model.feature_config_:
+            report.failed.append((case.case_id, "features extracted with another configuration than the model's"))
+            continue
+        annotation = Annotation("predicted", model.likelihoods(f.roi), attributed_to=agent)
+        _replace_annotation(store, case.case_id, annotation, annotation_iri(case.case_id, "predicted"))
+        report.ingested.append(case.case_id)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri) -> None:
+    """Replace one annotation of a case (delete its triples, insert the new ones) in one update."""
+    from .casegraph import case_triples
+
+    g = case_triples(Case(case_id=case_id, patient_id="_", study_id="_"), [annotation])
+    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g if str(s).startswith(str(iri)))
+    text = ("DELETE WHERE { GRAPH $g { $a sg:likelihood ?l . ?l ?lp ?lo } } ;\n"
+            "DELETE WHERE { GRAPH $g { $a ?p ?o } } ;\n"
+            "INSERT DATA { GRAPH $g {\n" + body + " } }")
+    store.update(text, {"g": ANNOTATIONS_GRAPH, "a": iri})
+
+
+__all__ = [
+    "CaseFeatures", "IngestReport", "TrainingSet", "annotate", "compute_features", "existing_case_ids",
+    "features_path", "ingest", "ingest_manifest", "ingest_reader_csv", "latest_model", "load_features",
+    "record_model", "save_features", "save_model", "train", "training_set",
+]

@@ -1,0 +1,675 @@
+"""Term models: one-vs-all linear SVMs on texture patches, calibrated term likelihoods, term signatures.
+
+ALGORITHMS.md §4.5 and §3. For each vocabulary term a linear SVM separates the patches of the ROIs annotated with
+the term from the patches of the other ROIs. Margin-like terms learn from *margin* patches, the other terms from
+*internal* patches. The ROI-level raw score of term i is the decision function on the ROI feature vector,
+``z_i = <w_i, (x_ROI − μ)/σ> + b_i``, and its likelihood ``a_i = σ(α_i z_i + β_i)`` (Platt scaling) or an isotonic
+map of ``z_i``. Both maps are fitted on out-of-fold ROI scores of an inner cross-validation over patients, and
+both are non-decreasing in ``z_i``. The term signature ``Γ^i`` is ``w_i`` (in the z-scored feature space) restricted
+to the texture dimensions and unit-normalised.
+
+Everything the models need to predict is held in plain arrays, so :meth:`TermModels.save` writes a ``.npz`` with a
+JSON sidecar and no pickle. :func:`lopo_auc` runs the leave-one-patient-out evaluation.
+
+Choices marked [I] in ALGORITHMS.md and made here:
+
+- SVM: ``sklearn.svm.LinearSVC(loss="squared_hinge", dual=False, class_weight="balanced")`` (primal L2-SVM,
+  fast and deterministic when patches far outnumber features). C comes from ``Cs`` by the ROI-level AUC of an
+  inner ``GroupKFold`` over patients (ties go to the smallest C).
+- One z-score (mean, sd per feature) fitted on all training patches and shared by every term, so that the signatures
+  of margin and internal terms live in the same space.
+- Labels: an ROI is positive for a term when its label is ≥ 0.5 (reader ratings in [0, 1] are thresholded).
+- Patch kinds (:func:`paper_patch_kinds`): the categories "lesion margin and contour", "perilesional tissue" and
+  "lesion effect on liver" use margin patches, the others internal patches. A term whose positive ROIs have no
+  patch of its kind falls back to all patches. A term with a single class among the training ROIs gets a constant
+  likelihood (the Laplace-smoothed prior ``(n₊ + 1)/(n + 2)``), a zero signature, and a warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from ontology.paper_terms import paper_terms
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.features import INTERNAL, MARGIN, FeatureConfig, feature_names
+
+#: Patch kind meaning "every patch of the ROI".
+ALL = "all"
+#: Paper categories whose terms are learnt from margin patches.
+MARGIN_CATEGORIES = frozenset({"lesion margin and contour", "perilesional tissue", "lesion effect on liver"})
+#: File-format id of saved models; bumped when the layout changes.
+MODEL_FORMAT = "semgraph-term-models"
+MODEL_FORMAT_VERSION = 1
+CALIBRATIONS = ("platt", "isotonic")
+
+
+class SingleClassTermWarning(UserWarning):
+    """A term has a single class in the training data; it gets a constant (prior) likelihood."""
+
+
+def paper_patch_kinds() -> dict[str, str]:
+    """Patch kind ('margin' or 'internal') of each paper term IRI, from its Table 1 category."""
+    return {t.iri: MARGIN if t.category in MARGIN_CATEGORIES else INTERNAL for t in paper_terms()}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x, dtype=np.float64)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def platt_fit(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt's sigmoid ``σ(α z + β)`` fitted to (score, 0/1 label) pairs, with α ≥ 0 (so it never decreases).
+
+    Uses Platt's smoothed targets ``(n₊ + 1)/(n₊ + 2)`` and ``1/(n₋ + 2)`` and minimises the log loss (L-BFGS-B).
+    """
+    from scipy.optimize import minimize
+
+    z = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels) >= 0.5
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    scale = float(np.std(z)) or 1.0
+
+    def loss(p):
+        m = p[0] * z / scale + p[1]
+        # log(1 + e^m) − t·m, and its gradient
+        value = np.logaddexp(0.0, m) - t * m
+        g = _sigmoid(m) - t
+        return value.sum(), np.array([(g * z / scale).sum(), g.sum()])
+
+    prior = np.log((n_pos + 1.0) / (n_neg + 1.0))
+    res = minimize(loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B", bounds=[(0.0, None), (None, None)])
+    return float(res.x[0] / scale), float(res.x[1])
+
+
+@dataclass
+class _Prepared:
+    """Validated training data."""
+
+    X: np.ndarray  # (N, D) ROI features
+    Y: np.ndarray  # (N, k) bool
+    patches: np.ndarray  # (P, D)
+    kinds: np.ndarray  # (P,) str
+    case: np.ndarray  # (P,) int index into X
+    groups: np.ndarray  # (N,)
+
+
+class TermModels(BaseEstimator):
+    """One-vs-all linear-SVM term models with calibrated likelihoods (scikit-learn estimator).
+
+    Parameters
+    ----------
+    terms : sequence of str, optional
+        Term IRIs, one per column of ``Y``. Default: the paper's 19 terms (then ``Y`` must have 19 columns).
+    patch_kinds : mapping of str to {'margin', 'internal', 'all'}, optional
+        Patch kind each term learns from. Default: :func:`paper_patch_kinds` for paper terms, 'all' for others.
+    Cs : sequence of float, default (0.01, 0.1, 1, 10)
+        Candidate SVM C values, chosen per term by inner cross-validation.
+    inner_folds : int, default 3
+        Folds of the inner ``GroupKFold`` over patients (C choice and calibration data).
+    calibration : {'platt', 'isotonic'}, default 'platt'
+        Map from ROI score to likelihood.
+    feature_config : FeatureConfig, optional
+        The feature configuration the inputs were computed with; recorded with the model and checked on load.
+        Default ``FeatureConfig()`` when the data has its width, else none (generic features).
+    signature : {'texture', 'all'}, default 'texture'
+        Dimensions of the signatures: texture energies only (histogram dropped) or every feature.
+    max_patches : int or None, default 20000
+        Per term, at most this many training patches (a class-stratified random subsample); None = all.
+    random_state : int, default 0
+        Seed of the subsampling.
+
+    Attributes
+    ----------
+    terms_ : list of str
+    kinds_ : list of str
+        Patch kind actually used per term ('margin', 'internal', 'all' or 'constant').
+    mean_, scale_ : ndarray (D,)
+        Feature standardisation fitted on the training patches.
+    coef_ : ndarray (k, D)
+        SVM weights in the standardised space (zero rows for constant terms).
+    intercept_ : ndarray (k,)
+    C_ : ndarray (k,)
+        Chosen C per term (NaN for constant terms).
+    calibration_ : list of dict
+        Per term: ``{"kind": "platt", "a": α, "b": β}``, ``{"kind": "isotonic", "x": [...], "y": [...]}`` or
+        ``{"kind": "constant", "p": prior}``.
+    signatures_ : ndarray (k, U)
+        Unit-normalised ``coef_`` restricted to the signature dimensions (zero rows for constant terms).
+    signature_dims_ : ndarray (U,) of int
+    feature_config_ : FeatureConfig or None
+    n_features_in_ : int
+    training_cases_ : list of str
+        Ids of the training ROIs when given to :meth:`fit` (``case_ids``), else their indices.
+    version_ : str
+        ``<UTC time>-<12 hex digits of a hash of the learned arrays>``.
+    """
+
+    def __init__(self, *, terms: Sequence[str] | None = None, patch_kinds: Mapping[str, str] | None = None,
+                 Cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0), inner_folds: int = 3, calibration: str = "platt",
+                 feature_config: FeatureConfig | None = None, signature: str = "texture",
+                 max_patches: int | None = 20000, random_state: int = 0):
+        self.terms = terms
+        self.patch_kinds = patch_kinds
+        self.Cs = Cs
+        self.inner_folds = inner_folds
+        self.calibration = calibration
+        self.feature_config = feature_config
+        self.signature = signature
+        self.max_patches = max_patches
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self, k: int, D: int) -> tuple[list[str], dict[str, str], FeatureConfig | None]:
+        if self.calibration not in CALIBRATIONS:
+            raise InvalidInput(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
+        if self.signature not in ("texture", "all"):
+            raise InvalidInput(f"signature must be 'texture' or 'all', got {self.signature!r}")
+        Cs = list(self.Cs)
+        if not Cs or any(not isinstance(c, (int, float)) or not np.isfinite(c) or c <= 0 for c in Cs):
+            raise InvalidInput(f"Cs must be positive numbers, got {self.Cs!r}")
+        if isinstance(self.inner_folds, bool) or not isinstance(self.inner_folds, int) or self.inner_folds < 2:
+            raise InvalidInput(f"inner_folds must be an integer ≥ 2, got {self.inner_folds!r}")
+        if self.max_patches is not None and (not isinstance(self.max_patches, int) or self.max_patches < 10):
+            raise InvalidInput(f"max_patches must be None or an integer ≥ 10, got {self.max_patches!r}")
+        terms = [t.iri for t in paper_terms()] if self.terms is None else [str(t) for t in self.terms]
+        if len(terms) != k:
+            raise InvalidInput(f"Y has {k} term columns but there are {len(terms)} terms"
+                               + (" (the default is the paper's terms; pass terms=...)" if self.terms is None else ""))
+        if len(set(terms)) != len(terms):
+            raise InvalidInput("terms must be distinct")
+        defaults = paper_patch_kinds()
+        given = dict(self.patch_kinds or {})
+        kinds = {}
+        for t in terms:
+            kind = given.get(t, defaults.get(t, ALL))
+            if kind not in (MARGIN, INTERNAL, ALL):
+                raise InvalidInput(f"patch kind of {t} must be 'margin', 'internal' or 'all', got {kind!r}")
+            kinds[t] = kind
+        cfg = self.feature_config
+        if cfg is not None:
+            if not isinstance(cfg, FeatureConfig):
+                raise InvalidInput(f"feature_config must be a FeatureConfig, got {type(cfg).__name__}")
+            if len(feature_names(cfg)) != D:
+                raise InvalidInput(f"the data has {D} features but feature_config gives {len(feature_names(cfg))}")
+        elif len(feature_names(FeatureConfig())) == D:
+            cfg = FeatureConfig()
+        return terms, kinds, cfg
+
+    @staticmethod
+    def _prepare(X, Y, patches, patch_kinds, patch_case, groups) -> _Prepared:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 2 or not np.isfinite(X).all():
+            raise InvalidInput(f"X must be a finite (N, D) array with N ≥ 2, got shape {X.shape}")
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if Y.ndim != 2 or Y.shape[0] != X.shape[0] or not np.isfinite(Y).all():
+            raise InvalidInput(f"Y must be an (N, k) array with N = {X.shape[0]}, got shape {Y.shape}")
+        if patches is None:
+            if patch_kinds is not None or patch_case is not None:
+                raise InvalidInput("patch_kinds and patch_case need patches")
+            P, kinds, case = X, np.full(len(X), ALL), np.arange(len(X))
+        else:
+            P = np.asarray(patches, dtype=np.float64)
+            if P.ndim != 2 or P.shape[1] != X.shape[1] or not np.isfinite(P).all():
+                raise InvalidInput(f"patches must be a finite (P, {X.shape[1]}) array, got shape {P.shape}")
+            if patch_case is None:
+                raise InvalidInput("patch_case (the ROI index of each patch) is required with patches")
+            case = np.asarray(patch_case)
+            if case.shape != (len(P),) or not np.issubdtype(case.dtype, np.integer) or \
+                    (len(case) and (case.min() < 0 or case.max() >= len(X))):
+                raise InvalidInput(f"patch_case must hold {len(P)} ROI indices in [0, {len(X)})")
+            kinds = np.full(len(P), ALL) if patch_kinds is None else np.asarray(patch_kinds).astype(str)
+            if kinds.shape != (len(P),) or not set(np.unique(kinds)) <= {MARGIN, INTERNAL, ALL}:
+                raise InvalidInput("patch_kinds must give 'margin', 'internal' or 'all' for every patch")
+        g = np.arange(len(X)) if groups is None else np.asarray(groups)
+        if g.shape != (len(X),):
+            raise InvalidInput(f"groups must have one entry per ROI ({len(X)}), got shape {g.shape}")
+        return _Prepared(X, Y >= 0.5, P, kinds, case, g)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, Y, *, patches=None, patch_kinds=None, patch_case=None, groups=None, case_ids=None):
+        """Fit one model per term.
+
+        Parameters
+        ----------
+        X : array (N, D)
+            ROI feature vectors (:func:`semgraph.features.extract`); used for C choice and calibration.
+        Y : array (N, k)
+            Term labels of the ROIs (≥ 0.5 = positive).
+        patches : array (P, D), optional
+            Patch feature vectors (:func:`semgraph.features.extract_patches`) of all ROIs, stacked. Without them
+            the SVMs learn from the ROI vectors directly.
+        patch_kinds : array (P,) of {'margin', 'internal'}, optional
+        patch_case : array (P,) of int
+            Index in ``X`` of the ROI each patch comes from; required with ``patches``.
+        groups : array (N,), optional
+            Patient of each ROI (inner folds never split a patient). Default: each ROI alone.
+        case_ids : sequence of str, optional
+            Recorded as :attr:`training_cases_`.
+
+        Returns
+        -------
+        self
+        """
+        data = self._prepare(X, Y, patches, patch_kinds, patch_case, groups)
+        N, D = data.X.shape
+        terms, kinds, cfg = self._check_params(data.Y.shape[1], D)
+        self.n_features_in_ = D
+        self.terms_ = terms
+        self.feature_config_ = cfg
+        self.mean_ = data.patches.mean(axis=0)
+        sd = data.patches.std(axis=0)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        Zp = (data.patches - self.mean_) / self.scale_
+        Zx = (data.X - self.mean_) / self.scale_
+        k = len(terms)
+        self.coef_ = np.zeros((k, D))
+        self.intercept_ = np.zeros(k)
+        self.C_ = np.full(k, np.nan)
+        self.calibration_ = []
+        self.kinds_ = []
+        rng = np.random.default_rng(self.random_state)
+        for i, term in enumerate(terms):
+            result = self._fit_term(i, term, kinds[term], data, Zp, Zx, rng)
+            self.kinds_.append(result[0])
+            self.coef_[i], self.intercept_[i], self.C_[i] = result[1], result[2], result[3]
+            self.calibration_.append(result[4])
+        if cfg is not None and self.signature == "texture":
+            names = feature_names(cfg)
+            dims = [j for j, n in enumerate(names) if not n.startswith("hist_")]
+        else:
+            dims = list(range(D))
+        self.signature_dims_ = np.array(dims, dtype=np.intp)
+        W = self.coef_[:, self.signature_dims_]
+        norms = np.linalg.norm(W, axis=1, keepdims=True)
+        self.signatures_ = np.divide(W, norms, out=np.zeros_like(W), where=norms > 0)
+        self.training_cases_ = [str(c) for c in case_ids] if case_ids is not None else [str(j) for j in range(N)]
+        if len(self.training_cases_) != N:
+            raise InvalidInput(f"case_ids must have {N} entries, got {len(self.training_cases_)}")
+        self.fitted_at_ = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.version_ = f"{self.fitted_at_}-{self._content_hash()[:12]}"
+        return self
+
+    def _constant(self, term: str, y: np.ndarray, why: str):
+        p = (y.sum() + 1.0) / (len(y) + 2.0)
+        warnings.warn(f"term {term}: {why}; it gets the constant prior likelihood {p:.3f}",
+                      SingleClassTermWarning, stacklevel=3)
+        return "constant", np.zeros(len(self.mean_)), 0.0, np.nan, {"kind": "constant", "p": float(p)}
+
+    def _fit_term(self, i, term, kind, data: _Prepared, Zp, Zx, rng):
+        y_roi = data.Y[:, i]
+        if y_roi.all() or not y_roi.any():
+            return self._constant(term, y_roi, f"a single class ({int(y_roi[0])}) in the {len(y_roi)} training ROIs")
+        used = kind
+        sel = np.ones(len(Zp), dtype=bool) if kind == ALL else data.kinds == kind
+        y_patch = y_roi[data.case]
+        if not (y_patch[sel].any() and (~y_patch[sel]).any()):
+            used, sel = ALL, np.ones(len(Zp), dtype=bool)
+        idx = np.flatnonzero(sel)
+        if self.max_patches is not None and len(idx) > self.max_patches:
+            idx = _stratified_subsample(idx, y_patch[idx], self.max_patches, rng)
+        Cs = sorted(float(c) for c in self.Cs)
+        # inner CV over patients: out-of-fold ROI scores per C
+        oof = np.full((len(Cs), len(y_roi)), np.nan)
+        n_groups = len(np.unique(data.groups))
+        if n_groups >= 2:
+            splitter = GroupKFold(n_splits=min(self.inner_folds, n_groups))
+            for train_rois, test_rois in splitter.split(Zx, y_roi, data.groups):
+                in_train = np.zeros(len(y_roi), dtype=bool)
+                in_train[train_rois] = True
+                fold_idx = idx[in_train[data.case[idx]]]
+                yf = y_patch[fold_idx]
+                if not (yf.any() and (~yf).any()):
+                    continue
+                for c_i, C in enumerate(Cs):
+                    w, b = _svm(Zp[fold_idx], yf, C)
+                    oof[c_i, test_rois] = Zx[test_rois] @ w + b
+        best, best_auc = 0, -np.inf
+        for c_i in range(len(Cs)):
+            ok = np.isfinite(oof[c_i])
+            if ok.sum() >= 2 and y_roi[ok].any() and (~y_roi[ok]).any():
+                auc = roc_auc_score(y_roi[ok], oof[c_i, ok])
+                if auc > best_auc + 1e-12:
+                    best, best_auc = c_i, auc
+        C = Cs[best]
+        w, b = _svm(Zp[idx], y_patch[idx], C)
+        scores, labels = oof[best], y_roi
+        ok = np.isfinite(scores)
+        if ok.sum() < 2 or not (labels[ok].any() and (~labels[ok]).any()):
+            scores, ok = Zx @ w + b, np.ones(len(y_roi), dtype=bool)  # too little data for inner CV: in-sample
+        return used, w, b, C, self._calibrate(scores[ok], labels[ok])
+
+    def _calibrate(self, scores: np.ndarray, labels: np.ndarray) -> dict:
+        if self.calibration == "platt":
+            a, b = platt_fit(scores, labels)
+            return {"kind": "platt", "a": a, "b": b}
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+        iso.fit(scores, labels.astype(np.float64))
+        return {"kind": "isotonic", "x": [float(v) for v in iso.X_thresholds_],
+                "y": [float(v) for v in iso.y_thresholds_]}
+
+    # ------------------------------------------------------------------ prediction
+    def _check_X(self, X) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_ or not np.isfinite(X).all():
+            raise InvalidInput(f"X must be a finite (N, {self.n_features_in_}) array, got shape {X.shape}")
+        return X
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw ROI scores ``z`` (N, k): the SVM decision functions on the standardised ROI vectors (0 for constant terms)."""
+        X = self._check_X(X)
+        return ((X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
+
+    def calibrate(self, Z) -> np.ndarray:
+        """Map raw scores (N, k) to likelihoods in [0, 1] with each term's calibration (non-decreasing)."""
+        check_is_fitted(self, "coef_")
+        Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
+        out = np.empty_like(Z)
+        for i, cal in enumerate(self.calibration_):
+            if cal["kind"] == "platt":
+                out[:, i] = _sigmoid(cal["a"] * Z[:, i] + cal["b"])
+            elif cal["kind"] == "isotonic":
+                out[:, i] = np.interp(Z[:, i], cal["x"], cal["y"])
+            else:
+                out[:, i] = cal["p"]
+        return np.clip(out, 0.0, 1.0)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Term likelihoods (N, k) in [0, 1], columns in :attr:`terms_` order."""
+        return self.calibrate(self.decision_function(X))
+
+    def predict(self, X) -> np.ndarray:
+        """0/1 term presence (N, k): likelihood ≥ 0.5."""
+        return (self.predict_proba(X) >= 0.5).astype(int)
+
+    def likelihoods(self, x) -> dict[str, float]:
+        """``{term IRI: likelihood}`` of one ROI vector."""
+        return {t: float(v) for t, v in zip(self.terms_, self.predict_proba(x)[0])}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ------------------------------------------------------------------ persistence
+    _ARRAYS = ("mean_", "scale_", "coef_", "intercept_", "C_", "signatures_", "signature_dims_")
+
+    def _content_hash(self) -> str:
+        h = hashlib.sha256()
+        for name in self._ARRAYS[:-2]:
+            h.update(np.ascontiguousarray(getattr(self, name), dtype=np.float64).tobytes())
+        h.update(json.dumps({"terms": self.terms_, "kinds": self.kinds_, "cal": self.calibration_},
+                            sort_keys=True).encode())
+        return h.hexdigest()
+
+    def metadata(self) -> dict:
+        """The JSON sidecar: version, parameters, feature configuration, vocabulary, training cases, versions."""
+        import scipy
+        import sklearn
+
+        check_is_fitted(self, "coef_")
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            semgraph_version = version("semgraph")
+        except PackageNotFoundError:  # pragma: no cover - not installed
+            semgraph_version = None
+        params = self.get_params()
+        params["feature_config"] = None if self.feature_config is None else self.feature_config.to_dict()
+        params["Cs"] = [float(c) for c in self.Cs]
+        params["terms"] = None if self.terms is None else list(self.terms)
+        params["patch_kinds"] = None if self.patch_kinds is None else dict(self.patch_kinds)
+        return {
+            "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "version": self.version_,
+            "fitted_at": self.fitted_at_, "content_sha256": self._content_hash(), "algorithm": "linear SVM one-vs-all "
+            "(sklearn LinearSVC, squared hinge, primal, class_weight=balanced) + " + self.calibration,
+            "params": params,
+            "feature_config": None if self.feature_config_ is None else self.feature_config_.to_dict(),
+            "feature_names": None if self.feature_config_ is None else feature_names(self.feature_config_),
+            "n_features": int(self.n_features_in_), "terms": list(self.terms_), "kinds": list(self.kinds_),
+            "calibration": self.calibration_, "training_cases": list(self.training_cases_),
+            "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+                          "semgraph": semgraph_version},
+        }
+
+    def save(self, path) -> Path:
+        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata), each atomically; return the ``.npz`` path."""
+        check_is_fitted(self, "coef_")
+        npz, sidecar = _paths(path)
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(npz, lambda f: np.savez(f, **{n: getattr(self, n) for n in self._ARRAYS}))
+        text = json.dumps(self.metadata(), indent=1, ensure_ascii=False)
+        _atomic_write(sidecar, lambda f: f.write(text.encode("utf-8")))
+        return npz
+
+    @classmethod
+    def load(cls, path, *, feature_config: FeatureConfig | None = None) -> TermModels:
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        NotFound
+            Either file is missing.
+        InvalidInput
+            Not a term-model file, a content hash that does not match, or (with ``feature_config``) a model
+            trained on other features.
+        """
+        npz, sidecar = _paths(path)
+        if not npz.is_file() or not sidecar.is_file():
+            raise NotFound(f"no term model at {npz} (+ {sidecar.name})")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"{sidecar}: not a term-model sidecar ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+            raise InvalidInput(f"{sidecar} is not a {MODEL_FORMAT} file")
+        if meta.get("format_version") != MODEL_FORMAT_VERSION:
+            raise InvalidInput(f"{sidecar}: model format {meta.get('format_version')} is not supported "
+                               f"(this version reads {MODEL_FORMAT_VERSION}); retrain with `semgraph train`")
+        stored_cfg = None if meta["feature_config"] is None else _config_from_dict(meta["feature_config"])
+        if feature_config is not None and stored_cfg != feature_config:
+            raise InvalidInput(
+                f"model {meta['version']} was trained on features {meta['feature_config']} but the features here "
+                f"use {feature_config.to_dict()}; re-extract the features or retrain the model")
+        p = dict(meta["params"])
+        p["feature_config"] = None if p["feature_config"] is None else _config_from_dict(p["feature_config"])
+        p["Cs"] = tuple(p["Cs"])
+        model = cls(**p)
+        with np.load(npz, allow_pickle=False) as arrays:
+            for name in cls._ARRAYS:
+                setattr(model, name, arrays[name])
+        model.terms_, model.kinds_ = list(meta["terms"]), list(meta["kinds"])
+        model.calibration_ = meta["calibration"]
+        model.feature_config_ = stored_cfg
+        model.n_features_in_ = int(meta["n_features"])
+        model.training_cases_ = list(meta["training_cases"])
+        model.fitted_at_, model.version_ = meta["fitted_at"], meta["version"]
+        if model._content_hash() != meta["content_sha256"]:
+            raise InvalidInput(f"{npz} does not match its sidecar {sidecar.name} (content hash differs)")
+        return model
+
+
+def _svm(Z: np.ndarray, y: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    svm = LinearSVC(C=C, loss="squared_hinge", dual=False, class_weight="balanced", max_iter=2000, tol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm.fit(Z, y.astype(int))
+    return svm.coef_[0].copy(), float(svm.intercept_[0])
+
+
+def _stratified_subsample(idx: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    keep = []
+    for cls_ in (False, True):
+        members = idx[y == cls_]
+        share = max(1, round(size * len(members) / len(idx)))
+        keep.append(members if len(members) <= share else rng.choice(members, share, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _paths(path) -> tuple[Path, Path]:
+    p = Path(path)
+    base = p.with_suffix("") if p.suffix in (".npz", ".json") else p
+    return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _config_from_dict(d: dict) -> FeatureConfig:
+    d = dict(d)
+    if "hu_range" in d:
+        d["hu_range"] = tuple(d["hu_range"])
+    try:
+        return FeatureConfig(**d)
+    except TypeError as exc:
+        raise InvalidInput(f"unknown feature configuration {d}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- evaluation
+@dataclass
+class LopoResult:
+    """Out-of-fold evaluation of term models.
+
+    Attributes
+    ----------
+    terms : list of str
+    auc : ndarray (k,)
+        Per-term ROC AUC of the out-of-fold likelihoods against the labels (NaN when a term has one class).
+    likelihoods : ndarray (N, k)
+        Out-of-fold likelihoods: each ROI predicted by models that never saw its patient.
+    auc_raw : ndarray (k,)
+        The same AUC on the raw (uncalibrated) out-of-fold decision scores. Calibration is monotone within a
+        fold but differs between folds; with one patient per fold, a term the SVM cannot predict gets a near
+        constant likelihood that follows the training fold's prevalence, which is lower when the held-out ROI is
+        positive, so its calibrated AUC falls below 0.5. Compare both columns.
+    scores : ndarray (N, k)
+        Out-of-fold raw decision scores.
+    positives : ndarray (k,) of int
+        Positive ROIs per term.
+    scheme : str
+        'leave-one-patient-out' or 'GroupKFold(n)'.
+    n_folds : int
+    """
+
+    terms: list[str]
+    auc: np.ndarray
+    likelihoods: np.ndarray
+    auc_raw: np.ndarray
+    scores: np.ndarray
+    positives: np.ndarray
+    scheme: str
+    n_folds: int
+
+    @property
+    def mean_auc(self) -> float:
+        return float(np.nanmean(self.auc)) if np.isfinite(self.auc).any() else float("nan")
+
+
+def per_term_auc(Y, scores) -> np.ndarray:
+    """ROC AUC per column (NaN for a column whose labels have a single class)."""
+    Y = np.asarray(Y) >= 0.5
+    S = np.asarray(scores, dtype=np.float64)
+    out = np.full(Y.shape[1], np.nan)
+    for i in range(Y.shape[1]):
+        if Y[:, i].any() and (~Y[:, i]).any():
+            out[i] = roc_auc_score(Y[:, i], S[:, i])
+    return out
+
+
+def lopo_auc(X, Y, groups, *, patches=None, patch_kinds=None, patch_case=None, estimator: TermModels | None = None,
+             n_splits: int | None = None, n_jobs: int = 1, progress: bool = False) -> LopoResult:
+    """Leave-one-patient-out (or grouped k-fold) cross-validation of :class:`TermModels`.
+
+    Parameters
+    ----------
+    X, Y, patches, patch_kinds, patch_case
+        As for :meth:`TermModels.fit`, for the whole cohort.
+    groups : array (N,)
+        Patient of each ROI; a patient's ROIs are always in the same fold.
+    estimator : TermModels, optional
+        Unfitted template (cloned per fold). Default ``TermModels()``.
+    n_splits : int, optional
+        None: one fold per patient. An integer: ``GroupKFold(n_splits)`` (for large cohorts).
+    n_jobs : int
+        Folds fitted in parallel (joblib).
+
+    Returns
+    -------
+    LopoResult
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    template = TermModels() if estimator is None else estimator
+    data = TermModels._prepare(X, Y, patches, patch_kinds, patch_case, groups)
+    if groups is None:
+        raise InvalidInput("lopo_auc needs the patient of each ROI (groups)")
+    n_groups = len(np.unique(data.groups))
+    if n_groups < 2:
+        raise InvalidInput("cross-validation needs at least two patients")
+    if n_splits is None:
+        splitter, scheme = LeaveOneGroupOut(), "leave-one-patient-out"
+    else:
+        if not isinstance(n_splits, int) or not 2 <= n_splits <= n_groups:
+            raise InvalidInput(f"n_splits must be an integer in [2, {n_groups}], got {n_splits!r}")
+        splitter, scheme = GroupKFold(n_splits=n_splits), f"GroupKFold({n_splits})"
+    splits = list(splitter.split(data.X, groups=data.groups))
+
+    def run(train, test):
+        in_train = np.zeros(len(data.X), dtype=bool)
+        in_train[train] = True
+        keep = in_train[data.case]
+        remap = np.full(len(data.X), -1)
+        remap[train] = np.arange(len(train))
+        model = clone(template)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SingleClassTermWarning)
+            model.fit(data.X[train], data.Y[train], patches=data.patches[keep], patch_kinds=data.kinds[keep],
+                      patch_case=remap[data.case[keep]], groups=data.groups[train])
+        z = model.decision_function(data.X[test])
+        return test, model.calibrate(z), z
+
+    jobs = (delayed(run)(tr, te) for tr, te in tqdm(splits, desc="folds", unit="fold", disable=not progress))
+    out = np.full(data.Y.shape, np.nan)
+    raw = np.full(data.Y.shape, np.nan)
+    for test, proba, z in Parallel(n_jobs=n_jobs)(jobs):
+        out[test], raw[test] = proba, z
+    terms = [t.iri for t in paper_terms()] if template.terms is None else list(template.terms)
+    return LopoResult(terms, per_term_auc(data.Y, out), out, per_term_auc(data.Y, raw), raw,
+                      data.Y.sum(axis=0).astype(int), scheme, len(splits))

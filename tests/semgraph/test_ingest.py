@@ -1,0 +1,216 @@
+"""Ingest: manifest and reader-CSV ingest, resumability, crash safety, training, annotation and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import kg
+import ontology
+from kg.namespaces import ANNOTATIONS_GRAPH
+from semgraph.casegraph import case_exists, model_iri, read_cases, read_likelihoods
+from semgraph.cli import load_commands
+from semgraph.cohort import generate, read_manifest
+from semgraph.errors import InvalidInput
+from semgraph.ingest import (
+    annotate,
+    features_path,
+    ingest,
+    ingest_manifest,
+    ingest_reader_csv,
+    latest_model,
+    load_features,
+    train,
+)
+from semgraph.terms import SingleClassTermWarning
+
+N = 24
+HYPODENSE, IRREGULAR = "http://radlex.org/RID/RID6042", "http://radlex.org/RID/RID5715"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cohort")
+    generate(N, seed=3, out_dir=folder, size=128, progress=False)
+    return folder
+
+
+@pytest.fixture
+def cohort_copy(cohort, tmp_path):
+    folder = tmp_path / "cohort"
+    shutil.copytree(cohort, folder)
+    return folder
+
+
+def test_ingest_writes_cases_features_and_annotations(store, cohort, tmp_path):
+    manifest = read_manifest(cohort / "manifest.json")
+    report = ingest(store, cohort, tmp_path, progress=False)
+    assert len(report.ingested) + len(report.failed) == N and not report.skipped
+    assert len(report.ingested) >= N - 2
+    first = manifest.cases[0]
+    assert first.case_id in report.ingested
+    # the feature file is named by the SHA-1 of the case IRI
+    digest = hashlib.sha1(f"https://w3id.org/semgraph/id/case/{first.case_id}".encode()).hexdigest()
+    assert features_path(tmp_path, first.case_id) == tmp_path / "features" / f"{digest}.npz"
+    f = load_features(tmp_path / "features" / f"{digest}.npz")
+    assert f.roi.shape == (28,) and f.patches.shape[1] == 28 and len(f.kinds) == len(f.patches)
+    cases = {c.case_id: c for c in read_cases(store)}
+    assert set(cases) == set(report.ingested)
+    c = cases[first.case_id]
+    assert c.patient_id == first.patient_id and c.diagnosis == first.diagnosis and c.age == first.metadata["age"]
+    ids, reader = read_likelihoods(store, [HYPODENSE, IRREGULAR], kinds=("reader",))
+    row = ids.index(first.case_id)
+    assert list(reader[row]) == [first.reader_labels[HYPODENSE], first.reader_labels[IRREGULAR]]
+    _, truth = read_likelihoods(store, [HYPODENSE], kinds=("truth",))
+    assert truth[row, 0] == first.true_labels[HYPODENSE]
+    assert not store.ask("ASK { ?a sg:annotationKind 'predicted' }")  # no model yet
+
+
+def test_second_ingest_writes_nothing(store, cohort, tmp_path):
+    first = ingest(store, cohort / "manifest.json", tmp_path, progress=False)
+    count = store.count(ANNOTATIONS_GRAPH)
+    again = ingest(store, cohort / "manifest.json", tmp_path, progress=False)
+    assert again.ingested == [] and sorted(again.skipped) == sorted(first.ingested)
+    assert store.count(ANNOTATIONS_GRAPH) == count
+
+
+def test_bad_case_is_reported_and_skipped(store, cohort_copy, tmp_path):
+    manifest = read_manifest(cohort_copy / "manifest.json")
+    bad = manifest.cases[5]
+    bad.image.write_bytes(b"this is not a DICOM file" * 10)
+    report = ingest_manifest(store, manifest, tmp_path, progress=False)
+    reasons = dict(report.failed)
+    assert bad.case_id in reasons and bad.image.name in reasons[bad.case_id]
+    assert not case_exists(store, bad.case_id)
+    assert not features_path(tmp_path, bad.case_id).exists()
+    later = [c.case_id for c in manifest.cases[6:]]
+    assert set(later) - set(reasons) <= set(report.ingested)  # the rest continue
+
+
+def test_crash_mid_ingest_leaves_only_complete_cases(store, cohort, tmp_path):
+    manifest = read_manifest(cohort / "manifest.json")
+    k = 7
+    crash_at = manifest.cases[k].case_id
+
+    def explode(case_id):
+        if case_id == crash_at:
+            raise KeyboardInterrupt  # e.g. the process is killed
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_manifest(store, manifest, tmp_path, progress=False, on_case=explode)
+    stored = {c.case_id for c in read_cases(store)}
+    before = {c.case_id for c in manifest.cases[:k]}
+    assert stored <= before and crash_at not in stored
+    ids, _ = read_likelihoods(store, [HYPODENSE], kinds=("reader",))
+    assert set(ids) == stored  # every stored case has its annotation
+    assert all(features_path(tmp_path, i).is_file() for i in stored)
+    assert not list((tmp_path / "features").glob("*.tmp"))
+    resumed = ingest_manifest(store, manifest, tmp_path, progress=False)
+    assert sorted(resumed.skipped) == sorted(stored)
+    assert len(resumed.ingested) + len(resumed.failed) + len(stored) == N
+
+
+def test_train_annotate_and_ingest_with_model(cohort, tmp_path):
+    store = kg.open_store(tmp_path / "graph")
+    try:
+        ingest(store, cohort, tmp_path, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SingleClassTermWarning)
+            model, data = train(store, tmp_path)
+        assert latest_model(tmp_path).version_ == model.version_
+        assert data.X.shape[0] == len(data.case_ids) and model.training_cases_ == data.case_ids
+        report = annotate(store, tmp_path, model, progress=False)
+        assert sorted(report.ingested) == sorted(data.case_ids)
+        ids, predicted = read_likelihoods(store, model.terms_, kinds=("predicted",))
+        assert ids == sorted(data.case_ids)
+        np.testing.assert_allclose(predicted, model.predict_proba(data.X[np.argsort(data.case_ids)]))
+        rows = store.select("SELECT DISTINCT ?m WHERE { ?a sg:annotationKind 'predicted' ; prov:wasAttributedTo ?m }")
+        assert [r["m"] for r in rows] == [model_iri(model.version_)]
+        assert store.ask("ASK { $m a sg:TermModel ; sg:parameters ?p }", {"m": model_iri(model.version_)})
+        count = store.count(ANNOTATIONS_GRAPH)
+        annotate(store, tmp_path, model, progress=False)  # replaces, never duplicates
+        assert store.count(ANNOTATIONS_GRAPH) == count
+        # a new case ingested with the model gets its predicted annotation at once
+        manifest = read_manifest(cohort / "manifest.json")
+        manifest.cases = manifest.cases[:1]
+        new_id = manifest.cases[0].case_id
+        store.update("DELETE WHERE { GRAPH $g { $c ?p ?o } }", {"g": ANNOTATIONS_GRAPH,
+                                                                 "c": kg.namespaces.ID["case/" + new_id]})
+        assert ingest_manifest(store, manifest, tmp_path, model=model, progress=False).ingested == [new_id]
+        assert new_id in read_likelihoods(store, model.terms_, kinds=("predicted",))[0]
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- reader CSV
+@pytest.fixture
+def onto_store(store):
+    ontology.load(store, "radlex-liver")
+    return store
+
+
+def test_reader_csv_terms_by_iri_rid_and_label(onto_store, tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text(
+        f"case_id,patient_id,diagnosis,age,sex,{HYPODENSE},RID5715,lobulated margin\n"
+        "R1,P1,cyst,61,F,0.9,0.1,\n"
+        "R2,P2,,,,0,1,0.5\n")
+    report = ingest_reader_csv(onto_store, path)
+    assert report.ingested == ["R1", "R2"]
+    ids, m = read_likelihoods(onto_store, [HYPODENSE, IRREGULAR, "http://radlex.org/RID/RID5711"], kinds=("reader",))
+    assert ids == ["R1", "R2"]
+    np.testing.assert_allclose(m, [[0.9, 0.1, 0.0], [0.0, 1.0, 0.5]])
+    cases = {c.case_id: c for c in read_cases(onto_store)}
+    assert cases["R1"].diagnosis == "cyst" and cases["R1"].age == 61 and cases["R2"].diagnosis is None
+    assert ingest(onto_store, path, tmp_path).skipped == ["R1", "R2"]  # detected as a reader CSV, resumable
+
+
+@pytest.mark.parametrize("text, message", [
+    ("case_id,patient_id,hypodense\nA,P,0.5\nB,P,1.5\n", "row 3, column 'hypodense'"),
+    ("case_id,patient_id,hypodense\nA,P,x\n", "row 2, column 'hypodense'"),
+    ("case_id,patient_id,hypodense,no such term\nA,P,0.5,0.5\n", "column 4 'no such term'"),
+    ("case_id,hypodense\nA,0.5\n", "missing column 'patient_id'"),
+    ("case_id,patient_id,hypodense\nA,P,0.5\nA,Q,0.5\n", "row 3, column case_id"),
+    ("case_id,patient_id,hypodense,study_date\nA,P,0.5,31/12/2020\n", "row 2, column study_date"),
+])
+def test_reader_csv_errors_name_row_and_column_and_write_nothing(onto_store, tmp_path, text, message):
+    path = tmp_path / "ratings.csv"
+    path.write_text(text)
+    before = onto_store.count(ANNOTATIONS_GRAPH)
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(")) as info:
+        ingest_reader_csv(onto_store, path)
+    assert "nothing was written" in str(info.value) or "column" in str(info.value)
+    assert onto_store.count(ANNOTATIONS_GRAPH) == before == 0
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_generate_ingest_train_annotate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("SEMGRAPH_STORE", "SEMGRAPH_DATA_DIR", "SEMGRAPH_CONFIG", "SEMGRAPH_UPDATE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    cli = load_commands()
+    runner = CliRunner()
+
+    def run(*args, ok=True):
+        result = runner.invoke(cli, ["--data-dir", "data", *args], catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+
+    assert "wrote 30 cases" in run("cohort", "generate", "--n", "30", "--seed", "2", "--size", "128", "--out", "c")
+    assert "run `semgraph train` first" in run("annotate", ok=False)
+    first = run("ingest", "c")
+    assert "skipped (already in the store) 0" in first
+    assert "ingested 0, skipped (already in the store)" in run("ingest", "c/manifest.json")
+    out = run("train", "--lopo", "--folds", "3")
+    assert "trained model" in out and "GroupKFold(3): 3 folds" in out and "hypodense" in out and "mean" in out
+    assert len(list((tmp_path / "data" / "models").glob("*.npz"))) == 1
+    assert "annotated" in run("annotate")
+    (tmp_path / "bad.csv").write_text("case_id,patient_id,hypodense\nA,P,2\n")
+    run("ontology", "load", "radlex-liver")
+    assert "row 2, column 'hypodense'" in run("ingest", "bad.csv", ok=False)
+    assert "does not exist" in run("ingest", "missing-folder", ok=False)
