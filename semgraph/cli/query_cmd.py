@@ -7,7 +7,7 @@ import json
 
 import click
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from . import State, cli, handle_errors
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -53,20 +53,15 @@ def _engine(store):
     return Engine.from_store(store)
 
 
-def _load_model(path: str | None):
-    """The trained term model (``semgraph.terms.load_model``), or a clear error saying how to get one."""
-    try:
-        from .. import terms as term_models
-        loader = term_models.load_model
-    except (ImportError, AttributeError):
-        loader = None
-    if loader is None:
-        raise NotFound("searching by image needs a trained term model and none is available; "
-                       "train one with `semgraph train`")
-    return loader(path) if path else loader()
+def _load_model(path: str | None, data_dir):
+    """The term model at ``path``, else the latest trained one (a clear error saying how to train one)."""
+    from ..ingest import latest_model
+    from ..terms import TermModels
+
+    return TermModels.load(path) if path else latest_model(data_dir, required=True)
 
 
-def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, model_path):
+def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, model_path, data_dir):
     rois = {name: v for name, v in (("mask", mask), ("rectangle", rect), ("polygon", polygon)) if v}
     if len(rois) != 1:
         raise InvalidInput("--image needs exactly one of --mask FILE, --rect x0,y0,x1,y1 or --polygon JSON")
@@ -82,7 +77,8 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
         except ValueError:
             raise InvalidInput(f"--hu-range {hu_range!r}: expected two numbers LOW,HIGH") from None
         hu = (lo, hi)
-    return engine.image_vector(image, rois, model=_load_model(model_path), slice_index=slice_index, hu_range=hu)
+    return engine.image_vector(image, rois, model=_load_model(model_path, data_dir), slice_index=slice_index,
+                               hu_range=hu)
 
 
 @cli.command()
@@ -122,7 +118,7 @@ def query(state: State, case_id, terms, image, mask, rect, polygon, slice_index,
         hits = engine.search_vector(engine.vector_from_terms(parse_terms(terms)), k, parsed)
     else:
         hits = engine.search_vector(_image_query(engine, image, mask, rect, polygon, slice_index, hu_range,
-                                                 model_path), k, parsed)
+                                                 model_path, state.config.data_dir), k, parsed)
     _echo_hits(hits, len(engine.terms), fmt, {"dissimilarity": engine.source})
 
 
