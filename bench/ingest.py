@@ -7,8 +7,8 @@ generator's lesion sizes) into an embedded store, each in a fresh subprocess so 
 (``ru_maxrss``) and its tracemalloc peak belong to that ingest alone: 10,000 cases (1,000 with --quick).
 Prints tables and writes bench/results/ingest.json.
 
-    python bench/ingest.py            # full run (the 10k-case ingest takes several minutes)
-    python bench/ingest.py --quick    # about a minute
+    python -m bench.ingest            # full run (the 10k-case ingest takes several minutes)
+    python -m bench.ingest --quick    # about a minute
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark the ontology layer: full RadLex load, δΘ matrices, SPARQL vs networkx hierarchy queries.
 
-    python bench/ontology.py [--csv PATH] [--terms 500] [--pairs 200] [--repeat 5]
+    python -m bench.ontology [--csv PATH] [--terms 500] [--pairs 200] [--repeat 5]
 
 Prints a table and writes bench/results/ontology.json. Goals (issue 3): 18×18 matrix < 50 ms warm, full RadLex load
 < 10 s. Times are wall-clock medians on this machine; the ratio columns compare methods measured in the same run.
@@ -13,18 +13,14 @@ import json
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# This script's own name would shadow the `ontology` package: drop its folder from the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import kg  # noqa: E402
-import ontology  # noqa: E402
-from ontology.measures import dissimilarity_matrix  # noqa: E402
-from ontology.paper_terms import paper_terms  # noqa: E402
+import kg
+import ontology
+from ontology.measures import dissimilarity_matrix
+from ontology.paper_terms import paper_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared/data/radlex/sources/radlex_2017-01_tekram_name_rid_parent.csv.gz"

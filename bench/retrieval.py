@@ -16,7 +16,7 @@ For each database size N, random term-likelihood vectors (k = 18 terms, fixed se
   ``--feedback-max`` (default 100k);
 * ``write``: the round's ONE atomic update into its own named graph of an embedded (on-disk) store, alone.
 
-Run ``python bench/retrieval.py --help`` for the options. Results are printed as a table and written as JSON.
+Run ``python -m bench.retrieval --help`` for the options. Results are printed as a table and written as JSON.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-# bench/ holds scripts named like our packages (bench/ontology.py): never import them instead of the packages.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from semgraph import hsbd
 from semgraph.index import HSBDIndex

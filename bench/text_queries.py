@@ -17,7 +17,7 @@ seeded Gaussian noise, ``clip(0.15 + 0.7 · label + N(0, 0.15²), 0, 1)``: a sta
 ``--noise 0`` uses the reader labels as they are. D is the ontological δΘ (Kurtz) of the bundled RadLex subset,
 clamped, as the retrieval engine uses when no baseline is stored.
 
-Run ``python bench/text_queries.py [--sizes 72 500] [--noise 0.15]``; prints tables and writes
+Run ``python -m bench.text_queries [--sizes 72 500] [--noise 0.15]``; prints tables and writes
 ``bench/results/text_queries.json``.
 """
 
@@ -30,9 +30,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-# bench/ontology.py would shadow the ontology package when this script is run as `python bench/text_queries.py`
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import kg
 import ontology

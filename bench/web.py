@@ -1,6 +1,6 @@
 """Benchmark the web app's /sparql endpoint over real HTTP (loopback only, bounded).
 
-    python bench/web.py [--requests 200] [--clients 1 8] [--threads 8]
+    python -m bench.web [--requests 200] [--clients 1 8] [--threads 8]
 
 Serves the app on waitress in this process (a temporary data folder with the RadLex subset), sends a simple SELECT
 (one term's label) from N concurrent clients, each with its own keep-alive connection, and prints p50/p95/max latency
@@ -20,9 +20,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-# bench/ontology.py would shadow the `ontology` package: drop this script's folder from the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import requests
 from waitress import create_server
