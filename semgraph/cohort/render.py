@@ -12,8 +12,8 @@ Each term has a visible counterpart:
 * uniformity: a low-frequency field of 10–15 HU (heterogeneous) or about 1.5 HU (homogeneous) inside;
 * internal nodules: 1–5 small bright nodules in the central half;
 * perilesional tissue: abnormal = a 3–7 mm hypo- (or hyper-) attenuating halo around the lesion;
-* abuts capsule: the lesion is centred so it reaches and is cut by the liver surface; otherwise it stays ≥ 5 mm
-  inside the liver.
+* abuts capsule: the lesion is centred so it reaches and is cut by the liver surface where that surface faces fat
+  (not where the liver borders the IVC or the spine); otherwise it stays ≥ 5 mm inside the liver.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from semgraph.cohort.anatomy import Background, liver_segment, render_background, smooth_field
+from semgraph.cohort.anatomy import (
+    Background,
+    liver_segment,
+    render_background,
+    smooth_field,
+)
 from semgraph.cohort.profiles import LesionTerms
 
 N_ANGLES = 720
@@ -72,6 +77,12 @@ def _place(rng, bg: Background, radius_px: float, rmax_rel: float, abuts: bool, 
     """Choose a lesion centre (row, col) and possibly shrink the radius so the lesion fits as asked."""
     size = bg.liver.shape[0]
     depth = ndimage.distance_transform_edt(bg.liver)
+    if abuts:
+        # the capsule is the liver surface facing fat: the nearest non-liver pixel must be fat, not the IVC or
+        # the spine (which are cut out of the liver mask too), or the lesion would not reach the visible surface
+        fat = ~bg.liver & (bg.hu < -30.0)
+        to_fat = ndimage.distance_transform_edt(~fat) if fat.any() else np.full(bg.liver.shape, np.inf)
+        faces_fat = np.abs(to_fat - depth) <= 1.0
     idx = np.arange(size)
     border = np.minimum.outer(np.minimum(idx, size - 1 - idx), np.minimum(idx, size - 1 - idx))
     for _ in range(12):
@@ -80,6 +91,8 @@ def _place(rng, bg: Background, radius_px: float, rmax_rel: float, abuts: bool, 
         if abuts:
             target = 0.72 * radius_px
             cand = room & (np.abs(depth - target) <= 1.5)
+            if (cand & faces_fat).any():
+                cand &= faces_fat
         else:
             cand = room & (depth >= rmax + max(5.0 / spacing, 3.0))
         rows, cols = np.nonzero(cand)

@@ -159,6 +159,46 @@ def test_typical_appearances():
     assert p["abscess"][j["RID5709"]] > 0.6
 
 
+def test_characteristic_terms_discriminate():
+    """Each diagnosis' hallmark term is most frequent in that diagnosis; the classic overlaps remain."""
+    by_dx = collections.defaultdict(list)
+    for c in iter_labels(1000, seed=2, reader_noise=0.0):
+        by_dx[c.diagnosis].append(c.true_labels)
+    p = {d: np.mean(v, axis=0) for d, v in by_dx.items()}
+    t = {x.rid: k for k, x in enumerate(paper_terms())}
+    hallmarks = {
+        WATER: "cyst", "RID6056": "cyst",  # nonenhancing
+        "RID43319": "hemangioma",  # peripheral nodular enhancement
+        "RID39563": "focal nodular hyperplasia",  # homogeneous enhancement
+        "RID43335": "abscess", "RID5709": "abscess",  # internal nodules, poorly-defined margin
+        "RID5715": "metastasis",  # irregular margin
+    }
+    for rid, dx in hallmarks.items():
+        others = max(p[d][t[rid]] for d in p if d != dx)
+        assert p[dx][t[rid]] > others + 0.1, (rid, dx)
+    assert p["abscess"][t["RID43298"]] < min(p[d][t["RID43298"]] for d in p if d != "abscess") - 0.1
+    # overlaps a radiologist expects: heterogeneous enhancement in metastases and HCC alike ...
+    assert p["metastasis"][t["RID39457"]] > 0.5 and p["hepatocellular carcinoma"][t["RID39457"]] > 0.5
+    # ... soft tissue and hypervascular in HCC and FNH alike, hypodense in metastases and hemangiomas alike
+    for rid in (SOFT_TISSUE, "RID34389"):
+        assert p["hepatocellular carcinoma"][t[rid]] > 0.5 and p["focal nodular hyperplasia"][t[rid]] > 0.5
+    assert p["metastasis"][t[HYPODENSE]] > 0.6 and p["hemangioma"][t[HYPODENSE]] > 0.6
+    # ... and some metastases are hypodense and well circumscribed, like a cyst
+    mets = np.array(by_dx["metastasis"])
+    assert np.mean(mets[:, t[HYPODENSE]] * mets[:, t["RID5707"]]) > 0.2
+
+
+def test_mimics_are_rare_but_present():
+    from semgraph.cohort.profiles import DIAGNOSES, choose_profile
+
+    rng = np.random.default_rng(7)
+    for d in DIAGNOSES:
+        drawn = collections.Counter(choose_profile(rng, d) for _ in range(20000))
+        own = drawn[d] / 20000
+        assert 0.88 < own < 0.995, (d, own)  # mostly its own appearance, never always
+        assert set(drawn) - {d}, d
+
+
 def test_reader_noise_knob():
     zero = [c for c in iter_labels(100, seed=1, reader_noise=0.0)]
     assert all(np.array_equal(c.true_labels, c.reader_labels) for c in zero)
