@@ -33,16 +33,22 @@ def run(tmp_path, monkeypatch):
 
 @pytest.fixture
 def demo(run):
-    run("demo")
+    run("ontology", "load", "radlex-liver")
     return run
 
 
-def test_demo_creates_the_default_store_once(run, tmp_path):
-    first = run("demo")
-    assert "loading the bundled RadLex liver subset" in first
-    assert "2,383 RadLex classes" in first and "19 liver-lesion terms" in first
-    assert (tmp_path / "semgraph-data" / "graph").is_dir()
-    assert "loading" not in run("demo")
+def test_demo_builds_the_data_folder_once(run, tmp_path):
+    first = run("demo", "--no-serve", "--cases", "12", "--size", "128")
+    for step in ("loaded the bundled RadLex liver subset", "stored the synonym list", "ingested a synthetic cohort",
+                 "trained term models", "wrote the baseline term dissimilarities", "generated case captions"):
+        assert step in first
+    assert "19 RadLex liver-lesion terms" in first and "(one per role), password" in first
+    data = tmp_path / "semgraph-data"
+    assert (data / "graph").is_dir() and (data / "cohort" / "manifest.json").is_file()
+    assert (data / "models" / "LATEST").is_file() and (data / "users.json").is_file()
+    second = run("demo", "--no-serve")
+    assert "loaded" not in second and "trained" not in second and "password" not in second
+    assert "cases:      " in second
 
 
 def test_ontology_info_and_dissimilarity(demo):
@@ -90,13 +96,16 @@ def test_sparql_errors_are_one_line(demo):
 
 def test_store_resolution_order(run, tmp_path, monkeypatch):
     monkeypatch.setenv("SEMGRAPH_STORE", str(tmp_path / "from-env"))
-    assert "from-env" in run("demo")
-    assert "from-flag" in run("--store", str(tmp_path / "from-flag"), "demo")
+    run("ontology", "load", "radlex-liver")
+    run("--store", str(tmp_path / "from-flag"), "ontology", "load", "radlex-liver")
     (tmp_path / "semgraph.toml").write_text('[semgraph]\nstore = "from-toml"\n')
     monkeypatch.delenv("SEMGRAPH_STORE")
-    assert "from-toml" in run("demo")
+    run("ontology", "load", "radlex-liver")
+    for folder in ("from-env", "from-flag", "from-toml"):
+        assert (tmp_path / folder).is_dir(), folder
+    assert not (tmp_path / "semgraph-data").exists()
     (tmp_path / "semgraph.toml").write_text('[semgraph]\nstor = "typo"\n')
-    assert "unknown settings ['stor']" in run("demo", ok=False)
+    assert "unknown settings ['stor']" in run("ontology", "info", ok=False)
 
 
 def test_every_command_has_help(run):
@@ -108,15 +117,17 @@ def test_every_command_has_help(run):
 def test_console_script_runs(tmp_path):
     script = Path(sys.executable).with_name("semgraph")
     env = {**os.environ, "SEMGRAPH_STORE": str(tmp_path / "graph")}
-    out = subprocess.run([str(script), "demo"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    out = subprocess.run([str(script), "ontology", "load", "radlex-liver"], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "19 liver-lesion terms" in out.stdout
+    assert "loaded 'radlex-liver': 8,662 triples, 2,383 classes" in out.stdout
     busy = subprocess.Popen([sys.executable, "-c", "import kg, time, sys; s = kg.open_store(sys.argv[1]); "
                              "print('open', flush=True); time.sleep(30)", str(tmp_path / "graph")],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert busy.stdout.readline().strip() == "open"
-        locked = subprocess.run([str(script), "demo"], capture_output=True, text=True, env=env, timeout=120)
+        locked = subprocess.run([str(script), "ontology", "info"], capture_output=True, text=True, env=env,
+                                timeout=120)
         assert locked.returncode == 1 and "already open in another process" in locked.stderr
     finally:
         busy.kill()
