@@ -46,6 +46,8 @@ class SG(DefinedNamespace):
     Mark: URIRef
     Promotion: URIRef
     OntologyGraph: URIRef
+    Proposal: URIRef
+    Export: URIRef
     # case and study metadata
     patient: URIRef
     study: URIRef
@@ -86,6 +88,13 @@ class SG(DefinedNamespace):
     ontologyName: URIRef
     root: URIRef
     tripleCount: URIRef
+    # ontology-update proposals
+    confidence: URIRef
+    ontologicalDissimilarity: URIRef
+    supportingSessions: URIRef
+    supportingUsers: URIRef
+    opposingSessions: URIRef
+    currentParent: URIRef
 
 
 CATALOG_GRAPH = GRAPH["catalog"]

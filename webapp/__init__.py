@@ -69,7 +69,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config=semgraph_config, store=store, users=UserStore.in_data_dir(semgraph_config.data_dir),
         slots=QuerySlots(int(app.config["SPARQL_MAX_CONCURRENT"])))
 
-    from . import api, auth, csrf, errors, pages, sparql
+    from . import api, api_retrieval, auth, csrf, errors, pages, radiology, research, sparql, textsearch
 
     errors.init_app(app)
     csrf.init_app(app)
@@ -77,6 +77,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(radiology.bp)
+    app.register_blueprint(api_retrieval.bp)
+    app.register_blueprint(research.bp)
+    app.register_blueprint(research.api_bp)
+    app.register_blueprint(textsearch.bp)
+    app.register_blueprint(textsearch.api_bp)
     app.jinja_env.globals["current_user"] = auth.current_user
     app.after_request(_security_headers)
     return app

@@ -1,0 +1,47 @@
+"""``semgraph export``: the learned term relations with provenance, an ontology-update proposal or a change report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..export import EXTENSIONS, FORMATS, export, safe_export_path
+from . import State, cli, handle_errors
+
+
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="turtle", show_default=True,
+              help="turtle / json-ld / csv: the learned edges with PROV-O provenance; proposal: an RDF "
+                   "ontology-update proposal (Turtle); report: a Markdown change report.")
+@click.option("--out", "out", metavar="FILE",
+              help="Write to this file inside DATA_DIR/exports (a relative name; paths leaving that folder are "
+                   "refused) instead of printing.")
+@click.option("--min-sessions", default=1, show_default=True, type=click.IntRange(1, None),
+              help="Only pairs learned in at least N sessions.")
+@click.option("--since", metavar="DATE", help="Only edges learned on or after DATE (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Only edges learned on or before DATE (YYYY-MM-DD).")
+@click.option("--user", metavar="NAME", help="Only this user's rounds.")
+@click.option("--term", metavar="TEXT", help="Only pairs where a term's label contains TEXT (or its RadLex id is TEXT).")
+@click.option("--min-change", type=click.FloatRange(0, None), help="Only pairs with |learned − baseline| ≥ X.")
+@click.pass_obj
+@handle_errors
+def export_command(state: State, fmt: str, out: str | None, min_sessions: int, since: str | None,
+                   until: str | None, user: str | None, term: str | None, min_change: float | None) -> None:
+    """Export the term similarities learned from relevance feedback, with their provenance.
+
+    Prints to standard output unless --out names a file (written under DATA_DIR/exports).
+    """
+    folder = Path(state.config.data_dir) / "exports"
+    target = safe_export_path(folder, out) if out else None  # validated before any work or write
+    with state.config.open_store() as store:
+        text = export(store, fmt, term=term, min_change=min_change, min_sessions=min_sessions, user=user,
+                      since=since, until=until)
+    if target is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    if not target.suffix:
+        target = target.with_suffix(EXTENSIONS[fmt])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {fmt} export to {target}")

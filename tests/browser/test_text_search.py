@@ -1,0 +1,84 @@
+"""In a real browser: log in, type a text query, see the live term chips, search, see grouped results and panels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pytest
+
+import ontology
+from ontology.paper_terms import paper_terms
+from semgraph.captions import write_captions
+from semgraph.casegraph import Annotation, Case, write_case
+from semgraph.cohort import iter_labels
+
+USER, PASSWORD = "rita", "rita-browser-password"
+TERMS = [t.iri for t in paper_terms()]
+
+
+@pytest.fixture(scope="module")
+def search_url(tmp_path_factory):
+    from waitress import create_server
+
+    from webapp import create_app
+
+    app = create_app({"data_dir": str(tmp_path_factory.mktemp("browser-text-data"))})
+    services = app.extensions["semgraph"]
+    store = services.store
+    ontology.load(store, ontology.BUNDLED_RADLEX)
+    rng = np.random.default_rng(11)
+    for i, lab in enumerate(iter_labels(30, 11)):
+        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
+        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
+                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=11 * i), age=40 + i,
+                               sex="FM"[i % 2], contrast_phase="portal venous"),
+                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_captions(store)
+    services.users.add(USER, "radiologist", PASSWORD)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=10)
+    services.close()
+
+
+def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, shot):
+    page.goto(search_url + "/login")
+    page.fill("input[name=name]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(search_url + "/")
+    page.click("nav >> text=Text search")
+    page.wait_for_selector("#q")
+    shot(page, "20-text-search-empty")
+
+    page.type("#q", "Well-defined hypodense lesion, no enhancement", delay=15)
+    page.wait_for_selector(".chip.negated")
+    chips = page.locator("#chips .chip").all_inner_texts()
+    assert chips == ["Well-defined → circumscribed margin", "hypodense → hypodense", "enhancement → enhancing",
+                     "enhancement → nonenhancing", "lesion"]
+    assert page.locator(".chip.negated").evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
+    assert page.locator(".chip.ignored").inner_text() == "lesion"
+    shot(page, "21-text-search-live-chips")
+
+    page.select_option("#group", "diagnosis")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector(".group-head")
+    heads = page.locator(".group-head h3").all_inner_texts()
+    assert len(heads) >= 2 and len(set(heads)) == len(heads)
+    assert page.locator("ol.text-hits li").count() == 20
+    assert "img" in page.locator("ol.text-hits li .scores").first.inner_text()
+    assert page.locator("ol.text-hits li .caption").first.inner_text().startswith("Liver lesion")
+    assert "Decision support only" in page.locator("#query-suggestion").inner_text()
+    shot(page, "22-text-search-grouped-results")
+
+    page.locator("ol.text-hits li a").first.click()
+    page.wait_for_selector("#timeline")
+    assert "This study" in page.locator("#timeline").inner_text()
+    assert "Decision support only" in page.locator("#case-suggestion").inner_text()
+    assert page.input_value("#q") == "Well-defined hypodense lesion, no enhancement"
+    shot(page, "23-text-search-timeline-and-suggestion")

@@ -1,0 +1,179 @@
+"""The researchers' learned-relations page, downloads and JSON twins, over real HTTP (own app and data folder)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import threading
+
+import numpy as np
+import pytest
+import requests
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import RDF
+
+import ontology
+from kg.namespaces import SG
+from ontology.paper_terms import paper_terms
+from semgraph.casegraph import Annotation, Case, write_case
+from semgraph.cohort import iter_labels
+from semgraph.retrieval import Engine
+from semgraph.sessions import start_session
+
+TERMS = [t.iri for t in paper_terms()]
+R = "http://radlex.org/RID/"
+HYPO, WATER, SOFT = R + "RID6042", R + "RID43336", R + "RID43337"
+SCRIPT = "<script>alert(1)</script>"
+USERS = {"rhea": ("researcher", "rhea-password-1"), "carl": ("curator", "carl-password-1"),
+         "ada": ("admin", "ada-password-123"), "rita": ("radiologist", "rita-password-1")}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base, self.http = base, requests.Session()
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.base + path, timeout=60, allow_redirects=False, **kw)
+
+    def login(self, name: str) -> Client:
+        token = _CSRF.search(self.get("/login").text).group(1)
+        r = self.http.post(self.base + "/login", data={"name": name, "password": USERS[name][1], "csrf_token": token},
+                           allow_redirects=False, timeout=30)
+        assert r.status_code == 302, r.text
+        return self
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from waitress import create_server
+
+    from webapp import create_app
+
+    app = create_app({"data_dir": str(tmp_path_factory.mktemp("research-data"))})
+    services = app.extensions["semgraph"]
+    store = services.store
+    ontology.load(store, ontology.BUNDLED_RADLEX)
+    rng = np.random.default_rng(4)
+    for i, lab in enumerate(iter_labels(26, 4)):
+        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
+        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis),
+                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    for j, (cid, vals) in enumerate({"Q": {HYPO: 0.9}, "REL": {WATER: 0.85}, "IRR": {SOFT: 0.9},
+                                     "OTHER": {HYPO: 0.2}}.items()):
+        write_case(store, Case(cid, f"HP{j}", f"HS{j}", diagnosis="cyst"), [Annotation("reader", vals)])
+    engine = Engine.from_store(store)
+    alice = start_session(store, engine, "Q", "alice")
+    alice.feedback({"REL": "relevant", "IRR": "irrelevant"})
+    alice.feedback({"REL": "relevant"})
+    start_session(store, engine, "Q", SCRIPT).feedback({"REL": "relevant"})  # a user name holding markup
+    for name, (role, password) in USERS.items():
+        services.users.add(name, role, password)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.effective_port}", "D0": engine.dissimilarity, "store": store}
+    server.close()
+    thread.join(timeout=10)
+    services.close()
+
+
+def client(site, user=None) -> Client:
+    c = Client(site["url"])
+    return c.login(user) if user else c
+
+
+def pairs_in(html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<td class="pair">(.*?)</td>', html)]
+
+
+@pytest.mark.parametrize("user", ["rhea", "carl", "ada"])
+def test_researchers_curators_and_admins_see_the_table(site, user):
+    r = client(site, user).get("/research/relations")
+    assert r.status_code == 200
+    assert pairs_in(r.text) == ["water density ↔ hypodense", "soft tissue density ↔ hypodense"]  # by change
+
+
+def test_other_roles_and_anonymous_are_refused(site):
+    assert client(site, "rita").get("/research/relations").status_code == 403
+    assert client(site, "rita").get("/api/v1/relations").status_code == 403
+    assert client(site, "rita").get("/research/export.ttl").status_code == 403
+    anon = client(site)
+    r = anon.get("/research/relations")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert anon.get("/api/v1/relations").status_code == 401
+    assert anon.get("/research/report.md").status_code == 302
+
+
+def test_the_user_name_with_markup_is_escaped(site):
+    html = client(site, "rhea").get("/research/relations").text
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_filters_and_sorting_are_server_side(site):
+    c = client(site, "rhea")
+    assert pairs_in(c.get("/research/relations", params={"term": "soft"}).text) == ["soft tissue density ↔ hypodense"]
+    assert pairs_in(c.get("/research/relations", params={"min_sessions": "2"}).text) == ["water density ↔ hypodense"]
+    assert pairs_in(c.get("/research/relations", params={"user": "alice", "min_change": "0.15"}).text) == \
+        ["water density ↔ hypodense"]  # alice: -0.2; soft tissue moved by less than 0.1
+    assert pairs_in(c.get("/research/relations", params={"since": "2999-01-01"}).text) == []
+    assert pairs_in(c.get("/research/relations", params={"sort": "change", "order": "desc"}).text) == \
+        ["soft tissue density ↔ hypodense", "water density ↔ hypodense"]
+    html = c.get("/research/relations", params={"sort": "rounds", "order": "desc", "term": "hypo"}).text
+    assert 'aria-sort="descending"' in html
+    assert "term=hypo" in html  # sort links keep the filters
+    for bad in ({"min_sessions": "0"}, {"min_sessions": "x"}, {"min_change": "lots"}, {"since": "soon"},
+                {"sort": "colour"}, {"order": "up"}):
+        assert c.get("/research/relations", params=bad).status_code == 400, bad
+        assert c.get("/api/v1/relations", params=bad).status_code == 400, bad
+
+
+def test_json_twin(site):
+    D0 = site["D0"]
+    h, w = TERMS.index(HYPO), TERMS.index(WATER)
+    data = client(site, "rhea").get("/api/v1/relations", params={"term": "water"}).json()
+    assert data["count"] == 1
+    (row,) = data["relations"]
+    assert (row["label_a"], row["label_b"], row["rounds"], row["sessions"]) == ("water density", "hypodense", 3, 2)
+    assert sorted(row["users"]) == sorted(["alice", SCRIPT])
+    assert row["baseline"] == D0[h, w] and row["baseline_source"] == "before first round"
+    assert row["learned"] == pytest.approx(D0[h, w] - 0.1)  # the latest edge: the second session's single step
+    assert dt.datetime.fromisoformat(row["first"]) <= dt.datetime.fromisoformat(row["last"])
+    proposals = client(site, "carl").get("/api/v1/relations/proposals").json()
+    assert [p["kind"] for p in proposals["proposals"]] == ["related"]
+    # 2 independent sessions (2 users), mean change -0.15: 2/3 * 3/4 * 0.5 = 0.25
+    assert proposals["proposals"][0]["confidence"] == 0.25
+
+
+def test_downloads(site):
+    c = client(site, "rhea")
+    r = c.get("/research/export.ttl")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle")
+    assert "attachment" in r.headers["Content-Disposition"]
+    g = Graph().parse(data=r.text, format="turtle")
+    assert len(set(g.subjects(SG.kind, Literal("learned")))) == 4
+    jg = Graph().parse(data=c.get("/research/export.jsonld").text, format="json-ld")
+    assert set(jg) == set(g)
+    rows = list(csv.DictReader(io.StringIO(c.get("/research/export.csv", params={"user": "alice"}).text)))
+    assert {r["user"] for r in rows} == {"alice"} and len(rows) == 3
+    p = Graph().parse(data=c.get("/research/proposal.ttl").text, format="turtle")
+    assert len(set(p.subjects(RDF.type, URIRef("https://w3id.org/semgraph/vocab#Proposal")))) == 1
+    report = c.get("/research/report.md")
+    assert report.headers["Content-Type"].startswith("text/markdown")
+    assert "water density ↔ hypodense" in report.text and "confidence 0.250" in report.text
+    assert c.get("/research/export.xml").status_code == 404
+    assert c.get("/research/export.csv", params={"since": "nope"}).status_code == 400
+
+
+def test_the_page_links_the_downloads_with_the_filters(site):
+    html = client(site, "rhea").get("/research/relations", params={"user": "alice"}).text
+    for name in ("export.ttl", "export.jsonld", "export.csv", "proposal.ttl", "report.md"):
+        assert f"/research/{name}?user=alice" in html
+
+
+def test_relations_are_in_the_openapi_document(site):
+    paths = client(site).get("/api/v1/openapi.json").json()["paths"]
+    assert {"/relations", "/relations/proposals"} <= set(paths)

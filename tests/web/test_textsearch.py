@@ -1,0 +1,191 @@
+"""The text-search page and its JSON twins over real HTTP (own app and data folder with 30 captioned cases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+
+import numpy as np
+import pytest
+import requests
+
+import ontology
+from kg.namespaces import ANNOTATIONS_GRAPH
+from ontology.paper_terms import paper_terms
+from semgraph.captions import write_captions
+from semgraph.casegraph import Annotation, Case, case_iri, write_case
+from semgraph.cohort import iter_labels
+
+TERMS = [t.iri for t in paper_terms()]
+R = "http://radlex.org/RID/"
+HYPO, WATER = R + "RID6042", R + "RID43336"
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+USERS = {"rita": ("radiologist", "rita-password-1"), "rhea": ("researcher", "rhea-password-1")}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+TEXT = "Well-defined hypodense lesion, no enhancement"
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base, self.http = base, requests.Session()
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.base + path, timeout=60, allow_redirects=False, **kw)
+
+    def login(self, name: str) -> Client:
+        token = _CSRF.search(self.get("/login").text).group(1)
+        r = self.http.post(self.base + "/login", data={"name": name, "password": USERS[name][1], "csrf_token": token},
+                           allow_redirects=False, timeout=30)
+        assert r.status_code == 302, r.text
+        return self
+
+
+def fill(store):
+    """29 cases: 24 synthetic, patient PT with three dated studies, and one case whose diagnosis holds markup."""
+    ontology.load(store, ontology.BUNDLED_RADLEX)
+    rng = np.random.default_rng(7)
+    for i, lab in enumerate(iter_labels(24, 7)):
+        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
+        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
+                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=5 * i), age=50, sex="F"),
+                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    for n, day in enumerate([dt.date(2020, 1, 1), dt.date(2020, 6, 1), dt.date(2021, 1, 1)], start=1):
+        write_case(store, Case(f"T{n}", "PT", f"ST{n}", diagnosis="cyst", study_date=day),
+                   [Annotation("reader", {HYPO: 0.9, WATER: 0.8})])
+    write_case(store, Case("X1", "PX1", "SX1", diagnosis=SCRIPT), [Annotation("reader", {HYPO: 0.95})])
+    write_case(store, Case("X2", "PX2", "SX2", diagnosis="cyst"), [Annotation("reader", {HYPO: 0.7})])
+    write_captions(store)
+    store.update("DELETE { GRAPH $g { $c sg:caption ?old } } INSERT { GRAPH $g { $c sg:caption $new } } "
+                 "WHERE { GRAPH $g { $c sg:caption ?old } }", {"g": ANNOTATIONS_GRAPH, "c": case_iri("X2"),
+                                                                "new": "hypodense lesion " + SCRIPT})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from waitress import create_server
+
+    from webapp import create_app
+
+    app = create_app({"data_dir": str(tmp_path_factory.mktemp("textsearch-data"))})
+    services = app.extensions["semgraph"]
+    fill(services.store)
+    for name, (role, password) in USERS.items():
+        services.users.add(name, role, password)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=10)
+    services.close()
+
+
+@pytest.fixture
+def rita(site) -> Client:
+    return Client(site).login("rita")
+
+
+def test_logged_in_users_only(site):
+    anon = Client(site)
+    r = anon.get("/search", params={"q": TEXT})
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    for path in ("/api/v1/parse?text=hypodense", "/api/v1/search/text?q=hypodense", "/api/v1/cases/T1/timeline",
+                 "/api/v1/cases/T1/suggestion"):
+        assert anon.get(path).status_code == 401, path
+    assert Client(site).login("rhea").get("/search").status_code == 200
+
+
+def test_parse_gives_the_chips(rita):
+    data = rita.get("/api/v1/parse", params={"text": TEXT}).json()
+    chips = [(c["kind"], c["words"], c["label"]) for c in data["chips"]]
+    assert chips == [("term", "Well-defined", "circumscribed margin"), ("term", "hypodense", "hypodense"),
+                     ("negated", "enhancement", "enhancing"), ("derived", "enhancement", "nonenhancing"),
+                     ("ignored", "lesion", "lesion")]
+    assert data["ignored"] == ["lesion"]
+    assert rita.get("/api/v1/parse", params={"text": "  "}).status_code == 400
+    assert rita.get("/api/v1/parse", params={"text": "x" * 2001}).status_code == 400
+
+
+def test_search_json_with_both_components_and_groups(rita):
+    data = rita.get("/api/v1/search/text", params={"q": TEXT, "group": "diagnosis", "k": "30"}).json()
+    hits = data["hits"]
+    assert len(hits) == 29 and [h["rank"] for h in hits] == list(range(1, 30))  # all 29 cases
+    assert (data["w_img"], data["w_txt"]) == (0.7, 0.3)
+    for h in hits:
+        assert h["score"] == pytest.approx(0.7 * h["sim_img"] + 0.3 * h["sim_txt"])
+        assert h["caption"].startswith("Liver lesion") or h["case_id"] == "X2"
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    groups = data["groups"]
+    assert [g["best_rank"] for g in groups] == sorted(g["best_rank"] for g in groups)
+    assert sorted(m["case_id"] for g in groups for m in g["members"]) == sorted(h["case_id"] for h in hits)
+    diagnosis = {h["case_id"]: h["diagnosis"] for h in hits}
+    for g in groups:
+        assert {diagnosis[m["case_id"]] for m in g["members"]} == {g["key"]}
+    assert data["suggestion"]["disclaimer"].startswith("Decision support only")
+    patients = rita.get("/api/v1/search/text", params={"q": TEXT, "group": "patient", "k": "30"}).json()["groups"]
+    assert [m["case_id"] for g in patients if g["key"] == "PT" for m in g["members"]] != []
+    clusters = rita.get("/api/v1/search/text", params={"q": TEXT, "group": "cluster", "k": "10"}).json()["groups"]
+    assert clusters[0]["key"] == "cluster 1"
+    weighted = rita.get("/api/v1/search/text", params={"q": TEXT, "w_img": "0.2"}).json()
+    assert (weighted["w_img"], weighted["w_txt"]) == (0.2, 0.8)
+
+
+@pytest.mark.parametrize("params", [{"q": ""}, {"q": TEXT, "group": "colour"}, {"q": TEXT, "k": "0"},
+                                    {"q": TEXT, "k": "abc"}, {"q": TEXT, "w_img": "2"}, {"q": TEXT, "w_img": "x"}])
+def test_bad_search_parameters(rita, params):
+    assert rita.get("/api/v1/search/text", params=params).status_code == 400
+    if params.get("q"):
+        assert rita.get("/search", params=params).status_code == 400
+
+
+def test_page_shows_grouped_results_with_scores_and_captions(rita):
+    html = rita.get("/search", params={"q": TEXT, "group": "diagnosis", "k": "30"}).text
+    heads = re.findall(r'<div class="group-head" data-group="([^"]+)">', html)
+    assert len(heads) >= 2 and len(heads) == len(set(heads))
+    assert html.count('<li data-case="') == 29
+    assert "img " in html and "txt " in html and "Liver lesion" in html
+    assert 'class="chip negated"' in html and 'class="chip ignored"' in html
+    assert "Decision support only" in html
+    assert '<script src="/static/textsearch.js"></script>' in html
+
+
+def test_captions_and_diagnoses_with_markup_are_escaped(rita):
+    html = rita.get("/search", params={"q": "hypodense lesion", "k": "200", "group": "diagnosis"}).text
+    assert 'data-case="X1"' in html and 'data-case="X2"' in html
+    assert SCRIPT not in html
+    assert html.count(ESCAPED) >= 2  # X1's diagnosis (tag and group header) and X2's caption
+    data = rita.get("/api/v1/search/text", params={"q": "hypodense lesion", "k": "200"}).json()
+    assert {h["case_id"]: h["caption"] for h in data["hits"]}["X2"] == "hypodense lesion " + SCRIPT
+
+
+def test_timeline_json_and_panel(rita):
+    data = rita.get("/api/v1/cases/T2/timeline").json()
+    assert data["focus"]["case_id"] == "T2"
+    assert [(e["case_id"], e["days"]) for e in data["earlier"]] == [("T1", -152)]  # 2020-01-01 → 2020-06-01
+    assert [(e["case_id"], e["days"]) for e in data["later"]] == [("T3", 214)]  # 2020-06-01 → 2021-01-01
+    assert "hypodense" in data["focus"]["terms"] and data["focus"]["caption"].startswith("Liver lesion")
+    assert rita.get("/api/v1/cases/NOPE/timeline").status_code == 404
+    html = rita.get("/search", params={"q": TEXT, "case": "T2"}).text
+    panel = html[html.index("Earlier studies"):html.index('id="case-suggestion"')]
+    assert panel.index("<strong>T1</strong>") < panel.index("<strong>T2</strong>") < panel.index("<strong>T3</strong>")
+    assert "-152 days" in panel and "+214 days" in panel
+    assert 'id="case-suggestion"' in html
+
+
+def test_suggestion_is_labelled_decision_support(rita):
+    data = rita.get("/api/v1/cases/T2/suggestion", params={"k": "5"}).json()
+    assert data["disclaimer"].startswith("Decision support only")
+    assert data["k"] == 5 and sum(data["votes"].values()) == pytest.approx(1.0)
+    assert not {"T1", "T2", "T3"} & set(data["evidence"])  # the same patient's studies do not vote
+    same = rita.get("/api/v1/cases/T2/suggestion", params={"k": "2", "include_same_patient": "true"}).json()
+    assert set(same["evidence"]) == {"T1", "T3"} and same["diagnosis"] == "cyst"  # identical vectors rank first
+    assert rita.get("/api/v1/cases/NOPE/suggestion").status_code == 404
+    assert rita.get("/api/v1/cases/T2/suggestion", params={"include_same_patient": "maybe"}).status_code == 400
+
+
+def test_documented_in_openapi(site):
+    paths = Client(site).get("/api/v1/openapi.json").json()["paths"]
+    assert {"/parse", "/search/text", "/cases/{case_id}/timeline", "/cases/{case_id}/suggestion"} <= set(paths)

@@ -1,0 +1,442 @@
+"""JSON API of the radiologists' pages under ``/api/v1``: cases, searches, sessions with feedback rounds,
+dendrograms, thumbnails and background jobs (all described in the OpenAPI document).
+
+Reads need a login; writes (sessions, rounds, uploads) need the radiologist role, jobs the radiologist or curator
+role; unsafe methods need the ``X-CSRF-Token`` header (``GET /api/v1/me`` gives it).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from semgraph.errors import InvalidInput
+from semgraph.sessions import list_sessions
+
+from . import jobs as jobs_mod
+from . import thumbnails
+from . import workbench as wb
+from .auth import current_user, login_required
+from .openapi import add_path, add_schema, error_response, json_response, ref
+from .services import services
+
+bp = Blueprint("api_retrieval", __name__, url_prefix="/api/v1")
+JOB_ROLES = ("radiologist", "curator")
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _session_json(entry, group_by=None) -> dict:
+    view = wb.session_view(entry, group_by=group_by)
+    view["links"] = {"self": url_for("api_retrieval.session", session_id=entry.id),
+                     "page": url_for("radiology.session_page", session_id=entry.id),
+                     "dendrogram": url_for("api_retrieval.dendrogram", session_id=entry.id)}
+    for hit in view["results"]:
+        hit["thumbnail"] = url_for("api_retrieval.thumbnail", case_id=hit["case_id"])
+    return view
+
+
+def _query_from(body: dict):
+    """A case id or a likelihood vector (list in vocabulary order, or {term: value})."""
+    case_id, vector = body.get("case_id"), body.get("vector")
+    if (case_id is None) == (vector is None):
+        raise InvalidInput("give exactly one of case_id or vector")
+    if case_id is not None:
+        return wb.check_id(case_id, "case")
+    if isinstance(vector, dict):
+        return wb.engine().vector_from_terms(vector)
+    if isinstance(vector, list):
+        return vector
+    raise InvalidInput("vector must be a list of likelihoods in vocabulary order or an object {term: value}")
+
+
+def _image_vector(user: str):
+    """Save the multipart upload (image, roi or mask, hu_min/hu_max, slice_index) and predict its vector."""
+    form = request.form
+    hu_range = wb.parse_hu_range(form.get("hu_min"), form.get("hu_max"))
+    record = wb.save_upload(request.files.get("image"), user, hu_range=hu_range,
+                            slice_index=form.get("slice_index"))
+    roi_text = form.get("roi", "")
+    kind, points = "", None
+    if roi_text.strip():
+        try:
+            roi = json.loads(roi_text)
+        except json.JSONDecodeError:
+            raise InvalidInput("roi must be JSON: {\"rectangle\": [x0, y0, x1, y1]} or {\"polygon\": [[x, y], ...]}") \
+                from None
+        if not isinstance(roi, dict) or len(roi) != 1 or next(iter(roi)) not in ("rectangle", "polygon"):
+            raise InvalidInput("roi must be {\"rectangle\": [x0, y0, x1, y1]} or {\"polygon\": [[x, y], ...]}")
+        kind, points = next(iter(roi.items()))
+    _, folder = wb.get_upload(record["token"])
+    parsed = wb.parse_roi(kind, points, request.files.get("mask"), folder)
+    return record, parsed, wb.image_query(record["token"], parsed, user)
+
+
+# ------------------------------------------------------------------------------------------- cases
+
+
+@bp.route("/cases")
+@login_required
+def cases():
+    try:
+        limit = min(500, max(1, int(request.args.get("limit", "50"))))
+        offset = max(0, int(request.args.get("offset", "0")))
+    except ValueError:
+        raise InvalidInput("limit and offset must be whole numbers") from None
+    total, rows = wb.list_cases(request.args.get("q", ""), request.args.get("diagnosis", ""), limit, offset)
+    return jsonify({"total": total, "limit": limit, "offset": offset, "cases": rows})
+
+
+@bp.route("/cases/<case_id>")
+@login_required
+def case(case_id: str):
+    detail = wb.case_detail(case_id)
+    detail["thumbnail"] = url_for("api_retrieval.thumbnail", case_id=case_id)
+    return jsonify(detail)
+
+
+@bp.route("/cases/<case_id>/thumbnail.png")
+@login_required
+def thumbnail(case_id: str):
+    wb.check_id(case_id, "case")
+    case = wb.engine().case(case_id)
+    data, is_placeholder = thumbnails.case_thumbnail(services().config.data_dir, case,
+                                                     size=request.args.get("size"),
+                                                     window=request.args.get("window"))
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if is_placeholder:
+        headers["X-Thumbnail"] = "placeholder"
+    return Response(data, mimetype="image/png", headers=headers)
+
+
+# ------------------------------------------------------------------------------------------- search
+
+
+@bp.route("/search", methods=["POST"])
+@login_required
+def search():
+    body = _json_body()
+    eng = wb.engine()
+    k = wb.parse_k(body.get("k"))
+    _, filters = wb.parse_filters(body.get("filters"))
+    query = _query_from(body)
+    if isinstance(query, str):
+        hits = eng.search_case(query, k, filters, exclude_same_patient=bool(body.get("exclude_same_patient")))
+        diagnosis = eng.case(query).diagnosis
+    else:
+        hits = eng.search_vector(query, k, filters)
+        diagnosis = None
+    views = wb.hit_views(eng, hits, diagnosis=diagnosis)
+    return jsonify({"k": k, "query_case": query if isinstance(query, str) else None, "query_diagnosis": diagnosis,
+                    "results": views, "groups": wb.groups_of(eng, views, body.get("group_by") or None)})
+
+
+@bp.route("/search/image", methods=["POST"])
+@login_required(role="radiologist")
+def search_image():
+    record, _, vector = _image_vector(current_user().name)
+    eng = wb.engine()
+    _, filters = wb.parse_filters(json.loads(request.form["filters"]) if request.form.get("filters") else None)
+    hits = eng.search_vector(vector, wb.parse_k(request.form.get("k")), filters)
+    return jsonify({"upload": record["token"], "query_terms": wb.terms_by_category(eng, vector),
+                    "vector": [float(x) for x in vector], "results": wb.hit_views(eng, hits)})
+
+
+# ------------------------------------------------------------------------------------------- sessions
+
+
+@bp.route("/sessions", methods=["GET"])
+@login_required
+def sessions():
+    return jsonify(list_sessions(services().store))
+
+
+@bp.route("/sessions", methods=["POST"])
+@login_required(role="radiologist")
+def create_session():
+    user = current_user().name
+    if request.mimetype == "multipart/form-data":
+        record, roi, vector = _image_vector(user)
+        filters = json.loads(request.form["filters"]) if request.form.get("filters") else None
+        entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")), filters=filters,
+                                  label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi)
+    else:
+        body = _json_body()
+        query = _query_from(body)
+        entry = wb.create_session(query, user, k=wb.parse_k(body.get("k")), filters=body.get("filters"))
+    return jsonify(_session_json(entry)), 200, {"Location": url_for("api_retrieval.session", session_id=entry.id)}
+
+
+@bp.route("/sessions/<session_id>")
+@login_required
+def session(session_id: str):
+    return jsonify(_session_json(wb.get_session(session_id), request.args.get("group") or None))
+
+
+@bp.route("/sessions/<session_id>/rounds", methods=["POST"])
+@login_required(role="radiologist")
+def add_round(session_id: str):
+    body = _json_body()
+    entry = wb.get_session(session_id)
+    wb.apply_marks(entry, body.get("marks"), current_user())
+    return jsonify(_session_json(entry, body.get("group_by") or None))
+
+
+@bp.route("/sessions/<session_id>/undo", methods=["POST"])
+@login_required(role="radiologist")
+def undo(session_id: str):
+    entry = wb.get_session(session_id)
+    undone = wb.undo(entry, current_user())
+    return jsonify(dict(_session_json(entry), undone=undone))
+
+
+@bp.route("/sessions/<session_id>/dendrogram.svg")
+@login_required
+def dendrogram(session_id: str):
+    entry = wb.get_session(session_id)
+    number = request.args.get("round")
+    try:
+        number = None if number in (None, "") else int(number)
+    except ValueError:
+        raise InvalidInput(f"round must be a whole number, got {number!r}") from None
+    n, D, changed = wb.round_dissimilarity(entry, number)
+    eng = entry.session.engine
+    svg = wb.dendrogram_svg(D, eng.labels, eng.terms, changed,
+                            title=f"Term dendrogram, session {entry.id}, " + (f"after round {n}" if n else "baseline"))
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+# ------------------------------------------------------------------------------------------- jobs
+
+
+@bp.route("/jobs", methods=["GET"])
+@login_required(role=JOB_ROLES)
+def jobs():
+    return jsonify([j.as_dict() for j in jobs_mod.runner(services()).list()])
+
+
+@bp.route("/jobs", methods=["POST"])
+@login_required(role=JOB_ROLES)
+def start_job():
+    kind = request.form.get("kind") if request.mimetype == "multipart/form-data" else _json_body().get("kind")
+    user = current_user().name
+    if kind == "ingest":
+        job = jobs_mod.start_ingest(services(), request.files.get("archive"), user)
+    elif kind == "train":
+        job = jobs_mod.start_training(services(), user)
+    else:
+        raise InvalidInput(f"kind must be one of {', '.join(jobs_mod.KINDS)}, got {kind!r}")
+    return jsonify(job.as_dict()), 200, {"Location": url_for("api_retrieval.job", job_id=job.job_id)}
+
+
+@bp.route("/jobs/<job_id>")
+@login_required(role=JOB_ROLES)
+def job(job_id: str):
+    return jsonify(jobs_mod.runner(services()).get(job_id).as_dict())
+
+
+# ------------------------------------------------------------------------------------------- OpenAPI
+
+_SESSION_SEC = [{"session": []}]
+_CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_FILTERS = {"type": "array", "items": {"type": "string"},
+            "description": "Filter texts: diagnosis=cyst,hemangioma · term:hypodense>0.5 · age=40-70 · sex=F · "
+                           "date=2020-01-01..2021-12-31 · phase=portal venous · segment=VI · exclude-patient=P1"}
+_IMAGE_FORM = {"type": "object", "required": ["image"], "properties": {
+    "image": {"type": "string", "format": "binary", "description": "DICOM, NIfTI or PNG, at most 8 MB"},
+    "hu_min": {"type": "number", "description": "PNG only: HU of pixel value 0"},
+    "hu_max": {"type": "number", "description": "PNG only: HU of the largest pixel value"},
+    "slice_index": {"type": "integer"},
+    "roi": {"type": "string", "description": 'JSON {"rectangle": [x0, y0, x1, y1]} or {"polygon": [[x, y], ...]} '
+                                             "in image pixels"},
+    "mask": {"type": "string", "format": "binary", "description": "A mask file instead of roi (PNG 0/255)"},
+    "k": {"type": "integer"}, "filters": {"type": "string", "description": "JSON list of filter texts"}}}
+
+add_schema("CaseSummary", {"type": "object", "required": ["case_id", "patient_id"], "properties": {
+    "case_id": {"type": "string"}, "patient_id": {"type": "string"}, "study_id": {"type": "string"},
+    "diagnosis": {"type": ["string", "null"]}, "study_date": {"type": ["string", "null"], "format": "date"},
+    "age": {"type": ["integer", "null"]}, "sex": {"type": ["string", "null"]},
+    "contrast_phase": {"type": ["string", "null"]}, "liver_segment": {"type": ["string", "null"]},
+    "has_image": {"type": "boolean"}}})
+add_schema("TermBars", {"type": "array", "items": {"type": "object", "properties": {
+    "category": {"type": "string"}, "terms": {"type": "array", "items": {"type": "object", "properties": {
+        "iri": {"type": "string"}, "rid": {"type": "string"}, "label": {"type": "string"},
+        "value": {"type": "number"}, "percent": {"type": "integer"}}}}}}})
+add_schema("CaseDetail", {"allOf": [ref("CaseSummary"), {"type": "object", "properties": {
+    "caption": {"type": "string"}, "thumbnail": {"type": "string"},
+    "annotations": {"type": "array", "items": {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": ["reader", "predicted", "truth"]},
+        "attributed_to": {"type": ["string", "null"]}, "generated_at": {"type": ["string", "null"]},
+        "categories": ref("TermBars")}}},
+    "other_studies": {"type": "array", "items": {"type": "object"}},
+    "feedback": {"type": "array", "items": {"type": "object", "properties": {
+        "round_id": {"type": "string"}, "round": {"type": "integer"}, "session_id": {"type": "string"},
+        "user": {"type": ["string", "null"]}, "role": {"type": "string", "enum": ["marked", "query"]},
+        "relevance": {"type": ["string", "null"]}, "ended_at": {"type": "string"},
+        "learned_edges": {"type": "integer"}}}}}}]})
+add_schema("Hit", {"type": "object", "required": ["case_id", "rank", "distance"], "properties": {
+    "case_id": {"type": "string"}, "rank": {"type": "integer"}, "distance": {"type": "number"},
+    "diagnosis": {"type": ["string", "null"]}, "patient_id": {"type": "string"},
+    "study_date": {"type": ["string", "null"]}, "caption": {"type": "string"},
+    "match": {"type": ["boolean", "null"], "description": "Same diagnosis as the query case (null: unknown)"},
+    "move": {"type": "object", "properties": {"kind": {"type": "string", "enum": ["none", "new", "up", "down",
+                                                                                   "same"]},
+                                              "by": {"type": "integer"}, "text": {"type": "string"}}},
+    "mark": {"type": "string"}, "explanation": {"type": "array", "items": {"type": "string"}},
+    "thumbnail": {"type": "string"}}})
+add_schema("Groups", {"type": ["array", "null"], "items": {"type": "object", "properties": {
+    "key": {"type": "string"}, "size": {"type": "integer"}, "best_rank": {"type": "integer"},
+    "members": {"type": "array", "items": ref("Hit")}}}})
+add_schema("SearchResult", {"type": "object", "properties": {
+    "k": {"type": "integer"}, "query_case": {"type": ["string", "null"]},
+    "query_diagnosis": {"type": ["string", "null"]}, "results": {"type": "array", "items": ref("Hit")},
+    "groups": ref("Groups")}})
+add_schema("ImageSearchResult", {"type": "object", "properties": {
+    "upload": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}},
+    "query_terms": ref("TermBars"), "results": {"type": "array", "items": ref("Hit")}}})
+add_schema("Change", {"type": "object", "properties": {
+    "term_a": {"type": "string"}, "term_b": {"type": "string"}, "label_a": {"type": "string"},
+    "label_b": {"type": "string"}, "before": {"type": "number"}, "after": {"type": "number"},
+    "delta": {"type": "number"}, "derived_from": {"type": "array", "items": {"type": "string"}},
+    "text": {"type": "string", "description": "Plain language, e.g. 'water density ↔ hypodense: 0.42 → 0.32 "
+                                              "(closer), from cases X and Y marked relevant'"}}})
+add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "round", "results"], "properties": {
+    "session_id": {"type": "string"}, "user": {"type": "string"}, "label": {"type": ["string", "null"]},
+    "round": {"type": "integer"}, "rounds": {"type": "array", "items": {"type": "object"}},
+    "query_case": {"type": ["string", "null"]}, "query_diagnosis": {"type": ["string", "null"]},
+    "upload": {"type": ["string", "null"]}, "k": {"type": "integer"}, "filters": _FILTERS,
+    "query_terms": ref("TermBars"), "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
+    "group_by": {"type": "string"}, "changes": {"type": "array", "items": ref("Change")},
+    "matches": {"type": ["integer", "null"]}, "undone": {"type": "integer"},
+    "links": {"type": "object", "additionalProperties": {"type": "string"}}}})
+add_schema("Job", {"type": "object", "required": ["job_id", "kind", "state"], "properties": {
+    "job_id": {"type": "string"}, "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},
+    "user": {"type": "string"},
+    "state": {"type": "string", "enum": ["queued", "running", "done", "failed", "interrupted"]},
+    "done": {"type": "integer"}, "total": {"type": "integer"}, "percent": {"type": ["integer", "null"]},
+    "message": {"type": "string"}, "result": {"type": "object"}, "error": {"type": ["string", "null"]},
+    "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
+    "finished_at": {"type": ["string", "null"]}}})
+
+_401 = error_response("Not logged in")
+_403 = error_response("Missing role")
+
+add_path("/cases", "get", {
+    "summary": "Indexed cases, searched by id or patient id and diagnosis", "operationId": "listCases",
+    "security": _SESSION_SEC,
+    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
+                   {"name": "diagnosis", "in": "query", "schema": {"type": "string"}},
+                   {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 500}},
+                   {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}}],
+    "responses": {"200": json_response("Cases", {"type": "object", "properties": {
+        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "cases": {"type": "array", "items": ref("CaseSummary")}}}), "401": _401}})
+add_path("/cases/{case_id}", "get", {
+    "summary": "One case: metadata, caption, all annotations, the patient's other studies, feedback history",
+    "operationId": "getCase", "security": _SESSION_SEC, "parameters": [_CASE_ID],
+    "responses": {"200": json_response("Case", ref("CaseDetail")), "401": _401,
+                  "404": error_response("Unknown case")}})
+add_path("/cases/{case_id}/thumbnail.png", "get", {
+    "summary": "PNG thumbnail of the case's image in a CT window with the ROI outlined (cached)",
+    "operationId": "caseThumbnail", "security": _SESSION_SEC,
+    "parameters": [_CASE_ID,
+                   {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(thumbnails.SIZES),
+                                                             "default": thumbnails.DEFAULT_SIZE}},
+                   {"name": "window", "in": "query", "schema": {"type": "string", "enum": list(thumbnails.WINDOWS),
+                                                               "default": thumbnails.DEFAULT_WINDOW}}],
+    "responses": {"200": {"description": "PNG (a grey placeholder with X-Thumbnail: placeholder when the image "
+                                         "file is missing)", "content": {"image/png": {}}},
+                  "400": error_response("Bad size or window"), "404": error_response("Unknown case")}})
+add_path("/search", "post", {
+    "summary": "Search by an indexed case or a likelihood vector (nothing is recorded)", "operationId": "search",
+    "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "case_id": {"type": "string"},
+        "vector": {"oneOf": [{"type": "array", "items": {"type": "number"}},
+                             {"type": "object", "additionalProperties": {"type": "number"}}]},
+        "k": {"type": "integer", "default": wb.DEFAULT_K}, "filters": _FILTERS,
+        "group_by": {"type": "string", "enum": ["diagnosis", "patient"]},
+        "exclude_same_patient": {"type": "boolean"}}}}}},
+    "responses": {"200": json_response("Results", ref("SearchResult")), "400": error_response("Bad query"),
+                  "401": _401, "404": error_response("Unknown case")}})
+add_path("/search/image", "post", {
+    "summary": "Search by an uploaded image and a region (rectangle, polygon or mask), through the latest term "
+               "model", "operationId": "searchImage", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _IMAGE_FORM}}},
+    "responses": {"200": json_response("Results", ref("ImageSearchResult")),
+                  "400": error_response("Bad image, region or type"), "401": _401, "403": _403,
+                  "409": error_response("No term model trained yet"),
+                  "413": error_response("Upload too large")}})
+add_path("/sessions", "get", {
+    "summary": "Recorded retrieval sessions (those with at least one round), newest first",
+    "operationId": "listSessions", "security": _SESSION_SEC,
+    "responses": {"200": json_response("Sessions", {"type": "array", "items": {"type": "object"}}), "401": _401}})
+add_path("/sessions", "post", {
+    "summary": "Start a retrieval session from a case, a vector (JSON) or an uploaded image (multipart)",
+    "operationId": "createSession", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "case_id": {"type": "string"}, "vector": {"type": ["array", "object"]},
+            "k": {"type": "integer"}, "filters": _FILTERS}}},
+        "multipart/form-data": {"schema": _IMAGE_FORM}}},
+    "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),
+                  "400": error_response("Bad query"), "401": _401, "403": _403,
+                  "409": error_response("No term model (image queries)")}})
+add_path("/sessions/{session_id}", "get", {
+    "summary": "A session's current round: ranking with moves, query terms, the last round's changes",
+    "operationId": "getSession", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID, {"name": "group", "in": "query",
+                                 "schema": {"type": "string", "enum": ["diagnosis", "patient"]}}],
+    "responses": {"200": json_response("Session", ref("RetrievalSession")), "401": _401,
+                  "404": error_response("Unknown session")}})
+add_path("/sessions/{session_id}/rounds", "post", {
+    "summary": "Apply one feedback round (only the session's owner; recorded with the user's attribution)",
+    "operationId": "addRound", "security": _SESSION_SEC, "parameters": [_SESSION_ID],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["marks"], "properties": {
+            "marks": {"type": "object", "additionalProperties": {"type": "string",
+                                                                 "enum": ["relevant", "irrelevant", "neutral"]}},
+            "group_by": {"type": "string"}}}}}},
+    "responses": {"200": json_response("The session after the round", ref("RetrievalSession")),
+                  "400": error_response("Bad marks"), "401": _401, "403": error_response("Not your session"),
+                  "404": error_response("Unknown session"), "409": error_response("Round recorded concurrently")}})
+add_path("/sessions/{session_id}/undo", "post", {
+    "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID],
+    "responses": {"200": json_response("The session after the undo", ref("RetrievalSession")),
+                  "400": error_response("No round to undo"), "401": _401, "403": error_response("Not your session"),
+                  "404": error_response("Unknown session")}})
+add_path("/sessions/{session_id}/dendrogram.svg", "get", {
+    "summary": "SVG dendrogram of the session's term dissimilarity after a round (terms changed in it in bold)",
+    "operationId": "sessionDendrogram", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID, {"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                                 "description": "0 = baseline; default: the current round"}],
+    "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}, "401": _401,
+                  "404": error_response("Unknown session or round")}})
+add_path("/jobs", "get", {
+    "summary": "Background jobs, newest first", "operationId": "listJobs", "security": _SESSION_SEC,
+    "responses": {"200": json_response("Jobs", {"type": "array", "items": ref("Job")}), "401": _401,
+                  "403": _403}})
+add_path("/jobs", "post", {
+    "summary": "Start a background job: ingest an uploaded cohort zip (multipart kind=ingest, archive=ZIP) or "
+               "train term models (kind=train)", "operationId": "startJob", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["kind"], "properties": {
+            "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},
+            "archive": {"type": "string", "format": "binary"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["kind"], "properties": {
+            "kind": {"type": "string", "enum": ["train"]}}}}}},
+    "responses": {"200": json_response("Job queued (Location: its URL)", ref("Job")),
+                  "400": error_response("Bad kind or archive"), "401": _401, "403": _403}})
+add_path("/jobs/{job_id}", "get", {
+    "summary": "One job's state and progress", "operationId": "getJob", "security": _SESSION_SEC,
+    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {"200": json_response("Job", ref("Job")), "401": _401, "403": _403,
+                  "404": error_response("Unknown job")}})

@@ -1,0 +1,290 @@
+"""Background jobs with progress: a small thread-based runner for long work (batch ingest, training).
+
+One worker thread runs the jobs of an app one after another (they write to the same store and data folder, so
+running them in parallel would only make them slower and their writes interleaved). Each job reports progress as
+``done / total`` with a message; ``GET /api/v1/jobs/<id>`` returns it as JSON and the jobs page polls it to move
+a progress bar. A job's record is also written to ``DATA_DIR/jobs/<id>.json`` after every state change, so the
+list survives a restart (a job that was running when the process stopped is shown as ``interrupted``).
+
+Jobs
+----
+``ingest``
+    An uploaded zip of a cohort folder (``manifest.json`` + images + masks, e.g. from ``semgraph cohort generate``)
+    is unpacked to ``DATA_DIR/cohorts/<job id>/`` (member names checked: no absolute paths, no ``..``; size and
+    member count bounded) and ingested with :func:`semgraph.ingest.ingest`, with the latest term model when there
+    is one. Progress: one step per case of the manifest.
+``train``
+    :func:`semgraph.ingest.train` on every ingested image case, then :func:`semgraph.ingest.annotate` with the new
+    model. Progress: three steps (training set, fit, annotate).
+
+When a job finishes the app's engine and model caches are dropped (:func:`webapp.workbench.invalidate`), so the
+next search sees the new cases and likelihoods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import queue
+import secrets
+import tempfile
+import threading
+import traceback
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semgraph.errors import InvalidInput, NotFound, SemgraphError
+
+JOBS_DIR = "jobs"
+COHORTS_DIR = "cohorts"
+KINDS = ("ingest", "train")
+MAX_ZIP_MEMBERS = 200_000
+MAX_UNPACKED_BYTES = 4 * 1024 ** 3
+RUNNER_KEY = "radiology.jobs"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Job:
+    """One job's public record."""
+
+    job_id: str
+    kind: str
+    user: str
+    state: str = "queued"  # queued | running | done | failed | interrupted
+    done: int = 0
+    total: int = 0
+    message: str = "waiting for the worker"
+    result: dict = field(default_factory=dict)
+    error: str | None = None
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def percent(self) -> int | None:
+        if self.state == "done":
+            return 100
+        return int(100 * self.done / self.total) if self.total else None
+
+    def as_dict(self) -> dict:
+        return dict(asdict(self), percent=self.percent)
+
+
+class Progress:
+    """Handed to a job's work: ``progress.step(message)`` / ``progress.total(n)``."""
+
+    def __init__(self, runner: JobRunner, job: Job):
+        self._runner, self._job = runner, job
+
+    def total(self, n: int) -> None:
+        self._runner._update(self._job, total=int(n))
+
+    def step(self, message: str | None = None, by: int = 1) -> None:
+        fields: dict[str, Any] = {"done": min(self._job.done + by, self._job.total or self._job.done + by)}
+        if message:
+            fields["message"] = message
+        self._runner._update(self._job, **fields)
+
+    def say(self, message: str) -> None:
+        self._runner._update(self._job, message=message)
+
+
+class JobRunner:
+    """Runs submitted jobs one at a time in a daemon thread; keeps their records in memory and in ``folder``."""
+
+    def __init__(self, folder: Path, on_finish: Callable[[], None] | None = None):
+        self.folder = Path(folder)
+        self.on_finish = on_finish
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._load()
+        self._thread = threading.Thread(target=self._work, name="semgraph-jobs", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.glob("*.json"):
+            try:
+                job = Job(**json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+            if job.state in ("queued", "running"):
+                job.state, job.message = "interrupted", "the server stopped before this job finished"
+            self._jobs[job.job_id] = job
+
+    def _save(self, job: Job) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(job), handle)
+        os.replace(tmp, self.folder / f"{job.job_id}.json")
+
+    def _update(self, job: Job, **fields) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(job, key, value)
+            self._save(job)
+
+    def submit(self, kind: str, user: str, work: Callable[[Progress], dict]) -> Job:
+        """Queue ``work(progress) -> result dict``; returns the job record at once."""
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
+        job = Job(secrets.token_hex(8), kind, user)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            self._save(job)
+        self._queue.put((job, work))
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+
+    def _work(self) -> None:
+        while True:
+            job, work = self._queue.get()
+            self._update(job, state="running", started_at=_now(), message="started")
+            try:
+                result = work(Progress(self, job))
+                self._update(job, state="done", result=result or {}, finished_at=_now(),
+                             message=(result or {}).get("summary", "finished"), done=job.total or job.done)
+            except SemgraphError as exc:
+                self._update(job, state="failed", error=exc.message, finished_at=_now(), message="failed")
+            except Exception as exc:  # noqa: BLE001 - a job must never kill the worker; the log has the trace
+                traceback.print_exc()
+                self._update(job, state="failed", error=f"unexpected error: {type(exc).__name__}",
+                             finished_at=_now(), message="failed")
+            finally:
+                if self.on_finish is not None:
+                    try:
+                        self.on_finish()
+                    except Exception:  # noqa: BLE001
+                        traceback.print_exc()
+
+
+# --------------------------------------------------------------------------------------------------- the jobs
+
+
+def unpack_zip(source, target: Path) -> Path:
+    """Unpack an uploaded zip into ``target`` safely; return the folder holding ``manifest.json``."""
+    try:
+        archive = zipfile.ZipFile(source)
+    except zipfile.BadZipFile:
+        raise InvalidInput("the upload is not a zip file") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise InvalidInput(f"the zip has more than {MAX_ZIP_MEMBERS} files")
+        if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+            raise InvalidInput("the zip unpacks to more than 4 GB")
+        root = target.resolve()
+        for member in members:
+            name = member.filename
+            if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
+                raise InvalidInput(f"the zip holds an unsafe path {name!r}")
+            destination = (root / name).resolve()
+            if root not in destination.parents and destination != root:
+                raise InvalidInput(f"the zip holds an unsafe path {name!r}")
+        target.mkdir(parents=True, exist_ok=True)
+        archive.extractall(target)
+    manifests = sorted(target.rglob("manifest.json"), key=lambda p: len(p.parts))
+    if not manifests:
+        raise InvalidInput("the zip holds no manifest.json (zip the folder written by `semgraph cohort generate`)")
+    return manifests[0].parent
+
+
+def ingest_work(svc, folder: Path) -> Callable[[Progress], dict]:
+    """The work of an ingest job over an unpacked cohort folder."""
+    def work(progress: Progress) -> dict:
+        from semgraph.cohort import read_manifest
+        from semgraph.ingest import ingest, latest_model
+
+        manifest = read_manifest(folder / "manifest.json")
+        progress.total(len(manifest.cases))
+        model = latest_model(svc.config.data_dir)
+        seen: list[str] = []
+
+        def on_case(case_id: str) -> None:
+            if seen:
+                progress.step(f"ingested {seen[-1]}")
+            seen.append(case_id)
+
+        report = ingest(svc.store, folder, svc.config.data_dir, model=model, progress=False, on_case=on_case)
+        return {"summary": report.summary(), "ingested": len(report.ingested), "skipped": len(report.skipped),
+                "failed": [{"case_id": c, "reason": r} for c, r in report.failed], "folder": str(folder),
+                "model": getattr(model, "version_", None)}
+    return work
+
+
+def train_work(svc) -> Callable[[Progress], dict]:
+    """The work of a training job: train term models, then annotate every image case with them."""
+    def work(progress: Progress) -> dict:
+        from semgraph.ingest import annotate, train, training_set
+
+        progress.total(3)
+        progress.say("reading the training set")
+        data = training_set(svc.store, svc.config.data_dir)
+        progress.step(f"fitting term models on {len(data.case_ids)} cases")
+        model, _ = train(svc.store, svc.config.data_dir, data=data)
+        progress.step(f"model {model.version_} trained; annotating the cases")
+        report = annotate(svc.store, svc.config.data_dir, model, progress=False)
+        progress.step("annotated")
+        return {"summary": f"model {model.version_} trained on {len(data.case_ids)} cases; {report.summary()}",
+                "model": model.version_, "cases": len(data.case_ids), "annotated": len(report.ingested)}
+    return work
+
+
+def runner(svc) -> JobRunner:
+    """The app's job runner (created on first use)."""
+    from . import workbench
+
+    with _runner_lock:
+        existing = svc.cache.get(RUNNER_KEY)
+        if existing is None:
+            existing = svc.cache[RUNNER_KEY] = JobRunner(Path(svc.config.data_dir) / JOBS_DIR,
+                                                         on_finish=lambda: workbench.invalidate(svc))
+        return existing
+
+
+_runner_lock = threading.Lock()
+
+
+def start_ingest(svc, upload, user: str) -> Job:
+    """Check and unpack an uploaded cohort zip now (errors reach the user at once), then queue its ingest."""
+    import shutil
+
+    if upload is None or not upload.filename:
+        raise InvalidInput("choose a zip of a cohort folder (manifest.json, images/, masks/) to upload")
+    if not upload.filename.lower().endswith(".zip"):
+        raise InvalidInput("upload the cohort folder as a .zip file")
+    target = Path(svc.config.data_dir) / COHORTS_DIR / secrets.token_hex(8)
+    with tempfile.TemporaryFile() as spooled:
+        upload.save(spooled)
+        spooled.seek(0)
+        try:
+            folder = unpack_zip(spooled, target)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    return runner(svc).submit("ingest", user, ingest_work(svc, folder))
+
+
+def start_training(svc, user: str) -> Job:
+    return runner(svc).submit("train", user, train_work(svc))

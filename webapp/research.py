@@ -1,0 +1,190 @@
+"""Researchers' pages: the learned-relations table, downloads with provenance, and their JSON twins.
+
+HTML: ``/research/relations`` (filter by term, minimum change, minimum sessions, user and date range, all as query
+parameters; sort by clicking a column header: ``sort`` and ``order`` parameters, done on the server). Downloads with
+the same filters: ``/research/export.ttl|.jsonld|.csv``, ``/research/proposal.ttl``, ``/research/report.md``.
+JSON: ``/api/v1/relations`` and ``/api/v1/relations/proposals``. Researchers, curators and admins only.
+All domain logic is in :mod:`semgraph.export`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+
+from semgraph import export as ex
+from semgraph.errors import InvalidInput
+
+from .auth import login_required
+from .openapi import add_path, add_schema, error_response, json_response, ref
+from .services import get_store
+
+bp = Blueprint("research", __name__, url_prefix="/research")
+api_bp = Blueprint("research_api", __name__, url_prefix="/api/v1")
+
+#: Roles that see the researchers' pages (admin always passes).
+ROLES = ("researcher", "curator")
+#: Filter parameters understood by every route here.
+FILTER_PARAMS = ("term", "min_change", "min_sessions", "user", "since", "until")
+
+_DOWNLOADS = {
+    "export.ttl": ("turtle", "text/turtle; charset=utf-8"),
+    "export.jsonld": ("json-ld", "application/ld+json; charset=utf-8"),
+    "export.csv": ("csv", "text/csv; charset=utf-8"),
+    "proposal.ttl": ("proposal", "text/turtle; charset=utf-8"),
+    "report.md": ("report", "text/markdown; charset=utf-8"),
+}
+_COLUMNS = (("pair", "Term pair"), ("baseline", "Baseline"), ("learned", "Learned"), ("change", "Change"),
+            ("rounds", "Rounds"), ("sessions", "Sessions"), ("users", "Users"), ("first", "First"),
+            ("last", "Last"))
+
+
+def _text(name: str, limit: int = 200) -> str | None:
+    value = request.args.get(name, "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is too long (at most {limit} characters)")
+    return value or None
+
+
+def filters() -> dict:
+    """The filters of this request's query string, checked (InvalidInput on a bad value)."""
+    out: dict = {"term": _text("term"), "user": _text("user", 64), "since": _text("since", 10),
+                 "until": _text("until", 10), "min_change": None, "min_sessions": 1}
+    raw = _text("min_change", 20)
+    if raw is not None:
+        try:
+            out["min_change"] = float(raw)
+        except ValueError:
+            raise InvalidInput(f"min_change must be a number, got {raw!r}") from None
+    raw = _text("min_sessions", 10)
+    if raw is not None:
+        if not raw.isdigit():
+            raise InvalidInput(f"min_sessions must be a positive integer, got {raw!r}")
+        out["min_sessions"] = int(raw)
+    for name in ("since", "until"):
+        if out[name] is not None:
+            try:
+                dt.date.fromisoformat(out[name])
+            except ValueError:
+                raise InvalidInput(f"{name} must be a date like 2026-03-01, got {out[name]!r}") from None
+    return out
+
+
+def _sorting() -> tuple[str, bool]:
+    sort = request.args.get("sort", "change")
+    order = request.args.get("order", "asc")
+    if sort not in ex.SORT_KEYS:
+        raise InvalidInput(f"cannot sort by {sort!r}; use one of {', '.join(ex.SORT_KEYS)}")
+    if order not in ("asc", "desc"):
+        raise InvalidInput(f"order must be 'asc' or 'desc', got {order!r}")
+    return sort, order == "desc"
+
+
+def _active(f: dict) -> dict:
+    """The filters as query parameters (only those set), for links."""
+    return {k: v for k, v in f.items() if v is not None and not (k == "min_sessions" and v == 1)}
+
+
+@bp.route("/relations")
+@login_required(role=ROLES)
+def relations():
+    f = filters()
+    sort, descending = _sorting()
+    rows = ex.learned_relations(get_store(), **f, sort=sort, descending=descending)
+    active = _active(f)
+    headers = []
+    for key, title in _COLUMNS:
+        next_order = "desc" if key == sort and not descending else "asc"
+        headers.append({"key": key, "title": title, "sorted": key == sort,
+                        "order": "desc" if descending else "asc",
+                        "href": url_for("research.relations", **active, sort=key, order=next_order)})
+    downloads = [(name, url_for("research.download", name=name, **active)) for name in _DOWNLOADS]
+    return render_template("research/relations.html", rows=rows, filters=f, headers=headers, downloads=downloads,
+                           sort=sort, order="desc" if descending else "asc", active=active)
+
+
+@bp.route("/<any('export.ttl', 'export.jsonld', 'export.csv', 'proposal.ttl', 'report.md'):name>")
+@login_required(role=ROLES)
+def download(name: str):
+    fmt, mimetype = _DOWNLOADS[name]
+    f = filters()
+    text = ex.export(get_store(), fmt, **f)
+    stem, suffix = name.split(".")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    filename = f"semgraph-learned-{stem}-{stamp}.{suffix}" if stem == "export" else f"semgraph-{stem}-{stamp}.{suffix}"
+    return Response(text, content_type=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@api_bp.route("/relations")
+@login_required(role=ROLES)
+def api_relations():
+    f = filters()
+    sort, descending = _sorting()
+    rows = ex.learned_relations(get_store(), **f, sort=sort, descending=descending)
+    return jsonify({"filters": _active(f), "sort": sort, "order": "desc" if descending else "asc",
+                    "count": len(rows), "relations": [r.as_dict() for r in rows]})
+
+
+@api_bp.route("/relations/proposals")
+@login_required(role=ROLES)
+def api_proposals():
+    f = filters()
+    found = ex.proposals(get_store(), **f)
+    return jsonify({"filters": _active(f), "rule": ex.RULE, "count": len(found),
+                    "proposals": [p.as_dict() for p in found]})
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------------------------
+_FILTERS = [
+    {"name": "term", "in": "query", "schema": {"type": "string", "maxLength": 200},
+     "description": "Keep pairs where a term's label contains this text, or whose RadLex id is it"},
+    {"name": "min_change", "in": "query", "schema": {"type": "number", "minimum": 0},
+     "description": "Keep pairs with |learned − baseline| ≥ this"},
+    {"name": "min_sessions", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    {"name": "user", "in": "query", "schema": {"type": "string"}, "description": "Count only this user's rounds"},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"}},
+]
+_SORT = [
+    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(ex.SORT_KEYS), "default": "change"}},
+    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"}},
+]
+add_schema("LearnedRelation", {"type": "object", "properties": {
+    "term_a": {"type": "string", "format": "uri"}, "term_b": {"type": "string", "format": "uri"},
+    "label_a": {"type": "string"}, "label_b": {"type": "string"}, "baseline": {"type": "number"},
+    "baseline_source": {"type": "string", "enum": ["baseline graph", "before first round"]},
+    "learned": {"type": "number", "description": "Value of the most recent learned edge"},
+    "change": {"type": "number"}, "session_mean": {"type": "number"}, "rounds": {"type": "integer"},
+    "sessions": {"type": "integer"}, "users": {"type": "array", "items": {"type": "string"}},
+    "first": {"type": "string", "format": "date-time"}, "last": {"type": "string", "format": "date-time"},
+    "sessions_closer": {"type": "integer"}, "sessions_farther": {"type": "integer"},
+    "round_ids": {"type": "array", "items": {"type": "string"}}}})
+add_schema("Proposal", {"type": "object", "properties": {
+    "iri": {"type": "string", "format": "uri"}, "kind": {"type": "string", "enum": ["closeMatch", "related", "reparent"]},
+    "term_a": {"type": "string"}, "term_b": {"type": "string"}, "label_a": {"type": "string"},
+    "label_b": {"type": "string"}, "baseline": {"type": "number"}, "learned": {"type": "number"},
+    "ontological": {"type": ["number", "null"]}, "sessions": {"type": "integer"}, "users": {"type": "integer"},
+    "against": {"type": "integer"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    "rounds": {"type": "array", "items": {"type": "string", "format": "uri"}}, "subject": {"type": "string"},
+    "new_parent": {"type": "string"}, "current_parents": {"type": "array", "items": {"type": "string"}},
+    "rationale": {"type": "string"}}})
+_SECURITY = [{"session": []}]
+_ERRORS = {"400": error_response("Bad filter"), "401": error_response("Not logged in"),
+           "403": error_response("Needs the researcher, curator or admin role")}
+add_path("/relations", "get", {
+    "summary": "Learned term relations: baseline and learned dissimilarity, change, supporting rounds, sessions, "
+               "users and dates per term pair", "operationId": "relations", "security": _SECURITY,
+    "parameters": _FILTERS + _SORT,
+    "responses": {"200": json_response("Relations", {"type": "object", "properties": {
+        "filters": {"type": "object"}, "sort": {"type": "string"}, "order": {"type": "string"},
+        "count": {"type": "integer"}, "relations": {"type": "array", "items": ref("LearnedRelation")}}}),
+        **_ERRORS}})
+add_path("/relations/proposals", "get", {
+    "summary": "Ontology-update proposals (skos:related / skos:closeMatch / re-parenting) with confidence and "
+               "supporting rounds", "operationId": "relationProposals", "security": _SECURITY,
+    "parameters": _FILTERS,
+    "responses": {"200": json_response("Proposals", {"type": "object", "properties": {
+        "filters": {"type": "object"}, "rule": {"type": "object"}, "count": {"type": "integer"},
+        "proposals": {"type": "array", "items": ref("Proposal")}}}), **_ERRORS}})

@@ -1,0 +1,737 @@
+"""What the radiologists' pages (:mod:`webapp.radiology`) and their JSON twin (:mod:`webapp.api_retrieval`) share.
+
+* The retrieval engine (:class:`semgraph.retrieval.Engine`) built once per app and kept in the services cache;
+  :func:`invalidate` drops it (a background ingest or training job does so when it finishes).
+* Retrieval sessions across requests. A session lives at ``/sessions/<id>``: its start (query, user, k, filters,
+  a label) is kept in ``DATA_DIR/web-sessions/<id>.json`` because :mod:`semgraph.sessions` records a session only
+  with its first feedback round; its rounds live in the store and are replayed with
+  :func:`semgraph.sessions.load_session` when the session is not in this process's memory (after a restart).
+* Uploaded query images (``DATA_DIR/uploads/<token>/``), checked for size, type and content.
+* View models: hits with captions, frames and rank moves, the query's terms by category, plain-language changes.
+
+No retrieval math here: every number comes from :mod:`semgraph`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rdflib import URIRef
+
+from kg.namespaces import ANNOTATIONS_GRAPH
+from semgraph import grouping
+from semgraph.captions import caption
+from semgraph.casegraph import case_iri
+from semgraph.errors import InvalidInput, NotFound, SemgraphError
+from semgraph.retrieval import Engine, Filters, Hit, parse_filter
+from semgraph.sessions import RELEVANCE, Session, load_session, start_session
+
+from .auth import Forbidden
+from .services import Services, services
+
+ENGINE_KEY = "radiology.engine"
+MODEL_KEY = "radiology.model"
+SESSIONS_KEY = "radiology.sessions"
+SESSIONS_DIR = "web-sessions"
+UPLOADS_DIR = "uploads"
+#: Most sessions kept in memory (each holds its own index); older ones are replayed from the store on demand.
+SESSION_CACHE_SIZE = 32
+#: Largest uploaded image or mask in bytes (the app's MAX_CONTENT_LENGTH bounds the whole request).
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+#: Largest uploaded image side in pixels.
+MAX_UPLOAD_SIDE = 2048
+#: Accepted upload file names (the content is checked too).
+IMAGE_SUFFIXES = (".dcm", ".dicom", ".ima", ".nii", ".nii.gz", ".png")
+MASK_SUFFIXES = (".png", ".nii", ".nii.gz", ".dcm")
+DEFAULT_K = 24
+MAX_K = 200
+WRITE_ROLES = ("radiologist",)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_lock = threading.Lock()
+
+
+class NoModel(SemgraphError):
+    status = 409
+    title = "No term model"
+
+
+# --------------------------------------------------------------------------------------------------- engine
+
+
+def engine(svc: Services | None = None) -> Engine:
+    """The app's retrieval engine over the cases of the store (built on first use)."""
+    svc = svc or services()
+    with _lock:
+        cached = svc.cache.get(ENGINE_KEY)
+        if cached is None:
+            cached = svc.cache[ENGINE_KEY] = Engine.from_store(svc.store)
+        return cached
+
+
+def invalidate(svc: Services) -> None:
+    """Forget the engine, the term model and the in-memory sessions (after the store's cases or models changed)."""
+    with _lock:
+        for key in (ENGINE_KEY, MODEL_KEY, SESSIONS_KEY):
+            svc.cache.pop(key, None)
+
+
+def term_model(svc: Services | None = None):
+    """The latest trained term model of the data folder; :class:`NoModel` (409) when none was trained."""
+    from semgraph.ingest import latest_model, models_dir
+
+    svc = svc or services()
+    marker = models_dir(svc.config.data_dir) / "LATEST"
+    version = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+    with _lock:
+        cached = svc.cache.get(MODEL_KEY)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+    model = latest_model(svc.config.data_dir) if version else None
+    if model is None:
+        raise NoModel("searching by image needs a trained term model, and this data folder has none yet. "
+                      "Train one (Jobs → Train term models, or `semgraph train`), then try again.")
+    with _lock:
+        svc.cache[MODEL_KEY] = (version, model)
+    return model
+
+
+# --------------------------------------------------------------------------------------------------- inputs
+
+
+def check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InvalidInput(f"{what} {value!r} is not a valid id (letters, digits, '-' and '_' only)")
+    return value
+
+
+def parse_k(value, default: int = DEFAULT_K) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"k must be a whole number, got {value!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
+    return k
+
+
+def parse_filters(texts) -> tuple[list[str], Filters]:
+    """Filter texts (``diagnosis=cyst``, ``term:hypodense>0.5`` ...) → (cleaned texts, Filters)."""
+    if texts is None:
+        return [], Filters()
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise InvalidInput("filters must be a list of texts such as ['diagnosis=cyst', 'term:hypodense>0.5']")
+    clean, out = [], Filters()
+    for text in texts:
+        if not isinstance(text, str):
+            raise InvalidInput(f"filter {text!r} is not a text")
+        if text.strip():
+            out = parse_filter(text.strip(), out)
+            clean.append(text.strip())
+    return clean, out
+
+
+def filters_from_form(form) -> list[str]:
+    """The search form's filter fields as filter texts (empty fields are skipped)."""
+    texts = []
+    diagnoses = [d for d in form.getlist("diagnosis") if d.strip()]
+    if diagnoses:
+        texts.append("diagnosis=" + ",".join(diagnoses))
+    term, threshold = form.get("term", "").strip(), form.get("term_threshold", "").strip()
+    if term:
+        texts.append(f"term:{term}>{threshold or '0.5'}")
+    lo, hi = form.get("age_min", "").strip(), form.get("age_max", "").strip()
+    if lo or hi:
+        texts.append(f"age={lo}-{hi}")
+    for name, key in (("sex", "sex"), ("phase", "phase"), ("segment", "segment")):
+        value = form.get(name, "").strip()
+        if value:
+            texts.append(f"{key}={value}")
+    d0, d1 = form.get("date_from", "").strip(), form.get("date_to", "").strip()
+    if d0 or d1:
+        texts.append(f"date={d0}..{d1}")
+    return texts
+
+
+def filter_choices(eng: Engine) -> dict:
+    """Values offered by the filter form (taken from the indexed cases)."""
+    def values(name):
+        return sorted({getattr(c, name) for c in eng.cases if getattr(c, name)})
+
+    return {"diagnoses": values("diagnosis"), "sexes": values("sex"), "phases": values("contrast_phase"),
+            "segments": values("liver_segment"),
+            "terms": [{"label": lab, "category": cat} for lab, cat in zip(eng.labels, eng.categories)]}
+
+
+# --------------------------------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class Entry:
+    """A session kept in memory, with its start record and the ranking after each round (0 = before feedback)."""
+
+    session: Session
+    meta: dict
+    rankings: dict[int, list[Hit]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def id(self) -> str:
+        return self.session.session_id
+
+    @property
+    def round(self) -> int:
+        return len(self.session.rounds)
+
+
+def _sessions(svc: Services) -> OrderedDict:
+    with _lock:
+        return svc.cache.setdefault(SESSIONS_KEY, OrderedDict())
+
+
+def _remember(svc: Services, entry: Entry) -> Entry:
+    cache = _sessions(svc)
+    with _lock:
+        cache[entry.id] = entry
+        cache.move_to_end(entry.id)
+        while len(cache) > SESSION_CACHE_SIZE:
+            cache.popitem(last=False)
+    return entry
+
+
+def _meta_path(svc: Services, session_id: str) -> Path:
+    return Path(svc.config.data_dir) / SESSIONS_DIR / f"{session_id}.json"
+
+
+def _write_json(path: Path, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=1)
+    os.replace(tmp, path)
+
+
+def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label: str | None = None,
+                   upload: str | None = None, roi: dict | None = None) -> Entry:
+    """Start a session for ``query`` (a case id or a likelihood vector) by ``user`` and keep its start record."""
+    svc = services()
+    texts, parsed = parse_filters(filters)
+    session = start_session(svc.store, engine(svc), query, user, k=k, filters=parsed)
+    meta = {"session_id": session.session_id, "user": session.user, "query_case": session.query_case,
+            "query_vector": [float(x) for x in session.query0], "k": k, "filters": texts,
+            "label": label or (f"case {session.query_case}" if session.query_case else "likelihood vector"),
+            "upload": upload, "roi": _roi_record(roi), "started_at": session.started_at.isoformat()}
+    _write_json(_meta_path(svc, session.session_id), meta)
+    entry = Entry(session, meta)
+    entry.rankings[0] = list(session.ranking)
+    return _remember(svc, entry)
+
+
+def _roi_record(roi: dict | None) -> dict | None:
+    if not roi:
+        return None
+    return {k: (v if isinstance(v, str) else [list(p) if isinstance(p, (list, tuple)) else p for p in v])
+            for k, v in roi.items()}
+
+
+def get_session(session_id: str) -> Entry:
+    """The session ``session_id``: from memory, else replayed from the store and its start record."""
+    svc = services()
+    check_id(session_id, "session")
+    cache = _sessions(svc)
+    with _lock:
+        entry = cache.get(session_id)
+    if entry is not None:
+        return entry
+    path = _meta_path(svc, session_id)
+    meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    k = int(meta["k"]) if meta else 25
+    parsed = parse_filters(meta.get("filters"))[1] if meta else Filters()
+    eng = engine(svc)
+    try:
+        session = load_session(svc.store, session_id, eng, k=k, filters=parsed)
+    except NotFound:
+        if meta is None:
+            raise NotFound(f"no retrieval session {session_id!r}") from None
+        session = Session(svc.store, eng, session_id=session_id, user=meta["user"], query_case=meta["query_case"],
+                          query_vector=np.array(meta["query_vector"], dtype=np.float64),
+                          started_at=dt.datetime.fromisoformat(meta["started_at"]), k=k, filters=parsed)
+    if meta is None:
+        meta = {"session_id": session_id, "user": session.user, "query_case": session.query_case, "k": k,
+                "filters": [], "upload": None,
+                "label": f"case {session.query_case}" if session.query_case else "likelihood vector"}
+    entry = Entry(session, meta)
+    entry.rankings[entry.round] = list(session.ranking)
+    return _remember(svc, entry)
+
+
+def check_owner(entry: Entry, user) -> None:
+    """Only the user who started a session may add or undo its rounds (marks are attributed to that user)."""
+    if user is None or user.name != entry.session.user:
+        raise Forbidden(f"session {entry.id} belongs to {entry.session.user}; start your own session from the same "
+                        "query to give feedback (every mark is attributed to the user who gives it)")
+
+
+def apply_marks(entry: Entry, marks: dict, user) -> None:
+    """One feedback round by the session's owner (marks: case id → relevant | irrelevant | neutral)."""
+    check_owner(entry, user)
+    if not isinstance(marks, dict):
+        raise InvalidInput("marks must be an object {case id: 'relevant' | 'irrelevant' | 'neutral'}")
+    marks = {str(c): str(v) for c, v in marks.items()}
+    for case_id, value in marks.items():
+        if value not in RELEVANCE:
+            raise InvalidInput(f"invalid mark {value!r} for case {case_id!r}; use one of {', '.join(RELEVANCE)}")
+    if not any(v != "neutral" for v in marks.values()):
+        raise InvalidInput("mark at least one result relevant or irrelevant before applying")
+    with entry.lock:
+        before = list(entry.session.ranking)
+        new = entry.session.feedback(marks)
+        entry.rankings.setdefault(new.number - 1, before)
+        entry.rankings[new.number] = list(entry.session.ranking)
+
+
+def undo(entry: Entry, user) -> int:
+    """Undo the last round; returns the number of the round that was undone."""
+    check_owner(entry, user)
+    with entry.lock:
+        last = entry.session.undo()
+        entry.rankings.pop(last.number, None)
+        entry.rankings[entry.round] = list(entry.session.ranking)
+        return last.number
+
+
+def ranking_after(entry: Entry, number: int) -> list[Hit]:
+    """The ranking after round ``number`` (0: before any feedback), recomputed with that round's D and query."""
+    if number in entry.rankings:
+        return entry.rankings[number]
+    s = entry.session
+    D = s.rounds[number - 1].dissimilarity if number >= 1 else s.baseline
+    q = s.rounds[number - 1].query if number >= 1 else s.query0
+    exclude = (s.query_case,) if s.query_case else ()
+    hits = s.engine.with_dissimilarity(D).search_vector(q, s.k, s.filters, exclude=exclude)
+    entry.rankings[number] = hits
+    return hits
+
+
+# --------------------------------------------------------------------------------------------------- views
+
+
+def terms_by_category(eng: Engine, vector) -> list[dict]:
+    """Likelihood bars grouped by category, in vocabulary order."""
+    out: list[dict] = []
+    for iri, label, category, value in zip(eng.terms, eng.labels, eng.categories, np.asarray(vector, dtype=float)):
+        if not out or out[-1]["category"] != category:
+            out.append({"category": category or "other", "terms": []})
+        out[-1]["terms"].append({"iri": iri, "rid": iri.rsplit("/", 1)[-1], "label": label,
+                                 "value": round(float(value), 4), "percent": round(100 * float(value))})
+    return out
+
+
+def case_caption(eng: Engine, case_id: str) -> str:
+    return caption(dict(zip(eng.terms, eng.vector(case_id))), metadata=eng.case(case_id))
+
+
+def query_diagnosis(entry: Entry) -> str | None:
+    case_id = entry.session.query_case
+    if not case_id:
+        return None
+    try:
+        return entry.session.engine.case(case_id).diagnosis
+    except NotFound:
+        return None
+
+
+def move(rank: int, previous: dict[str, int] | None, case_id: str) -> dict:
+    """How a case moved since the previous round: up/down by n places, same, or new; None before any round."""
+    if previous is None:
+        return {"kind": "none", "by": 0, "text": ""}
+    if case_id not in previous:
+        return {"kind": "new", "by": 0, "text": "new"}
+    by = previous[case_id] - rank
+    if by > 0:
+        return {"kind": "up", "by": by, "text": f"↑{by}"}
+    if by < 0:
+        return {"kind": "down", "by": -by, "text": f"↓{-by}"}
+    return {"kind": "same", "by": 0, "text": "="}
+
+
+def hit_views(eng: Engine, hits: list[Hit], *, previous: list[Hit] | None = None, diagnosis: str | None = None,
+              marks: dict | None = None) -> list[dict]:
+    prev = None if previous is None else {h.case_id: i for i, h in enumerate(previous, start=1)}
+    out = []
+    for rank, hit in enumerate(hits, start=1):
+        case = eng.case(hit.case_id)
+        match = None if not diagnosis or not hit.diagnosis else (hit.diagnosis.casefold() == diagnosis.casefold())
+        out.append({"case_id": hit.case_id, "rank": rank, "distance": round(hit.distance, 4),
+                    "diagnosis": hit.diagnosis, "patient_id": case.patient_id,
+                    "study_date": case.study_date.isoformat() if case.study_date else None,
+                    "caption": case_caption(eng, hit.case_id), "match": match,
+                    "move": move(rank, prev, hit.case_id), "mark": (marks or {}).get(hit.case_id, "neutral"),
+                    "explanation": [c.label for c in hit.explanation]})
+    return out
+
+
+def groups_of(eng: Engine, views: list[dict], by: str | None) -> list[dict] | None:
+    """Results grouped by diagnosis or patient (best group first), or None for a flat grid."""
+    if not by:
+        return None
+    if by not in ("diagnosis", "patient"):
+        raise InvalidInput(f"group results by 'diagnosis' or 'patient', not {by!r}")
+    ids = [v["case_id"] for v in views]
+    found = grouping.group(ids, by, scores=[v["distance"] for v in views], cases={i: eng.case(i) for i in ids})
+    by_id = {v["case_id"]: v for v in views}
+    return [{"key": g.key if g.key not in (None, "None") else "(unknown)", "size": g.size, "best_rank": g.best_rank,
+             "members": [by_id[m.case_id] for m in g.members]} for g in found]
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe_change(change, marks: dict[str, str]) -> str:
+    """``water density ↔ hypodense: 0.42 → 0.32 (closer), from cases X and Y marked relevant``."""
+    direction = "closer" if change.after < change.before else "farther apart"
+    text = f"{change.describe()} ({direction})"
+    by_mark: dict[str, list[str]] = {}
+    for case_id in change.derived_from:
+        by_mark.setdefault(marks.get(case_id, "marked earlier"), []).append(case_id)
+    parts = [f"{'case' if len(ids) == 1 else 'cases'} {_join(ids)} marked {mark}" for mark, ids in by_mark.items()]
+    return text + (", from " + "; ".join(parts) if parts else "")
+
+
+def change_views(round_) -> list[dict]:
+    if round_ is None:
+        return []
+    return [dict(c.as_dict(), text=describe_change(c, round_.marks), delta=round(c.after - c.before, 4))
+            for c in round_.changes]
+
+
+def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
+    """Everything the session page and GET /api/v1/sessions/<id> show."""
+    s = entry.session
+    eng = s.engine
+    n = entry.round
+    hits = ranking_after(entry, n)
+    previous = ranking_after(entry, n - 1) if n >= 1 else None
+    diagnosis = query_diagnosis(entry)
+    last = s.rounds[-1] if s.rounds else None
+    views = hit_views(eng, hits, previous=previous, diagnosis=diagnosis)
+    return {
+        "session_id": s.session_id, "user": s.user, "label": entry.meta.get("label"), "round": n,
+        "rounds": [{"round_id": r.round_id, "number": r.number, "marks": dict(r.marks),
+                    "ended_at": r.ended_at.isoformat(), "changes": len(r.changes)} for r in s.rounds],
+        "query_case": s.query_case, "query_diagnosis": diagnosis, "upload": entry.meta.get("upload"),
+        "k": s.k, "filters": list(entry.meta.get("filters") or []),
+        "query_terms": terms_by_category(eng, s.query0),
+        "results": views, "groups": groups_of(eng, views, group_by), "group_by": group_by or "",
+        "changes": change_views(last),
+        "matches": sum(1 for v in views if v["match"]) if diagnosis else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------------- cases
+
+_ANNOTATIONS = """
+SELECT ?kind ?term ?value ?agent ?time WHERE { GRAPH $g {
+  ?a sg:annotates $c ; sg:annotationKind ?kind ; sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value .
+  OPTIONAL { ?a prov:wasAttributedTo ?agent } OPTIONAL { ?a prov:generatedAtTime ?time } } }"""
+
+_HISTORY = """
+SELECT ?round ?n ?session ?name ?relevance ?ended ?role WHERE {
+  { ?round sg:mark ?m . ?m sg:markedCase $c ; sg:relevance ?relevance . BIND("marked" AS ?role) }
+  UNION
+  { ?session sg:queryCase $c . ?round sg:session ?session . BIND("query" AS ?role) }
+  ?round a sg:FeedbackRound ; sg:session ?session ; sg:roundNumber ?n ; prov:endedAtTime ?ended ;
+         prov:wasAssociatedWith ?user .
+  OPTIONAL { ?user rdfs:label ?name }
+} ORDER BY DESC(?ended)"""
+
+_DERIVED = "SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE { ?e prov:wasDerivedFrom $c ; prov:wasGeneratedBy $r }"
+
+
+def annotations(case_id: str) -> list[dict]:
+    """Every annotation of a case (reader / predicted / truth) as bars, in vocabulary order."""
+    svc = services()
+    eng = engine(svc)
+    kinds: dict[str, dict] = {}
+    for r in svc.store.select(_ANNOTATIONS, {"g": ANNOTATIONS_GRAPH, "c": case_iri(case_id)}):
+        kind = kinds.setdefault(str(r["kind"]), {"values": {}, "agent": None, "time": None})
+        kind["values"][str(r["term"])] = float(r["value"])
+        kind["agent"] = str(r["agent"]) if "agent" in r else None
+        kind["time"] = str(r["time"]) if "time" in r else None
+    order = {"reader": 0, "predicted": 1, "truth": 2}
+    out = []
+    for name in sorted(kinds, key=lambda k: (order.get(k, 9), k)):
+        info = kinds[name]
+        vector = [info["values"].get(t, 0.0) for t in eng.terms]
+        out.append({"kind": name, "attributed_to": info["agent"], "generated_at": info["time"],
+                    "categories": terms_by_category(eng, vector)})
+    return out
+
+
+def feedback_history(case_id: str) -> list[dict]:
+    """The feedback rounds that involved a case (marked in them, or their session's query), newest first."""
+    store = services().store
+    c = case_iri(case_id)
+    out = []
+    for r in store.select(_HISTORY, {"c": c}):
+        session_id = str(r["session"]).rsplit("/", 1)[-1]
+        derived = store.select(_DERIVED, {"c": c, "r": URIRef(str(r["round"]))})
+        out.append({"round_id": str(r["round"]).rsplit("/", 1)[-1], "round": int(r["n"]),
+                    "session_id": session_id, "user": str(r["name"]) if "name" in r else None,
+                    "role": str(r["role"]), "relevance": str(r["relevance"]) if "relevance" in r else None,
+                    "ended_at": str(r["ended"]),
+                    "learned_edges": int(derived[0]["n"]) if derived else 0})
+    return out
+
+
+def case_summary(eng: Engine, case) -> dict:
+    return {"case_id": case.case_id, "patient_id": case.patient_id, "study_id": case.study_id,
+            "diagnosis": case.diagnosis, "study_date": case.study_date.isoformat() if case.study_date else None,
+            "age": case.age, "sex": case.sex, "contrast_phase": case.contrast_phase,
+            "liver_segment": case.liver_segment, "has_image": bool(case.image_file)}
+
+
+def list_cases(q: str = "", diagnosis: str = "", limit: int = 50, offset: int = 0) -> tuple[int, list[dict]]:
+    """Indexed cases whose id or patient id contains ``q`` (case-insensitive), optionally of one diagnosis."""
+    eng = engine()
+    needle = (q or "").strip().casefold()
+    wanted = (diagnosis or "").strip().casefold()
+    found = [c for c in eng.cases
+             if (not needle or needle in c.case_id.casefold() or needle in c.patient_id.casefold())
+             and (not wanted or (c.diagnosis or "").casefold() == wanted)]
+    return len(found), [case_summary(eng, c) for c in found[offset:offset + limit]]
+
+
+def case_detail(case_id: str) -> dict:
+    """Metadata, caption, all annotations, the patient's other studies and the feedback history of a case."""
+    from semgraph.timeline import patient_timeline
+
+    eng = engine()
+    check_id(case_id, "case")
+    case = eng.case(case_id)
+    timeline = patient_timeline(services().store, case_id, list(eng.terms))
+    others = [dict(e.as_dict(), when=when) for when, entries in
+              (("earlier", timeline.earlier), ("same day", timeline.same_day), ("later", timeline.later),
+               ("undated", timeline.undated)) for e in entries]
+    for other in others:
+        other.pop("likelihoods", None)
+    return dict(case_summary(eng, case), caption=case_caption(eng, case_id), annotations=annotations(case_id),
+                other_studies=others, feedback=feedback_history(case_id))
+
+
+# --------------------------------------------------------------------------------------------------- uploads
+
+
+def _uploads(svc: Services) -> Path:
+    return Path(svc.config.data_dir) / UPLOADS_DIR
+
+
+def _suffix(name: str, allowed: tuple[str, ...], what: str) -> str:
+    lowered = (name or "").lower()
+    for suffix in sorted(allowed, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return suffix
+    raise InvalidInput(f"the {what} {name!r} has an unsupported type; upload one of {', '.join(allowed)}")
+
+
+def _save_file(storage, target: Path, limit: int, what: str) -> None:
+    data = storage.stream.read(limit + 1)
+    if not data:
+        raise InvalidInput(f"the {what} is empty")
+    if len(data) > limit:
+        raise InvalidInput(f"the {what} is larger than the limit of {limit // (1024 * 1024)} MB")
+    target.write_bytes(data)
+
+
+def parse_hu_range(lo, hi):
+    if lo in (None, "") and hi in (None, ""):
+        return None
+    try:
+        low, high = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise InvalidInput("give the HU range of a PNG as two numbers (darkest and brightest pixel value)") from None
+    if not low < high:
+        raise InvalidInput(f"the HU range must go from low to high, got {low:g} … {high:g}")
+    return (low, high)
+
+
+def save_upload(storage, owner: str, *, hu_range=None, slice_index=None) -> dict:
+    """Keep an uploaded query image (checked by loading it) under ``DATA_DIR/uploads/<token>/``; returns its record."""
+    import shutil
+
+    from semgraph.imaging import detect_format, load_image
+
+    svc = services()
+    if storage is None or not storage.filename:
+        raise InvalidInput("choose an image file to upload (DICOM, NIfTI or PNG)")
+    suffix = _suffix(storage.filename, IMAGE_SUFFIXES, "image")
+    token = secrets.token_hex(12)
+    folder = _uploads(svc) / token
+    folder.mkdir(parents=True)
+    try:
+        path = folder / ("image" + suffix)
+        _save_file(storage, path, MAX_UPLOAD_BYTES, "image")
+        fmt = detect_format(path)
+        if fmt not in ("dicom", "nifti", "png"):
+            raise InvalidInput(f"{storage.filename} is not a DICOM, NIfTI or PNG image (its content looks like {fmt})")
+        index = None if slice_index in (None, "") else _int(slice_index, "slice index")
+        if fmt == "png" and hu_range is None:
+            raise InvalidInput("a PNG carries no Hounsfield units: give the HU values of its darkest and brightest "
+                               "pixel (for example -160 and 240 for a W400/L40 window)")
+        image = load_image(path, slice_index=index, hu_range=hu_range if fmt == "png" else None,
+                           max_size=MAX_UPLOAD_SIDE)
+        record = {"token": token, "owner": owner, "filename": os.path.basename(storage.filename)[:200],
+                  "format": fmt, "file": path.name, "hu_range": list(hu_range) if fmt == "png" else None,
+                  "slice_index": index, "shape": list(image.hu.shape),
+                  "created": dt.datetime.now(dt.UTC).isoformat()}
+        _write_json(folder / "upload.json", record)
+        return record
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _int(value, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"the {what} must be a whole number, got {value!r}") from None
+
+
+def get_upload(token: str) -> tuple[dict, Path]:
+    svc = services()
+    if not isinstance(token, str) or not re.fullmatch(r"[0-9a-f]{24}", token):
+        raise NotFound("no such upload")
+    folder = _uploads(svc) / token
+    meta = folder / "upload.json"
+    if not meta.is_file():
+        raise NotFound("no such upload (uploads are kept until the data folder is cleaned)")
+    return json.loads(meta.read_text(encoding="utf-8")), folder
+
+
+def parse_roi(kind: str, points, mask_storage=None, folder: Path | None = None) -> dict:
+    """The ROI of an uploaded image: a rectangle or polygon drawn in the browser, or an uploaded mask file."""
+    if mask_storage is not None and getattr(mask_storage, "filename", ""):
+        suffix = _suffix(mask_storage.filename, MASK_SUFFIXES, "mask")
+        path = folder / ("mask" + suffix)
+        _save_file(mask_storage, path, MAX_UPLOAD_BYTES, "mask")
+        return {"mask": str(path)}
+    if isinstance(points, str):
+        try:
+            points = json.loads(points) if points.strip() else None
+        except json.JSONDecodeError:
+            raise InvalidInput("the drawn region is not valid JSON") from None
+    if kind == "rectangle":
+        if not isinstance(points, (list, tuple)) or len(points) != 4:
+            raise InvalidInput("draw a rectangle on the image (or upload a mask) first")
+        try:
+            x0, y0, x1, y1 = (round(float(v)) for v in points)
+        except (TypeError, ValueError):
+            raise InvalidInput("the rectangle must be four numbers x0, y0, x1, y1") from None
+        return {"rectangle": (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))}
+    if kind == "polygon":
+        if not isinstance(points, (list, tuple)) or len(points) < 3:
+            raise InvalidInput("draw a polygon of at least three points on the image (or upload a mask) first")
+        return {"polygon": [[float(p[0]), float(p[1])] for p in points]}
+    raise InvalidInput("draw a region on the image (rectangle or polygon) or upload a mask")
+
+
+def image_query(token: str, roi: dict, user: str) -> np.ndarray:
+    """Term likelihoods of the ROI of an uploaded image, predicted with the latest term model."""
+    record, folder = get_upload(token)
+    if record["owner"] != user:
+        raise Forbidden("this upload belongs to another user")
+    model = term_model()
+    hu_range = tuple(record["hu_range"]) if record.get("hu_range") else None
+    vector = engine().image_vector(folder / record["file"], roi, model=model, slice_index=record.get("slice_index"),
+                                   hu_range=hu_range)
+    return vector
+
+
+# --------------------------------------------------------------------------------------------------- dendrogram
+
+
+def round_dissimilarity(entry: Entry, number: int | None) -> tuple[int, np.ndarray, set[str]]:
+    """(round number, D after it, terms whose pairs changed in it); ``None`` = the current round."""
+    s = entry.session
+    n = entry.round if number is None else number
+    if not 0 <= n <= entry.round:
+        raise NotFound(f"session {entry.id} has rounds 0 to {entry.round}, not {n}")
+    if n == 0:
+        return 0, s.baseline, set()
+    r = s.rounds[n - 1]
+    return n, r.dissimilarity, {t for c in r.changes for t in (c.term_a, c.term_b)}
+
+
+def dendrogram_svg(D, labels, terms=None, highlight=(), *, title: str = "") -> str:
+    """A horizontal dendrogram of the terms under ``D`` (:func:`semgraph.hsbd.dendrogram`) as SVG text.
+
+    Leaves are rows (labels on the right), merge heights run along x from 0 (left) to the root's height; labels of
+    ``highlight`` terms are drawn bold in orange. Every text is XML-escaped.
+    """
+    from xml.sax.saxutils import escape
+
+    from semgraph import hsbd
+
+    tree = hsbd.dendrogram(D)
+    k = tree.k
+    terms = list(terms) if terms is not None else list(labels)
+    children = {k + i: (int(a), int(b)) for i, (a, b) in enumerate(tree.merges)}
+
+    def leaves(node: int) -> list[int]:
+        if node < k:
+            return [node]
+        a, b = children[node]
+        return leaves(a) + leaves(b)
+
+    root = 2 * k - 2
+    order = leaves(root) if k > 1 else [0]
+    row_h, left, plot_w, label_w, top = 22, 20, 360, 260, 34 if title else 14
+    top_h = max(float(tree.node_heights[root]), 1e-9)
+    width, height = left + plot_w + label_w, top + row_h * k + 30
+    y = {leaf: top + row_h * (i + 0.5) for i, leaf in enumerate(order)}
+
+    def x(h: float) -> float:
+        return left + plot_w * (1.0 - h / top_h)
+
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" role="img">')]
+    if title:
+        parts.append(f'<text x="{left}" y="20" font-size="14" font-weight="bold">{escape(title)}</text>')
+    for node in range(k, 2 * k - 1):
+        a, b = children[node]
+        y[node] = (y[a] + y[b]) / 2.0
+        xn = x(float(tree.node_heights[node]))
+        for child in (a, b):
+            xc = x(float(tree.node_heights[child]))
+            parts.append(f'<path d="M{xc:.1f},{y[child]:.1f} H{xn:.1f} V{y[node]:.1f}" fill="none" '
+                         'stroke="#456" stroke-width="1.5"/>')
+    marked = set(highlight)
+    for leaf in order:
+        bold = terms[leaf] in marked
+        parts.append(f'<text x="{x(0.0) + 6:.1f}" y="{y[leaf] + 4:.1f}"'
+                     + (' font-weight="bold" fill="#c05600"' if bold else ' fill="#222"')
+                     + f'>{escape(str(labels[leaf]))}</text>')
+    axis_y = top + row_h * k + 8
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" stroke="#888"/>')
+    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        h = top_h * (1 - frac)
+        xt = left + plot_w * frac
+        parts.append(f'<line x1="{xt:.1f}" y1="{axis_y}" x2="{xt:.1f}" y2="{axis_y + 4}" stroke="#888"/>'
+                     f'<text x="{xt:.1f}" y="{axis_y + 16}" font-size="10" text-anchor="middle" '
+                     f'fill="#555">{h:.2f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
