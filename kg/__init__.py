@@ -20,4 +20,5 @@ from .store import Result, Store, open_store
 __all__ = [
     "open_store", "Store", "Result",
     "StoreError", "StoreLockedError", "ReadOnlyStoreError", "RemoteEndpointError", "QueryError", "LoadError",
+    "ResultTooLargeError",
 ]

@@ -51,8 +51,9 @@ class EmbeddedStore(Store):
             if "lock" in str(exc).lower():
                 raise StoreLockedError(
                     f"the store folder {path} is already open in another process (a running `semgraph serve`?). "
-                    "Stop that process, point this one at the same data through the remote SPARQL endpoint, "
-                    "or open it read-only."
+                    "Stop that process, or reach the same data through its SPARQL endpoint (for example "
+                    "`oxigraph serve` and --store http://.../query). Opening read-only does not help: the folder "
+                    "lock is exclusive for readers too."
                 ) from exc
             raise StoreError(f"cannot open the store folder {path}: {exc}") from exc
         if self.writable:
@@ -63,26 +64,39 @@ class EmbeddedStore(Store):
             if isinstance(name, ox.NamedNode) and name.value.startswith(STAGING_PREFIX):
                 self._store.remove_graph(name)
 
-    def _query(self, form: str, query: str, bindings) -> Result:
+    def _query(self, form: str, query: str, bindings, max_rows: int | None = None) -> Result:
         with _errors("query", ""):
             answer = self._store.query(bind(query, bindings), use_default_graph_as_union=True)
-        if form == "ask":
-            return Result(form, boolean=bool(answer))
-        if form == "select":
-            variables = [v.value for v in answer.variables]
-            rows = []
-            for solution in answer:
-                row = {}
-                for name in variables:
-                    term = solution[name]
-                    if term is not None:
-                        row[name] = to_rdflib(term)
-                rows.append(row)
-            return Result(form, variables=variables, rows=rows)
-        graph = Graph()
-        for triple in answer:
-            graph.add((to_rdflib(triple.subject), to_rdflib(triple.predicate), to_rdflib(triple.object)))
-        return Result(form, graph=graph)
+            if form == "ask":
+                return Result(form, boolean=bool(answer))
+            if form == "select":
+                return self._solutions(answer, max_rows)
+            # CONSTRUCT/DESCRIBE: pyoxigraph yields triples lazily; stop once max_rows distinct ones are kept.
+            graph, truncated = Graph(), False
+            for triple in answer:
+                item = (to_rdflib(triple.subject), to_rdflib(triple.predicate), to_rdflib(triple.object))
+                if max_rows is not None and len(graph) >= max_rows and item not in graph:
+                    truncated = True
+                    break
+                graph.add(item)
+            return Result(form, graph=graph, truncated=truncated)
+
+    @staticmethod
+    def _solutions(answer, max_rows: int | None) -> Result:
+        """Rows of a SELECT answer; with ``max_rows`` the iteration stops at the first solution beyond it."""
+        variables = [v.value for v in answer.variables]
+        rows, truncated = [], False
+        for solution in answer:  # evaluated lazily: solutions not iterated are never computed
+            if max_rows is not None and len(rows) >= max_rows:
+                truncated = True
+                break
+            row = {}
+            for name in variables:
+                term = solution[name]
+                if term is not None:
+                    row[name] = to_rdflib(term)
+            rows.append(row)
+        return Result("select", variables=variables, rows=rows, truncated=truncated)
 
     def _update(self, update: str, bindings) -> None:
         with _errors("update", "; nothing was written"):

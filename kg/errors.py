@@ -24,5 +24,13 @@ class QueryError(StoreError):
     """A SPARQL query or update is malformed, or a parameter binding is invalid."""
 
 
+class ResultTooLargeError(QueryError):
+    """A SELECT answered more rows than the ``max_rows`` the caller allowed (see :meth:`kg.Store.select`)."""
+
+    def __init__(self, message: str, max_rows: int):
+        super().__init__(message)
+        self.max_rows = max_rows
+
+
 class LoadError(StoreError):
     """An RDF file or graph could not be parsed; nothing was written."""

@@ -16,7 +16,7 @@ from SPARQLWrapper import JSON, POST, POSTDIRECTLY, TURTLE, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
 
 from .errors import QueryError, RemoteEndpointError
-from .sparql import bind
+from .sparql import bind, to_rdflib
 from .store import Result, Store
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -66,11 +66,13 @@ class RemoteStore(Store):
             raise RemoteEndpointError(
                 f"cannot reach the SPARQL endpoint {wrapper.endpoint}: {exc}. Is the server running?") from exc
 
-    def _query(self, form: str, query: str, bindings) -> Result:
+    def _query(self, form: str, query: str, bindings, max_rows: int | None = None) -> Result:
         wrapper = self._wrapper(self.location)
         wrapper.setQuery(bind(query, bindings))
         if form in ("select", "ask"):
             wrapper.setReturnFormat(JSON)
+            if form == "select" and max_rows is not None:
+                return self._capped_select(self._send(wrapper, "query").response, max_rows)
             response = self._send(wrapper, "query").response.read()
             try:
                 payload = json.loads(response)
@@ -82,10 +84,59 @@ class RemoteStore(Store):
             rows = [{name: _term(b) for name, b in solution.items()} for solution in payload["results"]["bindings"]]
             return Result(form, variables=variables, rows=rows)
         wrapper.setReturnFormat(TURTLE)
+        if max_rows is not None:
+            return self._capped_graph(form, self._send(wrapper, "query").response, max_rows)
         data = self._send(wrapper, "query").response.read()
         graph = Graph()
         graph.parse(data=data, format="turtle")
         return Result(form, graph=graph)
+
+    def _capped_select(self, response, max_rows: int) -> Result:
+        """Parse SPARQL JSON results from the open HTTP response as a stream; stop after ``max_rows`` rows.
+
+        The rest of the response is never read: the connection is closed, which ends the server's transfer.
+        """
+        rows, truncated = [], False
+        try:
+            solutions = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
+            if isinstance(solutions, ox.QueryBoolean):
+                raise RemoteEndpointError(f"{self.location} answered a boolean to a SELECT query")
+            variables = [v.value for v in solutions.variables]
+            for solution in solutions:
+                if len(rows) >= max_rows:
+                    truncated = True
+                    break
+                row = {}
+                for name in variables:
+                    term = solution[name]
+                    if term is not None:
+                        row[name] = to_rdflib(term)
+                rows.append(row)
+        except (SyntaxError, ValueError) as exc:
+            raise RemoteEndpointError(f"{self.location} did not answer valid SPARQL JSON results: {exc}") from exc
+        except OSError as exc:
+            raise RemoteEndpointError(f"reading the answer of {self.location} failed: {exc}") from exc
+        finally:
+            response.close()
+        return Result("select", variables=variables, rows=rows, truncated=truncated)
+
+    def _capped_graph(self, form: str, response, max_rows: int) -> Result:
+        """Parse a Turtle answer from the open HTTP response as a stream; keep at most ``max_rows`` triples."""
+        graph, truncated = Graph(), False
+        try:
+            for triple in ox.parse(response, format=ox.RdfFormat.TURTLE):
+                item = (to_rdflib(triple.subject), to_rdflib(triple.predicate), to_rdflib(triple.object))
+                if len(graph) >= max_rows and item not in graph:
+                    truncated = True
+                    break
+                graph.add(item)
+        except (SyntaxError, ValueError) as exc:
+            raise RemoteEndpointError(f"{self.location} did not answer valid Turtle: {exc}") from exc
+        except OSError as exc:
+            raise RemoteEndpointError(f"reading the answer of {self.location} failed: {exc}") from exc
+        finally:
+            response.close()
+        return Result(form, graph=graph, truncated=truncated)
 
     def _update(self, update: str, bindings) -> None:
         wrapper = self._wrapper(self.update_url)

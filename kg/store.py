@@ -16,7 +16,7 @@ import pyoxigraph as ox
 from rdflib import Dataset, Graph, URIRef
 from rdflib.term import Node
 
-from .errors import LoadError, QueryError, ReadOnlyStoreError
+from .errors import LoadError, QueryError, ReadOnlyStoreError, ResultTooLargeError
 from .sparql import Binding, query_form
 
 #: RDF formats by file extension (lower case, without a trailing ``.gz``).
@@ -58,6 +58,17 @@ class Result:
     rows: list[dict[str, Node]] = field(default_factory=list)
     boolean: bool | None = None
     graph: Graph | None = None
+    #: True when the query was run with ``max_rows`` and the answer had more rows (triples) than were kept.
+    truncated: bool = False
+
+
+def check_max_rows(max_rows) -> int | None:
+    """Validate a ``max_rows`` argument: ``None`` or a positive integer."""
+    if max_rows is None:
+        return None
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise QueryError(f"max_rows must be a positive integer or None, got {max_rows!r}")
+    return max_rows
 
 
 def rdf_format(name: str | None, path: str | os.PathLike | None = None) -> ox.RdfFormat:
@@ -152,13 +163,30 @@ class Store(ABC):
     writable: bool = True
 
     # -- queries -----------------------------------------------------------------------------------------
-    def query(self, query: str, bindings: Mapping[str, Binding] | None = None) -> Result:
-        """Run any SPARQL query with ``$parameters`` bound from ``bindings``."""
-        return self._query(query_form(query), query, bindings)
+    def query(self, query: str, bindings: Mapping[str, Binding] | None = None, *,
+              max_rows: int | None = None) -> Result:
+        """Run any SPARQL query with ``$parameters`` bound from ``bindings``.
 
-    def select(self, query: str, bindings: Mapping[str, Binding] | None = None) -> list[dict[str, Node]]:
-        """Run a SELECT query; return one dict per solution (unbound variables are absent)."""
-        return self._expect(query, "select", bindings).rows
+        ``max_rows`` caps the answer without materialising it: the backend stops reading after ``max_rows``
+        SELECT solutions (CONSTRUCT/DESCRIBE: distinct triples) and sets :attr:`Result.truncated` when there was
+        more. The query text is not changed (no ``LIMIT`` is added): the embedded store stops iterating the
+        solutions, the remote store stops reading the HTTP response and closes it. ASK ignores ``max_rows``.
+        """
+        return self._query(query_form(query), query, bindings, check_max_rows(max_rows))
+
+    def select(self, query: str, bindings: Mapping[str, Binding] | None = None, *,
+               max_rows: int | None = None) -> list[dict[str, Node]]:
+        """Run a SELECT query; return one dict per solution (unbound variables are absent).
+
+        With ``max_rows``, an answer of more than ``max_rows`` solutions raises
+        :class:`~kg.errors.ResultTooLargeError` (a :class:`~kg.errors.QueryError`) after reading at most
+        ``max_rows + 1`` of them: a list cannot say it was cut, so it is never silently cut.
+        """
+        result = self._expect(query, "select", bindings, check_max_rows(max_rows))
+        if result.truncated:
+            raise ResultTooLargeError(f"the query has more than {max_rows:,} solutions (the max_rows allowed); "
+                                      "add LIMIT or aggregate", max_rows)
+        return result.rows
 
     def ask(self, query: str, bindings: Mapping[str, Binding] | None = None) -> bool:
         """Run an ASK query."""
@@ -169,13 +197,13 @@ class Store(ABC):
         form = query_form(query)
         if form not in ("construct", "describe"):
             raise QueryError(f"expected a CONSTRUCT or DESCRIBE query, got {form.upper()}")
-        return self._query(form, query, bindings).graph
+        return self._query(form, query, bindings, None).graph
 
-    def _expect(self, query: str, form: str, bindings) -> Result:
+    def _expect(self, query: str, form: str, bindings, max_rows: int | None = None) -> Result:
         actual = query_form(query)
         if actual != form:
             raise QueryError(f"expected a {form.upper()} query, got {actual.upper()}")
-        return self._query(form, query, bindings)
+        return self._query(form, query, bindings, max_rows)
 
     # -- writes ------------------------------------------------------------------------------------------
     def update(self, update: str, bindings: Mapping[str, Binding] | None = None) -> None:
@@ -237,7 +265,8 @@ class Store(ABC):
 
     # -- backend hooks -----------------------------------------------------------------------------------
     @abstractmethod
-    def _query(self, form: str, query: str, bindings) -> Result: ...
+    def _query(self, form: str, query: str, bindings, max_rows: int | None) -> Result:
+        """Run the query; with ``max_rows``, keep at most that many rows/triples and set ``truncated``."""
 
     @abstractmethod
     def _update(self, update: str, bindings) -> None: ...

@@ -1,0 +1,109 @@
+"""Shared helpers of the reliability tests: a filled store (ontology, cases, baseline, feedback rounds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+import ontology
+from ontology.paper_terms import paper_terms
+from semgraph.casegraph import Annotation, Case, write_case
+from semgraph.cohort import iter_labels
+from semgraph.retrieval import Engine
+from semgraph.similarity import write_baseline
+
+TERMS = [t.iri for t in paper_terms()]
+
+
+def fill(store, n: int = 24, seed: int = 3) -> None:
+    """The bundled RadLex subset, ``n`` synthetic cases with predicted likelihoods, and the ontological baseline."""
+    ontology.load(store, "radlex-liver")
+    rng = np.random.default_rng(seed)
+    for i, lab in enumerate(iter_labels(n, seed)):
+        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
+        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
+                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=7 * i), age=30 + i, sex="FM"[i % 2]),
+                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    D0 = ontology.dissimilarity_matrix(store, TERMS)
+    write_baseline(store, TERMS, D0, kind="ontology", provenance={"measure": "kurtz"})
+
+
+def marks_for(engine: Engine, query: str, seed: int) -> dict[str, str]:
+    """Three marks on cases other than the query (deterministic from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    others = [c for c in engine.ids if c != query]
+    picked = rng.choice(len(others), size=3, replace=False)
+    return {others[int(i)]: v for i, v in zip(picked, ("relevant", "irrelevant", "relevant"))}
+
+
+@pytest.fixture
+def filled(store):
+    """A store (each backend) with ontology, 24 cases and the baseline; returns (store, engine)."""
+    fill(store)
+    return store, Engine.from_store(store)
+
+
+# --------------------------------------------------------------------------------------------- live web app
+
+PASSWORDS = {"rita": "rita-password-1", "carl": "carl-password-1", "rhea": "rhea-password-1"}
+ROLES = {"rita": "radiologist", "carl": "curator", "rhea": "researcher"}
+
+
+class Live:
+    """The web app on waitress (loopback, free port) over a filled store, with one user per role."""
+
+    def __init__(self, data_dir, **settings):
+        from waitress import create_server
+
+        from webapp import create_app
+
+        self.app = create_app({"data_dir": str(data_dir), **settings})
+        self.services = self.app.extensions["semgraph"]
+        fill(self.services.store, n=12)
+        for name, role in ROLES.items():
+            self.services.users.add(name, role, PASSWORDS[name])
+        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=8)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        import threading
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    @property
+    def store(self):
+        return self.services.store
+
+    def session(self, user: str | None = None):
+        """A requests session, logged in as ``user`` if given."""
+        import re
+
+        import requests
+
+        http = requests.Session()
+        if user is not None:
+            page = http.get(self.url + "/login", timeout=30).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            r = http.post(self.url + "/login", data={"name": user, "password": PASSWORDS[user], "csrf_token": token},
+                          allow_redirects=False, timeout=30)
+            assert r.status_code == 302, r.text
+        return http
+
+    def snapshot(self) -> int:
+        """Quads outside the audit graph (which records accepted updates)."""
+        return int(self.store.select("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } "
+                                     "FILTER(?g != <https://w3id.org/semgraph/graph/audit>) }")[0]["n"])
+
+    def stop(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=10)
+        self.services.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    site = Live(tmp_path_factory.mktemp("live"), SPARQL_UPDATE_TOKEN="reliability-token-0123456789",
+                SPARQL_MAX_ROWS=200, MAX_CONTENT_LENGTH=256 * 1024, SPARQL_MAX_QUERY_LENGTH=20_000)
+    yield site
+    site.stop()

@@ -1,0 +1,155 @@
+"""`semgraph check`: a complete store passes; each planted corruption (raw SPARQL update) is reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH, feedback_graph
+from semgraph.check import check_store
+from semgraph.cli import load_commands
+from semgraph.sessions import start_session
+
+from .conftest import fill, marks_for
+
+
+@pytest.fixture
+def with_rounds(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[0], "alice")
+    rounds = [session.feedback(marks_for(engine, engine.ids[0], seed)) for seed in (1, 2)]
+    assert any(r.changes for r in rounds)
+    return store, engine, session, rounds
+
+
+def test_a_complete_store_passes(with_rounds):
+    store, engine, _, rounds = with_rounds
+    report = check_store(store)
+    assert report.ok, report.format_text()
+    assert report.checked["cases"] == 24 and report.checked["feedback rounds"] == 2
+    assert report.checked["learned edges"] == sum(len(r.changes) for r in rounds)
+    assert report.checked["baseline pairs"] == 19 * 18 // 2  # every pair of the 19-term vocabulary
+    assert report.checked["ontology graphs"] == 1
+
+
+def _edge(rounds):
+    rnd = next(r for r in rounds if r.changes)
+    c = rnd.changes[0]
+    tail = lambda iri: iri.rsplit("/", 1)[-1]  # noqa: E731
+    return rnd, f"<{rnd.iri}/pair/{tail(c.term_a)}/{tail(c.term_b)}>"
+
+
+# (name, update builder, expected problem kind): each plants one kind of corruption with a raw SPARQL update.
+def _corruptions():
+    ann = f"<{ANNOTATIONS_GRAPH}>"
+    return [
+        ("case without label", lambda e, s, rs: f"DELETE WHERE {{ GRAPH {ann} {{ <{_case(e)}> rdfs:label ?l }} }}",
+         "case"),
+        ("case without study", lambda e, s, rs: f"DELETE WHERE {{ GRAPH {ann} {{ <{_case(e)}> sg:study ?x }} }}",
+         "case"),
+        ("case type removed", lambda e, s, rs: f"DELETE DATA {{ GRAPH {ann} {{ <{_case(e)}> a sg:Case }} }}", "case"),
+        ("patient removed", lambda e, s, rs: f"DELETE WHERE {{ GRAPH {ann} {{ ?st sg:patient ?p . ?p ?pp ?po }}}}",
+         "case"),
+        ("likelihood value > 1", lambda e, s, rs: (
+            f"DELETE {{ GRAPH {ann} {{ ?l sg:value ?v }} }} INSERT {{ GRAPH {ann} {{ ?l sg:value 1.5 }} }} "
+            f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:value ?v }} }}"),
+         "likelihood"),
+        ("likelihood without term", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:term ?t }} }}"),
+         "likelihood"),
+        ("annotation without kind", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:annotationKind ?k }} }}"), "annotation"),
+        ("annotation without time", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; prov:generatedAtTime ?k }} }}"),
+         "annotation"),
+        ("annotation of a deleted case", lambda e, s, rs: f"DELETE WHERE {{ GRAPH {ann} {{ <{_case(e)}> ?p ?o }} }}",
+         "orphan"),
+        ("round without user", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{rs[0].graph}> {{ <{rs[0].iri}> prov:wasAssociatedWith ?u }} }}"), "round"),
+        ("round without number", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{rs[0].graph}> {{ <{rs[0].iri}> sg:roundNumber ?u }} }}"), "round"),
+        ("round without algorithm", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{rs[0].graph}> {{ <{rs[0].iri}> sg:algorithm ?u }} }}"), "round"),
+        ("round without marks", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{rs[0].graph}> {{ <{rs[0].iri}> sg:mark ?m . ?m ?p ?o }} }}"), "round"),
+        ("round without time", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{rs[0].graph}> {{ <{rs[0].iri}> prov:endedAtTime ?m }} }}"), "round"),
+        ("duplicate round number", lambda e, s, rs: (
+            f"INSERT DATA {{ GRAPH <{feedback_graph('fake')}> {{ <urn:x:fake-round> a sg:FeedbackRound ; "
+            f"sg:session <{s.iri}> ; sg:roundNumber 1 ; prov:wasAssociatedWith <urn:x:u> ; "
+            f"prov:startedAtTime \"2024-01-01T00:00:00Z\"^^xsd:dateTime ; prov:endedAtTime "
+            f"\"2024-01-01T00:00:00Z\"^^xsd:dateTime ; sg:algorithm \"penalty\" ; sg:mark <urn:x:m> . "
+            f"<urn:x:m> sg:markedCase <urn:x:c> ; sg:relevance \"relevant\" }} }}"), "round"),
+        ("edge without provenance agent", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} prov:wasAttributedTo ?x }} }}"), "edge"),
+        ("edge without time", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} prov:generatedAtTime ?x }} }}"), "edge"),
+        ("edge without previous", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} sg:previous ?x }} }}"), "edge"),
+        ("edge without termB", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} sg:termB ?x }} }}"), "edge"),
+        ("edge value out of range", lambda e, s, rs: (
+            f"DELETE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} sg:dissimilarity ?x }} }} "
+            f"INSERT {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} sg:dissimilarity -0.5 }} }} "
+            f"WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} sg:dissimilarity ?x }} }}"), "edge"),
+        ("orphan edge (round triples deleted)", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ <{_edge(rs)[0].iri}> ?p ?o }} }}"), "orphan"),
+        ("orphan edge (no wasGeneratedBy)", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} prov:wasGeneratedBy ?x }} }}"), "orphan"),
+        ("baseline pair missing", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{BASELINE_GRAPH}> {{ ?x sg:termA <http://radlex.org/RID/RID43336> ; "
+            "sg:termB <http://radlex.org/RID/RID6042> ; ?p ?o }}"), "baseline"),
+        ("baseline pair doubled", lambda e, s, rs: (
+            f"INSERT {{ GRAPH <{BASELINE_GRAPH}> {{ ?x sg:dissimilarity 0.123 }} }} WHERE {{ GRAPH <{BASELINE_GRAPH}> "
+            "{ ?x sg:termA <http://radlex.org/RID/RID43336> ; sg:termB <http://radlex.org/RID/RID6042> } }"),
+         "baseline"),
+        ("ontology description removed", lambda e, s, rs: (
+            f"DELETE WHERE {{ GRAPH <{GRAPH['ontology/radlex-liver']}> {{ <{GRAPH['ontology/radlex-liver']}> "
+            "sg:root ?r }}"), "ontology"),
+        ("undescribed ontology graph", lambda e, s, rs: (
+            f"INSERT DATA {{ GRAPH <{GRAPH['ontology/stray']}> {{ <urn:x:a> rdfs:subClassOf <urn:x:b> }} }}"),
+         "ontology"),
+    ]
+
+
+def _case(engine):
+    from semgraph.casegraph import case_iri
+
+    return case_iri(engine.ids[3])
+
+
+CORRUPTIONS = _corruptions()
+
+
+@pytest.mark.parametrize("name,build,kind", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_each_planted_corruption_is_reported(with_rounds, name, build, kind):
+    store, engine, session, rounds = with_rounds
+    assert check_store(store).ok
+    store.update(build(engine, session, rounds))
+    report = check_store(store)
+    assert not report.ok, f"{name}: not detected"
+    assert kind in report.kinds(), f"{name}: reported as {report.kinds()}, expected {kind}"
+
+
+def test_cli_exit_status_and_json(tmp_path):
+    import kg
+
+    folder = tmp_path / "data"
+    store = kg.open_store(folder / "graph")
+    fill(store, n=6)
+    store.close()
+    runner = CliRunner()
+    cli = load_commands()
+    ok = runner.invoke(cli, ["--data-dir", str(folder), "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "no problems found" in ok.output and "6 cases" in ok.output
+    store = kg.open_store(folder / "graph")
+    store.update(f"INSERT DATA {{ GRAPH <{ANNOTATIONS_GRAPH}> {{ <urn:x:c> a sg:Case }} }}")
+    store.close()
+    bad = runner.invoke(cli, ["--data-dir", str(folder), "check", "--format", "json"])
+    assert bad.exit_code == 1, bad.output
+    payload = json.loads(bad.output)
+    assert payload["ok"] is False and payload["problem_counts"] == {"case": 2}  # no label, no study
+    assert {p["subject"] for p in payload["problems"]} == {"urn:x:c"}
