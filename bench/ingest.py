@@ -5,6 +5,10 @@ Each ROI of the feature rows is a disk of diameter 128 px (bounding box 128×128
 liver-like noise. The whole-ingest rows run `semgraph.ingest.ingest` on a generated cohort (256×256 slices, the
 generator's lesion sizes) into an embedded store, each in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) and its tracemalloc peak belong to that ingest alone: 10,000 cases (1,000 with --quick).
+The first table compares, in the same run, the previous ingest path (``extract`` + ``extract_patches``, two
+transforms; the original code kept in ``semgraph/features/_legacy.py``) with ``extract_all`` (one transform), and
+the ROI-vector-only call old vs new. The stage table times each step of an ingest on 200 cases: DICOM decode,
+PNG mask read, features, feature file, store write (the one atomic write per case).
 Prints tables and writes bench/results/ingest.json.
 
     python -m bench.ingest            # full run (the 10k-case ingest takes several minutes)
@@ -25,7 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from semgraph.features import FeatureConfig, extract, extract_patches, feature_names
+from semgraph.features import (
+    FeatureConfig,
+    _legacy,
+    extract,
+    extract_all,
+    extract_patches,
+    feature_names,
+)
 
 VARIANTS = [
     ("riesz", "riesz (default: N=4, J=4, pad 16, single)", FeatureConfig()),
@@ -62,6 +73,55 @@ def rate(func, rois, config, min_seconds: float) -> tuple[float, int]:
             return done / elapsed, done
 
 
+def old_two_calls(image, mask, config):
+    """The previous ingest path: two calls, each transforming the lesion box (kept in features/_legacy.py)."""
+    return _legacy.extract(image, mask, config), _legacy.extract_patches(image, mask, config)
+
+
+def new_single(image, mask, config):
+    """The ingest path now: one transform for the ROI vector and the patches."""
+    return extract_all(image, mask, config)
+
+
+def old_roi_only(image, mask, config):
+    return _legacy.extract(image, mask, config)
+
+
+def stage_profile(cohort: str, n: int, config: FeatureConfig) -> dict:
+    """Seconds per case of each ingest stage on the first ``n`` cases of a generated cohort (in this process)."""
+    import tempfile
+
+    import kg
+    from semgraph.casegraph import Annotation, write_case
+    from semgraph.cohort import read_manifest
+    from semgraph.imaging import load_image, roi_mask
+    from semgraph.ingest import CaseFeatures, _manifest_case, save_features
+
+    manifest = read_manifest(Path(cohort) / "manifest.json")
+    t = dict.fromkeys(("dicom", "png_mask", "features", "feature_file", "store_write"), 0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = kg.open_store(f"{tmp}/graph")
+        for i, record in enumerate(manifest.cases[:n]):
+            a = time.perf_counter()
+            image = load_image(record.image)
+            b = time.perf_counter()
+            mask = roi_mask(image.shape, mask=str(record.mask), min_size=1)
+            c = time.perf_counter()
+            f = extract_all(image.hu, mask, config, allow_small=True)
+            d = time.perf_counter()
+            save_features(Path(tmp) / f"{i}.npz", CaseFeatures(f.vector, f.patches.features, f.patches.kinds,
+                                                               f.patches.centres, config))
+            e = time.perf_counter()
+            write_case(store, _manifest_case(record), [Annotation("reader", dict(record.reader_labels))])
+            g = time.perf_counter()
+            for key, dt_ in zip(t, (b - a, c - b, d - c, e - d, g - e)):
+                t[key] += dt_
+        store.close()
+    total = sum(t.values())
+    return {"cases": n, "seconds_per_case": {k: v / n for k, v in t.items()},
+            "share": {k: v / total for k, v in t.items()}, "cases_per_s": n / total}
+
+
 _INGEST_CHILD = r"""
 import json, resource, sys, time, tracemalloc
 import kg
@@ -81,7 +141,7 @@ print(json.dumps({"ingested": len(report.ingested), "failed": len(report.failed)
 """
 
 
-def whole_ingest(n: int) -> list[dict]:
+def whole_ingest(n: int, profile_cases: int = 200) -> tuple[list[dict], dict]:
     """Generate an n-case cohort once and ingest it twice (without, then with tracemalloc), each time into a fresh
     store in a fresh subprocess; rate and memory of the ingest alone."""
     from semgraph.cohort import generate
@@ -91,6 +151,9 @@ def whole_ingest(n: int) -> list[dict]:
         start = time.perf_counter()
         generate(n, seed=0, out_dir=f"{tmp}/cohort", progress=False)
         generated = time.perf_counter() - start
+        from semgraph.ingest import INGEST_FEATURE_CONFIG
+
+        stages = stage_profile(f"{tmp}/cohort", min(profile_cases, n), INGEST_FEATURE_CONFIG)
         for trace in (False, True):
             data = f"{tmp}/data-{int(trace)}"
             out = subprocess.run([sys.executable, "-c", _INGEST_CHILD, f"{tmp}/cohort", data, "1" if trace else "0"],
@@ -99,7 +162,7 @@ def whole_ingest(n: int) -> list[dict]:
             row.update({"cases": n, "generation_s": generated, "rois_per_s": row["ingested"] / row["seconds"],
                         "tracemalloc": trace})
             rows.append(row)
-    return rows
+    return rows, stages
 
 
 def main(argv=None) -> dict:
@@ -111,6 +174,25 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     seconds = 0.5 if args.quick else args.seconds
     rois = make_rois(8)
+    paths = []
+    for key, label, func in [("old_two_calls", "old path: extract + extract_patches (2 transforms)", old_two_calls),
+                             ("new_single", "new path: extract_all (1 transform)", new_single),
+                             ("old_roi_only", "old extract (ROI vector only)", old_roi_only),
+                             ("new_roi_only", "new extract (ROI vector only)", extract)]:
+        for cfg_name, cfg in (("riesz", FeatureConfig()), ("riesz+margin", FeatureConfig(margin_features=True)),
+                              ("wavelet", FeatureConfig(method="wavelet"))):
+            if cfg.margin_features and key.startswith("old"):
+                continue  # the old path has no margin descriptors
+            r, n = rate(func, rois, cfg, seconds)
+            paths.append({"path": key, "label": label, "config": cfg_name, "rois_per_s": r, "rois_timed": n})
+    by = {(p["path"], p["config"]): p["rois_per_s"] for p in paths}
+    print(f"{'ROI + patch features (what ingest needs)':<52} {'config':<13} {'ROI/s':>8} {'vs old':>7}")
+    for p in paths:
+        old = by.get(("old_two_calls" if "roi_only" not in p["path"] else "old_roi_only", p["config"]))
+        p["ratio_to_old"] = None if old is None else p["rois_per_s"] / old
+        ratio = "" if old is None else f"{p['ratio_to_old']:.2f}"
+        print(f"{p['label']:<52} {p['config']:<13} {p['rois_per_s']:>8.1f} {ratio:>7}")
+    print()
     rows = []
     for key, label, config in VARIANTS:
         roi_rate, n = rate(extract, rois, config, seconds)
@@ -125,10 +207,10 @@ def main(argv=None) -> dict:
     for r in rows:
         print(f"{r['label']:<44} {r['features']:>3} {r['rois_per_s']:>8.1f} {r['patch_rois_per_s']:>14.1f} "
               f"{r['ratio_to_wavelet']:>10.2f}")
-    ingest_rows = []
+    ingest_rows, stages = [], None
     if not args.no_ingest:
         big = 1000 if args.quick else 10_000
-        ingest_rows = whole_ingest(big)
+        ingest_rows, stages = whole_ingest(big)
         print()
         print(f"{'whole ingest (generated cohort, 256x256)':<44} {'cases':>6} {'failed':>6} {'ROI/s':>8} "
               f"{'peak RSS MiB':>12} {'tracemalloc MiB':>15}")
@@ -137,6 +219,10 @@ def main(argv=None) -> dict:
             traced = "" if r["tracemalloc_peak_mib"] is None else f"{r['tracemalloc_peak_mib']:.1f}"
             print(f"{label:<44} {r['cases']:>6} {r['failed']:>6} {r['rois_per_s']:>8.1f} {r['maxrss_mib']:>12.1f} "
                   f"{traced:>15}")
+        print()
+        print(f"ingest stages on {stages['cases']} cases ({stages['cases_per_s']:.1f} cases/s without the manifest loop):")
+        for k, v in stages["seconds_per_case"].items():
+            print(f"  {k:<14} {v * 1e3:7.2f} ms/case  {stages['share'][k]:6.1%}")
     result = {
         "benchmark": "ingest",
         "roi": "disk of diameter 128 px (128x128 bounding box) in a 192x192 slice",
@@ -144,7 +230,9 @@ def main(argv=None) -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
+        "paths": paths,
         "rows": rows,
+        "ingest_stages": stages,
         "ingest_rows": ingest_rows,
         "ingest_note": "ROI/s of semgraph.ingest.ingest (DICOM + PNG mask load, ROI + patch features, npz file, "
                        "one atomic store write per case) into an embedded store, in a subprocess; maxrss = peak "

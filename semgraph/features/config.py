@@ -42,6 +42,11 @@ class FeatureConfig:
         ALGORITHMS.md §4.3 suggests ``>= 2^J · 6`` (96 for J = 4); 16 is the speed/edge-effect compromise.
     precision : {'single', 'double'}, default 'single'
         Floating-point precision of the transform (the histogram is always exact).
+    margin_features : bool, default False
+        Append the 7 margin/shape descriptors of :func:`semgraph.features.margin_descriptors` (compactness,
+        solidity, contour roughness, edge contrast and sharpness, inner/outer ring sd) after the histogram, to the
+        ROI vector and, as ROI context, to every patch row. Our addition beyond the paper (texture + shape);
+        :mod:`semgraph.ingest` turns it on by default because it raises the margin terms' AUC.
     """
 
     method: str = "riesz"
@@ -56,6 +61,7 @@ class FeatureConfig:
     hu_range: tuple[float, float] = (-100.0, 200.0)
     padding: int = 16
     precision: str = "single"
+    margin_features: bool = False
 
     def __post_init__(self):
         if self.method not in available_extractors():
@@ -64,7 +70,7 @@ class FeatureConfig:
             )
         check_int(self.order, "order", minimum=0, maximum=20)
         check_int(self.scales, "scales", minimum=1, maximum=10)
-        for flag in ("initial_highpass", "align"):
+        for flag in ("initial_highpass", "align", "margin_features"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
         if self.align:

@@ -18,12 +18,12 @@ from semgraph.features import (
     histogram,
     histogram_edges,
     register_extractor,
+    registry,
     riesz_filters,
     riesz_transform,
     riesz_wavelet_transform,
     simoncelli_filters,
 )
-from semgraph.features import registry
 from semgraph.features.riesz import frequency_grid
 from semgraph.imaging import load_image, roi_mask
 
@@ -445,3 +445,116 @@ def test_bad_inputs(func):
             func(*args)
     with pytest.raises(InvalidInput, match="FeatureConfig"):
         func(image, mask, {"order": 2})
+
+
+# ---------------------------------------------------------------------- single-transform path (extract_all)
+from semgraph.features import (
+    MARGIN_FEATURE_NAMES,
+    _legacy,
+    extract_all,
+    margin_descriptors,
+    patch_centres,
+)
+
+
+def _greedy_reference(mask, step):
+    """The documented margin sampling, written as the plain distance loop."""
+    from scipy import ndimage
+
+    contour = mask & ~ndimage.binary_erosion(mask, ndimage.generate_binary_structure(2, 1), border_value=0)
+    kept = []
+    for r, c in np.argwhere(contour):
+        if all((r - a) ** 2 + (c - b) ** 2 >= step**2 for a, b in kept):
+            kept.append((int(r), int(c)))
+    return kept
+
+
+@settings(max_examples=25, deadline=None)
+@given(seeds, st.integers(12, 40), st.integers(12, 40), st.integers(-20, 20), st.integers(-20, 20),
+       st.sampled_from([FeatureConfig(), DOUBLE, FeatureConfig(step=5), FeatureConfig(method="wavelet")]))
+def test_extract_all_equals_the_old_two_call_path(seed, rh, rw, dy, dx, cfg):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(40.0, 25.0, size=(96, 96))
+    yy, xx = np.mgrid[:96, :96]
+    mask = ((yy - 48 - dy) / rh) ** 2 + ((xx - 48 - dx) / rw) ** 2 <= 1.0
+    mask &= rng.random((96, 96)) > 0.05  # ragged outline, holes
+    mask[48 + dy, 48 + dx - 6 : 48 + dx + 6] = True
+    mask[48 + dy - 6 : 48 + dy + 6, 48 + dx] = True
+    new = extract_all(image, mask, cfg)
+    np.testing.assert_allclose(new.vector, _legacy.extract(image, mask, cfg), rtol=1e-9, atol=1e-12)
+    old = _legacy.extract_patches(image, mask, cfg)
+    np.testing.assert_array_equal(new.patches.centres, old.centres)
+    np.testing.assert_array_equal(new.patches.kinds, old.kinds)
+    np.testing.assert_allclose(new.patches.features, old.features, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(extract(image, mask, cfg), new.vector, rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seeds, st.integers(2, 9))
+def test_margin_sampling_matches_the_distance_loop(seed, step):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((30, 30)) > 0.3
+    centres, kinds = patch_centres(mask, FeatureConfig(step=step))
+    assert [tuple(c) for c in centres[kinds == "margin"]] == _greedy_reference(mask, step)
+
+
+def test_margin_sampling_small_case_by_hand():
+    mask = np.zeros((6, 6), dtype=bool)
+    mask[1:4, 1:5] = True  # 3×4 block: every pixel but (2,2), (2,3) is on the contour
+    centres, kinds = patch_centres(mask, FeatureConfig(step=2))
+    # raster order (1,1) kept; (1,2) at distance 1 < 2 rejected; (1,3) kept; (1,4) rejected; (2,1) rejected
+    # (distance 1 to (1,1)); (2,4) rejected (1 from (1,3)... sqrt2 < 2); (3,1) kept; (3,3) kept
+    assert [tuple(c) for c in centres] == [(1, 1), (1, 3), (3, 1), (3, 3)]
+    assert list(kinds) == ["margin"] * 4
+
+
+def test_small_roi_falls_back_to_margin_patches_and_tiny_roi_is_an_error():
+    image = noise(3, (64, 64), mean=40.0)
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[30:36, 28:36] = True  # 6×8 = 48 px, narrower than a 12×12 patch
+    with pytest.raises(InvalidInput, match="smaller than one 12x12 patch"):
+        extract(image, mask)
+    out = extract_all(image, mask, allow_small=True)
+    assert out.small and out.vector.shape == (28,) and np.isfinite(out.vector).all()
+    assert len(out.patches.features) > 0 and set(out.patches.kinds) == {"margin"}
+    tiny = np.zeros((64, 64), dtype=bool)
+    tiny[30:33, 30:35] = True  # 15 px
+    with pytest.raises(InvalidInput, match="15 pixels"):
+        extract_all(image, tiny, allow_small=True)
+    assert not extract_all(image, disk((64, 64), (32, 32), 12), allow_small=True).small
+
+
+def test_margin_descriptors_by_hand():
+    # a 10×10 square of 100 HU in 0 HU background: convex, contour of 36 pixels, sharp edge
+    image = np.zeros((40, 40))
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[15:25, 15:25] = True
+    image[mask] = 100.0
+    compact, solid, rough, contrast, sharp, sd_in, sd_out = margin_descriptors(image, mask)
+    assert compact == pytest.approx(4 * np.pi * 100 / 36**2)
+    assert solid == pytest.approx(1.0)
+    assert contrast == pytest.approx(1.0)  # (100 − 0) / 100
+    assert sd_in == pytest.approx(0.0) and sd_out == pytest.approx(0.0)
+    # central differences on the contour: 50 HU/px across the edge (corner pixels: hypot(50, 50))
+    grad = (32 * 50.0 + 4 * np.hypot(50.0, 50.0)) / 36
+    assert sharp == pytest.approx(grad / 110.0)
+    assert rough > 0
+    # an L shape is not convex: solidity = 75 / (100 − 12.5) for this 10×10 box minus a 5×5 corner
+    mask2 = mask.copy()
+    mask2[15:20, 20:25] = False
+    assert margin_descriptors(image, mask2)[1] == pytest.approx(75 / 87.5)
+
+
+def test_margin_features_are_appended_to_vector_and_patches():
+    image = noise(5, (80, 80), mean=40.0)
+    mask = disk((80, 80), (40, 40), 15)
+    cfg = FeatureConfig(margin_features=True)
+    names = feature_names(cfg)
+    assert len(names) == 35 and names[-7:] == list(MARGIN_FEATURE_NAMES)
+    out = extract_all(image, mask, cfg)
+    plain = extract_all(image, mask)
+    np.testing.assert_allclose(out.vector[:28], plain.vector)
+    np.testing.assert_allclose(out.vector[28:], margin_descriptors(image, mask))
+    assert (out.patches.features[:, 28:] == out.vector[28:]).all()
+    with pytest.raises(InvalidInput, match="margin_features"):
+        FeatureConfig(margin_features="yes")

@@ -58,7 +58,7 @@ def test_ingest_writes_cases_features_and_annotations(store, cohort, tmp_path):
     digest = hashlib.sha1(f"https://w3id.org/semgraph/id/case/{first.case_id}".encode()).hexdigest()
     assert features_path(tmp_path, first.case_id) == tmp_path / "features" / f"{digest}.npz"
     f = load_features(tmp_path / "features" / f"{digest}.npz")
-    assert f.roi.shape == (28,) and f.patches.shape[1] == 28 and len(f.kinds) == len(f.patches)
+    assert f.roi.shape == (35,) and f.patches.shape[1] == 35 and len(f.kinds) == len(f.patches)  # 28 + 7 margin
     cases = {c.case_id: c for c in read_cases(store)}
     assert set(cases) == set(report.ingested)
     c = cases[first.case_id]
@@ -128,7 +128,10 @@ def test_train_annotate_and_ingest_with_model(cohort, tmp_path):
         assert sorted(report.ingested) == sorted(data.case_ids)
         ids, predicted = read_likelihoods(store, model.terms_, kinds=("predicted",))
         assert ids == sorted(data.case_ids)
-        np.testing.assert_allclose(predicted, model.predict_proba(data.X[np.argsort(data.case_ids)]))
+        # annotate scores each ROI by the mean of its patches' scores (roi_score='patch_mean')
+        expected = model.predict_proba(data.X, patches=data.patches, patch_kinds=data.kinds, patch_case=data.case)
+        np.testing.assert_allclose(predicted, expected[np.argsort(data.case_ids)])
+        assert not np.allclose(expected, model.predict_proba(data.X))  # the patches did matter
         rows = store.select("SELECT DISTINCT ?m WHERE { ?a sg:annotationKind 'predicted' ; prov:wasAttributedTo ?m }")
         assert [r["m"] for r in rows] == [model_iri(model.version_)]
         assert store.ask("ASK { $m a sg:TermModel ; sg:parameters ?p }", {"m": model_iri(model.version_)})

@@ -208,3 +208,66 @@ def test_lopo_auc_out_of_fold():
     assert grouped.n_folds == 4 and grouped.scheme == "GroupKFold(4)"
     with pytest.raises(InvalidInput, match="n_splits"):
         lopo_auc(X, Y, G, estimator=template, n_splits=100)
+
+
+# ---------------------------------------------------------------------- patch-mean ROI scores
+def _toy(seed=0, n=24, per=6, d=5):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    patches = rng.normal(size=(n * per, d)) + np.repeat(y, per)[:, None] * np.array([1.5, 0, 0, 0, 0])
+    case = np.repeat(np.arange(n), per)
+    kinds = np.where(np.arange(n * per) % 2 == 0, "margin", "internal")
+    X = rng.normal(size=(n, d))
+    return X, y[:, None].astype(float), patches, kinds, case, np.arange(n) // 2
+
+
+def test_patch_mean_score_is_the_mean_of_patch_decisions():
+    from semgraph.terms import TermModels
+
+    X, Y, P, K, case, groups = _toy()
+    model = TermModels(terms=["t"], patch_kinds={"t": "margin"}, Cs=(1.0,)).fit(
+        X, Y, patches=P, patch_kinds=K, patch_case=case, groups=groups)
+    z = model.decision_function(X, patches=P, patch_kinds=K, patch_case=case)
+    w, b = model.coef_[0], model.intercept_[0]
+    for i in (0, 5, 11):
+        rows = P[(case == i) & (K == "margin")]
+        expected = np.mean(((rows - model.mean_) / model.scale_) @ w + b)  # by hand: mean of the patch scores
+        assert z[i, 0] == pytest.approx(expected)
+    # without patches (or roi_score='roi') the ROI vector is scored
+    np.testing.assert_allclose(model.decision_function(X)[:, 0], ((X - model.mean_) / model.scale_) @ w + b)
+    # one ROI with its patches, through likelihoods()
+    sel = case == 3
+    lik = model.likelihoods(X[3], P[sel], K[sel])
+    assert lik["t"] == pytest.approx(model.calibrate(z[3:4])[0, 0])
+    # an ROI with no patch of the term's kind falls back to its ROI vector
+    only_internal = model.decision_function(X[3:4], patches=P[sel & (K == "internal")],
+                                            patch_kinds=K[sel & (K == "internal")])
+    assert only_internal[0, 0] == pytest.approx(((X[3] - model.mean_) / model.scale_) @ w + b)
+    with pytest.raises(InvalidInput, match="roi_score"):
+        TermModels(terms=["t"], roi_score="median").fit(X, Y, patches=P, patch_kinds=K, patch_case=case)
+
+
+def test_patch_mean_beats_roi_vector_when_only_patches_carry_the_signal():
+    from semgraph.terms import TermModels, lopo_auc
+
+    X, Y, P, K, case, groups = _toy(seed=1, n=40)
+    est = {"terms": ["t"], "patch_kinds": {"t": "margin"}, "Cs": (1.0,)}
+    a = lopo_auc(X, Y, groups, patches=P, patch_kinds=K, patch_case=case, estimator=TermModels(**est), n_splits=5)
+    b = lopo_auc(X, Y, groups, patches=P, patch_kinds=K, patch_case=case,
+                 estimator=TermModels(**est, roi_score="roi"), n_splits=5)
+    assert a.auc_raw[0] > 0.9 and b.auc_raw[0] < 0.8  # X is pure noise here
+
+
+def test_models_saved_before_roi_score_load_as_roi(tmp_path):
+    import json as _json
+
+    from semgraph.terms import TermModels
+
+    X, Y, P, K, case, groups = _toy()
+    model = TermModels(terms=["t"], Cs=(1.0,)).fit(X, Y, patches=P, patch_kinds=K, patch_case=case, groups=groups)
+    path = model.save(tmp_path / "m")
+    sidecar = path.with_suffix(".json")
+    meta = _json.loads(sidecar.read_text())
+    del meta["params"]["roi_score"]
+    sidecar.write_text(_json.dumps(meta))
+    assert TermModels.load(path).roi_score == "roi"
