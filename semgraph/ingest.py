@@ -84,6 +84,16 @@ def compute_features(image_path, mask_path, config: FeatureConfig | None = None)
     return CaseFeatures(feats.vector, p.features, p.kinds, p.centres, cfg)
 
 
+def roi_likelihoods(model, image_hu, mask) -> dict[str, float]:
+    """Term likelihoods of one region, predicted exactly as ingest predicts them (the model's feature
+    configuration, one transform, ROI vector plus patch scores); ``{term IRI: likelihood}``."""
+    config = getattr(model, "feature_config_", None)
+    if config is None:
+        raise InvalidInput(f"model {model.version_} has no feature configuration; it cannot predict from images")
+    feats = extract_all(image_hu, mask, config, allow_small=True, min_area=MIN_ROI_AREA)
+    return model.likelihoods(feats.vector, feats.patches.features, feats.patches.kinds)
+
+
 def save_features(path: Path, features: CaseFeatures) -> None:
     """Write a feature file atomically (a temp file in the same folder, then ``os.replace``)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -421,17 +421,18 @@ class Engine:
         if model is None:
             raise NotFound("searching by image needs a trained term model, and none was given; "
                            "train one with `semgraph train`")
-        from . import features, imaging
+        from . import imaging
+        from .ingest import roi_likelihoods
 
         if not isinstance(roi, Mapping) or set(roi) - {"mask", "polygon", "rectangle"} or len(roi) != 1:
             raise InvalidInput("roi must be exactly one of {'mask': ...}, {'polygon': ...}, {'rectangle': ...}")
         image = imaging.load_image(image_path, slice_index=slice_index, hu_range=hu_range)
         mask = imaging.roi_mask(image.hu.shape, **roi)
-        x = features.extract(image.hu, mask, getattr(model, "feature_config", None))
-        proba = np.asarray(model.predict_proba(x[None, :]), dtype=np.float64)
-        if proba.shape != (1, len(self.terms)):
-            raise InvalidInput(f"the term model predicts {proba.shape[-1]} terms; the index has {len(self.terms)}")
-        return np.clip(proba[0], 0.0, 1.0)
+        predicted = roi_likelihoods(model, image.hu, mask)
+        missing = [t for t in self.terms if t not in predicted]
+        if missing:
+            raise InvalidInput(f"the term model does not predict {len(missing)} of the index's terms, e.g. {missing[0]}")
+        return np.clip(np.array([predicted[t] for t in self.terms], dtype=np.float64), 0.0, 1.0)
 
     # ------------------------------------------------------------------ explanations
     def contributions(self, a, b) -> list[Contribution]:

@@ -175,14 +175,19 @@ def test_with_dissimilarity_gives_a_new_engine(engine):
 
 
 class FixedModel:
-    """A stand-in term model: predicts the same likelihoods for any feature vector."""
+    """A stand-in term model: predicts the same likelihoods for any region, and records what it was given."""
 
-    def __init__(self, vector):
-        self.vector, self.seen = np.asarray(vector), []
+    version_ = "fixed"
 
-    def predict_proba(self, X):
-        self.seen.append(np.asarray(X).shape)
-        return self.vector[None, :]
+    def __init__(self, likelihoods: dict):
+        from semgraph.features import FeatureConfig
+
+        self.values, self.seen = likelihoods, []
+        self.feature_config_ = FeatureConfig()
+
+    def likelihoods(self, x, patches=None, patch_kinds=None):
+        self.seen.append((np.asarray(x).shape, np.asarray(patches).shape))
+        return dict(self.values)
 
 
 def test_search_by_image_goes_through_features_and_the_model(engine, tmp_path):
@@ -193,10 +198,11 @@ def test_search_by_image_goes_through_features_and_the_model(engine, tmp_path):
     Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(path)
     with pytest.raises(NotFound, match="semgraph train"):
         engine.search_image(path, {"rectangle": (10, 10, 50, 50)}, k=3, hu_range=(-100, 200))
-    model = FixedModel(engine.vector("REL"))
+    model = FixedModel(dict(zip(engine.terms, engine.vector("REL"))))
     hits = engine.search_image(path, {"rectangle": (10, 10, 50, 50)}, k=3, model=model, hu_range=(-100, 200))
     assert hits[0].case_id == "REL" and hits[0].distance == 0.0
-    assert model.seen[0][0] == 1 and model.seen[0][1] > 0  # one feature row
-    with pytest.raises(InvalidInput, match="predicts"):
-        engine.search_image(path, {"rectangle": (10, 10, 50, 50)}, model=FixedModel(np.ones(5)),
+    (roi_shape, patch_shape), = model.seen
+    assert len(roi_shape) == 1 and roi_shape[0] > 0 and patch_shape[0] > 0  # one ROI vector and its patches
+    with pytest.raises(InvalidInput, match="does not predict"):
+        engine.search_image(path, {"rectangle": (10, 10, 50, 50)}, model=FixedModel({engine.terms[0]: 1.0}),
                             hu_range=(-100, 200))
