@@ -79,6 +79,7 @@ class SG(DefinedNamespace):
     roundNumber: URIRef
     queryCase: URIRef
     queryVector: URIRef
+    queryText: URIRef
     mark: URIRef
     markedCase: URIRef
     relevance: URIRef

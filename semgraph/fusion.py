@@ -8,8 +8,12 @@ LifeSeeker 6.0 (ALGORITHMS.md §7) scores an image by ``W_IaT · sim_IaT + W_TaT
   (:func:`semgraph.hsbd.projection`) and ``m`` the mask of mentioned categories (``masked=True``, default; all ones
   otherwise). The distance becomes a similarity by a monotone decreasing map over the candidate set
   (:func:`distance_to_similarity`): ``'linear'`` (default) ``s = 1 − d / d_max``; ``'exp'`` ``s = exp(−d / median d)``.
-- **Text channel** ("TaT"): cosine similarity between the query text and each case's caption
-  (:mod:`semgraph.captions`) in a TF-IDF space fitted on the captions (:class:`TfidfTextModel`). Other models plug in
+- **Text channel** ("TaT"): cosine similarity between the query's caption text and each case's caption
+  (:mod:`semgraph.captions`) in a TF-IDF space fitted on the captions (:class:`TfidfTextModel`). The caption text of
+  a parsed query is built by :func:`caption_query_text`, negation-aware: the caption labels of the terms the query
+  asserts (its term vector, so a negated term's complement is in and the negated term is out) and the words the
+  parser ignored. The raw text would let "no enhancement" favour the captions that mention enhancement, since
+  TF-IDF has no notion of negation. Other models plug in
   through :func:`register_text_model`; a sentence-embedding model is only used when a package that ships its weights
   is installed (nothing is downloaded).
 - **Fusion**: both similarities are min–max rescaled to [0, 1] over the candidate set (:func:`rescale`; a constant
@@ -31,7 +35,8 @@ from . import hsbd
 from .errors import InvalidInput
 from .textquery import TextQuery, Vocabulary, normalise, parse_text
 
-__all__ = ["SIMILARITY_MAPS", "Corpus", "FusedHit", "FusedRanking", "TfidfTextModel", "distance_to_similarity",
+__all__ = ["SIMILARITY_MAPS", "Corpus", "FusedHit", "FusedRanking", "TfidfTextModel", "caption_query_text",
+           "distance_to_similarity",
            "fuse", "hsbd_distances", "rank_fused", "rank_text_query", "register_text_model", "rescale",
            "sentence_text_model", "text_model", "text_similarity"]
 
@@ -331,6 +336,7 @@ class FusedRanking:
     w_img: float
     w_txt: float
     masked: bool
+    caption_text: str | None = None  # what the text channel compared with the captions
 
     @property
     def ids(self) -> list[str]:
@@ -386,7 +392,29 @@ def rank_fused(corpus: Corpus, vector, text: str | None, *, mask=None, w_img: fl
         order = order[:k]
     hits = tuple(FusedHit(corpus.ids[rows[j]], n + 1, float(score[j]), float(s_img[j]), float(s_txt[j]), float(d[j]))
                  for n, j in enumerate(order))
-    return FusedRanking(hits, query, w_img, w_txt, mask is not None)
+    return FusedRanking(hits, query, w_img, w_txt, mask is not None, text)
+
+
+def caption_query_text(query: TextQuery, vocabulary: Vocabulary | None = None) -> str:
+    """The text a parsed query compares with the captions: negation-aware, in the captions' own words.
+
+    The caption labels (:attr:`VocabularyTerm.caption_label`) of the terms the query asserts (value 1 in its term
+    vector: explicit, complement of a negated term, or implied), in vector order, then the words the parser ignored
+    (metadata words such as "woman" or "arterial" stay searchable). Negated terms are left out, so "no enhancement"
+    becomes "nonenhancing" rather than a vote for every caption that says "enhancement". Cue words, boundary words
+    and function words are never included. An empty string means "no text evidence".
+
+    Examples
+    --------
+    >>> from semgraph.textquery import parse_text
+    >>> caption_query_text(parse_text("round lesion, no enhancement"))
+    'nonenhancing round lesion'
+    """
+    vocab = Vocabulary.default() if vocabulary is None else vocabulary
+    if tuple(vocab.iris) != tuple(query.terms):
+        raise InvalidInput("the vocabulary and the parsed query must use the same terms in the same order")
+    asserted = [t.caption_label for t, v in zip(vocab.terms, query.vector) if v > 0]
+    return " ".join([*asserted, *query.ignored])
 
 
 def rank_text_query(text: str, corpus: Corpus, vocabulary: Vocabulary | None = None, *, w_img: float = 0.7,
@@ -396,7 +424,8 @@ def rank_text_query(text: str, corpus: Corpus, vocabulary: Vocabulary | None = N
     """Parse ``text`` (:func:`parse_text`), then rank by the fused HSBD + caption similarity.
 
     With ``masked`` (default) only the categories the query mentions count in HSBD (open question Q9). A query that
-    names no term has no image channel: its ranking is the text channel alone.
+    names no term has no image channel: its ranking is the text channel alone. The text channel compares
+    :func:`caption_query_text` of the parsed query (negation-aware), not the raw text, with the captions.
     """
     vocab = Vocabulary.default() if vocabulary is None else vocabulary
     if tuple(vocab.iris) != tuple(corpus.terms):
@@ -404,5 +433,5 @@ def rank_text_query(text: str, corpus: Corpus, vocabulary: Vocabulary | None = N
     q = parse_text(text, vocab, complement=complement, implications=implications)
     vector = q.vector if q.mentioned else None
     mask = q.mask if (masked and q.mentioned) else None
-    return rank_fused(corpus, vector, text, mask=mask, w_img=w_img, w_txt=w_txt, similarity_map=similarity_map,
-                      model=model, candidates=candidates, k=k, query=q)
+    return rank_fused(corpus, vector, caption_query_text(q, vocab), mask=mask, w_img=w_img, w_txt=w_txt,
+                      similarity_map=similarity_map, model=model, candidates=candidates, k=k, query=q)

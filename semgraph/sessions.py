@@ -6,6 +6,7 @@ atomic update into its own named graph ``feedback_graph(round_id)``::
 
     id:session/S  a sg:RetrievalSession, prov:Activity ; sg:queryCase id:case/C ; sg:queryVector "[...]"^^rdf:JSON ;
                   prov:wasAssociatedWith id:user/alice ; prov:startedAtTime "..."
+                  (a session started from a free-text query has sg:queryText "..." and no sg:queryCase)
     id:round/R    a sg:FeedbackRound, prov:Activity ; sg:session id:session/S ; sg:roundNumber 1 ;
                   prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
                   sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
@@ -43,12 +44,16 @@ from .casegraph import case_iri, user_iri
 from .errors import InvalidInput, NotFound, SemgraphError
 from .retrieval import Engine, Filters, Hit
 
-__all__ = ["RELEVANCE", "Candidate", "PairChange", "Round", "Session", "list_sessions", "load_session", "promote",
-           "promotion_candidates", "start_session"]
+__all__ = ["RELEVANCE", "TEXT_ALGORITHM", "Candidate", "PairChange", "Round", "Session",
+           "list_sessions", "load_session", "promote", "promotion_candidates", "start_session", "start_text_session"]
 
 #: Allowed mark values.
 RELEVANCE = ("relevant", "irrelevant", "neutral")
 
+#: Default feedback of a text-query session: Rocchio moves the parsed term vector towards the relevant cases (the
+#: query's unmentioned categories get the values the relevant cases share) and the regularised penalty learns term
+#: dissimilarities inside its trust region.
+TEXT_ALGORITHM = "regularised+rocchio"
 
 
 
@@ -156,11 +161,13 @@ class Session:
     """
 
     def __init__(self, store: Store, engine: Engine, *, session_id: str, user, query_case: str | None,
-                 query_vector: np.ndarray, started_at: dt.datetime, k: int = 25, filters=None):
+                 query_vector: np.ndarray, started_at: dt.datetime, k: int = 25, filters=None,
+                 query_text: str | None = None):
         self.store = store
         self.session_id = session_id
         self.user_iri, self.user = _user(user)
         self.query_case = query_case
+        self.query_text = query_text
         self.query0 = np.asarray(query_vector, dtype=np.float64)
         self.started_at = started_at
         self.k = k
@@ -277,6 +284,8 @@ class Session:
         if self.query_case is not None:
             g.add((s, SG.queryCase, case_iri(self.query_case)))
         g.add((s, SG.queryVector, _vector_json(self.query0)))
+        if self.query_text is not None:
+            g.add((s, SG.queryText, Literal(self.query_text)))
         g.add((s, PROV.wasAssociatedWith, self.user_iri))
         g.add((s, PROV.startedAtTime, _time(self.started_at)))
         g.add((self.user_iri, RDF.type, PROV.Person))
@@ -361,22 +370,52 @@ def _query_vector(engine: Engine, query) -> tuple[str | None, np.ndarray]:
     return None, hsbd._as_vector(query, len(engine.terms), "query")
 
 
-def start_session(store: Store, engine: Engine, query, user, *, k: int = 25, filters=None) -> Session:
+def start_session(store: Store, engine: Engine, query, user, *, k: int = 25, filters=None,
+                  query_text: str | None = None) -> Session:
     """Start a session for ``query`` (a case id, a likelihood vector or ``{term: value}``) by ``user``.
 
-    Nothing is written until the first round (:meth:`Session.feedback`).
+    ``query_text`` records the free text a vector was parsed from (see :func:`start_text_session`). Nothing is
+    written until the first round (:meth:`Session.feedback`).
     """
     query_case, vector = _query_vector(engine, query)
+    if query_text is not None and query_case is not None:
+        raise InvalidInput("a session's query is either a case or a (text) vector, not both")
     return Session(store, engine, session_id=uuid.uuid4().hex[:12], user=user, query_case=query_case,
-                   query_vector=vector, started_at=_now(), k=k, filters=filters)
+                   query_vector=vector, started_at=_now(), k=k, filters=filters, query_text=query_text)
+
+
+def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabulary=None, k: int = 25,
+                       filters=None) -> Session:
+    """Start a session whose query is the term vector of a free-text query (:func:`semgraph.textquery.parse_text`).
+
+    The text is recorded with the session (``sg:queryText``). The session ranks by HSBD over all terms, as every
+    session does (unmentioned categories count as absent until Rocchio moves the query; use
+    :data:`TEXT_ALGORITHM` as the feedback algorithm). ``vocabulary`` defaults to the store's
+    (:meth:`Vocabulary.from_store`). Raises :class:`InvalidInput` for an empty or over-long text and for a text
+    that names no term of the vocabulary (there would be nothing for feedback to move).
+    """
+    from .textquery import Vocabulary, parse_text
+
+    vocab = Vocabulary.from_store(store) if vocabulary is None else vocabulary
+    parsed = parse_text(text, vocab)
+    if not parsed.mentioned:
+        raise InvalidInput(f"the text {text.strip()!r} names no vocabulary term, so it has no term vector to start a "
+                           "feedback session from; describe the lesion with terms such as 'hypodense' or "
+                           "'smooth margin'")
+    values = {iri: float(v) for iri, v in zip(parsed.terms, parsed.vector)}
+    unknown = [iri for iri, v in values.items() if v and iri not in set(engine.terms)]
+    if unknown:
+        raise InvalidInput(f"the query names term(s) the retrieval index does not use: {', '.join(unknown)}")
+    vector = np.array([values.get(t, 0.0) for t in engine.terms], dtype=np.float64)
+    return start_session(store, engine, vector, user, k=k, filters=filters, query_text=text.strip())
 
 
 # --------------------------------------------------------------------------------------------------- replay
 
 _SESSION = """
-SELECT DISTINCT ?user ?name ?started ?case ?vector WHERE {
+SELECT DISTINCT ?user ?name ?started ?case ?vector ?text WHERE {
   $s a sg:RetrievalSession ; prov:wasAssociatedWith ?user ; prov:startedAtTime ?started ; $qv ?vector .
-  OPTIONAL { ?user rdfs:label ?name } OPTIONAL { $s sg:queryCase ?case }
+  OPTIONAL { ?user rdfs:label ?name } OPTIONAL { $s sg:queryCase ?case } OPTIONAL { $s $qt ?text }
 }"""
 _ROUNDS = """
 SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {
@@ -400,7 +439,7 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     filters). Raises :class:`NotFound` if the session has no recorded round.
     """
     s = session_iri(session_id)
-    rows = store.select(_SESSION, {"s": s, "qv": SG.queryVector})
+    rows = store.select(_SESSION, {"s": s, "qv": SG.queryVector, "qt": SG.queryText})
     if not rows:
         raise NotFound(f"no retrieval session {session_id!r} in the store (a session is recorded with its "
                        "first feedback round)")
@@ -409,7 +448,8 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     query_case = _local(head["case"], "case") if "case" in head else None
     session = Session(store, engine, session_id=session_id, user=name, query_case=query_case,
                       query_vector=np.array(json.loads(str(head["vector"])), dtype=np.float64),
-                      started_at=head["started"].toPython(), k=k, filters=filters)
+                      started_at=head["started"].toPython(), k=k, filters=filters,
+                      query_text=str(head["text"]) if "text" in head else None)
     marks: dict[str, dict[str, str]] = {}
     for r in store.select(_MARKS, {"s": s}):
         marks.setdefault(str(r["r"]), {})[_local(r["case"], "case")] = str(r["relevance"])
@@ -443,18 +483,19 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
 
 
 def list_sessions(store: Store) -> list[dict]:
-    """Every recorded session: id, user, query case, number of rounds, start time (newest first)."""
+    """Every recorded session: id, user, query case or text, number of rounds, start time (newest first)."""
     rows = store.select("""
-        SELECT ?s ?name ?case ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {
+        SELECT ?s ?name ?case ?text ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {
           ?s a sg:RetrievalSession ; rdfs:label ?name ; prov:startedAtTime ?started ; prov:wasAssociatedWith ?u .
-          ?r sg:session ?s . OPTIONAL { ?s sg:queryCase ?case }
-        } GROUP BY ?s ?name ?case ?started ORDER BY DESC(?started)""")
+          ?r sg:session ?s . OPTIONAL { ?s sg:queryCase ?case } OPTIONAL { ?s $qt ?text }
+        } GROUP BY ?s ?name ?case ?text ?started ORDER BY DESC(?started)""", {"qt": SG.queryText})
     out = []
     for r in rows:
         users = store.select("SELECT DISTINCT ?n WHERE { $s prov:wasAssociatedWith ?u . ?u rdfs:label ?n }",
                              {"s": r["s"]})
         out.append({"session_id": str(r["name"]), "user": str(users[0]["n"]) if users else None,
                     "query_case": _local(r["case"], "case") if "case" in r else None,
+                    "query_text": str(r["text"]) if "text" in r else None,
                     "rounds": int(r["rounds"]), "started_at": str(r["started"])})
     return out
 

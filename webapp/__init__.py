@@ -69,7 +69,18 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config=semgraph_config, store=store, users=UserStore.in_data_dir(semgraph_config.data_dir),
         slots=QuerySlots(int(app.config["SPARQL_MAX_CONCURRENT"])))
 
-    from . import api, api_retrieval, auth, csrf, errors, pages, radiology, research, sparql, textsearch
+    from . import (
+        api,
+        api_retrieval,
+        auth,
+        csrf,
+        errors,
+        pages,
+        radiology,
+        research,
+        sparql,
+        textsearch,
+    )
 
     errors.init_app(app)
     csrf.init_app(app)

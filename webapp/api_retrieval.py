@@ -46,7 +46,7 @@ def _query_from(body: dict):
     """A case id or a likelihood vector (list in vocabulary order, or {term: value})."""
     case_id, vector = body.get("case_id"), body.get("vector")
     if (case_id is None) == (vector is None):
-        raise InvalidInput("give exactly one of case_id or vector")
+        raise InvalidInput("give exactly one of case_id, vector or text")
     if case_id is not None:
         return wb.check_id(case_id, "case")
     if isinstance(vector, dict):
@@ -168,8 +168,17 @@ def create_session():
                                   label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi)
     else:
         body = _json_body()
-        query = _query_from(body)
-        entry = wb.create_session(query, user, k=wb.parse_k(body.get("k")), filters=body.get("filters"))
+        text = body.get("text")
+        if text is not None:
+            if body.get("case_id") is not None or body.get("vector") is not None:
+                raise InvalidInput("give exactly one of case_id, vector or text")
+            if not isinstance(text, str):
+                raise InvalidInput("text must be a string (a free-text description of the lesion)")
+            query = None
+        else:
+            query = _query_from(body)
+        entry = wb.create_session(query, user, k=wb.parse_k(body.get("k")), filters=body.get("filters"), text=text,
+                                  algorithm=body.get("algorithm"))
     return jsonify(_session_json(entry)), 200, {"Location": url_for("api_retrieval.session", session_id=entry.id)}
 
 
@@ -311,8 +320,13 @@ add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "ro
     "session_id": {"type": "string"}, "user": {"type": "string"}, "label": {"type": ["string", "null"]},
     "round": {"type": "integer"}, "rounds": {"type": "array", "items": {"type": "object"}},
     "query_case": {"type": ["string", "null"]}, "query_diagnosis": {"type": ["string", "null"]},
-    "upload": {"type": ["string", "null"]}, "k": {"type": "integer"}, "filters": _FILTERS,
-    "query_terms": ref("TermBars"), "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
+    "upload": {"type": ["string", "null"]},
+    "query_text": {"type": ["string", "null"], "description": "The free-text query of a text session"},
+    "algorithm": {"type": "string", "description": "Feedback algorithm of the session's rounds"},
+    "k": {"type": "integer"}, "filters": _FILTERS,
+    "query_terms": ref("TermBars"),
+    "moved_query_terms": {"oneOf": [ref("TermBars"), {"type": "null"}],
+                          "description": "The query after the current round when feedback moved it (Rocchio)"}, "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
     "group_by": {"type": "string"}, "changes": {"type": "array", "items": ref("Change")},
     "matches": {"type": ["integer", "null"]}, "undone": {"type": "integer"},
     "links": {"type": "object", "additionalProperties": {"type": "string"}}}})
@@ -379,11 +393,17 @@ add_path("/sessions", "get", {
     "operationId": "listSessions", "security": _SESSION_SEC,
     "responses": {"200": json_response("Sessions", {"type": "array", "items": {"type": "object"}}), "401": _401}})
 add_path("/sessions", "post", {
-    "summary": "Start a retrieval session from a case, a vector (JSON) or an uploaded image (multipart)",
-    "operationId": "createSession", "security": _SESSION_SEC,
+    "summary": "Start a retrieval session from a case, a vector or a free text (JSON), or an uploaded image "
+               "(multipart)", "operationId": "createSession", "security": _SESSION_SEC,
     "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "object", "properties": {
             "case_id": {"type": "string"}, "vector": {"type": ["array", "object"]},
+            "text": {"type": "string", "maxLength": 2000,
+                     "description": "A free-text query; its parsed term vector (as GET /parse shows it) is the "
+                                    "session's query, and the text is recorded with the session"},
+            "algorithm": {"type": "string", "examples": ["penalty", "regularised+rocchio"],
+                          "description": "Feedback algorithm of every round (default: regularised+rocchio for a "
+                                         "text, penalty otherwise)"},
             "k": {"type": "integer"}, "filters": _FILTERS}}},
         "multipart/form-data": {"schema": _IMAGE_FORM}}},
     "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),

@@ -1,7 +1,8 @@
 """Free-text search page: live term chips, fused ranking with group headers, timeline and suggestion panels.
 
 HTML: ``/search?q=...&group=diagnosis|patient|cluster&k=&w_img=&case=`` (``case`` opens the timeline and
-diagnosis-suggestion panels of one result). JSON: ``/api/v1/parse?text=`` (the chips), ``/api/v1/search/text``,
+diagnosis-suggestion panels of one result); ``POST /search/session`` (form ``q``, ``k``, ``csrf_token``; radiologists)
+starts a feedback session whose query is the parsed term vector of the text and redirects to its page. JSON: ``/api/v1/parse?text=`` (the chips), ``/api/v1/search/text``,
 ``/api/v1/cases/<id>/timeline``, ``/api/v1/cases/<id>/suggestion``. Logged-in users only. The parsing, ranking,
 grouping, timeline and vote are :mod:`semgraph.textquery`, :mod:`semgraph.fusion`, :mod:`semgraph.grouping`,
 :mod:`semgraph.timeline` and :mod:`semgraph.suggest`; this module only wires them to HTTP.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, VOCABULARY_GRAPH
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
@@ -21,7 +22,8 @@ from semgraph.suggest import DISCLAIMER, suggest, suggest_for_vector
 from semgraph.textquery import MAX_TEXT_LENGTH, Vocabulary, parse_text
 from semgraph.timeline import patient_timeline
 
-from .auth import login_required
+from . import workbench as wb
+from .auth import current_user, login_required
 from .openapi import add_path, add_schema, error_response, json_response, ref
 from .services import get_store, services
 
@@ -195,6 +197,18 @@ def search_page():
         status, title, message, _ = describe(exc)
         context["error"] = {"title": title, "message": message}
     return render_template("search/text.html", **context), status
+
+
+@bp.route("/search/session", methods=["POST"])
+@login_required(role="radiologist")
+def start_session():
+    """Start a feedback session from the text query of the form and open it (round 1 = the session's ranking)."""
+    text = request.form.get("q", "")
+    if not text.strip():
+        raise InvalidInput("type a query text first, then start a feedback session with it")
+    entry = wb.create_session(None, current_user().name, k=wb.parse_k(request.form.get("k")), text=text,
+                              algorithm=request.form.get("algorithm") or None)
+    return redirect(url_for("radiology.session_page", session_id=entry.id))
 
 
 # --------------------------------------------------------------------------------------------------- JSON

@@ -33,8 +33,16 @@ from semgraph import grouping
 from semgraph.captions import caption
 from semgraph.casegraph import case_iri
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
+from semgraph.feedback import FeedbackParams
 from semgraph.retrieval import Engine, Filters, Hit, parse_filter
-from semgraph.sessions import RELEVANCE, Session, load_session, start_session
+from semgraph.sessions import (
+    RELEVANCE,
+    TEXT_ALGORITHM,
+    Session,
+    load_session,
+    start_session,
+    start_text_session,
+)
 
 from .auth import Forbidden
 from .services import Services, services
@@ -223,15 +231,48 @@ def _write_json(path: Path, value: dict) -> None:
     os.replace(tmp, path)
 
 
+def session_algorithm(algorithm: str | None, *, text: bool) -> str:
+    """The feedback algorithm of a session: the one asked for (checked), else regularised+rocchio for a text query
+    (Rocchio moves the parsed term vector, the regularised penalty learns term dissimilarities), else penalty."""
+    if algorithm in (None, ""):
+        return TEXT_ALGORITHM if text else "penalty"
+    if not isinstance(algorithm, str):
+        raise InvalidInput("algorithm must be a text such as 'penalty' or 'regularised+rocchio'")
+    try:
+        return FeedbackParams(algorithm=algorithm.strip()).algorithm
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def text_label(text: str) -> str:
+    short = " ".join(text.split())
+    return f"text “{short if len(short) <= 80 else short[:79] + '…'}”"
+
+
 def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label: str | None = None,
-                   upload: str | None = None, roi: dict | None = None) -> Entry:
-    """Start a session for ``query`` (a case id or a likelihood vector) by ``user`` and keep its start record."""
+                   upload: str | None = None, roi: dict | None = None, text: str | None = None,
+                   algorithm: str | None = None) -> Entry:
+    """Start a session for ``query`` (a case id or a likelihood vector) by ``user`` and keep its start record.
+
+    With ``text`` (and ``query=None``) the query is the parsed term vector of a free-text query
+    (:func:`semgraph.sessions.start_text_session`). ``algorithm`` is the feedback algorithm of every round of the
+    session (default: :func:`session_algorithm`).
+    """
     svc = services()
     texts, parsed = parse_filters(filters)
-    session = start_session(svc.store, engine(svc), query, user, k=k, filters=parsed)
+    algorithm = session_algorithm(algorithm, text=text is not None)
+    if text is not None:
+        if query is not None:
+            raise InvalidInput("give a query case, a vector or a text, not several")
+        session = start_text_session(svc.store, engine(svc), text, user, k=k, filters=parsed)
+    else:
+        session = start_session(svc.store, engine(svc), query, user, k=k, filters=parsed)
+    default_label = (f"case {session.query_case}" if session.query_case else
+                     text_label(session.query_text) if session.query_text else "likelihood vector")
     meta = {"session_id": session.session_id, "user": session.user, "query_case": session.query_case,
+            "query_text": session.query_text, "algorithm": algorithm,
             "query_vector": [float(x) for x in session.query0], "k": k, "filters": texts,
-            "label": label or (f"case {session.query_case}" if session.query_case else "likelihood vector"),
+            "label": label or default_label,
             "upload": upload, "roi": _roi_record(roi), "started_at": session.started_at.isoformat()}
     _write_json(_meta_path(svc, session.session_id), meta)
     entry = Entry(session, meta)
@@ -267,11 +308,15 @@ def get_session(session_id: str) -> Entry:
             raise NotFound(f"no retrieval session {session_id!r}") from None
         session = Session(svc.store, eng, session_id=session_id, user=meta["user"], query_case=meta["query_case"],
                           query_vector=np.array(meta["query_vector"], dtype=np.float64),
-                          started_at=dt.datetime.fromisoformat(meta["started_at"]), k=k, filters=parsed)
+                          started_at=dt.datetime.fromisoformat(meta["started_at"]), k=k, filters=parsed,
+                          query_text=meta.get("query_text"))
     if meta is None:
         meta = {"session_id": session_id, "user": session.user, "query_case": session.query_case, "k": k,
-                "filters": [], "upload": None,
-                "label": f"case {session.query_case}" if session.query_case else "likelihood vector"}
+                "filters": [], "upload": None, "query_text": session.query_text,
+                "algorithm": session.rounds[-1].params.algorithm if session.rounds else
+                session_algorithm(None, text=session.query_text is not None),
+                "label": f"case {session.query_case}" if session.query_case else
+                text_label(session.query_text) if session.query_text else "likelihood vector"}
     entry = Entry(session, meta)
     entry.rankings[entry.round] = list(session.ranking)
     return _remember(svc, entry)
@@ -295,9 +340,10 @@ def apply_marks(entry: Entry, marks: dict, user) -> None:
             raise InvalidInput(f"invalid mark {value!r} for case {case_id!r}; use one of {', '.join(RELEVANCE)}")
     if not any(v != "neutral" for v in marks.values()):
         raise InvalidInput("mark at least one result relevant or irrelevant before applying")
+    algorithm = entry.meta.get("algorithm") or session_algorithm(None, text=entry.session.query_text is not None)
     with entry.lock:
         before = list(entry.session.ranking)
-        new = entry.session.feedback(marks)
+        new = entry.session.feedback(marks, FeedbackParams(algorithm=algorithm))
         entry.rankings.setdefault(new.number - 1, before)
         entry.rankings[new.number] = list(entry.session.ranking)
 
@@ -418,6 +464,16 @@ def change_views(round_) -> list[dict]:
             for c in round_.changes]
 
 
+def moved_query(eng: Engine, session: Session, number: int) -> list[dict] | None:
+    """The query vector after round ``number`` as bars when feedback moved it (Rocchio), else None."""
+    if number < 1:
+        return None
+    q = session.rounds[number - 1].query
+    if np.allclose(q, session.query0, atol=1e-9):
+        return None
+    return terms_by_category(eng, q)
+
+
 def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
     """Everything the session page and GET /api/v1/sessions/<id> show."""
     s = entry.session
@@ -433,8 +489,11 @@ def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
         "rounds": [{"round_id": r.round_id, "number": r.number, "marks": dict(r.marks),
                     "ended_at": r.ended_at.isoformat(), "changes": len(r.changes)} for r in s.rounds],
         "query_case": s.query_case, "query_diagnosis": diagnosis, "upload": entry.meta.get("upload"),
+        "query_text": s.query_text,
+        "algorithm": entry.meta.get("algorithm") or session_algorithm(None, text=s.query_text is not None),
         "k": s.k, "filters": list(entry.meta.get("filters") or []),
         "query_terms": terms_by_category(eng, s.query0),
+        "moved_query_terms": moved_query(eng, s, n),
         "results": views, "groups": groups_of(eng, views, group_by), "group_by": group_by or "",
         "changes": change_views(last),
         "matches": sum(1 for v in views if v["match"]) if diagnosis else None,

@@ -8,7 +8,9 @@ import json
 import click
 
 from ..errors import InvalidInput
+from ..grouping import GROUPINGS
 from . import State, cli, handle_errors
+from .text_cmd import text_search
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
                        help="Output format.")
@@ -84,6 +86,14 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @cli.command()
 @click.option("--case", "case_id", metavar="ID", help="Query by an indexed case (the case itself is left out).")
 @click.option("--terms", metavar="TERM=VALUE,...", help="Query by term likelihoods, e.g. 'hypodense=0.9,RID6042=1'.")
+@click.option("--text", metavar="TEXT", help="Query by a free-text description (fused HSBD + caption ranking, as "
+                                             "`semgraph search`), e.g. 'hypodense lesion, no enhancement'.")
+@click.option("--w-img", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="With --text: weight of the term-vector (HSBD) channel; the caption channel gets 1 − w-img.")
+@click.option("--all-terms", is_flag=True, help="With --text: compare every term in HSBD, not only the mentioned "
+                                                "categories.")
+@click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
+              help="With --text: group the results by diagnosis, patient or cluster.")
 @click.option("--image", type=click.Path(dir_okay=False), help="Query by an image (DICOM, NIfTI, PNG) and a ROI.")
 @click.option("--mask", type=click.Path(dir_okay=False), help="ROI mask file of --image.")
 @click.option("--rect", metavar="x0,y0,x1,y1", help="Rectangular ROI of --image (half-open, pixels).")
@@ -97,18 +107,28 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @_FORMAT
 @click.pass_obj
 @handle_errors
-def query(state: State, case_id, terms, image, mask, rect, polygon, slice_index, hu_range, model_path,
-          exclude_same_patient, k, filters, fmt) -> None:
-    """Rank the cases of the store by HSBD to a case, a term vector or an image region.
+def query(state: State, case_id, terms, text, w_img, all_terms, group_by, image, mask, rect, polygon, slice_index,
+          hu_range, model_path, exclude_same_patient, k, filters, fmt) -> None:
+    """Rank the cases of the store by HSBD to a case, a term vector or an image region, or by a free text.
 
     Each result shows its distance, its diagnosis and the dendrogram nodes (terms or groups of terms) that make
-    up most of the distance.
+    up most of the distance. With --text the ranking is the fused one of `semgraph search`: the words matched to
+    terms (and those ignored), then w-img · HSBD similarity + (1 − w-img) · caption similarity per case.
     """
     from ..retrieval import Filters, parse_terms
 
-    given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--image", image)) if v]
+    given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--text", text), ("--image", image))
+             if v is not None and v != ""]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --case, --terms or --image")
+        raise click.UsageError("give exactly one of --case, --terms, --text or --image")
+    if text is None and (group_by is not None or all_terms):
+        raise click.UsageError("--group and --all-terms go with --text")
+    if text is not None:
+        if exclude_same_patient:
+            raise click.UsageError("--exclude-same-patient goes with --case")
+        text_search(state, text, k=k, group_by=group_by, w_img=w_img, all_terms=all_terms, fmt=fmt,
+                    filters=filters)
+        return
     parsed = Filters.coerce(list(filters))
     with state.config.open_store(read_only=True) as store:
         engine = _engine(store)
@@ -124,10 +144,20 @@ def query(state: State, case_id, terms, image, mask, rect, polygon, slice_index,
 
 def _echo_round(session, rnd, fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps({"session_id": session.session_id, "round": rnd.as_dict(),
+        click.echo(json.dumps({"session_id": session.session_id, "query_text": session.query_text,
+                               "query": {t: float(v) for t, v in zip(session.terms, rnd.query)},
+                               "round": rnd.as_dict(),
                                "results": [h.as_dict() for h in session.ranking]}, indent=2, ensure_ascii=False))
         return
     click.echo(f"session {session.session_id} · round {rnd.number} ({rnd.params.algorithm}) by {session.user}")
+    if session.query_text:
+        click.echo(f"query: {session.query_text!r}")
+        moved = sorted(((lab, a, b) for lab, a, b in zip(session.engine.labels, session.query0, rnd.query)
+                        if abs(a - b) > 5e-3), key=lambda m: -abs(m[2] - m[1]))
+        if moved:
+            more = f" (+ {len(moved) - 6} smaller)" if len(moved) > 6 else ""
+            click.echo("query moved (Rocchio): " + ", ".join(f"{lab} {a:.2f} → {b:.2f}" for lab, a, b in moved[:6])
+                       + more)
     if rnd.changes:
         click.echo(f"changed {len(rnd.changes)} term pair{'s' * (len(rnd.changes) != 1)}:")
         for c in rnd.changes:
@@ -140,14 +170,17 @@ def _echo_round(session, rnd, fmt: str) -> None:
 
 @cli.command()
 @click.option("--session", "session_id", metavar="ID", help="The session to continue (or undo).")
-@click.option("--new", "new", is_flag=True, help="Start a new session with --case or --terms.")
+@click.option("--new", "new", is_flag=True, help="Start a new session with --case, --terms or --text.")
 @click.option("--case", "case_id", metavar="ID", help="With --new: the query case.")
 @click.option("--terms", metavar="TERM=VALUE,...", help="With --new: a query term vector.")
+@click.option("--text", metavar="TEXT", help="With --new: a free-text query; its parsed term vector is the "
+                                             "session's query and the text is recorded with the session.")
 @click.option("--relevant", metavar="C1,C2", help="Cases marked relevant.")
 @click.option("--irrelevant", metavar="C1,C2", help="Cases marked irrelevant.")
 @click.option("--neutral", metavar="C1,C2", help="Cases marked neutral (recorded, no effect).")
-@click.option("--algorithm", default="penalty", show_default=True,
-              help="penalty, regularised, rocchio or a '+'-joined combination.")
+@click.option("--algorithm", default=None,
+              help="penalty, regularised, rocchio or a '+'-joined combination [default: regularised+rocchio for a "
+                   "text session, else penalty].")
 @click.option("--user", metavar="NAME", help="Who gives the feedback (required with --new).")
 @click.option("--undo", is_flag=True, help="Remove the session's last round (drops its named graph).")
 @_K
@@ -155,18 +188,28 @@ def _echo_round(session, rnd, fmt: str) -> None:
 @_FORMAT
 @click.pass_obj
 @handle_errors
-def feedback(state: State, session_id, new, case_id, terms, relevant, irrelevant, neutral, algorithm, user, undo,
-             k, filters, fmt) -> None:
-    """Give relevance feedback: mark results, learn term dissimilarities, re-rank; each round is recorded."""
+def feedback(state: State, session_id, new, case_id, terms, text, relevant, irrelevant, neutral, algorithm, user,
+             undo, k, filters, fmt) -> None:
+    """Give relevance feedback: mark results, learn term dissimilarities, re-rank; each round is recorded.
+
+    A session started with --text has the parsed term vector of the text as its query: Rocchio moves that vector
+    towards the relevant cases and the regularised penalty learns term dissimilarities (the default for text
+    sessions, regularised+rocchio).
+    """
     from ..feedback import FeedbackParams
     from ..retrieval import Filters, parse_terms
-    from ..sessions import load_session, start_session
+    from ..sessions import (
+        TEXT_ALGORITHM,
+        load_session,
+        start_session,
+        start_text_session,
+    )
 
     if bool(session_id) == bool(new):
         raise click.UsageError("give either --session ID or --new")
     marks: dict[str, str] = {}
-    for value, text in (("relevant", relevant), ("irrelevant", irrelevant), ("neutral", neutral)):
-        for cid in _ids(text):
+    for value, listed in (("relevant", relevant), ("irrelevant", irrelevant), ("neutral", neutral)):
+        for cid in _ids(listed):
             if cid in marks and marks[cid] != value:
                 raise InvalidInput(f"case {cid!r} is marked both {marks[cid]} and {value}")
             marks[cid] = value
@@ -174,24 +217,30 @@ def feedback(state: State, session_id, new, case_id, terms, relevant, irrelevant
         raise click.UsageError("--undo takes only --session ID")
     if not undo and not marks:
         raise click.UsageError("mark at least one case with --relevant, --irrelevant or --neutral")
-    try:
-        params = FeedbackParams(algorithm=algorithm)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    if not new and (case_id or terms or text is not None):
+        raise click.UsageError("--case, --terms and --text start a session: use them with --new")
+    if new and sum(1 for v in (case_id, terms, text) if v is not None and v != "") != 1:
+        raise click.UsageError("with --new give exactly one of --case, --terms or --text")
+    if new and not user:
+        raise click.UsageError("with --new give --user NAME")
+    if algorithm is not None:
+        try:
+            FeedbackParams(algorithm=algorithm)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
     parsed = Filters.coerce(list(filters))
     with state.config.open_store() as store:
         engine = _engine(store)
-        if new:
-            if bool(case_id) == bool(terms):
-                raise click.UsageError("with --new give exactly one of --case or --terms")
-            if not user:
-                raise click.UsageError("with --new give --user NAME")
+        if new and text is not None:
+            session = start_text_session(store, engine, text, user, k=k, filters=parsed)
+        elif new:
             query = case_id if case_id else engine.vector_from_terms(parse_terms(terms))
             session = start_session(store, engine, query, user, k=k, filters=parsed)
         else:
             session = load_session(store, session_id, engine, k=k, filters=parsed)
             if user and user != session.user:
                 raise InvalidInput(f"session {session_id} belongs to {session.user}; start your own with --new")
+        params = FeedbackParams(algorithm=algorithm or (TEXT_ALGORITHM if session.query_text else "penalty"))
         if undo:
             removed = session.undo()
             if fmt == "json":
@@ -224,10 +273,11 @@ def session_show(state: State, session_id: str, fmt: str) -> None:
         s = load_session(store, session_id, _engine(store))
     if fmt == "json":
         click.echo(json.dumps({"session_id": s.session_id, "user": s.user, "query_case": s.query_case,
-                               "started_at": s.started_at.isoformat(), "rounds": [r.as_dict() for r in s.rounds]},
+                               "query_text": s.query_text, "started_at": s.started_at.isoformat(), "rounds": [r.as_dict() for r in s.rounds]},
                               indent=2, ensure_ascii=False))
         return
-    query = f"case {s.query_case}" if s.query_case else "a term vector"
+    query = f"case {s.query_case}" if s.query_case else (f"text {s.query_text!r}" if s.query_text else
+                                                          "a term vector")
     click.echo(f"session {s.session_id}: {query}, user {s.user}, started {s.started_at.isoformat()}")
     for r in s.rounds:
         marks = ", ".join(f"{c}={v}" for c, v in sorted(r.marks.items()))
@@ -250,7 +300,8 @@ def session_list(state: State) -> None:
     if not rows:
         click.echo("no recorded session")
     for r in rows:
-        query = f"case {r['query_case']}" if r["query_case"] else "term vector"
+        query = f"case {r['query_case']}" if r["query_case"] else (
+            f"text {r['query_text']!r}" if r.get("query_text") else "term vector")
         click.echo(f"{r['session_id']}  {r['user']}  {query}  {r['rounds']} round{'s' * (r['rounds'] != 1)}  "
                    f"{r['started_at']}")
 

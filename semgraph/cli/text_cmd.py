@@ -1,4 +1,8 @@
-"""``semgraph search TEXT``: free-text search with fused ranking and grouping; ``semgraph suggest --case ID``."""
+"""``semgraph search TEXT`` (= ``semgraph query --text TEXT``): free-text search with fused ranking and grouping;
+``semgraph suggest --case ID``.
+
+:func:`text_search` is the one implementation of the text ranking and its printing; ``query --text`` calls it.
+"""
 
 from __future__ import annotations
 
@@ -30,27 +34,32 @@ def _load(store):
     return vocab, Corpus.from_store(store, vocab)
 
 
-@cli.command()
-@click.argument("text")
-@click.option("--k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
-@click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
-              help="Group the results by diagnosis, patient or cluster (top groups first).")
-@click.option("--w-img", default=0.7, show_default=True, type=click.FloatRange(0, 1),
-              help="Weight of the term-vector (HSBD) channel; the caption-text channel gets 1 − w-img.")
-@click.option("--all-terms", is_flag=True, help="Compare every term in HSBD, not only the mentioned categories.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.pass_obj
-@handle_errors
-def search(state: State, text: str, k: int, group_by: str | None, w_img: float, all_terms: bool, fmt: str) -> None:
-    """Search cases by a free-text description, e.g. "well-defined hypodense lesion, no enhancement".
+def _candidates(store, filters, corpus) -> list[str] | None:
+    """Ids of the corpus cases the filters allow (None: no filter, every case is a candidate)."""
+    from ..retrieval import Engine, Filters
 
-    Shows which words matched which RadLex terms (and which were ignored), then the ranking by
-    w-img · HSBD similarity + (1 − w-img) · caption similarity.
+    if not filters:
+        return None
+    engine = Engine.from_store(store)
+    allowed = engine.mask(Filters.coerce(list(filters)))
+    ids = list(engine.ids) if allowed is None else [i for i, ok in zip(engine.ids, allowed) if ok]
+    known = set(corpus.ids)
+    return [i for i in ids if i in known]
+
+
+def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = None, w_img: float = 0.7,
+                all_terms: bool = False, fmt: str = "table", filters=()) -> None:
+    """Rank the store's cases by the fused text ranking and print it (shared by ``search`` and ``query --text``).
+
+    Prints which words matched which terms and which were ignored, the fused-score formula and the hits (grouped
+    with ``group_by``); ``fmt='json'`` prints one JSON object instead. ``filters`` are filter texts as
+    ``semgraph query --filter`` takes them; only the cases they allow are ranked.
     """
-    with state.config.open_store() as store:
+    with state.config.open_store(read_only=True) as store:
         vocab, corpus = _load(store)
+        candidates = _candidates(store, filters, corpus)
     ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=round(1.0 - w_img, 12),
-                              masked=not all_terms, k=k)
+                              masked=not all_terms, k=k, candidates=candidates)
     ids = ranking.ids
     groups = None
     if group_by is not None:
@@ -61,7 +70,7 @@ def search(state: State, text: str, k: int, group_by: str | None, w_img: float, 
     captions = dict(zip(corpus.ids, corpus.captions))
     if fmt == "json":
         out = {"query": ranking.query.as_dict(), "w_img": ranking.w_img, "w_txt": ranking.w_txt,
-               "masked": ranking.masked,
+               "masked": ranking.masked, "caption_text": ranking.caption_text,
                "hits": [{**h.as_dict(), "diagnosis": getattr(corpus.cases.get(h.case_id), "diagnosis", None),
                          "caption": captions[h.case_id]} for h in ranking.hits]}
         if groups is not None:
@@ -73,8 +82,12 @@ def search(state: State, text: str, k: int, group_by: str | None, w_img: float, 
     for line in _match_lines(q):
         click.echo(line)
     click.echo(f"ignored: {', '.join(q.ignored) if q.ignored else '-'}")
+    click.echo(f"caption text compared: {ranking.caption_text or '(none)'}")
     scope = "mentioned categories" if ranking.masked else "all terms"
     click.echo(f"score = {ranking.w_img:.2f} · HSBD similarity ({scope}) + {ranking.w_txt:.2f} · caption similarity")
+    if not ranking.hits:
+        click.echo("no case matches")
+        return
     by_id = {h.case_id: h for h in ranking.hits}
 
     def row(h) -> str:
@@ -92,6 +105,26 @@ def search(state: State, text: str, k: int, group_by: str | None, w_img: float, 
                    f"best score {g.best_score:.3f}")
         for m in g.members:
             click.echo(row(by_id[m.case_id]))
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
+              help="Group the results by diagnosis, patient or cluster (top groups first).")
+@click.option("--w-img", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+              help="Weight of the term-vector (HSBD) channel; the caption-text channel gets 1 − w-img.")
+@click.option("--all-terms", is_flag=True, help="Compare every term in HSBD, not only the mentioned categories.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@handle_errors
+def search(state: State, text: str, k: int, group_by: str | None, w_img: float, all_terms: bool, fmt: str) -> None:
+    """Search cases by a free-text description, e.g. "well-defined hypodense lesion, no enhancement".
+
+    Shows which words matched which RadLex terms (and which were ignored), then the ranking by
+    w-img · HSBD similarity + (1 − w-img) · caption similarity. Same as ``semgraph query --text``.
+    """
+    text_search(state, text, k=k, group_by=group_by, w_img=w_img, all_terms=all_terms, fmt=fmt)
 
 
 @cli.command()

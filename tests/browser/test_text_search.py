@@ -82,3 +82,39 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     assert "Decision support only" in page.locator("#case-suggestion").inner_text()
     assert page.input_value("#q") == "Well-defined hypodense lesion, no enhancement"
     shot(page, "23-text-search-timeline-and-suggestion")
+
+    # the same text query becomes a feedback session: its parsed term vector is the query
+    page.click("#start-session-button")
+    page.wait_for_selector("#hits article.hit")
+    page.wait_for_load_state("networkidle")
+    assert "/sessions/" in page.url
+    assert page.locator("#query-text").inner_text() == "Well-defined hypodense lesion, no enhancement"
+    assert page.locator("#round-counter").inner_text() == "round 1"
+    assert page.locator("#algorithm").inner_text() == "regularised+rocchio"
+    assert page.locator(".query-panel img.query-thumb").count() == 0
+    present = page.locator("#query-terms .term-row.present .term-label").all_inner_texts()
+    assert sorted(present) == ["circumscribed margin", "hypodense", "nonenhancing"]
+    first = page.locator("#hits article.hit").evaluate_all("els => els.map(e => e.dataset.case)")
+    diagnoses = page.locator("#hits article.hit .diagnosis").all_inner_texts()
+    assert len(first) == 20
+    shot(page, "24-text-session-round1")
+
+    relevant = [c for c, d in zip(first, diagnoses) if d == "cyst"][:3]
+    irrelevant = [c for c, d in zip(first, diagnoses) if d != "cyst"][:3]
+    assert len(relevant) == 3 and len(irrelevant) == 3, diagnoses
+    for case_id in relevant:
+        page.check(f"article.hit[data-case='{case_id}'] input[value=relevant]")
+    for case_id in irrelevant:
+        page.check(f"article.hit[data-case='{case_id}'] input[value=irrelevant]")
+    assert page.locator("#mark-count").inner_text() == "3 relevant, 3 irrelevant"
+    shot(page, "25-text-session-marked")
+    page.click("#apply")
+    page.wait_for_selector("#round-counter:text-is('round 2')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#query-text").inner_text() == "Well-defined hypodense lesion, no enhancement"
+    assert "Query after round 1" in page.locator(".query-panel").inner_text()
+    assert page.locator("#moved-query meter").count() == len(TERMS)
+    second = page.locator("#hits article.hit").evaluate_all("els => els.map(e => e.dataset.case)")
+    assert second != first
+    assert page.locator(".move-up, .move-down, .move-new").count() > 0
+    shot(page, "26-text-session-round2")

@@ -21,6 +21,7 @@ from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
 from semgraph.fusion import (
     Corpus,
+    caption_query_text,
     distance_to_similarity,
     fuse,
     hsbd_distances,
@@ -29,6 +30,7 @@ from semgraph.fusion import (
     rescale,
     text_similarity,
 )
+from semgraph.textquery import Vocabulary, parse_text
 
 TERMS = paper_terms()
 K = len(TERMS)
@@ -116,6 +118,46 @@ def test_weights_zero_one_gives_the_text_ranking():
     r = rank_text_query("soft tissue density", _corpus(A, caps), w_img=0.0, w_txt=1.0)
     assert r.ids[0] == "c02"
     assert r.hits[0].sim_txt == pytest.approx(1.0)
+
+
+def test_negated_term_does_not_pull_captions_that_mention_it():
+    """'no enhancement' must rank the nonenhancing caption above the enhancing ones in the caption channel.
+
+    With the raw text, TF-IDF shares the words 'lesion' and 'enhancement' with captions 1 and 2 and only 'lesion'
+    with caption 0, so caption 0 came last.
+    """
+    A = np.zeros((3, K))
+    caps = ["Liver lesion: nonenhancing.", "Liver lesion: enhancing; heterogeneous enhancement.",
+            "Liver lesion: enhancing; peripheral nodular enhancement."]
+    r = rank_text_query("lesion, no enhancement", _corpus(A, caps), w_img=0.0, w_txt=1.0)
+    assert r.ids[0] == "c00"
+    assert r.hits[0].sim_txt == pytest.approx(1.0)
+    assert r.caption_text == "nonenhancing lesion"
+
+
+def test_negated_term_without_complement_leaves_no_caption_words():
+    A = np.zeros((2, K))
+    caps = ["Liver lesion: abuts capsule of liver.", "Liver lesion: hypodense."]
+    r = rank_text_query("hypodense, not abutting the capsule", _corpus(A, caps), w_img=0.0, w_txt=1.0)
+    assert "capsule" not in r.caption_text
+    assert r.ids[0] == "c01"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("round lesion, no enhancement", "nonenhancing round lesion"),
+    ("enhancing, not heterogeneous", "enhancing homogeneous"),
+    ("hypervascular mass in a woman", "enhancing hypervascular mass woman"),  # implied term in vector order
+    ("well-defined, without internal nodules", "circumscribed margin"),
+    ("no internal nodules", ""),
+])
+def test_caption_query_text_by_hand(text, expected):
+    assert caption_query_text(parse_text(text)) == expected
+
+
+def test_caption_query_text_checks_the_vocabulary():
+    small = Vocabulary.build(Vocabulary.default().terms[:3], {t.iri: [t.label] for t in Vocabulary.default().terms[:3]})
+    with pytest.raises(InvalidInput, match="same terms"):
+        caption_query_text(parse_text("hypodense"), small)
 
 
 def test_rank_fused_scores_are_the_weighted_rescaled_components():

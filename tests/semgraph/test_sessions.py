@@ -11,14 +11,22 @@ from rdflib import URIRef
 
 import kg
 import ontology
-from kg.namespaces import BASELINE_GRAPH
+from kg.namespaces import BASELINE_GRAPH, SG
 from ontology.paper_terms import paper_terms
 from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.feedback import FeedbackParams
 from semgraph.retrieval import Engine
-from semgraph.sessions import load_session, promote, promotion_candidates, start_session
+from semgraph.sessions import (
+    TEXT_ALGORITHM,
+    list_sessions,
+    load_session,
+    promote,
+    promotion_candidates,
+    start_session,
+    start_text_session,
+)
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -159,6 +167,47 @@ def test_replay_of_a_vector_query(store, engine):
     replay = load_session(store, live.session_id, engine)
     assert replay.query_case is None and ranking(replay) == ranking(live)
     np.testing.assert_array_equal(replay.query0, live.query0)
+
+
+def test_text_session_query_is_the_parsed_vector_and_the_text_is_recorded(store, engine):
+    text = "hypodense lesion, no enhancement"
+    session = start_text_session(store, engine, text, "tess", k=10)
+    expected = np.zeros(len(TERMS))
+    expected[H] = 1.0
+    expected[TERMS.index(R + "RID6056")] = 1.0  # nonenhancing: complement of the negated "enhancement"
+    np.testing.assert_array_equal(session.query0, expected)
+    assert session.query_case is None and session.query_text == text
+    assert not store.select("SELECT ?s WHERE { ?s $p ?t }", {"p": SG.queryText})  # nothing before the first round
+    rnd = session.feedback({"REL": "relevant", "IRR": "irrelevant"}, FeedbackParams(algorithm=TEXT_ALGORITHM))
+    rows = store.select("SELECT ?t WHERE { GRAPH $g { $s $p ?t } }", {"g": rnd.graph, "s": session.iri,
+                                                                       "p": SG.queryText})
+    assert [str(r["t"]) for r in rows] == [text]
+    # Rocchio (alpha 1, beta 0.75, gamma 0.15) towards REL (water density 0.85) and away from IRR (soft tissue
+    # density 0.9), clipped to [0, 1]: water 0 + 0.75 * 0.85 = 0.6375; soft tissue 0 - 0.15 * 0.9 -> 0; hypodense 1
+    assert session.query[W] == pytest.approx(0.6375)
+    assert session.query[S] == pytest.approx(0.0)
+    assert session.query[H] == pytest.approx(1.0)
+    replay = load_session(store, session.session_id, engine, k=10)
+    assert replay.query_text == text and replay.query_case is None
+    np.testing.assert_array_equal(replay.query, session.query)
+    assert ranking(replay) == ranking(session)
+    listed = {r["session_id"]: r for r in list_sessions(store)}
+    assert listed[session.session_id]["query_text"] == text
+    assert listed[session.session_id]["query_case"] is None
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("   ", "empty"), ("a b c qqq", "names no vocabulary term"),
+                                           ("x" * 2001, "too long")])
+def test_bad_text_session_queries_write_nothing(store, engine, text, message):
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match=message):
+        start_text_session(store, engine, text, "tess")
+    assert snapshot(store) == before
+
+
+def test_a_session_is_a_case_or_a_text_not_both(store, engine):
+    with pytest.raises(InvalidInput, match="not both"):
+        start_session(store, engine, "Q", "tess", query_text="hypodense")
 
 
 def test_undo_restores_the_previous_state_in_one_drop(store, engine):

@@ -228,6 +228,70 @@ def test_session_rounds_undo_and_attribution(rsite):
     assert rita.post(f"/sessions/{sid}/undo").status_code == 400
 
 
+CYST_TEXT = "well-circumscribed water density lesion, no enhancement"
+
+
+def test_text_session_by_json_moves_the_query_and_records_the_text(rsite):
+    from kg.namespaces import SG
+    from webapp import workbench as wb
+
+    rita = Api(rsite.url, "rita")
+    cases = cases_by_id(rsite)
+    r = rita.post("/sessions", json={"text": CYST_TEXT, "k": 12})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    sid = s["session_id"]
+    assert s["query_text"] == CYST_TEXT and s["query_case"] is None and s["algorithm"] == "regularised+rocchio"
+    assert s["label"] == f"text “{CYST_TEXT}”" and s["moved_query_terms"] is None
+    values = {t["label"]: t["value"] for c in s["query_terms"] for t in c["terms"]}
+    assert {label for label, v in values.items() if v == 1.0} == {"circumscribed margin", "water density",
+                                                                  "nonenhancing"}
+    first = [h["case_id"] for h in s["results"]]
+    rel = [c for c in first if cases[c].diagnosis == "cyst"][:3]
+    irr = [c for c in first if cases[c].diagnosis != "cyst"][:3]
+    assert rel and irr, "the cohort's top results for a cyst description hold cysts and other lesions"
+    marks = {**{c: "relevant" for c in rel}, **{c: "irrelevant" for c in irr}}
+    after = rita.post(f"/sessions/{sid}/rounds", json={"marks": marks}).json()
+    assert after["round"] == 1 and after["moved_query_terms"] is not None
+    moved = {t["label"]: t["value"] for c in after["moved_query_terms"] for t in c["terms"]}
+    assert moved != values
+    rows = rsite.store.select("SELECT ?alg ?t WHERE { ?r sg:session ?s ; sg:algorithm ?alg . ?s rdfs:label $sid ; "
+                              "$qt ?t }", {"sid": sid, "qt": SG.queryText})
+    assert [(str(x["alg"]), str(x["t"])) for x in rows] == [("regularised+rocchio", CYST_TEXT)]
+    # after a restart (memory cleared, start record gone) the session is replayed from the graph alone
+    wb.invalidate(rsite.app.extensions["semgraph"])
+    (rsite.data_dir / wb.SESSIONS_DIR / f"{sid}.json").unlink()
+    again = rita.get(f"/sessions/{sid}").json()
+    assert again["query_text"] == CYST_TEXT and again["round"] == 1 and again["algorithm"] == "regularised+rocchio"
+    # (k is in the start record only: the replay ranks the default 25, whose first 12 are the session's)
+    assert [h["case_id"] for h in again["results"]][:12] == [h["case_id"] for h in after["results"]]
+    assert any(x["session_id"] == sid and x["query_text"] == CYST_TEXT for x in rita.get("/sessions").json())
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"text": CYST_TEXT, "case_id": "x"}, 400, "exactly one of case_id, vector or text"),
+    ({"text": 42}, 400, "text must be a string"),
+    ({"text": "zzz qqq"}, 400, "names no vocabulary term"),
+    ({"text": CYST_TEXT, "algorithm": "penalty+regularised"}, 400, "choose one"),
+    ({}, 400, "exactly one of case_id, vector or text"),
+])
+def test_text_session_bad_bodies(rsite, body, status, message):
+    r = Api(rsite.url, "rita").post("/sessions", json=body)
+    assert r.status_code == status and message in r.json()["error"]["message"], r.text
+
+
+def test_text_session_needs_a_radiologist(rsite):
+    assert Api(rsite.url, "rhea").post("/sessions", json={"text": CYST_TEXT}).status_code == 403
+
+
+def test_openapi_documents_the_text_session_body(rsite):
+    doc = requests.get(rsite.url + "/api/v1/openapi.json", timeout=30).json()
+    body = doc["paths"]["/sessions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"text", "algorithm", "case_id", "vector"} <= set(body["properties"])
+    assert {"query_text", "algorithm", "moved_query_terms"} <= set(
+        doc["components"]["schemas"]["RetrievalSession"]["properties"])
+
+
 def test_dendrogram_svg_of_a_round(rsite):
     api = Api(rsite.url, "rita")
     sid = api.post("/sessions", json={"case_id": rsite.case_ids[0], "k": 12}).json()["session_id"]

@@ -189,3 +189,59 @@ def test_suggestion_is_labelled_decision_support(rita):
 def test_documented_in_openapi(site):
     paths = Client(site).get("/api/v1/openapi.json").json()["paths"]
     assert {"/parse", "/search/text", "/cases/{case_id}/timeline", "/cases/{case_id}/suggestion"} <= set(paths)
+
+
+# --------------------------------------------------------------------------------------------------- feedback sessions
+
+
+def _post_form(client: Client, page_path: str, action: str, data: dict) -> requests.Response:
+    token = _CSRF.search(client.get(page_path).text).group(1)
+    return client.http.post(client.base + action, data={**data, "csrf_token": token}, allow_redirects=False,
+                            timeout=60)
+
+
+def test_text_search_page_starts_a_feedback_session(rita, site):
+    page = rita.get("/search", params={"q": TEXT}).text
+    assert 'id="start-session"' in page and "Start a feedback session with this query" in page
+    assert 'action="/search/session"' in page
+    r = _post_form(rita, "/search?q=x", "/search/session", {"q": TEXT, "k": "8"})
+    assert r.status_code == 302 and "/sessions/" in r.headers["Location"]
+    session_path = r.headers["Location"].replace(site, "")
+    html = rita.get(session_path).text
+    assert f'<blockquote class="query-text" id="query-text">{TEXT}</blockquote>' in html
+    assert "Terms of the text" in html and "regularised+rocchio" in html
+    assert 'class="query-thumb"' not in html  # no query image for a text query
+    # the query vector as bars: hypodense, circumscribed margin and nonenhancing (complement of "no enhancement") at 1
+    bars = re.findall(r'<span class="term-label" title="(RID\d+)">[^<]*</span>\s*<meter[^>]*value="([0-9.]+)"', html)
+    assert {rid for rid, v in bars if float(v) == 1.0} == {"RID6042", "RID5707", "RID6056"}
+    assert len(bars) == len(TERMS)
+    session_id = session_path.rsplit("/", 1)[-1]
+    data = rita.get(f"/api/v1/sessions/{session_id}").json()
+    assert data["query_text"] == TEXT and data["query_case"] is None and data["algorithm"] == "regularised+rocchio"
+    assert data["moved_query_terms"] is None and data["round"] == 0 and len(data["results"]) == 8
+    # one round: Rocchio moves the query, the page shows the moved query above the text's terms
+    ranked = [h["case_id"] for h in data["results"]]
+    marks = {f"mark-{ranked[0]}": "relevant", f"mark-{ranked[-1]}": "irrelevant"}
+    r = _post_form(rita, session_path, f"/sessions/{session_id}/feedback", marks)
+    assert r.status_code == 302
+    html = rita.get(session_path).text
+    assert 'id="moved-query"' in html and "Query after round 1" in html and TEXT in html
+    data = rita.get(f"/api/v1/sessions/{session_id}").json()
+    assert data["round"] == 1 and data["moved_query_terms"] is not None
+    assert rita.get(f"/api/v1/sessions/{session_id}").json()["rounds"][0]["marks"] == {
+        ranked[0]: "relevant", ranked[-1]: "irrelevant"}
+
+
+def test_text_session_start_errors_and_roles(rita, site):
+    r = _post_form(rita, "/search", "/search/session", {"q": "   "})
+    assert r.status_code == 400 and "type a query text" in r.text
+    r = _post_form(rita, "/search", "/search/session", {"q": "qqq zzz"})
+    assert r.status_code == 400 and "names no vocabulary term" in r.text
+    r = _post_form(rita, "/search", "/search/session", {"q": TEXT, "algorithm": "magic"})
+    assert r.status_code == 400 and "Invalid algorithm" in r.text
+    r = rita.http.post(rita.base + "/search/session", data={"q": TEXT}, allow_redirects=False, timeout=30)
+    assert r.status_code == 400  # no CSRF token
+    rhea = Client(site).login("rhea")
+    page = rhea.get("/search", params={"q": TEXT}).text
+    assert 'id="start-session"' not in page and "Radiologists can start a feedback session" in page
+    assert _post_form(rhea, "/search", "/search/session", {"q": TEXT}).status_code == 403
