@@ -14,7 +14,6 @@ import pytest
 
 RITA, RITA_PASSWORD = "rita", "rita-browser-password"
 RHEA, RHEA_PASSWORD = "rhea", "rhea-browser-password"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _load_helper():
@@ -72,8 +71,6 @@ def test_radiologist_feedback_round_and_sparql(page, browser, cohort_site, shot)
     assert page.locator("article.hit.match").count() + page.locator("article.hit.mismatch").count() == 12
     assert page.locator(".query-panel meter").count() == 19
     shot(page, "radiology-02-results")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot-results.png"), full_page=False)
 
     # mark 3 relevant + 3 irrelevant, apply: round 2 arrives in place
     assert sorted(marks.values()).count("relevant") == 3 and sorted(marks.values()).count("irrelevant") == 3
