@@ -189,24 +189,30 @@ def existing_case_ids(store: Store) -> set[str]:
 
 # ---------------------------------------------------------------------- manifests
 def resolve_source(source) -> tuple[str, Path]:
-    """('manifest' | 'reader', path) for a manifest file, a folder with ``manifest.json``, or a reader CSV."""
+    """('manifest' | 'reader' | 'aim', path) for a manifest file, a folder with ``manifest.json``, a reader CSV, or
+    AIM XML (a ``.xml`` file or a folder of them)."""
     from .cohort.manifest import BASE_COLUMNS
 
     path = Path(source)
     if path.is_dir():
-        path = path / "manifest.json"
-        if not path.is_file():
-            raise NotFound(f"{source} has no manifest.json")
+        if (path / "manifest.json").is_file():
+            return "manifest", path / "manifest.json"
+        if any(p.is_file() and p.suffix.lower() == ".xml" for p in path.rglob("*")):
+            return "aim", path
+        raise NotFound(f"{source} has no manifest.json and no .xml (AIM) file")
     if not path.is_file():
         raise NotFound(f"{source} does not exist")
     if path.suffix.lower() == ".json":
         return "manifest", path
+    if path.suffix.lower() == ".xml":
+        return "aim", path
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), [])
         is_manifest = [h.strip() for h in header[: len(BASE_COLUMNS)]] == list(BASE_COLUMNS)
         return ("manifest" if is_manifest else "reader"), path
-    raise InvalidInput(f"{path}: expected a manifest (.json or .csv), a folder with manifest.json, or a reader CSV")
+    raise InvalidInput(f"{path}: expected a manifest (.json or .csv), a folder with manifest.json, a reader CSV, "
+                       "or AIM XML (a .xml file or a folder of them)")
 
 
 def ingest(store: Store, source, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
@@ -215,6 +221,10 @@ def ingest(store: Store, source, data_dir, *, model=None, feature_config: Featur
     kind, path = resolve_source(source)
     if kind == "reader":
         return ingest_reader_csv(store, path, hierarchy=hierarchy)
+    if kind == "aim":
+        from .aim import ingest_aim  # aim imports IngestReport from this module
+
+        return ingest_aim(store, path, hierarchy=hierarchy)
     from .cohort import read_manifest
 
     return ingest_manifest(store, read_manifest(path), data_dir, model=model, feature_config=feature_config,

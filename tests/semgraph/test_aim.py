@@ -227,3 +227,12 @@ def test_replace_rewrites_existing_case(onto_store, tmp_path):
     assert ingest_aim(onto_store, path, replace=True).ingested == ["R"]
     _, m = read_likelihoods(onto_store, [HYPODENSE], kinds=("reader",))
     np.testing.assert_allclose(m, [[0.9]])
+
+
+def test_semgraph_ingest_dispatches_aim_files_and_folders(onto_store, tmp_path):
+    from semgraph.ingest import ingest, resolve_source
+
+    assert resolve_source(DATA) == ("aim", DATA)
+    assert resolve_source(DATA / "two_lesions.xml") == ("aim", DATA / "two_lesions.xml")
+    report = ingest(onto_store, DATA / "two_lesions.xml", tmp_path)
+    assert len(report.ingested) == 2 and not report.failed
