@@ -33,8 +33,9 @@ from kg.namespaces import ANNOTATIONS_GRAPH, ID, SG
 
 from .errors import InvalidInput
 
-#: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms.
-ANNOTATION_KINDS = ("reader", "predicted", "truth")
+#: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms, and
+#: cross-validated likelihoods (predicted by models that never saw the case's patient, for honest evaluation).
+ANNOTATION_KINDS = ("reader", "predicted", "truth", "crossval")
 
 
 def _mint(kind: str, *parts: str) -> URIRef:

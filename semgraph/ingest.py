@@ -524,6 +524,18 @@ def annotate(store: Store, data_dir, model, *, progress: bool = True) -> IngestR
     return report
 
 
+def store_crossval(store: Store, case_ids, terms, likelihoods, model) -> None:
+    """Store out-of-fold likelihoods (``crossval`` annotations, attributed to ``model``'s version) of ``case_ids``,
+    replacing earlier ones; the evaluation protocol ranks these (``semgraph evaluate --likelihoods crossval``)."""
+    from .casegraph import annotation_iri
+
+    agent = model_iri(model.version_)
+    for case_id, row in zip(case_ids, np.asarray(likelihoods, dtype=np.float64)):
+        values = {t: float(np.clip(v, 0.0, 1.0)) for t, v in zip(terms, row)}
+        _replace_annotation(store, case_id, Annotation("crossval", values, attributed_to=agent),
+                            annotation_iri(case_id, "crossval"))
+
+
 def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri) -> None:
     """Replace one annotation of a case (delete its triples, insert the new ones) in one update."""
     from .casegraph import case_triples
@@ -539,5 +551,5 @@ def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri)
 __all__ = [
     "CaseFeatures", "IngestReport", "TrainingSet", "annotate", "compute_features", "existing_case_ids",
     "features_path", "ingest", "ingest_manifest", "ingest_reader_csv", "latest_model", "load_features",
-    "record_model", "save_features", "save_model", "train", "training_set",
+    "record_model", "roi_likelihoods", "save_features", "save_model", "store_crossval", "train", "training_set",
 ]

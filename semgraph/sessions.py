@@ -175,7 +175,7 @@ class Session:
         self.baseline = engine.dissimilarity.copy()
         self.categories = engine.categories
         self._base_engine = engine
-        self._engine = engine.with_dissimilarity(self.baseline, source="session")
+        self._engine = engine  # shared until a round changes D; then the session gets an index of its own
         self.rounds: list[Round] = []
         self.ranking: list[Hit] = self._rank(self.query0)
 
@@ -201,7 +201,10 @@ class Session:
         return self._engine.search_vector(query, self.k, self.filters, exclude=exclude)
 
     def _set_state(self, D: np.ndarray, query: np.ndarray) -> None:
-        self._engine._set_dissimilarity(D)
+        if self._engine is self._base_engine:
+            self._engine = self._base_engine.with_dissimilarity(D, source="session")
+        else:
+            self._engine._set_dissimilarity(D)
         self.ranking = self._rank(query)
 
     # ------------------------------------------------------------------ feedback

@@ -31,6 +31,8 @@ parsed without error.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,14 +199,9 @@ class Vocabulary:
     @classmethod
     def default(cls, synonyms: Mapping[str, Iterable[str]] | None = None) -> Vocabulary:
         """The 19 paper terms with RadLex and paper labels and (by default) the shipped synonym list."""
-        from .synonyms import bundled_synonyms
-
-        pts = paper_terms()
         if synonyms is None:
-            grouped: dict[str, list[str]] = {}
-            for s in bundled_synonyms():
-                grouped.setdefault(s.iri, []).append(s.synonym)
-            synonyms = grouped
+            return _shipped_vocabulary()
+        pts = paper_terms()
         terms = [VocabularyTerm(t.iri, t.label, t.category, t.paper_label) for t in pts]
         labels = {t.iri: [t.label, t.paper_label] for t in pts}
         return cls.build(terms, labels, synonyms)
@@ -420,3 +417,14 @@ def _vector_and_mask(matches: Sequence[Match], vocab: Vocabulary, k: int) -> tup
     categories = {vocab.terms[index[m.term]].category for m in matches}
     mask = np.array([t.category in categories for t in vocab.terms], dtype=bool)
     return vector, mask
+
+
+@functools.cache
+def _shipped_vocabulary() -> Vocabulary:
+    """The default vocabulary with the shipped synonym list, built once per process (it is immutable)."""
+    from .synonyms import bundled_synonyms
+
+    grouped: dict[str, list[str]] = {}
+    for s in bundled_synonyms():
+        grouped.setdefault(s.iri, []).append(s.synonym)
+    return Vocabulary.default(synonyms=grouped)

@@ -59,7 +59,9 @@ def _table(results: dict, rounds: int) -> list[str]:
 @click.option("--seeds", default=20, show_default=True, type=click.IntRange(1), help="Repetitions (seeds 0..N-1).")
 @click.option("--out", "out_dir", metavar="DIR", help="Output folder [default: DATA_DIR/evaluation].")
 @click.option("--likelihoods", "kind", default="predicted", show_default=True,
-              type=click.Choice(["predicted", "reader", "truth"]), help="Which term vectors of the cases to rank.")
+              type=click.Choice(["predicted", "crossval", "reader", "truth"]),
+              help="Which term vectors of the cases to rank (crossval: out-of-fold likelihoods of `semgraph train "
+                   "--lopo`, the honest choice for term models trained on the same cases).")
 @click.option("--weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Weight of the image part in the combined dissimilarity.")
 @click.pass_obj

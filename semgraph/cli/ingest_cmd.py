@@ -75,7 +75,8 @@ def _auc_table(result, labels) -> list[str]:
 
 
 @cli.command(name="train")
-@click.option("--lopo", is_flag=True, help="Also run leave-one-patient-out cross-validation and print per-term AUC.")
+@click.option("--lopo", is_flag=True, help="Also run leave-one-patient-out cross-validation, print per-term AUC and "
+                                           "store the out-of-fold likelihoods as 'crossval' annotations.")
 @click.option("--folds", type=int, help="With --lopo: GroupKFold over patients with this many folds instead.")
 @click.option("--calibration", type=click.Choice(["platt", "isotonic"]), default="platt", show_default=True)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Folds fitted in parallel (--lopo).")
@@ -96,19 +97,21 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
         data = ingest_mod.training_set(store, data_dir)
         estimator = TermModels(feature_config=data.config, calibration=calibration)
         model, _ = ingest_mod.train(store, data_dir, estimator=estimator, data=data)
-    path = ingest_mod.models_dir(data_dir) / f"{model.version_}.npz"
-    click.echo(f"trained model {model.version_} on {len(data.case_ids):,} cases "
-               f"({len(set(data.groups)):,} patients, {len(data.patches):,} patches); saved {path}")
-    constant = [t for t, k in zip(model.terms_, model.kinds_) if k == "constant"]
-    if constant:
-        click.echo(f"terms with a single class (constant likelihood): {', '.join(constant)}")
-    if lopo:
-        result = lopo_auc(data.X, data.Y, data.groups, patches=data.patches, patch_kinds=data.kinds,
-                          patch_case=data.case, estimator=estimator, n_splits=folds, n_jobs=jobs, progress=True)
-        labels = {t.iri: t.label for t in paper_terms()}
-        click.echo(f"{result.scheme}: {result.n_folds} folds, out-of-fold likelihoods vs reader terms")
-        for line in _auc_table(result, labels):
-            click.echo(line)
+        path = ingest_mod.models_dir(data_dir) / f"{model.version_}.npz"
+        click.echo(f"trained model {model.version_} on {len(data.case_ids):,} cases "
+                   f"({len(set(data.groups)):,} patients, {len(data.patches):,} patches); saved {path}")
+        constant = [t for t, k in zip(model.terms_, model.kinds_) if k == "constant"]
+        if constant:
+            click.echo(f"terms with a single class (constant likelihood): {', '.join(constant)}")
+        if lopo:
+            result = lopo_auc(data.X, data.Y, data.groups, patches=data.patches, patch_kinds=data.kinds,
+                              patch_case=data.case, estimator=estimator, n_splits=folds, n_jobs=jobs, progress=True)
+            ingest_mod.store_crossval(store, data.case_ids, result.terms, result.likelihoods, model)
+            labels = {t.iri: t.label for t in paper_terms()}
+            click.echo(f"{result.scheme}: {result.n_folds} folds, out-of-fold likelihoods vs reader terms "
+                       f"(stored as 'crossval' annotations for `semgraph evaluate --likelihoods crossval`)")
+            for line in _auc_table(result, labels):
+                click.echo(line)
 
 
 @cli.command(name="annotate")
