@@ -37,7 +37,7 @@ from .textquery import TextQuery, Vocabulary, normalise, parse_text
 
 __all__ = ["SIMILARITY_MAPS", "Corpus", "FusedHit", "FusedRanking", "TfidfTextModel", "caption_query_text",
            "distance_to_similarity",
-           "fuse", "hsbd_distances", "rank_fused", "rank_text_query", "register_text_model", "rescale",
+           "fuse", "hsbd_distances", "rank_fused", "rank_noted_query", "rank_text_query", "register_text_model", "rescale",
            "sentence_text_model", "text_model", "text_similarity"]
 
 #: Allowed values of ``similarity_map``.
@@ -415,6 +415,19 @@ def caption_query_text(query: TextQuery, vocabulary: Vocabulary | None = None) -
         raise InvalidInput("the vocabulary and the parsed query must use the same terms in the same order")
     asserted = [t.caption_label for t, v in zip(vocab.terms, query.vector) if v > 0]
     return " ".join([*asserted, *query.ignored])
+
+
+def rank_noted_query(vector, note: str, corpus: Corpus, vocabulary: Vocabulary | None = None, *,
+                     w_img: float = 0.7, w_txt: float = 0.3, similarity_map: str = "linear", model: str = "tfidf",
+                     candidates=None, k: int | None = None) -> FusedRanking:
+    """Rank by the fused score of a query term vector (a case or an image region; every term counts in HSBD) and a
+    text note on the query, compared with the captions as a text query's words are (:func:`caption_query_text`)."""
+    vocab = Vocabulary.default() if vocabulary is None else vocabulary
+    if tuple(vocab.iris) != tuple(corpus.terms):
+        raise InvalidInput("the vocabulary and the corpus must use the same terms in the same order")
+    q = parse_text(note, vocab)
+    return rank_fused(corpus, vector, caption_query_text(q, vocab), w_img=w_img, w_txt=w_txt,
+                      similarity_map=similarity_map, model=model, candidates=candidates, k=k, query=q)
 
 
 def rank_text_query(text: str, corpus: Corpus, vocabulary: Vocabulary | None = None, *, w_img: float = 0.7,

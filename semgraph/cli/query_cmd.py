@@ -88,8 +88,11 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @click.option("--terms", metavar="TERM=VALUE,...", help="Query by term likelihoods, e.g. 'hypodense=0.9,RID6042=1'.")
 @click.option("--text", metavar="TEXT", help="Query by a free-text description (fused HSBD + caption ranking, as "
                                              "`semgraph search`), e.g. 'hypodense lesion, no enhancement'.")
+@click.option("--note", metavar="TEXT", help="With --case, --terms or --image: a text note on the query, fused with "
+                                             "it as a text query is (compared with the case captions).")
 @click.option("--w-img", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="With --text: weight of the term-vector (HSBD) channel; the caption channel gets 1 − w-img.")
+              help="With --text or --note: weight of the term-vector (HSBD) channel; the caption channel gets "
+                   "1 − w-img.")
 @click.option("--all-terms", is_flag=True, help="With --text: compare every term in HSBD, not only the mentioned "
                                                 "categories.")
 @click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
@@ -107,8 +110,8 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @_FORMAT
 @click.pass_obj
 @handle_errors
-def query(state: State, case_id, terms, text, w_img, all_terms, group_by, image, mask, rect, polygon, slice_index,
-          hu_range, model_path, exclude_same_patient, k, filters, fmt) -> None:
+def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, image, mask, rect, polygon,
+          slice_index, hu_range, model_path, exclude_same_patient, k, filters, fmt) -> None:
     """Rank the cases of the store by HSBD to a case, a term vector or an image region, or by a free text.
 
     Each result shows its distance, its diagnosis and the dendrogram nodes (terms or groups of terms) that make
@@ -121,8 +124,10 @@ def query(state: State, case_id, terms, text, w_img, all_terms, group_by, image,
              if v is not None and v != ""]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --case, --terms, --text or --image")
-    if text is None and (group_by is not None or all_terms):
-        raise click.UsageError("--group and --all-terms go with --text")
+    if text is None and (all_terms or (group_by is not None and note is None)):
+        raise click.UsageError("--all-terms goes with --text, and --group with --text or --note")
+    if note is not None and text is not None:
+        raise click.UsageError("--note goes with --case, --terms or --image (a --text query is all text already)")
     if text is not None:
         if exclude_same_patient:
             raise click.UsageError("--exclude-same-patient goes with --case")
@@ -133,12 +138,22 @@ def query(state: State, case_id, terms, text, w_img, all_terms, group_by, image,
     with state.config.open_store(read_only=True) as store:
         engine = _engine(store)
     if case_id:
-        hits = engine.search_case(case_id, k, parsed, exclude_same_patient=exclude_same_patient)
+        vector = engine.vector(case_id)
     elif terms:
-        hits = engine.search_vector(engine.vector_from_terms(parse_terms(terms)), k, parsed)
+        vector = engine.vector_from_terms(parse_terms(terms))
     else:
-        hits = engine.search_vector(_image_query(engine, image, mask, rect, polygon, slice_index, hu_range,
-                                                 model_path, state.config.data_dir), k, parsed)
+        vector = _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, model_path,
+                              state.config.data_dir)
+    if note is not None:
+        if exclude_same_patient:
+            raise click.UsageError("--exclude-same-patient does not go with --note")
+        text_search(state, note, k=k, group_by=group_by, w_img=w_img, fmt=fmt, filters=filters, vector=vector,
+                    exclude=case_id)
+        return
+    if case_id:
+        hits = engine.search_case(case_id, k, parsed, exclude_same_patient=exclude_same_patient)
+    else:
+        hits = engine.search_vector(vector, k, parsed)
     _echo_hits(hits, len(engine.terms), fmt, {"dissimilarity": engine.source})
 
 

@@ -11,7 +11,7 @@ import json
 import click
 
 from ..errors import InvalidInput
-from ..fusion import Corpus, rank_text_query
+from ..fusion import Corpus, rank_noted_query, rank_text_query
 from ..grouping import GROUPINGS, group
 from ..suggest import DISCLAIMER, suggest_for_vector
 from ..textquery import Vocabulary
@@ -48,18 +48,28 @@ def _candidates(store, filters, corpus) -> list[str] | None:
 
 
 def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = None, w_img: float = 0.7,
-                all_terms: bool = False, fmt: str = "table", filters=()) -> None:
+                all_terms: bool = False, fmt: str = "table", filters=(), vector=None, exclude: str | None = None
+                ) -> None:
     """Rank the store's cases by the fused text ranking and print it (shared by ``search`` and ``query --text``).
 
     Prints which words matched which terms and which were ignored, the fused-score formula and the hits (grouped
     with ``group_by``); ``fmt='json'`` prints one JSON object instead. ``filters`` are filter texts as
-    ``semgraph query --filter`` takes them; only the cases they allow are ranked.
+    ``semgraph query --filter`` takes them; only the cases they allow are ranked. With ``vector`` (a case's or an
+    image region's likelihoods) ``text`` is a note on that query: the image channel is HSBD to ``vector`` and the
+    text channel compares the note with the captions (``query --note``); ``exclude`` leaves the query case out.
     """
     with state.config.open_store(read_only=True) as store:
         vocab, corpus = _load(store)
         candidates = _candidates(store, filters, corpus)
-    ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=round(1.0 - w_img, 12),
-                              masked=not all_terms, k=k, candidates=candidates)
+    if exclude is not None:
+        candidates = [i for i in (corpus.ids if candidates is None else candidates) if i != exclude]
+    w_txt = round(1.0 - w_img, 12)
+    if vector is None:
+        ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=w_txt, masked=not all_terms, k=k,
+                                  candidates=candidates)
+    else:
+        ranking = rank_noted_query(vector, text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k,
+                                   candidates=candidates)
     ids = ranking.ids
     groups = None
     if group_by is not None:

@@ -26,6 +26,7 @@ from semgraph.fusion import (
     fuse,
     hsbd_distances,
     rank_fused,
+    rank_noted_query,
     rank_text_query,
     rescale,
     text_similarity,
@@ -118,6 +119,27 @@ def test_weights_zero_one_gives_the_text_ranking():
     r = rank_text_query("soft tissue density", _corpus(A, caps), w_img=0.0, w_txt=1.0)
     assert r.ids[0] == "c02"
     assert r.hits[0].sim_txt == pytest.approx(1.0)
+
+
+def test_a_note_on_a_vector_query_fuses_hsbd_to_the_vector_with_the_note_text():
+    # three cases: c00 equals the query vector, c01 and c02 are farther; only c02's caption fits the note
+    A = np.zeros((3, K))
+    A[0, 7] = 1.0                       # hypodense, like the query
+    A[1, 9] = 1.0                       # water density
+    A[2, 9], A[2, 15] = 1.0, 1.0        # water density + peripheral nodular enhancement
+    caps = ["Liver lesion: hypodense.", "Liver lesion: water density.",
+            "Liver lesion: water density; peripheral nodular enhancement."]
+    query = np.zeros(K)
+    query[7] = 1.0
+    image_only = rank_noted_query(query, "peripheral nodular enhancement", _corpus(A, caps), w_img=1.0, w_txt=0.0)
+    assert image_only.ids[0] == "c00" and image_only.hits[0].sim_img == pytest.approx(1.0)
+    note_only = rank_noted_query(query, "peripheral nodular enhancement", _corpus(A, caps), w_img=0.0, w_txt=1.0)
+    assert note_only.ids[0] == "c02" and note_only.hits[0].sim_txt == pytest.approx(1.0)
+    assert note_only.caption_text == "enhancing peripheral nodular enhancement"
+    fused = rank_noted_query(query, "peripheral nodular enhancement", _corpus(A, caps), candidates=["c01", "c02"])
+    # rescaled over the two candidates: c01 has img 1, txt 0; c02 img 0, txt 1 -> 0.7 and 0.3 (c00 is not ranked)
+    assert fused.ids == ["c01", "c02"]
+    assert [h.score for h in fused.hits] == pytest.approx([0.7, 0.3])
 
 
 def test_negated_term_does_not_pull_captions_that_mention_it():

@@ -153,3 +153,21 @@ def test_bad_text_feedback_writes_nothing(cli_store, args, message):
     assert message in run("feedback", *args, ok=False)
     with kg.open_store(folder, read_only=True) as store:
         assert store.count() == before
+
+
+def test_query_with_a_note_fuses_the_case_with_the_note(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from semgraph.cli import load_commands
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    cli = load_commands()
+    assert runner.invoke(cli, ["demo", "--no-serve", "--cases", "12", "--size", "128"]).exit_code == 0
+    out = runner.invoke(cli, ["query", "--case", "case-000001", "--note", "no enhancement", "--k", "3"])
+    assert out.exit_code == 0, out.output
+    assert "NOT enhancing" in out.output and "caption text compared: nonenhancing" in out.output
+    assert "score = 0.70 · HSBD similarity (all terms) + 0.30 · caption similarity" in out.output
+    assert "case-000001 " not in out.output  # the query case itself is left out
+    bad = runner.invoke(cli, ["query", "--text", "hypodense", "--note", "x"])
+    assert bad.exit_code == 2 and "--note goes with" in bad.output
