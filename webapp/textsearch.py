@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 
 from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, VOCABULARY_GRAPH
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.fusion import Corpus, rank_text_query
+from semgraph.fusion import Corpus, rank_noted_query, rank_text_query
 from semgraph.grouping import GROUPINGS, group
 from semgraph.suggest import DISCLAIMER, suggest, suggest_for_vector
 from semgraph.textquery import MAX_TEXT_LENGTH, Vocabulary, parse_text
@@ -104,10 +104,23 @@ def _grouping() -> str | None:
     return by
 
 
-def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float = 0.7) -> dict:
-    """The fused ranking of ``text`` with captions, groups and the suggestion for the query (JSON-ready)."""
+def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float = 0.7, like: str | None = None
+           ) -> dict:
+    """The fused ranking of ``text`` with captions, groups and the suggestion for the query (JSON-ready).
+
+    With ``like`` (a case id) the query is that case with ``text`` as a note on it: HSBD to the case's likelihoods
+    fused with the note's caption similarity; the case itself is left out.
+    """
     vocab, corpus = _state()
-    ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=round(1.0 - w_img, 12), k=k)
+    w_txt = round(1.0 - w_img, 12)
+    if like:
+        if like not in corpus.ids:
+            raise NotFound(f"no case {like!r} with term likelihoods")
+        vector = corpus.vectors[list(corpus.ids).index(like)]
+        ranking = rank_noted_query(vector, text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k,
+                                   candidates=[i for i in corpus.ids if i != like])
+    else:
+        ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k)
     captions = dict(zip(corpus.ids, corpus.captions))
     ids = ranking.ids
     hits = []
@@ -126,8 +139,8 @@ def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float
     diagnoses = {i: c.diagnosis for i, c in corpus.cases.items() if getattr(c, "diagnosis", None)}
     advice = suggest(ids, [h.score for h in ranking.hits], diagnoses, k=min(10, max(1, len(ids))))
     return {"query": ranking.query.as_dict(), "chips": chips(ranking.query), "w_img": ranking.w_img,
-            "w_txt": ranking.w_txt, "masked": ranking.masked, "group": by, "hits": hits, "groups": groups,
-            "suggestion": advice.as_dict()}
+            "w_txt": ranking.w_txt, "masked": ranking.masked, "group": by, "like": like, "hits": hits,
+            "groups": groups, "suggestion": advice.as_dict()}
 
 
 def case_suggestion(case_id: str, k: int = 10, include_same_patient: bool = False) -> dict:
@@ -168,7 +181,9 @@ def case_timeline(case_id: str) -> dict:
 @login_required
 def search_page():
     text = request.args.get("q", "")
-    context = {"q": text, "group": request.args.get("group", ""), "k": DEFAULT_K, "w_img": 0.7, "result": None,
+    like = request.args.get("like", "").strip() or None
+    context = {"q": text, "like": like, "group": request.args.get("group", ""), "k": DEFAULT_K, "w_img": 0.7,
+               "result": None,
                "error": None, "case": None, "timeline": None, "case_suggestion": None, "groupings": GROUPINGS,
                "disclaimer": DISCLAIMER, "max_length": MAX_TEXT_LENGTH}
     status = 200
@@ -177,7 +192,7 @@ def search_page():
         context["w_img"] = w_img = _weight()
         by = _grouping()
         if text.strip():
-            result = search(text, k=k, by=by, w_img=w_img)
+            result = search(text, k=k, by=by, w_img=w_img, like=like)
             by_id = {h["case_id"]: h for h in result["hits"]}
             if result["groups"] is not None:
                 result["sections"] = [{"key": g["key"], "size": g["size"], "best_rank": g["best_rank"],
@@ -227,7 +242,8 @@ def api_search_text():
     text = request.args.get("q", "")
     if not text.strip():
         raise InvalidInput("give the query text as ?q=...")
-    return jsonify(search(text, k=_int("k", DEFAULT_K, 1, MAX_K), by=_grouping(), w_img=_weight()))
+    return jsonify(search(text, k=_int("k", DEFAULT_K, 1, MAX_K), by=_grouping(), w_img=_weight(),
+                          like=request.args.get("like", "").strip() or None))
 
 
 @api_bp.route("/cases/<case_id>/timeline")
@@ -285,10 +301,13 @@ add_path("/search/text", "get", {
     "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}, _K,
                    {"name": "group", "in": "query", "schema": {"type": "string", "enum": list(GROUPINGS)}},
                    {"name": "w_img", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1,
-                                                               "default": 0.7}}],
+                                                               "default": 0.7}},
+                   {"name": "like", "in": "query", "schema": {"type": "string"},
+                    "description": "A case id: query by that case with the text as a note on it"}],
     "responses": {"200": json_response("Ranking", {"type": "object", "properties": {
         "query": ref("ParsedText"), "chips": {"type": "array", "items": ref("Chip")}, "w_img": {"type": "number"},
         "w_txt": {"type": "number"}, "masked": {"type": "boolean"}, "group": {"type": ["string", "null"]},
+        "like": {"type": ["string", "null"]},
         "hits": {"type": "array", "items": ref("TextHit")},
         "groups": {"type": ["array", "null"], "items": {"type": "object"}}, "suggestion": ref("Suggestion")}}),
         "400": error_response("Bad parameter"), "404": error_response("No case in the store"), **_AUTH}})

@@ -133,6 +133,22 @@ def test_search_json_with_both_components_and_groups(rita):
     assert (weighted["w_img"], weighted["w_txt"]) == (0.2, 0.8)
 
 
+def test_a_case_with_a_note_is_queried_by_hsbd_fused_with_the_note(rita):
+    # T1..T3 and X2 hold hypodense (+ water density) likelihoods; T1 is the query, the note asks for no enhancement
+    image_only = rita.get("/api/v1/search/text", params={"q": "no enhancement", "like": "T1", "w_img": "1",
+                                                         "k": "40"}).json()
+    ids = [h["case_id"] for h in image_only["hits"]]
+    assert "T1" not in ids and len(ids) == 28 and image_only["like"] == "T1"
+    assert ids[:2] == ["T2", "T3"] and image_only["hits"][0]["sim_img"] == pytest.approx(1.0)  # identical vectors
+    fused = rita.get("/api/v1/search/text", params={"q": "no enhancement", "like": "T1"}).json()
+    for h in fused["hits"]:
+        assert h["score"] == pytest.approx(0.7 * h["sim_img"] + 0.3 * h["sim_txt"])
+    assert [c for c in fused["chips"] if c["kind"] == "negated"]  # "enhancement" was read as negated
+    assert rita.get("/api/v1/search/text", params={"q": "x", "like": "NOPE"}).status_code == 404
+    page = rita.get("/search", params={"q": "no enhancement", "like": "T1"}).text
+    assert "is a note on case" in page and 'name="like" value="T1"' in page
+
+
 @pytest.mark.parametrize("params", [{"q": ""}, {"q": TEXT, "group": "colour"}, {"q": TEXT, "k": "0"},
                                     {"q": TEXT, "k": "abc"}, {"q": TEXT, "w_img": "2"}, {"q": TEXT, "w_img": "x"}])
 def test_bad_search_parameters(rita, params):
