@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, VOCABULARY_GRAPH
@@ -104,21 +106,31 @@ def _grouping() -> str | None:
     return by
 
 
-def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float = 0.7, like: str | None = None
-           ) -> dict:
-    """The fused ranking of ``text`` with captions, groups and the suggestion for the query (JSON-ready).
-
-    With ``like`` (a case id) the query is that case with ``text`` as a note on it: HSBD to the case's likelihoods
-    fused with the note's caption similarity; the case itself is left out.
-    """
-    vocab, corpus = _state()
-    w_txt = round(1.0 - w_img, 12)
+def _noted_query(corpus, like: str | None, session: str | None) -> tuple[np.ndarray, str | None]:
+    """The query vector a text note refines: a case's likelihoods (``like``) or a retrieval session's query
+    (``session``, for example an uploaded image region); and the case to leave out of the ranking."""
     if like:
         if like not in corpus.ids:
             raise NotFound(f"no case {like!r} with term likelihoods")
-        vector = corpus.vectors[list(corpus.ids).index(like)]
+        return corpus.vectors[list(corpus.ids).index(like)], like
+    entry = wb.get_session(session)
+    return np.asarray(entry.session.query0, dtype=np.float64), entry.session.query_case
+
+
+def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float = 0.7, like: str | None = None,
+           session: str | None = None) -> dict:
+    """The fused ranking of ``text`` with captions, groups and the suggestion for the query (JSON-ready).
+
+    With ``like`` (a case id) or ``session`` (a retrieval session, e.g. of an uploaded image region) the query is
+    that case's or session's term vector with ``text`` as a note on it: HSBD to the vector fused with the note's
+    caption similarity; the query case itself is left out.
+    """
+    vocab, corpus = _state()
+    w_txt = round(1.0 - w_img, 12)
+    if like or session:
+        vector, leave_out = _noted_query(corpus, like, session)
         ranking = rank_noted_query(vector, text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k,
-                                   candidates=[i for i in corpus.ids if i != like])
+                                   candidates=[i for i in corpus.ids if i != leave_out])
     else:
         ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k)
     captions = dict(zip(corpus.ids, corpus.captions))
@@ -139,7 +151,8 @@ def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float
     diagnoses = {i: c.diagnosis for i, c in corpus.cases.items() if getattr(c, "diagnosis", None)}
     advice = suggest(ids, [h.score for h in ranking.hits], diagnoses, k=min(10, max(1, len(ids))))
     return {"query": ranking.query.as_dict(), "chips": chips(ranking.query), "w_img": ranking.w_img,
-            "w_txt": ranking.w_txt, "masked": ranking.masked, "group": by, "like": like, "hits": hits,
+            "w_txt": ranking.w_txt, "masked": ranking.masked, "group": by, "like": like, "session": session,
+            "hits": hits,
             "groups": groups, "suggestion": advice.as_dict()}
 
 
@@ -182,7 +195,8 @@ def case_timeline(case_id: str) -> dict:
 def search_page():
     text = request.args.get("q", "")
     like = request.args.get("like", "").strip() or None
-    context = {"q": text, "like": like, "group": request.args.get("group", ""), "k": DEFAULT_K, "w_img": 0.7,
+    session = request.args.get("session", "").strip() or None
+    context = {"q": text, "like": like, "session": session, "group": request.args.get("group", ""), "k": DEFAULT_K, "w_img": 0.7,
                "result": None,
                "error": None, "case": None, "timeline": None, "case_suggestion": None, "groupings": GROUPINGS,
                "disclaimer": DISCLAIMER, "max_length": MAX_TEXT_LENGTH}
@@ -192,7 +206,7 @@ def search_page():
         context["w_img"] = w_img = _weight()
         by = _grouping()
         if text.strip():
-            result = search(text, k=k, by=by, w_img=w_img, like=like)
+            result = search(text, k=k, by=by, w_img=w_img, like=like, session=session)
             by_id = {h["case_id"]: h for h in result["hits"]}
             if result["groups"] is not None:
                 result["sections"] = [{"key": g["key"], "size": g["size"], "best_rank": g["best_rank"],
@@ -243,7 +257,8 @@ def api_search_text():
     if not text.strip():
         raise InvalidInput("give the query text as ?q=...")
     return jsonify(search(text, k=_int("k", DEFAULT_K, 1, MAX_K), by=_grouping(), w_img=_weight(),
-                          like=request.args.get("like", "").strip() or None))
+                          like=request.args.get("like", "").strip() or None,
+                          session=request.args.get("session", "").strip() or None))
 
 
 @api_bp.route("/cases/<case_id>/timeline")
@@ -303,11 +318,14 @@ add_path("/search/text", "get", {
                    {"name": "w_img", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1,
                                                                "default": 0.7}},
                    {"name": "like", "in": "query", "schema": {"type": "string"},
-                    "description": "A case id: query by that case with the text as a note on it"}],
+                    "description": "A case id: query by that case with the text as a note on it"},
+                   {"name": "session", "in": "query", "schema": {"type": "string"},
+                    "description": "A retrieval session id (e.g. of an uploaded image region): query by its "
+                                   "query vector with the text as a note on it"}],
     "responses": {"200": json_response("Ranking", {"type": "object", "properties": {
         "query": ref("ParsedText"), "chips": {"type": "array", "items": ref("Chip")}, "w_img": {"type": "number"},
         "w_txt": {"type": "number"}, "masked": {"type": "boolean"}, "group": {"type": ["string", "null"]},
-        "like": {"type": ["string", "null"]},
+        "like": {"type": ["string", "null"]}, "session": {"type": ["string", "null"]},
         "hits": {"type": "array", "items": ref("TextHit")},
         "groups": {"type": ["array", "null"], "items": {"type": "object"}}, "suggestion": ref("Suggestion")}}),
         "400": error_response("Bad parameter"), "404": error_response("No case in the store"), **_AUTH}})

@@ -248,6 +248,18 @@ def test_text_search_page_starts_a_feedback_session(rita, site):
         ranked[0]: "relevant", ranked[-1]: "irrelevant"}
 
 
+def test_a_session_query_refined_with_a_note(rita, site):
+    r = _post_form(rita, "/search?q=x", "/search/session", {"q": "hypodense lesion", "k": "8"})
+    session_id = r.headers["Location"].rsplit("/", 1)[-1]
+    assert 'id="note-form"' in rita.get(f"/sessions/{session_id}").text
+    data = rita.get("/api/v1/search/text", params={"q": "no enhancement", "session": session_id, "w_img": "1",
+                                                   "k": "40"}).json()
+    assert data["session"] == session_id and len(data["hits"]) == 29  # a text session has no query case to leave out
+    query = rita.get(f"/api/v1/sessions/{session_id}").json()
+    assert data["hits"][0]["sim_img"] == pytest.approx(1.0) and query["query_text"] == "hypodense lesion"
+    assert rita.get("/api/v1/search/text", params={"q": "x", "session": "nope!"}).status_code in (400, 404)
+
+
 def test_text_session_start_errors_and_roles(rita, site):
     r = _post_form(rita, "/search", "/search/session", {"q": "   "})
     assert r.status_code == 400 and "type a query text" in r.text
