@@ -75,6 +75,7 @@ from kg.namespaces import BASELINE_GRAPH, GRAPH, ID, SG
 
 from .casegraph import user_iri
 from .errors import InvalidInput
+from .timeline import as_date
 
 __all__ = ["CSV_COLUMNS", "EXTENSIONS", "FORMATS", "RULE", "SORT_KEYS", "Edge", "Proposal", "Relation", "export",
            "learned_edges", "learned_relations", "proposal_graph", "proposals", "report", "safe_export_path"]
@@ -195,21 +196,6 @@ def _local(iri: str, kind: str) -> str:
     return urllib.parse.unquote(text[len(base):]) if text.startswith(base) else text
 
 
-def _date(value, name: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInput(f"{name} must be a date like 2026-03-01, got {value!r}")
-
-
 def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
@@ -229,7 +215,8 @@ def _user_filter(user) -> URIRef | None:
 def learned_edges(store: Store, *, user: str | None = None, since=None, until=None) -> list[Edge]:
     """Every learned edge of the feedback graphs (optionally of one ``user``, generated between the dates
     ``since`` and ``until``, both inclusive), oldest first."""
-    since_d, until_d = _date(since, "since"), _date(until, "until")
+    since_d, until_d = (None if v in (None, "") else as_date(v, name) for v, name in ((since, "since"),
+                                                                                      (until, "until")))
     if since_d and until_d and since_d > until_d:
         raise InvalidInput(f"the date range is empty: since {since_d} is after until {until_d}")
     query, bindings = _EDGES, {"prefix": FEEDBACK_PREFIX}

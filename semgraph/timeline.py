@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from .casegraph import Case, read_cases, read_likelihoods
 from .errors import InvalidInput, NotFound
 
-__all__ = ["TemporalFilter", "Timeline", "TimelineEntry", "add_months", "after", "before", "build_timeline",
+__all__ = ["TemporalFilter", "Timeline", "TimelineEntry", "add_months", "after", "as_date", "before", "build_timeline",
            "parse_temporal", "patient_timeline", "temporal_filter", "within_months"]
 
 
-def _date(value, name: str = "date") -> dt.date:
+def as_date(value, name: str = "date") -> dt.date:
+    """``value`` (a date, a datetime or an ISO ``YYYY-MM-DD`` text) as a date; :class:`InvalidInput` otherwise."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -39,7 +40,7 @@ def add_months(date, months: int) -> dt.date:
     >>> add_months(dt.date(2021, 1, 31), 1)
     datetime.date(2021, 2, 28)
     """
-    d = _date(date)
+    d = as_date(date)
     if isinstance(months, bool) or not isinstance(months, int):
         raise InvalidInput(f"months must be an integer, got {months!r}")
     total = d.year * 12 + (d.month - 1) + months
@@ -51,13 +52,13 @@ def add_months(date, months: int) -> dt.date:
 
 def before(cases: Iterable[Case], date, *, inclusive: bool = False) -> list[Case]:
     """Cases whose study date is before ``date`` (on it too when ``inclusive``)."""
-    d = _date(date)
+    d = as_date(date)
     return [c for c in cases if c.study_date is not None and (c.study_date < d or (inclusive and c.study_date == d))]
 
 
 def after(cases: Iterable[Case], date, *, inclusive: bool = False) -> list[Case]:
     """Cases whose study date is after ``date`` (on it too when ``inclusive``)."""
-    d = _date(date)
+    d = as_date(date)
     return [c for c in cases if c.study_date is not None and (c.study_date > d or (inclusive and c.study_date == d))]
 
 
@@ -68,7 +69,7 @@ def within_months(cases: Iterable[Case], date, months: int, *, direction: str = 
         raise ValueError(f"Invalid direction: {direction!r}. The supported values are 'after', 'before', 'both'.")
     if isinstance(months, bool) or not isinstance(months, int) or months < 0:
         raise InvalidInput(f"months must be a non-negative integer, got {months!r}")
-    d = _date(date)
+    d = as_date(date)
     lo, hi = add_months(d, -months), add_months(d, months)
     out = []
     for c in cases:
@@ -114,8 +115,8 @@ def parse_temporal(text: str) -> TemporalFilter:
         raise InvalidInput(f"unrecognised temporal filter {text!r}; use 'before DATE', 'after DATE' or "
                            "'follow-up within N months [of DATE]'")
     if m.group("op"):
-        return TemporalFilter(m.group("op").lower(), _date(m.group("date")))
-    ref = _date(m.group("ref")) if m.group("ref") else None
+        return TemporalFilter(m.group("op").lower(), as_date(m.group("date")))
+    ref = as_date(m.group("ref")) if m.group("ref") else None
     return TemporalFilter("within", ref, int(m.group("n")))
 
 
