@@ -415,11 +415,10 @@ def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabul
 
 # --------------------------------------------------------------------------------------------------- replay
 
-_SESSION = """
-SELECT DISTINCT ?user ?name ?started ?case ?vector ?text WHERE {
-  $s a sg:RetrievalSession ; prov:wasAssociatedWith ?user ; prov:startedAtTime ?started ; $qv ?vector .
-  OPTIONAL { ?user rdfs:label ?name } OPTIONAL { $s sg:queryCase ?case } OPTIONAL { $s $qt ?text }
-}"""
+# The session's description is repeated in each of its round graphs, and the default graph is their union: one
+# pattern per property would join those copies with each other (rounds^properties rows), so read (p, o) pairs.
+_SESSION = "SELECT DISTINCT ?p ?o WHERE { $s ?p ?o }"
+_LABEL = "SELECT DISTINCT ?name WHERE { $u rdfs:label ?name } ORDER BY ?name LIMIT 1"
 _ROUNDS = """
 SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {
   ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
@@ -442,17 +441,20 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     filters). Raises :class:`NotFound` if the session has no recorded round.
     """
     s = session_iri(session_id)
-    rows = store.select(_SESSION, {"s": s, "qv": SG.queryVector, "qt": SG.queryText})
-    if not rows:
+    head = {str(r["p"]): r["o"] for r in store.select(_SESSION, {"s": s})}
+    if head.get(str(RDF.type)) is None or not store.ask("ASK { $s a sg:RetrievalSession }", {"s": s}):
         raise NotFound(f"no retrieval session {session_id!r} in the store (a session is recorded with its "
                        "first feedback round)")
-    head = rows[0]
-    name = str(head["name"]) if "name" in head else _local(head["user"], "user")
-    query_case = _local(head["case"], "case") if "case" in head else None
-    session = Session(store, engine, session_id=session_id, user=name, query_case=query_case,
-                      query_vector=np.array(json.loads(str(head["vector"])), dtype=np.float64),
-                      started_at=head["started"].toPython(), k=k, filters=filters,
-                      query_text=str(head["text"]) if "text" in head else None)
+    user = head[str(PROV.wasAssociatedWith)]
+    names = store.select(_LABEL, {"u": user})
+    name = str(names[0]["name"]) if names else _local(user, "user")
+    case = head.get(str(SG.queryCase))
+    text = head.get(str(SG.queryText))
+    session = Session(store, engine, session_id=session_id, user=name,
+                      query_case=_local(case, "case") if case is not None else None,
+                      query_vector=np.array(json.loads(str(head[str(SG.queryVector)])), dtype=np.float64),
+                      started_at=head[str(PROV.startedAtTime)].toPython(), k=k, filters=filters,
+                      query_text=str(text) if text is not None else None)
     marks: dict[str, dict[str, str]] = {}
     for r in store.select(_MARKS, {"s": s}):
         marks.setdefault(str(r["r"]), {})[_local(r["case"], "case")] = str(r["relevance"])

@@ -100,7 +100,7 @@ def test_query_text_json_weights_filters_and_groups(cli_store):
 @pytest.mark.parametrize("args, message", [
     (("--text", TEXT, "--case", "CYST1"), "exactly one of --case, --terms, --text or --image"),
     (("--text", ""), "exactly one of --case, --terms, --text or --image"),
-    (("--case", "CYST1", "--group", "diagnosis"), "--group and --all-terms go with --text"),
+    (("--case", "CYST1", "--group", "diagnosis"), "--group with --text or --note"),
     (("--text", TEXT, "--exclude-same-patient"), "--exclude-same-patient goes with --case"),
 ])
 def test_query_text_usage_errors(cli_store, args, message):
