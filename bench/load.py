@@ -1,14 +1,18 @@
 """A bounded soak of the web app on loopback: mixed search, feedback and SPARQL traffic from N clients.
 
-    python -m bench.load [--minutes 10] [--clients 32] [--cases 72] [--quick]
+    python -m bench.load [--minutes 10] [--clients 32] [--cases 72] [--size 128] [--threads 16] [--quick]
 
-Serves the app (waitress, this process) over a temporary data folder (RadLex subset, a synthetic cohort's reader
-labels, the ontological baseline, one user), then runs ``--clients`` threads until the time is up (``--quick``: one
-minute). Each client loops over: search (``POST /api/v1/search`` when the app has it, else a ``/sparql`` nearest-case
-query), feedback (``Session.feedback`` on the app's store through :mod:`semgraph.sessions`, as the feedback pages do)
-and a ``/sparql`` query. Prints throughput, p50/p95 latency and errors per kind, and the memory growth of the
-process holding the server (``ru_maxrss``, and the current RSS when psutil is installed); writes
-bench/results/load.json. It stops by itself and never leaves loopback.
+Builds a data folder with :func:`semgraph.cli.demo_cmd.build_demo` (RadLex subset, synthetic cohort ingested, term
+models trained, baseline, captions) plus one radiologist, then starts ``semgraph serve`` on it in a SEPARATE
+process (loopback, free port), so the memory measured is the server's own: its ``VmRSS`` from
+``/proc/<pid>/status`` is sampled every 10 s and reported at the start, every minute and at the end.
+
+``--clients`` threads, each with its own logged-in ``requests.Session``, loop until the time is up (``--quick``:
+one minute) over: search (``POST /api/v1/search`` by a random case), feedback (``POST /api/v1/sessions``, then
+``POST /api/v1/sessions/<id>/rounds`` with three marks on the shown results; a new session every 5 rounds) and a
+``/sparql`` query. Prints throughput, p50/p95/max latency and errors per kind, and the server's RSS over time;
+afterwards (server stopped) checks the store (``semgraph check``) and that every acknowledged round is stored once.
+Writes bench/results/load.json. It stops by itself and never leaves loopback.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import random
-import resource
 import re
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,28 +35,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import requests
-from waitress import create_server
 
 ROOT = Path(__file__).resolve().parents[1]
+USER, PASSWORD = "loadtester", "load-password-1"
 SPARQL_QUERIES = [
     "SELECT ?l WHERE { rid:RID5715 rdfs:label ?l }",
     "SELECT ?d (COUNT(?c) AS ?n) WHERE { ?c a sg:Case ; sg:diagnosis ?d } GROUP BY ?d",
     "SELECT ?r (COUNT(?e) AS ?n) WHERE { ?e prov:wasGeneratedBy ?r } GROUP BY ?r LIMIT 50",
 ]
-SEARCH_SPARQL = ("SELECT ?c ?v WHERE { ?a sg:annotates ?c ; sg:likelihood ?l . ?l sg:term rid:RID6042 ; sg:value ?v } "
-                 "ORDER BY DESC(?v) LIMIT 25")
-
-
-def _rss_mb() -> float | None:
-    try:
-        import psutil  # optional
-    except ImportError:
-        return None
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+KINDS = ("search", "feedback", "sparql")
+MIX = ("search", "search", "feedback", "sparql")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,37 +54,77 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def setup(folder: Path, cases: int):
-    import kg  # noqa: F401
-    import ontology
-    from ontology.paper_terms import paper_terms
-    from semgraph.casegraph import Annotation, Case, write_case
-    from semgraph.cohort import iter_labels
-    from semgraph.similarity import write_baseline
-    from webapp import create_app
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MB (``VmRSS`` of /proc/<pid>/status), None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) / 1024 if m else None
 
-    app = create_app({"data_dir": str(folder), "SPARQL_MAX_CONCURRENT": 16})
-    services = app.extensions["semgraph"]
-    store = services.store
-    ontology.load(store, "radlex-liver")
-    terms = [t.iri for t in paper_terms()]
-    for i, lab in enumerate(iter_labels(cases, 1)):
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis),
-                   [Annotation("reader", dict(zip(terms, map(float, lab.reader_labels))))])
-    write_baseline(store, terms, ontology.dissimilarity_matrix(store, terms), kind="ontology",
-                   provenance={"measure": "kurtz"})
-    services.users.add("loadtester", "radiologist", "load-password-1")
-    return app, services
+
+def prepare(folder: Path, cases: int, size: int) -> None:
+    """The demo data folder (what ``semgraph demo --no-serve`` builds) and the load-test user."""
+    from semgraph.cli.demo_cmd import build_demo
+    from semgraph.config import Config
+    from semgraph.users import UserStore
+
+    config = Config.load({"data_dir": str(folder)})
+    with config.open_store() as store:
+        for line in build_demo(store, folder, n=cases, seed=0, size=size):
+            print("  " + line)
+    UserStore.in_data_dir(folder).add(USER, "radiologist", PASSWORD)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEMGRAPH_")}
+    # SIGUSR1 makes the server print every thread's stack to stderr (used when requests time out: a hang)
+    boot = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+            "from semgraph.cli import main; main()")
+    proc = subprocess.Popen([sys.executable, "-c", boot, "--data-dir", str(folder),
+                             "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"semgraph serve exited: {proc.stderr.read()}")
+        try:
+            requests.get(base + "/api/v1/status", timeout=2)
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("semgraph serve did not answer within 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err or ""
 
 
 def login(base: str) -> requests.Session:
     http = requests.Session()
-    page = http.get(base + "/login", timeout=30).text
+    page = http.get(base + "/login", timeout=60).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    http.post(base + "/login", data={"name": "loadtester", "password": "load-password-1", "csrf_token": token},
-              timeout=30)
-    me = http.get(base + "/api/v1/me", timeout=30).json()
-    http.headers["X-CSRF-Token"] = me.get("csrf_token", "")
+    r = http.post(base + "/login", data={"name": USER, "password": PASSWORD, "csrf_token": token},
+                  allow_redirects=False, timeout=60)
+    if r.status_code != 302:
+        raise RuntimeError(f"login failed: {r.status_code}")
+    http.headers["X-CSRF-Token"] = http.get(base + "/api/v1/me", timeout=60).json()["csrf_token"]
     return http
 
 
@@ -98,96 +133,158 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cases", type=int, default=72)
+    parser.add_argument("--size", type=int, default=128, help="image size of the synthetic cohort")
+    parser.add_argument("--threads", type=int, default=16, help="waitress threads of the server")
     parser.add_argument("--quick", action="store_true", help="one minute")
     args = parser.parse_args(argv)
     minutes = 1.0 if args.quick else args.minutes
-    from semgraph.retrieval import Engine
-    from semgraph.sessions import start_session
 
     with tempfile.TemporaryDirectory() as tmp:
-        app, services = setup(Path(tmp) / "data", args.cases)
-        server = create_server(app, host="127.0.0.1", port=0, threads=16)
-        base = f"http://127.0.0.1:{server.effective_port}"
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        engine = Engine.from_store(services.store)
-        probe = login(base)
-        api_search = probe.post(base + "/api/v1/search", json={"case": engine.ids[0], "k": 10},
-                                timeout=60).status_code == 200
-        rss0, maxrss0 = _rss_mb(), _maxrss_mb()
-        latencies: dict[str, list[float]] = defaultdict(list)
-        errors: dict[str, int] = defaultdict(int)
-        lock = threading.Lock()
-        stop_at = time.monotonic() + minutes * 60
+        folder = Path(tmp) / "data"
+        print(f"preparing {folder} ({args.cases} cases) ...")
+        t0 = time.perf_counter()
+        prepare(folder, args.cases, args.size)
+        print(f"  prepared in {time.perf_counter() - t0:.0f} s")
+        proc, base = start_server(folder, args.threads)
+        try:
+            probe = login(base)
+            case_ids = [c["case_id"] for c in probe.get(base + "/api/v1/cases", params={"limit": 500},
+                                                        timeout=60).json()["cases"]]
+            latencies: dict[str, list[float]] = defaultdict(list)
+            per_minute: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            errors: dict[str, int] = defaultdict(int)
+            statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+            acknowledged: list[str] = []
+            lock = threading.Lock()
+            started = time.monotonic()
+            stop_at = started + minutes * 60
+            rss: list[tuple[float, float]] = []
+            sample = rss_mb(proc.pid)
+            if sample is not None:
+                rss.append((0.0, sample))
+            done = threading.Event()
 
-        def client(n: int) -> None:
-            rng = random.Random(n)
-            http = login(base)
-            session = start_session(services.store, engine, engine.ids[n % len(engine.ids)], f"load{n}")
-            while time.monotonic() < stop_at:
-                kind = rng.choice(["search", "search", "feedback", "sparql"])
-                t0 = time.perf_counter()
-                ok = True
-                try:
-                    if kind == "search":
-                        if api_search:
-                            r = http.post(base + "/api/v1/search", json={"case": rng.choice(engine.ids), "k": 10},
-                                          timeout=60)
+            def monitor() -> None:
+                while not done.wait(10):
+                    value = rss_mb(proc.pid)
+                    if value is not None:
+                        rss.append((time.monotonic() - started, value))
+
+            def client(n: int) -> None:
+                rng = random.Random(n)
+                http = login(base)
+                view = None
+                while time.monotonic() < stop_at:
+                    kind = rng.choice(MIX)
+                    t = time.perf_counter()
+                    code = 0
+                    try:
+                        if kind == "search":
+                            r = http.post(base + "/api/v1/search", json={"case_id": rng.choice(case_ids), "k": 10},
+                                          timeout=120)
+                            code = r.status_code
+                        elif kind == "feedback":
+                            if view is None or view["round"] >= 5:
+                                r = http.post(base + "/api/v1/sessions",
+                                              json={"case_id": rng.choice(case_ids), "k": 10}, timeout=120)
+                                code = r.status_code
+                                view = r.json() if code == 200 else None
+                            if view is not None:
+                                shown = [h["case_id"] for h in view["results"]]
+                                marks = dict(zip(rng.sample(shown, 3), ("relevant", "irrelevant", "neutral")))
+                                r = http.post(base + f"/api/v1/sessions/{view['session_id']}/rounds",
+                                              json={"marks": marks}, timeout=120)
+                                code = r.status_code
+                                if code == 200:
+                                    view = r.json()
+                                    with lock:
+                                        acknowledged.append(view["rounds"][-1]["round_id"])
+                                else:
+                                    view = None
                         else:
-                            r = http.get(base + "/sparql", params={"query": SEARCH_SPARQL},
-                                         headers={"Accept": "application/sparql-results+json"}, timeout=60)
-                        ok = r.status_code == 200
-                    elif kind == "feedback":
-                        others = [c for c in engine.ids if c != session.query_case]
-                        picks = rng.sample(others, 3)
-                        session.feedback(dict(zip(picks, ("relevant", "irrelevant", "neutral"))))
-                        if len(session.rounds) >= 5:
-                            session = start_session(services.store, engine, rng.choice(engine.ids), f"load{n}")
-                    else:
-                        r = http.get(base + "/sparql", params={"query": rng.choice(SPARQL_QUERIES)},
-                                     headers={"Accept": "application/sparql-results+json"}, timeout=60)
-                        ok = r.status_code == 200
-                except Exception:  # noqa: BLE001 - a benchmark counts every failure
-                    ok = False
-                elapsed = time.perf_counter() - t0
-                with lock:
-                    latencies[kind].append(elapsed)
-                    if not ok:
-                        errors[kind] += 1
+                            r = http.get(base + "/sparql", params={"query": rng.choice(SPARQL_QUERIES)},
+                                         headers={"Accept": "application/sparql-results+json"}, timeout=120)
+                            code = r.status_code
+                    except Exception:  # noqa: BLE001 - a benchmark counts every failure (timeouts included)
+                        code = -1
+                    elapsed = time.perf_counter() - t
+                    with lock:
+                        latencies[kind].append(elapsed)
+                        per_minute[int((time.monotonic() - started) // 60)][kind] += 1
+                        statuses[kind][code] += 1
+                        if code != 200:
+                            errors[kind] += 1
 
-        started = time.monotonic()
-        workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(args.clients)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=minutes * 60 + 120)
-        wall = time.monotonic() - started
-        rss1, maxrss1 = _rss_mb(), _maxrss_mb()
+            watcher = threading.Thread(target=monitor, daemon=True)
+            watcher.start()
+            workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(args.clients)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(timeout=minutes * 60 + 180)
+            wall = time.monotonic() - started
+            done.set()
+            if any(statuses[k].get(-1) for k in KINDS) and proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)  # requests timed out: keep the server's stacks for diagnosis
+                time.sleep(2)
+            end_rss = rss_mb(proc.pid)
+            if end_rss is not None:
+                rss.append((wall, end_rss))
+        finally:
+            log = stop_server(proc)
+        server_errors = log.count("Traceback")
+        if "Thread 0x" in log:
+            stacks = ROOT / "bench" / "results" / "load-server-stacks.txt"
+            stacks.parent.mkdir(parents=True, exist_ok=True)
+            stacks.write_text(log)
+            print(f"requests timed out: the server's thread stacks are in {stacks}")
+
         from semgraph.check import check_store
+        from semgraph.config import Config
 
-        integrity = check_store(services.store)
-        server.close()
-        services.close()
+        with Config.load({"data_dir": str(folder)}).open_store() as store:
+            integrity = check_store(store)
+            stored = {str(r["r"]).rsplit("/", 1)[-1] for r in store.select("SELECT ?r WHERE { ?r a sg:FeedbackRound }")}
+        lost = len(set(acknowledged) - stored)
+        unacknowledged = len(stored - set(acknowledged))
+
     rows = []
-    for kind in ("search", "feedback", "sparql"):
+    for kind in KINDS:
         lat = latencies.get(kind, [])
         rows.append({"kind": kind, "requests": len(lat), "per_second": len(lat) / wall, "errors": errors.get(kind, 0),
+                     "statuses": {str(k): v for k, v in sorted(statuses[kind].items())},
                      "p50_ms": 1000 * percentile(lat, 50), "p95_ms": 1000 * percentile(lat, 95),
                      "max_ms": 1000 * max(lat) if lat else float("nan")})
+    minutes_table = []
+    for m in range(int(-(-wall // 60))):
+        samples = [v for t, v in rss if m * 60 <= t < (m + 1) * 60]
+        minutes_table.append({"minute": m + 1, "requests": sum(per_minute[m].values()),
+                              **{kind: per_minute[m][kind] for kind in KINDS},
+                              "rss_mb_at_end": samples[-1] if samples else None})
     result = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "minutes": minutes,
-              "clients": args.clients, "cases": args.cases, "search_via": "/api/v1/search" if api_search else "/sparql",
-              "wall_seconds": wall, "rows": rows, "maxrss_mb": [maxrss0, maxrss1],
-              "rss_mb": [rss0, rss1], "integrity_ok": integrity.ok, "checked": integrity.checked,
+              "clients": args.clients, "cases": args.cases, "server": "semgraph serve (separate process)",
+              "server_threads": args.threads, "wall_seconds": wall, "rows": rows, "per_minute": minutes_table,
+              "rss_mb": [{"t": round(t, 1), "mb": round(v, 1)} for t, v in rss],
+              "rounds_acknowledged": len(acknowledged), "rounds_stored": len(stored), "rounds_lost": lost,
+              "rounds_unacknowledged": unacknowledged, "server_tracebacks": server_errors,
+              "integrity_ok": integrity.ok, "checked": integrity.checked,
               "python": sys.version.split()[0], "platform": platform.platform()}
-    print(f"soak: {args.clients} clients, {wall:.0f} s, {args.cases} cases, search via {result['search_via']}")
+    print(f"\nsoak: {args.clients} clients, {wall:.0f} s, {args.cases} cases, server in a separate process "
+          f"({args.threads} threads)")
     print(f"{'kind':<10} {'requests':>9} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for r in rows:
         print(f"{r['kind']:<10} {r['requests']:>9} {r['per_second']:>8.1f} {r['errors']:>7} {r['p50_ms']:>8.1f} "
               f"{r['p95_ms']:>8.1f} {r['max_ms']:>8.1f}")
-    growth = f"{maxrss1 - maxrss0:+.0f} MB (ru_maxrss {maxrss0:.0f} -> {maxrss1:.0f} MB)"
-    if rss0 is not None:
-        growth += f"; RSS {rss0:.0f} -> {rss1:.0f} MB"
-    print(f"memory growth of the server process: {growth}")
+    print(f"\n{'minute':>6} {'requests':>9} {'search':>7} {'feedback':>9} {'sparql':>7} {'server RSS MB':>14}")
+    print(f"{'start':>6} {'':>9} {'':>7} {'':>9} {'':>7} {rss[0][1] if rss else float('nan'):>14.1f}")
+    for m in minutes_table:
+        value = m["rss_mb_at_end"]
+        print(f"{m['minute']:>6} {m['requests']:>9} {m['search']:>7} {m['feedback']:>9} {m['sparql']:>7} "
+              f"{value if value is not None else float('nan'):>14.1f}")
+    if rss:
+        print(f"server RSS: start {rss[0][1]:.0f} MB, end {rss[-1][1]:.0f} MB, peak {max(v for _, v in rss):.0f} MB")
+    print(f"rounds: {len(acknowledged)} acknowledged, {len(stored)} stored, {lost} lost, {unacknowledged} stored "
+          f"without acknowledgement; server tracebacks: {server_errors}")
     print(f"integrity after the soak: {'ok' if integrity.ok else 'PROBLEMS'} {integrity.checked}")
     out = ROOT / "bench" / "results" / "load.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -219,6 +219,14 @@ def _remember(svc: Services, entry: Entry) -> Entry:
     return entry
 
 
+def _forget(svc: Services, entry: Entry) -> None:
+    """Drop ``entry`` from memory (if it is still the cached one), so the next request replays it from the store."""
+    cache = _sessions(svc)
+    with _lock:
+        if cache.get(entry.id) is entry:
+            del cache[entry.id]
+
+
 def _meta_path(svc: Services, session_id: str) -> Path:
     return Path(svc.config.data_dir) / SESSIONS_DIR / f"{session_id}.json"
 
@@ -343,7 +351,12 @@ def apply_marks(entry: Entry, marks: dict, user) -> None:
     algorithm = entry.meta.get("algorithm") or session_algorithm(None, text=entry.session.query_text is not None)
     with entry.lock:
         before = list(entry.session.ranking)
-        new = entry.session.feedback(marks, FeedbackParams(algorithm=algorithm))
+        try:
+            new = entry.session.feedback(marks, FeedbackParams(algorithm=algorithm))
+        except SemgraphError as exc:
+            if exc.status == 409:  # another process recorded this round: replay from the store next time
+                _forget(services(), entry)
+            raise
         entry.rankings.setdefault(new.number - 1, before)
         entry.rankings[new.number] = list(entry.session.ranking)
 

@@ -299,6 +299,8 @@ def open_raster(path: Path, slice_index: int | None, max_size: int):
 
     try:
         im = Image.open(path)
+    except Image.DecompressionBombError as exc:  # the header declares far more pixels than any CT slice has
+        raise InvalidInput(f"{path.name} declares an image too large to open ({exc}).") from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise InvalidInput(f"{path.name} cannot be opened as an image ({exc}).") from exc
     check_size((im.size[1], im.size[0]), max_size)
