@@ -29,14 +29,13 @@ import numpy as np
 
 from . import hsbd
 from .errors import InvalidInput
+from .similarity import _check_unit_dissimilarity, _matrix
 
 __all__ = ["ALGORITHMS", "FeedbackParams", "FeedbackResult", "TermChange", "apply_feedback", "parse_algorithm",
            "penalty_votes"]
 
 #: The elementary algorithms; ``FeedbackParams.algorithm`` joins one or more of them with ``+``.
 ALGORITHMS = ("penalty", "regularised", "rocchio")
-
-_TOL = 1e-9
 
 
 def parse_algorithm(name: str) -> frozenset[str]:
@@ -159,24 +158,8 @@ class FeedbackResult:
 
 
 def _square(value, name: str) -> np.ndarray:
-    try:
-        m = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be a numeric k x k matrix ({exc}).") from None
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
-        raise InvalidInput(f"{name} must be a non-empty k x k matrix; got shape {m.shape}.")
-    if not np.all(np.isfinite(m)):
-        raise InvalidInput(f"{name} contains NaN or infinite values.")
-    if np.any(np.abs(m - m.T) > _TOL):
-        i, j = np.argwhere(np.abs(m - m.T) > _TOL)[0]
-        raise InvalidInput(f"{name} must be symmetric; [{i}, {j}] = {m[i, j]!r} but [{j}, {i}] = {m[j, i]!r}.")
-    if np.any(np.abs(np.diag(m)) > _TOL):
-        raise InvalidInput(f"{name} must have a zero diagonal.")
-    if np.any(m < -_TOL) or np.any(m > 1 + _TOL):
-        raise InvalidInput(f"{name} must have entries in [0, 1].")
-    m = np.clip(0.5 * (m + m.T), 0.0, 1.0)
-    np.fill_diagonal(m, 0.0)
-    return m
+    """A k x k unit dissimilarity matrix (finite, symmetric, zero diagonal, in [0, 1]), or InvalidInput."""
+    return _check_unit_dissimilarity(_matrix(value, name), name)
 
 
 def _vector(value, k: int, name: str) -> np.ndarray:
