@@ -10,7 +10,7 @@ import pyoxigraph as ox
 from rdflib import Graph
 
 from .errors import QueryError, StoreError, StoreLockedError
-from .sparql import bind, to_rdflib
+from .sparql import bind, solution_rows, to_rdflib
 from .store import Result, Store
 
 #: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
@@ -84,18 +84,7 @@ class EmbeddedStore(Store):
     @staticmethod
     def _solutions(answer, max_rows: int | None) -> Result:
         """Rows of a SELECT answer; with ``max_rows`` the iteration stops at the first solution beyond it."""
-        variables = [v.value for v in answer.variables]
-        rows, truncated = [], False
-        for solution in answer:  # evaluated lazily: solutions not iterated are never computed
-            if max_rows is not None and len(rows) >= max_rows:
-                truncated = True
-                break
-            row = {}
-            for name in variables:
-                term = solution[name]
-                if term is not None:
-                    row[name] = to_rdflib(term)
-            rows.append(row)
+        variables, rows, truncated = solution_rows(answer, max_rows)
         return Result("select", variables=variables, rows=rows, truncated=truncated)
 
     def _update(self, update: str, bindings) -> None:

@@ -16,7 +16,7 @@ from SPARQLWrapper import JSON, POST, POSTDIRECTLY, TURTLE, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
 
 from .errors import QueryError, RemoteEndpointError
-from .sparql import bind, to_rdflib
+from .sparql import bind, solution_rows, to_rdflib
 from .store import Result, Store
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -96,22 +96,11 @@ class RemoteStore(Store):
 
         The rest of the response is never read: the connection is closed, which ends the server's transfer.
         """
-        rows, truncated = [], False
         try:
             solutions = ox.parse_query_results(response, ox.QueryResultsFormat.JSON)
             if isinstance(solutions, ox.QueryBoolean):
                 raise RemoteEndpointError(f"{self.location} answered a boolean to a SELECT query")
-            variables = [v.value for v in solutions.variables]
-            for solution in solutions:
-                if len(rows) >= max_rows:
-                    truncated = True
-                    break
-                row = {}
-                for name in variables:
-                    term = solution[name]
-                    if term is not None:
-                        row[name] = to_rdflib(term)
-                rows.append(row)
+            variables, rows, truncated = solution_rows(solutions, max_rows)
         except (SyntaxError, ValueError) as exc:
             raise RemoteEndpointError(f"{self.location} did not answer valid SPARQL JSON results: {exc}") from exc
         except OSError as exc:

@@ -127,3 +127,17 @@ def query_form(query: str) -> str:
     if match is None:
         raise QueryError("not a SPARQL query: expected SELECT, ASK, CONSTRUCT or DESCRIBE after the prefixes")
     return match.group(1).lower()
+
+
+def solution_rows(solutions, max_rows: int | None = None) -> tuple[list[str], list[dict[str, Node]], bool]:
+    """Variables, rows (rdflib terms; unbound variables absent) and a truncated flag of pyoxigraph solutions.
+
+    The solutions are read lazily and the reading stops at the first solution beyond ``max_rows``.
+    """
+    variables = [v.value for v in solutions.variables]
+    rows: list[dict[str, Node]] = []
+    for solution in solutions:
+        if max_rows is not None and len(rows) >= max_rows:
+            return variables, rows, True
+        rows.append({name: to_rdflib(term) for name in variables if (term := solution[name]) is not None})
+    return variables, rows, False
