@@ -84,19 +84,25 @@ def _free_port() -> int:
 
 
 def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    """``semgraph serve`` on ``folder`` in a child process; its stderr goes to ``server.log`` beside it.
+
+    Never a pipe: nobody reads a pipe while the soak runs, and once its 64 KiB buffer is full the server's
+    main thread blocks writing a log line (waitress logs every queued request under load) and stops accepting.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEMGRAPH_")}
     # SIGUSR1 makes the server print every thread's stack to stderr (used when requests time out: a hang)
     boot = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
             "from semgraph.cli import main; main()")
-    proc = subprocess.Popen([sys.executable, "-c", boot, "--data-dir", str(folder),
-                             "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(folder.parent / "server.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", boot, "--data-dir", str(folder),
+                                 "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"semgraph serve exited: {proc.stderr.read()}")
+            raise RuntimeError(f"semgraph serve exited: {(folder.parent / 'server.log').read_text()[-2000:]}")
         try:
             requests.get(base + "/api/v1/status", timeout=2)
             return proc, base
@@ -106,14 +112,15 @@ def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("semgraph serve did not answer within 120 s")
 
 
-def stop_server(proc: subprocess.Popen) -> str:
+def stop_server(proc: subprocess.Popen, folder: Path) -> str:
+    """Stop the server (SIGTERM, then SIGKILL after 60 s) and return what it logged."""
     proc.send_signal(signal.SIGTERM)
     try:
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    return err or ""
+        proc.wait()
+    return (folder.parent / "server.log").read_text()
 
 
 def login(base: str) -> requests.Session:
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
             if end_rss is not None:
                 rss.append((wall, end_rss))
         finally:
-            log = stop_server(proc)
+            log = stop_server(proc, folder)
         server_errors = log.count("Traceback")
         if "Thread 0x" in log:
             stacks = ROOT / "bench" / "results" / "load-server-stacks.txt"

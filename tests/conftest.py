@@ -30,20 +30,26 @@ def oxigraph_binary() -> str:
 
 
 class OxigraphServer:
-    """A real `oxigraph serve` process on a free loopback port, stopped by :meth:`stop`."""
+    """A real `oxigraph serve` process on a free loopback port, stopped by :meth:`stop`.
+
+    Its output goes to ``<store folder>.log``, never to a pipe that nobody reads (a full pipe
+    would block the server).
+    """
 
     def __init__(self, folder: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.query_url, self.update_url = f"{self.url}/query", f"{self.url}/update"
-        self.process = subprocess.Popen(
-            [oxigraph_binary(), "serve", "--location", str(folder), "--bind", f"127.0.0.1:{self.port}",
-             "--union-default-graph"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = folder.with_name(folder.name + ".log")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [oxigraph_binary(), "serve", "--location", str(folder), "--bind", f"127.0.0.1:{self.port}",
+                 "--union-default-graph"],
+                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"oxigraph serve exited: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"oxigraph serve exited: {self.log.read_text(errors='replace')[-2000:]}")
             try:
                 urllib.request.urlopen(f"{self.url}/query?query=ASK%7B%7D", timeout=1)
                 return

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import time
+from collections.abc import Callable
 
 import click
 
 from . import State, cli, handle_errors
+
+
+class EverySeconds(logging.Filter):
+    """Let through at most one record per ``interval`` seconds; the next one says how many were held back.
+
+    Waitress warns "Task queue depth is N" for every request that waits for a worker thread; under load that is
+    one line per request, written while waitress holds its dispatcher lock. Operators need to know that requests
+    queue, not each time.
+    """
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval, self.clock = interval, clock
+        self.last: float | None = None
+        self.held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self.clock()
+        if self.last is not None and now - self.last < self.interval:
+            self.held += 1
+            return False
+        if self.held:
+            record.msg = f"{record.msg} ({self.held} more such warnings in the last {now - self.last:.0f} s)"
+        self.last, self.held = now, 0
+        return True
 
 
 @cli.command()
@@ -27,6 +55,9 @@ def serve(state: State, host: str, port: int, threads: int) -> None:
     from webapp import create_app
 
     app = create_app(state.config)
+    queue_log = logging.getLogger("waitress.queue")
+    if not any(isinstance(f, EverySeconds) for f in queue_log.filters):
+        queue_log.addFilter(EverySeconds())
     server = create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"semgraph is serving {state.config.data_dir} at http://{shown}:{server.effective_port}/ "

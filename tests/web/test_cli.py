@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -96,3 +97,59 @@ def test_serve_runs_and_prints_the_url(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_queue_warnings_are_throttled_to_one_per_interval():
+    import logging
+
+    from semgraph.cli.serve_cmd import EverySeconds
+
+    now = [100.0]
+    throttle = EverySeconds(interval=10, clock=lambda: now[0])
+
+    def warn() -> logging.LogRecord | None:
+        record = logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (3,),
+                                   None)
+        return record if throttle.filter(record) else None
+
+    assert warn().getMessage() == "Task queue depth is 3"
+    for step in (1, 2, 9.5):  # 100 + 9.5 is still within the 10 s
+        now[0] = 100 + step
+        assert warn() is None
+    now[0] = 112.0
+    assert warn().getMessage() == "Task queue depth is 3 (3 more such warnings in the last 12 s)"
+    now[0] = 113.0
+    assert warn() is None
+
+
+def test_a_loaded_server_logs_few_queue_warnings_and_answers_everything(tmp_path):
+    """40 concurrent requests on one worker thread: all answered, at most a line or two about the queue.
+
+    Waitress writes one warning per queued request while holding its dispatcher lock; when the server's stderr is a
+    pipe nobody reads (a service manager's, a test's), those lines used to fill the pipe and stop the server.
+    """
+    import subprocess
+    import sys
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = tmp_path / "server.log"
+    with open(log, "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from semgraph.cli import main; main()", "--data-dir", str(tmp_path / "data"),
+             "serve", "--port", "0", "--threads", "1"],
+            stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", process.stdout.readline()).group(0) + "api/v1/status"
+
+        def get(_: int) -> int:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                return response.status
+
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(get, range(40)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert codes == [200] * 40
+    assert log.read_text().count("Task queue depth") <= 2, log.read_text()
