@@ -7,10 +7,10 @@ Screenshots go to tests/browser/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
+from livesite import live_app
 
 import ontology
 
@@ -21,21 +21,11 @@ USER, PASSWORD = "carl", "carl-browser-password"
 
 @pytest.fixture(scope="session")
 def live_url(tmp_path_factory):
-    from waitress import create_server
+    def fill(store) -> None:
+        ontology.load(store, ontology.BUNDLED_RADLEX)
 
-    from webapp import create_app
-
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("browser-data"))})
-    services = app.extensions["semgraph"]
-    ontology.load(services.store, ontology.BUNDLED_RADLEX)
-    services.users.add(USER, "curator", PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
-    services.close()
+    with live_app(tmp_path_factory.mktemp("browser-data"), {USER: ("curator", PASSWORD)}, fill) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

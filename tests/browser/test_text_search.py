@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import numpy as np
 import pytest
@@ -13,20 +12,14 @@ from ontology.paper_terms import paper_terms
 from semgraph.captions import write_captions
 from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cohort import iter_labels
+from livesite import live_app
 
 USER, PASSWORD = "rita", "rita-browser-password"
 TERMS = [t.iri for t in paper_terms()]
 
 
-@pytest.fixture(scope="module")
-def search_url(tmp_path_factory):
-    from waitress import create_server
-
-    from webapp import create_app
-
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("browser-text-data"))})
-    services = app.extensions["semgraph"]
-    store = services.store
+def fill(store) -> None:
+    """The RadLex subset and 30 synthetic cases with dates, ages, sexes and captions."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
     rng = np.random.default_rng(11)
     for i, lab in enumerate(iter_labels(30, 11)):
@@ -36,14 +29,12 @@ def search_url(tmp_path_factory):
                                sex="FM"[i % 2], contrast_phase="portal venous"),
                    [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
     write_captions(store)
-    services.users.add(USER, "radiologist", PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
-    services.close()
+
+
+@pytest.fixture(scope="module")
+def search_url(tmp_path_factory):
+    with live_app(tmp_path_factory.mktemp("browser-text-data"), {USER: ("radiologist", PASSWORD)}, fill) as server:
+        yield server.url
 
 
 def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, shot):

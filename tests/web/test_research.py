@@ -6,11 +6,9 @@ import csv
 import datetime as dt
 import io
 import re
-import threading
 
 import numpy as np
 import pytest
-import requests
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
 
@@ -21,6 +19,7 @@ from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cohort import iter_labels
 from semgraph.retrieval import Engine
 from semgraph.sessions import start_session
+from livesite import WebClient, live_app
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -28,33 +27,10 @@ HYPO, WATER, SOFT = R + "RID6042", R + "RID43336", R + "RID43337"
 SCRIPT = "<script>alert(1)</script>"
 USERS = {"rhea": ("researcher", "rhea-password-1"), "carl": ("curator", "carl-password-1"),
          "ada": ("admin", "ada-password-123"), "rita": ("radiologist", "rita-password-1")}
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-class Client:
-    def __init__(self, base: str):
-        self.base, self.http = base, requests.Session()
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return self.http.get(self.base + path, timeout=60, allow_redirects=False, **kw)
-
-    def login(self, name: str) -> Client:
-        token = _CSRF.search(self.get("/login").text).group(1)
-        r = self.http.post(self.base + "/login", data={"name": name, "password": USERS[name][1], "csrf_token": token},
-                           allow_redirects=False, timeout=30)
-        assert r.status_code == 302, r.text
-        return self
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    from waitress import create_server
-
-    from webapp import create_app
-
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("research-data"))})
-    services = app.extensions["semgraph"]
-    store = services.store
+def fill(store) -> None:
+    """30 cases (26 synthetic, four hand-made) and three rounds: two by alice, one by a user named like markup."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
     rng = np.random.default_rng(4)
     for i, lab in enumerate(iter_labels(26, 4)):
@@ -69,20 +45,18 @@ def site(tmp_path_factory):
     alice.feedback({"REL": "relevant", "IRR": "irrelevant"})
     alice.feedback({"REL": "relevant"})
     start_session(store, engine, "Q", SCRIPT).feedback({"REL": "relevant"})  # a user name holding markup
-    for name, (role, password) in USERS.items():
-        services.users.add(name, role, password)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{server.effective_port}", "D0": engine.dissimilarity, "store": store}
-    server.close()
-    thread.join(timeout=10)
-    services.close()
 
 
-def client(site, user=None) -> Client:
-    c = Client(site["url"])
-    return c.login(user) if user else c
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with live_app(tmp_path_factory.mktemp("research-data"), USERS, fill) as server:
+        store = server.app.extensions["semgraph"].store
+        yield {"url": server.url, "D0": Engine.from_store(store).dissimilarity, "store": store}
+
+
+def client(site, user=None) -> WebClient:
+    c = WebClient(site["url"], {name: password for name, (_, password) in USERS.items()})
+    return c.logged_in(user) if user else c
 
 
 def pairs_in(html: str) -> list[str]:

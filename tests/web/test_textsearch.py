@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from ontology.paper_terms import paper_terms
 from semgraph.captions import write_captions
 from semgraph.casegraph import Annotation, Case, case_iri, write_case
 from semgraph.cohort import iter_labels
+from livesite import WebClient, live_app
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -23,23 +23,7 @@ HYPO, WATER = R + "RID6042", R + "RID43336"
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 USERS = {"rita": ("radiologist", "rita-password-1"), "rhea": ("researcher", "rhea-password-1")}
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TEXT = "Well-defined hypodense lesion, no enhancement"
-
-
-class Client:
-    def __init__(self, base: str):
-        self.base, self.http = base, requests.Session()
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return self.http.get(self.base + path, timeout=60, allow_redirects=False, **kw)
-
-    def login(self, name: str) -> Client:
-        token = _CSRF.search(self.get("/login").text).group(1)
-        r = self.http.post(self.base + "/login", data={"name": name, "password": USERS[name][1], "csrf_token": token},
-                           allow_redirects=False, timeout=30)
-        assert r.status_code == 302, r.text
-        return self
 
 
 def fill(store):
@@ -64,37 +48,28 @@ def fill(store):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from waitress import create_server
+    with live_app(tmp_path_factory.mktemp("textsearch-data"), USERS, fill) as server:
+        yield server.url
 
-    from webapp import create_app
 
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("textsearch-data"))})
-    services = app.extensions["semgraph"]
-    fill(services.store)
-    for name, (role, password) in USERS.items():
-        services.users.add(name, role, password)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
-    services.close()
+def client(site: str, user: str | None = None) -> WebClient:
+    c = WebClient(site, {name: password for name, (_, password) in USERS.items()})
+    return c.logged_in(user) if user else c
 
 
 @pytest.fixture
-def rita(site) -> Client:
-    return Client(site).login("rita")
+def rita(site) -> WebClient:
+    return client(site, "rita")
 
 
 def test_logged_in_users_only(site):
-    anon = Client(site)
+    anon = client(site)
     r = anon.get("/search", params={"q": TEXT})
     assert r.status_code == 302 and "/login" in r.headers["Location"]
     for path in ("/api/v1/parse?text=hypodense", "/api/v1/search/text?q=hypodense", "/api/v1/cases/T1/timeline",
                  "/api/v1/cases/T1/suggestion"):
         assert anon.get(path).status_code == 401, path
-    assert Client(site).login("rhea").get("/search").status_code == 200
+    assert client(site, "rhea").get("/search").status_code == 200
 
 
 def test_parse_gives_the_chips(rita):
@@ -203,17 +178,15 @@ def test_suggestion_is_labelled_decision_support(rita):
 
 
 def test_documented_in_openapi(site):
-    paths = Client(site).get("/api/v1/openapi.json").json()["paths"]
+    paths = client(site).get("/api/v1/openapi.json").json()["paths"]
     assert {"/parse", "/search/text", "/cases/{case_id}/timeline", "/cases/{case_id}/suggestion"} <= set(paths)
 
 
 # --------------------------------------------------------------------------------------------------- feedback sessions
 
 
-def _post_form(client: Client, page_path: str, action: str, data: dict) -> requests.Response:
-    token = _CSRF.search(client.get(page_path).text).group(1)
-    return client.http.post(client.base + action, data={**data, "csrf_token": token}, allow_redirects=False,
-                            timeout=60)
+def _post_form(client: WebClient, page_path: str, action: str, data: dict) -> requests.Response:
+    return client.post(action, data={**data, "csrf_token": client.csrf(page_path)})
 
 
 def test_text_search_page_starts_a_feedback_session(rita, site):
@@ -269,7 +242,7 @@ def test_text_session_start_errors_and_roles(rita, site):
     assert r.status_code == 400 and "Invalid algorithm" in r.text
     r = rita.http.post(rita.base + "/search/session", data={"q": TEXT}, allow_redirects=False, timeout=30)
     assert r.status_code == 400  # no CSRF token
-    rhea = Client(site).login("rhea")
+    rhea = client(site, "rhea")
     page = rhea.get("/search", params={"q": TEXT}).text
     assert 'id="start-session"' not in page and "Radiologists can start a feedback session" in page
     assert _post_form(rhea, "/search", "/search/session", {"q": TEXT}).status_code == 403
