@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,10 @@ from .store import Result, Store
 
 #: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
 STAGING_PREFIX = "urn:semgraph:staging:"
+#: Writes after which the store's write buffers are flushed to disk, in a background thread. Left alone, RocksDB
+#: holds up to 64 MiB of unflushed writes per column family, about 0.8 GB for Oxigraph's before its own flush
+#: (measured: a server writing feedback rounds grew from 96 MB to 845 MB in 10 minutes, then levelled off).
+FLUSH_AFTER_WRITES = 500
 
 
 @contextmanager
@@ -56,6 +61,9 @@ class EmbeddedStore(Store):
                     "lock is exclusive for readers too."
                 ) from exc
             raise StoreError(f"cannot open the store folder {path}: {exc}") from exc
+        self._flush_lock = threading.Lock()
+        self._writes_since_flush = 0
+        self._flusher: threading.Thread | None = None
         if self.writable:
             self._remove_staging_graphs()
 
@@ -90,17 +98,29 @@ class EmbeddedStore(Store):
     def _update(self, update: str, bindings) -> None:
         with _errors("update", "; nothing was written"):
             self._store.update(bind(update, bindings))
+        self._written()
+
+    def _written(self) -> None:
+        """Count a write; every :data:`FLUSH_AFTER_WRITES` writes, flush in the background (one flush at a time)."""
+        with self._flush_lock:
+            self._writes_since_flush += 1
+            if self._writes_since_flush < FLUSH_AFTER_WRITES or (self._flusher and self._flusher.is_alive()):
+                return
+            self._writes_since_flush = 0
+            self._flusher = threading.Thread(target=self._store.flush, name="kg-flush", daemon=True)
+            self._flusher.start()
 
     def _load(self, quads: list[ox.Quad], replace_graph: str | None) -> None:
         target = None if replace_graph is None else ox.NamedNode(replace_graph)
         if target is None or not self._store.contains_named_graph(target) or not any(
                 True for _ in self._store.quads_for_pattern(None, None, None, target)):
             self._store.extend(quads)
-            return
-        # Stage in a scratch graph (one transaction), then swap it in with one MOVE (a second transaction).
-        staging = ox.NamedNode(STAGING_PREFIX + uuid.uuid4().hex)
-        self._store.extend(ox.Quad(q.subject, q.predicate, q.object, staging) for q in quads)
-        self._store.update(f"MOVE SILENT GRAPH {staging} TO GRAPH {target}")
+        else:
+            # Stage in a scratch graph (one transaction), then swap it in with one MOVE (a second transaction).
+            staging = ox.NamedNode(STAGING_PREFIX + uuid.uuid4().hex)
+            self._store.extend(ox.Quad(q.subject, q.predicate, q.object, staging) for q in quads)
+            self._store.update(f"MOVE SILENT GRAPH {staging} TO GRAPH {target}")
+        self._written()
 
     def graphs(self) -> list[str]:
         return sorted(
@@ -114,6 +134,8 @@ class EmbeddedStore(Store):
 
     def close(self) -> None:
         if getattr(self, "_store", None) is not None:
+            if self._flusher is not None:
+                self._flusher.join()
             if self.writable:
                 self._store.flush()
             del self._store
