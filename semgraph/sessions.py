@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import time
 import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
@@ -55,6 +57,19 @@ RELEVANCE = ("relevant", "irrelevant", "neutral")
 #: dissimilarities inside its trust region.
 TEXT_ALGORITHM = "regularised+rocchio"
 
+#: Attempts at recording a round when every client that claimed its number at the same moment withdrew
+#: (:meth:`Session._write`), and the base of the random pause between them (seconds, doubled per attempt).
+CLAIM_ATTEMPTS = 6
+CLAIM_PAUSE = 0.01
+
+_ROUNDS_FROM = ("SELECT DISTINCT ?r ?n WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n } "
+                "FILTER(?n >= $n) }")
+# Drops the round's graph only if no other round of the session has its number or a higher one.
+_DROP_IF_LAST = """DELETE { GRAPH $g { ?x ?p ?o } } WHERE {
+  GRAPH $g { ?x ?p ?o }
+  FILTER NOT EXISTS { GRAPH ?h { ?other a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?m }
+                      FILTER(?m >= $n && ?other != $r) }
+}"""
 
 
 def _now() -> dt.datetime:
@@ -248,7 +263,17 @@ class Session:
 
         Raises :class:`InvalidInput` (nothing written) for an unknown case id or an invalid mark value.
         """
-        new = self.compute_round(marks, params)
+        return self.record(self.compute_round(marks, params))
+
+    def record(self, new: Round) -> Round:
+        """Write ``new`` (from :meth:`compute_round`) to the graph and make it the session's current state.
+
+        Raises :class:`SemgraphError` 409 (nothing written, session unchanged) when another client recorded this
+        round number meanwhile or undid the round ``new`` builds on.
+        """
+        if new.number != len(self.rounds) + 1:
+            raise InvalidInput(f"round {new.number} does not follow the session's {len(self.rounds)} round(s); "
+                               "compute it again")
         self._write(new)
         self.rounds.append(new)
         self._set_state(new.dissimilarity, new.query)
@@ -333,30 +358,105 @@ class Session:
         return g
 
     def _write(self, new: Round) -> None:
-        body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in self.round_triples(new))
-        # One operation: inserted only if no other client has recorded this round number meanwhile.
-        self.store.update(
-            "INSERT { GRAPH $g {\n" + body + " } } WHERE { FILTER NOT EXISTS { GRAPH ?any { "
-            "?other sg:session $s ; sg:roundNumber $n } } }",
-            {"g": new.graph, "s": self.iri, "n": new.number})
-        if not self.store.ask("ASK { GRAPH $g { $r a sg:FeedbackRound } }", {"g": new.graph, "r": new.iri}):
-            raise SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
-                                "meanwhile; nothing was written; reload the session and try again",
-                                title="Conflict", status=409)
+        """Record ``new`` so that no two clients (threads, server processes) ever both record one round number.
+
+        Oxigraph (embedded, or ``oxigraph serve``) runs each update on a snapshot and commits it without a conflict
+        check, so two overlapping conditional inserts can both pass their ``FILTER NOT EXISTS`` (in a measurement, a
+        quarter of the races of 32 writers stored a number twice; deleting a shared counter triple did not help).
+        The insert is therefore a claim, checked once it is committed: it stands if it is the only round with its
+        number and the round it builds on is still recorded; otherwise it is withdrawn (its graph dropped). Of two
+        overlapping claims the one checked later sees the other, so at most one client is told it recorded a
+        number; when every claimant withdrew, each claims again after a random pause.
+
+        Raises :class:`SemgraphError` 409 (nothing of ``new`` left in the store) when another client holds the
+        number or undid the round ``new`` builds on.
+        """
+        for attempt in range(CLAIM_ATTEMPTS):
+            self._claim(new)
+            if self._claim_stands(new):
+                return
+            self.store.drop(str(new.graph))
+            if self._rounds_from(new.number) or not self._recorded(self.rounds[-1] if self.rounds else None):
+                break
+            time.sleep(random.uniform(0, CLAIM_PAUSE * 2 ** attempt))
+        raise SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
+                            "meanwhile (or the round before it was undone); nothing was written; reload the session "
+                            "and try again", title="Conflict", status=409)
+
+    def _claim(self, new: Round) -> None:
+        """Insert ``new``'s graph, in one update, unless the store has a round with its number or lost the last one."""
+        bindings = {"g": new.graph, "s": self.iri, "n": new.number}
+        previous = ""
+        if self.rounds:
+            previous = "FILTER EXISTS { GRAPH $pg { $pr a sg:FeedbackRound } } "
+            bindings.update(pg=self.rounds[-1].graph, pr=self.rounds[-1].iri)
+        self.store.update("INSERT { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } } WHERE { "
+                          "FILTER NOT EXISTS { GRAPH ?any { ?other sg:session $s ; sg:roundNumber $n } } "
+                          + previous + "}", bindings)
+
+    def _claim_stands(self, new: Round) -> bool:
+        """Is ``new`` the only stored round with its number, on top of the session's last round (still stored)?"""
+        holders = {iri for iri, n in self._rounds_from(new.number).items() if n == new.number}
+        return holders == {str(new.iri)} and self._recorded(self.rounds[-1] if self.rounds else None)
+
+    def _rounds_from(self, number: int) -> dict[str, int]:
+        """IRI → number of the session's stored rounds numbered ``number`` or higher."""
+        return {str(r["r"]): int(r["n"]) for r in self.store.select(_ROUNDS_FROM, {"s": self.iri, "n": number})}
+
+    def _recorded(self, round_: Round | None) -> bool:
+        """Is ``round_`` stored (``None``, the start of the session, always is)?"""
+        return round_ is None or self.store.ask("ASK { GRAPH $g { $r a sg:FeedbackRound } }",
+                                                {"g": round_.graph, "r": round_.iri})
 
     # ------------------------------------------------------------------ rollback
     def undo(self) -> Round:
-        """Drop the last round's named graph (one write) and return to the previous ``D`` and ranking."""
+        """Drop the last round's named graph (one write) and return to the previous ``D`` and ranking.
+
+        The round is dropped only while it is the session's last round in the store. When another client (another
+        window, another server process) added a round after it or undid it meanwhile, this copy of the session is
+        stale: :class:`SemgraphError` 409 is raised, nothing is dropped and the session is unchanged. A round
+        added at the very moment of the drop (which a snapshot-isolated store lets through) is detected afterwards,
+        and the dropped round is written back before the 409.
+        """
         if not self.rounds:
             raise InvalidInput(f"session {self.session_id} has no round to undo")
         last = self.rounds[-1]
         if self.store.ask("ASK { ?p a sg:Promotion ; prov:used $r }", {"r": last.iri}):
             raise InvalidInput(f"round {last.number} of session {self.session_id} was promoted into the baseline; "
                                "it cannot be undone")
-        self.store.drop(str(last.graph))
+        stored = self._rounds_from(last.number)
+        if str(last.iri) not in stored:
+            raise SemgraphError(
+                f"round {last.number} of session {self.session_id} is no longer recorded (it was undone in another "
+                "window or server process); nothing was undone; reload the session and try again",
+                title="Conflict", status=409)
+        if len(stored) > 1:
+            raise self._changed(last, stored)
+        self.store.update(_DROP_IF_LAST, {"g": last.graph, "r": last.iri, "s": self.iri, "n": last.number})
+        after = self._rounds_from(last.number)
+        if after:  # a round was added at the moment of the drop
+            if str(last.iri) not in after:
+                self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(last)) + " } }",
+                                  {"g": last.graph})
+            raise self._changed(last, after)
+        self.store.drop(str(last.graph))  # the emptied graph's name, which the conditional DELETE leaves behind
         self.rounds.pop()
         self._set_state(self.dissimilarity, self.query)
         return last
+
+    def _changed(self, last: Round, stored: dict[str, int]) -> SemgraphError:
+        """The 409 of an undo whose round is no longer the session's last one (``stored``: rounds from its number)."""
+        others = [n for iri, n in stored.items() if iri != str(last.iri)]
+        what = (f"round {max(others)} was added to session {self.session_id} meanwhile" if others else
+                f"session {self.session_id} changed meanwhile")
+        return SemgraphError(f"{what} (in another window or server process), so round {last.number} is no longer "
+                             "its last round; nothing was undone; reload the session and try again",
+                             title="Conflict", status=409)
+
+
+def _ntriples(g: Graph) -> str:
+    """The triples of ``g`` as the body of an INSERT (terms serialised by rdflib, never pasted text)."""
+    return " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g)
 
 
 def _tail(iri: str) -> str:

@@ -432,7 +432,9 @@ add_path("/sessions/{session_id}/undo", "post", {
     "parameters": [_SESSION_ID],
     "responses": {"200": json_response("The session after the undo", ref("RetrievalSession")),
                   "400": error_response("No round to undo"), "401": _401, "403": error_response("Not your session"),
-                  "404": error_response("Unknown session")}})
+                  "404": error_response("Unknown session"),
+                  "409": error_response("The session changed meanwhile (a round added or undone in another window "
+                                        "or server process); nothing undone")}})
 add_path("/sessions/{session_id}/dendrogram.svg", "get", {
     "summary": "SVG dendrogram of the session's term dissimilarity after a round (terms changed in it in bold)",
     "operationId": "sessionDendrogram", "security": _SESSION_SEC,

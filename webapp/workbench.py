@@ -22,6 +22,8 @@ import secrets
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,21 +353,35 @@ def apply_marks(entry: Entry, marks: dict, user) -> None:
     algorithm = entry.meta.get("algorithm") or session_algorithm(None, text=entry.session.query_text is not None)
     with entry.lock:
         before = list(entry.session.ranking)
-        try:
+        with _replay_after_conflict(entry):
             new = entry.session.feedback(marks, FeedbackParams(algorithm=algorithm))
-        except SemgraphError as exc:
-            if exc.status == 409:  # another process recorded this round: replay from the store next time
-                _forget(services(), entry)
-            raise
         entry.rankings.setdefault(new.number - 1, before)
         entry.rankings[new.number] = list(entry.session.ranking)
 
 
+@contextmanager
+def _replay_after_conflict(entry: Entry) -> Iterator[None]:
+    """On a 409 (another process changed the session in the store) forget ``entry``, so that the next request
+    replays the session from the store instead of answering 409 from a stale copy forever."""
+    try:
+        yield
+    except SemgraphError as exc:
+        if exc.status == 409:
+            _forget(services(), entry)
+        raise
+
+
 def undo(entry: Entry, user) -> int:
-    """Undo the last round; returns the number of the round that was undone."""
+    """Undo the last round; returns the number of the round that was undone.
+
+    The round is dropped only while it is the session's last round in the store (see
+    :meth:`semgraph.sessions.Session.undo`): when another window or server process added or undid a round
+    meanwhile, the 409 leaves the store as it is and the next request works on the session as stored.
+    """
     check_owner(entry, user)
     with entry.lock:
-        last = entry.session.undo()
+        with _replay_after_conflict(entry):
+            last = entry.session.undo()
         entry.rankings.pop(last.number, None)
         entry.rankings[entry.round] = list(entry.session.ranking)
         return last.number

@@ -8,7 +8,8 @@ answered 200 or 409, never 5xx. Every request has a timeout, so a deadlock fails
 
 Two app instances over one remote store (what several server processes are) race on one session: the loser gets
 409 and must be able to give feedback again afterwards (its stale in-memory copy of the session must not make it
-answer 409 forever).
+answer 409 forever). An app whose copy missed a round added by the other must not undo its own (stale) last round:
+409 with nothing dropped, then the stored last round once it replayed the session.
 
 Two processes on one embedded store folder: the second ``semgraph serve`` exits with a clear "already open" error
 while the first keeps serving (pyoxigraph's folder lock; see also tests/kg/test_backends.py).
@@ -20,10 +21,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import requests
+from livesite import LiveServer
 
 import kg
 from semgraph.check import check_store
@@ -207,36 +211,35 @@ def test_32_clients_on_one_session_get_200_or_409_and_every_acknowledged_round_i
     assert report.ok, report.format_text()
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: two processes over one remote store can both store the same "
-                   "round number (the conditional INSERT ... FILTER NOT EXISTS is not serialised across concurrent "
-                   "update requests by the server); seen once in CI as round numbers [1, 2, 3, 4, 5, 5, ...]")
-def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site, tmp_path):
+@contextmanager
+def second_app(site) -> Iterator[str]:
+    """A second app instance over the same remote store and data folder (what a second server process is), with
+    its own memory; yields its URL."""
+    from webapp import create_app
+
+    app = create_app({"data_dir": str(site.services.config.data_dir), **site.settings})
+    server = LiveServer(app)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        app.extensions["semgraph"].close()
+
+
+def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site):
     """Two server processes over one remote store (here: two app instances with their own memory)."""
     if site.backend != "remote":
         pytest.skip("an embedded store folder is opened by one process only (see the next test)")
-    second = Live.__new__(Live)  # a second app over the same store, without refilling it
-    from waitress import create_server
-
-    from webapp import create_app
-
-    second.app = create_app({"data_dir": str(site.services.config.data_dir), **site.settings})
-    second.services = second.app.extensions["semgraph"]
-    second.server = create_server(second.app, host="127.0.0.1", port=0, threads=8)
-    second.url = f"http://127.0.0.1:{second.server.effective_port}"
-    import threading
-
-    second.thread = threading.Thread(target=second.server.run, daemon=True)
-    second.thread.start()
-    try:
-        a, b = login(site.url, "owner"), login(second.url, "owner")
+    with second_app(site) as second_url:
+        a, b = login(site.url, "owner"), login(second_url, "owner")
         view = a.post(site.url + "/api/v1/sessions", json={"case_id": Engine.from_store(site.store).ids[4], "k": 10},
                       timeout=TIMEOUT).json()
         sid = view["session_id"]
         assert a.post(site.url + f"/api/v1/sessions/{sid}/rounds", json={"marks": marks_from(view["results"], 0)},
                       timeout=TIMEOUT).status_code == 200
-        shown = b.get(second.url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()  # the second app loads it
+        shown = b.get(second_url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()  # the second app loads it
         assert shown["round"] == 1
-        tabs = [(login(site.url, "owner"), site.url) if i % 2 == 0 else (login(second.url, "owner"), second.url)
+        tabs = [(login(site.url, "owner"), site.url) if i % 2 == 0 else (login(second_url, "owner"), second_url)
                 for i in range(CLIENTS)]
 
         def client(i: int) -> int:
@@ -249,7 +252,7 @@ def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site,
         assert set(codes) <= {200, 409}, codes
         # afterwards each app must accept a round again (at most one 409 while it notices it was behind)
         after = []
-        for http, base in ((a, site.url), (b, second.url)):
+        for http, base in ((a, site.url), (b, second_url)):
             for _attempt in range(2):
                 r = http.post(base + f"/api/v1/sessions/{sid}/rounds",
                               json={"marks": marks_from(shown["results"], 99)}, timeout=TIMEOUT)
@@ -263,10 +266,46 @@ def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site,
         assert numbers == list(range(1, codes.count(200) + 2 + 2))
         report = check_store(site.store)
         assert report.ok, report.format_text()
-    finally:
-        second.server.close()
-        second.thread.join(timeout=10)
-        second.services.close()
+
+
+def test_undo_in_an_app_instance_that_missed_a_round_drops_nothing_then_undoes_the_stored_last_round(site):
+    """The second app has the session in memory with 1 round when the first app records round 2: its undo must not
+    drop round 1 (its own last round) but answer 409, and undo round 2 once it replayed the session."""
+    if site.backend != "remote":
+        pytest.skip("an embedded store folder is opened by one process only")
+    with second_app(site) as second_url:
+        a, b = login(site.url, "owner"), login(second_url, "owner")
+        view = a.post(site.url + "/api/v1/sessions", json={"case_id": Engine.from_store(site.store).ids[6], "k": 10},
+                      timeout=TIMEOUT).json()
+        sid = view["session_id"]
+        rounds_url, undo_url = f"/api/v1/sessions/{sid}/rounds", f"/api/v1/sessions/{sid}/undo"
+        for seed in (0, 1):
+            r = a.post(site.url + rounds_url, json={"marks": marks_from(view["results"], seed)}, timeout=TIMEOUT)
+            assert r.status_code == 200
+            if seed == 0:
+                assert b.get(second_url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()["round"] == 1
+        first_id, second_id = (x["round_id"] for x in r.json()["rounds"])
+
+        def session_rounds() -> dict[str, int]:
+            return {iri.rsplit("/", 1)[-1]: n for iri, (s, n) in stored_rounds(site.store).items() if s == sid}
+
+        assert session_rounds() == {first_id: 1, second_id: 2}
+        stale = b.post(second_url + undo_url, timeout=TIMEOUT)
+        assert stale.status_code == 409, stale.text[:300]
+        assert "round 2 was added" in stale.json()["error"]["message"]
+        assert "nothing was undone" in stale.json()["error"]["message"]
+        assert session_rounds() == {first_id: 1, second_id: 2}
+        replayed = b.post(second_url + undo_url, timeout=TIMEOUT)
+        assert replayed.status_code == 200, replayed.text[:300]
+        assert replayed.json()["undone"] == 2 and replayed.json()["round"] == 1
+        assert session_rounds() == {first_id: 1}
+        # now the first app's copy (still with round 2) is the stale one
+        gone = a.post(site.url + undo_url, timeout=TIMEOUT)
+        assert gone.status_code == 409 and "no longer recorded" in gone.json()["error"]["message"]
+        assert session_rounds() == {first_id: 1}
+        assert a.get(site.url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()["round"] == 1
+        report = check_store(site.store)
+        assert report.ok, report.format_text()
 
 
 def test_a_second_process_serving_the_same_embedded_folder_gets_a_clear_error(site):

@@ -1,0 +1,157 @@
+"""Round-number races and stale undos between clients that do not share memory (other processes), on both store
+backends.
+
+Several ``Session`` copies of one session (what several server processes have) compute the next round and then
+record it at the same moment, behind a barrier, so that their writes really overlap. Oxigraph's transactions read a
+snapshot and commit without a conflict check, so a conditional insert alone let two of them store the same round
+number (seen in about a quarter of 32-writer races against ``oxigraph serve``); every race must now end with one
+acknowledged round per number, the others refused with 409 and nothing of theirs left in the store.
+
+A copy whose last round is no longer the store's last round (another client added or undid one) must refuse to
+undo (409, nothing dropped) instead of dropping the wrong round.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from semgraph.check import check_store
+from semgraph.errors import InvalidInput, SemgraphError
+from semgraph.sessions import load_session, start_session
+
+from .conftest import marks_for
+
+WRITERS = 32
+RACES = 8  # rounds 2..9 of one session, each raced by WRITERS copies
+TIMEOUT = 300  # seconds for one race; only a deadlock reaches it
+
+_ROUNDS = "SELECT ?r ?n WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n } }"
+
+
+def stored(store, session) -> dict[str, int]:
+    """round id → round number, for every stored round of ``session``."""
+    return {str(r["r"]).rsplit("/", 1)[-1]: int(r["n"]) for r in store.select(_ROUNDS, {"s": session.iri})}
+
+
+def race(store, engine, session_id: str, seed: int) -> list:
+    """WRITERS fresh copies of the session each compute the next round, then all record it at once."""
+    copies = [load_session(store, session_id, engine) for _ in range(WRITERS)]
+    rounds = [c.compute_round(marks_for(engine, c.query_case, seed + i)) for i, c in enumerate(copies)]
+    barrier = threading.Barrier(WRITERS)
+
+    def writer(i: int):
+        barrier.wait(timeout=TIMEOUT)
+        try:
+            return copies[i].record(rounds[i])
+        except SemgraphError as exc:
+            return exc
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        return [f.result(timeout=TIMEOUT) for f in [pool.submit(writer, i) for i in range(WRITERS)]]
+
+
+def test_copies_of_a_session_racing_for_a_round_number_store_it_once(filled):
+    store, engine = filled
+    first = start_session(store, engine, engine.ids[0], "alice")
+    first.feedback(marks_for(engine, first.query_case, 1))
+    acknowledged = {first.rounds[0].round_id: 1}
+    for n in range(2, RACES + 2):
+        outcomes = race(store, engine, first.session_id, 100 * n)
+        winners = [o for o in outcomes if not isinstance(o, Exception)]
+        conflicts = [o for o in outcomes if isinstance(o, SemgraphError) and o.status == 409]
+        print(f"race for round {n}: {len(winners)} acknowledged, {len(conflicts)} x 409, "
+              f"stored numbers {sorted(stored(store, first).values())}")
+        assert len(winners) + len(conflicts) == WRITERS, [o for o in outcomes if o not in winners + conflicts][:3]
+        assert len(winners) == 1, f"{len(winners)} clients were told they recorded round {n}"
+        acknowledged[winners[0].round_id] = n
+        assert stored(store, first) == acknowledged
+    replay = load_session(store, first.session_id, engine)
+    assert [r.round_id for r in replay.rounds] == list(acknowledged)
+    report = check_store(store)
+    assert report.ok, report.format_text()
+
+
+def test_a_round_computed_before_the_session_moved_on_is_refused(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[1], "alice")
+    early = session.compute_round(marks_for(engine, session.query_case, 1))
+    session.feedback(marks_for(engine, session.query_case, 2))
+    with pytest.raises(InvalidInput, match="does not follow"):
+        session.record(early)
+    assert sorted(stored(store, session).values()) == [1]
+
+
+def test_a_round_built_on_a_round_undone_elsewhere_is_a_conflict(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[2], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    session.feedback(marks_for(engine, session.query_case, 2))
+    other = load_session(store, session.session_id, engine)
+    other.undo()  # another process undoes round 2
+    with pytest.raises(SemgraphError, match="another client") as caught:
+        session.feedback(marks_for(engine, session.query_case, 3))  # round 3 on top of the undone round 2
+    assert caught.value.status == 409
+    assert sorted(stored(store, session).values()) == [1] and len(session.rounds) == 2
+
+
+def test_undo_of_a_stale_copy_after_a_round_added_elsewhere_drops_nothing(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[3], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    stale = load_session(store, session.session_id, engine)
+    session.feedback(marks_for(engine, session.query_case, 2))  # round 2, recorded by another process
+    before = stored(store, session)
+    with pytest.raises(SemgraphError, match="round 2 was added") as caught:
+        stale.undo()
+    assert caught.value.status == 409
+    assert stored(store, session) == before and len(stale.rounds) == 1
+    fresh = load_session(store, session.session_id, engine)
+    assert fresh.undo().number == 2
+    assert sorted(stored(store, session).values()) == [1]
+
+
+def test_undo_of_a_round_already_undone_elsewhere_is_a_conflict(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[4], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    session.feedback(marks_for(engine, session.query_case, 2))
+    stale = load_session(store, session.session_id, engine)
+    session.undo()
+    before = stored(store, session)
+    with pytest.raises(SemgraphError, match="no longer recorded") as caught:
+        stale.undo()
+    assert caught.value.status == 409
+    assert stored(store, session) == before == {session.rounds[0].round_id: 1}
+
+
+def test_a_round_added_at_the_moment_of_an_undo_keeps_the_undone_round(filled, monkeypatch):
+    """Another process records round 3 from a snapshot taken just before the undo's drop committed (what a
+    snapshot-isolated store lets through): the undo puts round 2 back and answers 409."""
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[5], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    second = session.feedback(marks_for(engine, session.query_case, 2))
+    other = load_session(store, session.session_id, engine)
+    third = other.compute_round(marks_for(engine, session.query_case, 3))
+    graph = "SELECT ?s ?p ?o WHERE { GRAPH $g { ?s ?p ?o } }"
+    before = {tuple(r.values()) for r in store.select(graph, {"g": second.graph})}
+    update = store.update
+
+    def update_then_concurrent_insert(text, bindings=None):
+        update(text, bindings)
+        if text.startswith("DELETE") and bindings and bindings.get("g") == second.graph:
+            triples = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in other.round_triples(third))
+            update("INSERT DATA { GRAPH $g { " + triples + " } }", {"g": third.graph})
+
+    monkeypatch.setattr(store, "update", update_then_concurrent_insert)
+    with pytest.raises(SemgraphError, match="round 3 was added") as caught:
+        session.undo()
+    assert caught.value.status == 409
+    assert stored(store, session) == {session.rounds[0].round_id: 1, second.round_id: 2, third.round_id: 3}
+    assert {tuple(r.values()) for r in store.select(graph, {"g": second.graph})} == before
+    assert len(session.rounds) == 2
+    report = check_store(store)
+    assert report.ok, report.format_text()
