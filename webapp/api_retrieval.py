@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from semgraph.errors import InvalidInput
 from semgraph.sessions import list_sessions
@@ -18,6 +19,7 @@ from . import jobs as jobs_mod
 from . import thumbnails
 from . import workbench as wb
 from .auth import current_user, login_required
+from .errors import handle
 from .openapi import add_path, add_schema, error_response, json_response, ref
 from .services import services
 
@@ -30,6 +32,17 @@ def _json_body() -> dict:
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object (Content-Type: application/json)")
     return body
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def request_too_large(exc: RequestEntityTooLarge) -> tuple:
+    """A request over one of werkzeug's body limits, on any page or endpoint (uploads come through the pages and this
+    API alike): 413 in the app's error format, naming the limits instead of werkzeug's generic text."""
+    config = current_app.config
+    limits = ((config.get("MAX_CONTENT_LENGTH"), "for the whole request (MAX_CONTENT_LENGTH)"),
+              (wb.MAX_UPLOAD_BYTES, "per uploaded file"), (config.get("MAX_FORM_MEMORY_SIZE"), "per form field"))
+    named = ", ".join(f"{wb.megabytes(size)} {what}" for size, what in limits if size)
+    return handle(wb.PayloadTooLarge(f"the request is larger than the server accepts ({named}); nothing was kept"))
 
 
 def _session_json(entry, group_by=None) -> dict:
@@ -341,6 +354,7 @@ add_schema("Job", {"type": "object", "required": ["job_id", "kind", "state"], "p
 
 _401 = error_response("Not logged in")
 _403 = error_response("Missing role")
+_413 = error_response("Upload too large (a file over 8 MB, or the whole request over MAX_CONTENT_LENGTH)")
 
 add_path("/cases", "get", {
     "summary": "Indexed cases, searched by id or patient id and diagnosis", "operationId": "listCases",
@@ -387,7 +401,7 @@ add_path("/search/image", "post", {
     "responses": {"200": json_response("Results", ref("ImageSearchResult")),
                   "400": error_response("Bad image, region or type"), "401": _401, "403": _403,
                   "409": error_response("No term model trained yet"),
-                  "413": error_response("Upload too large")}})
+                  "413": _413}})
 add_path("/sessions", "get", {
     "summary": "Recorded retrieval sessions (those with at least one round), newest first",
     "operationId": "listSessions", "security": _SESSION_SEC,
@@ -408,7 +422,8 @@ add_path("/sessions", "post", {
         "multipart/form-data": {"schema": _IMAGE_FORM}}},
     "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),
                   "400": error_response("Bad query"), "401": _401, "403": _403,
-                  "409": error_response("No term model (image queries)")}})
+                  "409": error_response("No term model (image queries)"),
+                  "413": _413}})
 add_path("/sessions/{session_id}", "get", {
     "summary": "A session's current round: ranking with moves, query terms, the last round's changes",
     "operationId": "getSession", "security": _SESSION_SEC,
@@ -456,7 +471,8 @@ add_path("/jobs", "post", {
         "application/json": {"schema": {"type": "object", "required": ["kind"], "properties": {
             "kind": {"type": "string", "enum": ["train"]}}}}}},
     "responses": {"200": json_response("Job queued (Location: its URL)", ref("Job")),
-                  "400": error_response("Bad kind or archive"), "401": _401, "403": _403}})
+                  "400": error_response("Bad kind or archive"), "401": _401, "403": _403,
+                  "413": _413}})
 add_path("/jobs/{job_id}", "get", {
     "summary": "One job's state and progress", "operationId": "getJob", "security": _SESSION_SEC,
     "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],

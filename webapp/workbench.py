@@ -635,12 +635,29 @@ def _suffix(name: str, allowed: tuple[str, ...], what: str) -> str:
     raise InvalidInput(f"the {what} {name!r} has an unsupported type; upload one of {', '.join(allowed)}")
 
 
+class PayloadTooLarge(InvalidInput):
+    """An uploaded file, or a whole request, over its size limit (413; nothing was kept)."""
+
+    status = 413
+    title = "Payload Too Large"
+
+
+def megabytes(size: int) -> str:
+    """``8 MB``, ``0.25 MB``: a byte limit as users read it."""
+    return f"{size / (1024 * 1024):g} MB"
+
+
 def _save_file(storage, target: Path, limit: int, what: str) -> None:
+    """Write the uploaded ``storage`` to ``target``, reading at most ``limit`` + 1 bytes of it.
+
+    Raises :class:`InvalidInput` for an empty file and :class:`PayloadTooLarge` (413) for one over ``limit``.
+    """
     data = storage.stream.read(limit + 1)
     if not data:
         raise InvalidInput(f"the {what} is empty")
     if len(data) > limit:
-        raise InvalidInput(f"the {what} is larger than the limit of {limit // (1024 * 1024)} MB")
+        raise PayloadTooLarge(f"the {what} is larger than the limit of {megabytes(limit)} per uploaded file; "
+                              "nothing was kept")
     target.write_bytes(data)
 
 

@@ -370,7 +370,7 @@ def test_upload_limits_and_errors(rsite, tmp_path, monkeypatch):
     monkeypatch.setattr(workbench, "MAX_UPLOAD_BYTES", 100)
     r = b.post("/query/image", data={"csrf_token": token, "hu_min": "-160", "hu_max": "240"},
                files={"image": ("slice.png", png.read_bytes(), "image/png")})
-    assert r.status_code == 400 and "larger than the limit" in r.text
+    assert r.status_code == 413 and "larger than the limit" in r.text
     monkeypatch.undo()
     r = b.post("/query/image", data={"csrf_token": token, "hu_min": "-160", "hu_max": "240"},
                files={"image": ("slice.png", png.read_bytes(), "image/png")})
