@@ -3,7 +3,9 @@
 HSBD is an L1 distance between linear projections, ``HSBD(a, b) = ||M a - M b||_1`` with ``M = W P`` from
 :func:`semgraph.hsbd.projection`. :class:`HSBDIndex` stores ``Y = A M^T`` (one projected row per case) and answers a
 query by an exact L1 scan in memory-bounded blocks. After relevance feedback changes the term dissimilarities,
-:meth:`HSBDIndex.rebuild` recomputes ``M`` and ``Y`` from the stored likelihood vectors.
+:meth:`HSBDIndex.rebuild` recomputes ``M`` and ``Y`` from the stored likelihood vectors, and
+:meth:`HSBDIndex.with_dissimilarity` gives an index for the new ``D`` that shares the vectors and projects them while
+it scans (no O(N) work until a search).
 
 Errors: malformed data (vectors, ids, masks, ``k``) raises :class:`semgraph.errors.InvalidInput`; an invalid option
 (``backend``, ``block_size``, ``linkage``, ``weights``) raises :class:`ValueError` naming the allowed values; the
@@ -60,7 +62,8 @@ class HSBDIndex:
     weights : {'gap', 'height', 'uniform'}, default 'gap'
         HSBD level weights.
     block_size : int, default 65536
-        Rows scanned per block; a search allocates about ``4 * block_size`` bytes of scratch memory (numpy backend).
+        Rows scanned per block; a search allocates about ``4 * block_size`` bytes of scratch memory (numpy backend),
+        plus ``12 * (2k-1) * block_size`` bytes for the block's projections when the index stores none.
     backend : {'numpy', 'faiss'}, default 'numpy'
         ``'numpy'``: blocked exact scan; ``'faiss'``: ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs
         ``pip install semgraph[fast]``).
@@ -73,6 +76,10 @@ class HSBDIndex:
     give bit-identical projections for the same vector (a stored case is at distance exactly 0 from itself). Distances
     are accumulated in float32 over the ``2k - 1`` projected coordinates in a fixed order, hence they do not depend
     on ``block_size``; their relative error is about ``1e-6``.
+
+    An index made by :meth:`with_dissimilarity` stores no ``Y``: every search projects the rows block by block
+    with the same element-wise rule and scans them in the same order, so its results are bit-identical to those of
+    a new index built from the same ids and vectors with that ``D``.
 
     Ties are broken by row order (insertion order): the result is sorted by ``(distance, row)``. With the
     ``'faiss'`` backend the returned rows are sorted the same way, but which of several rows tied at the k-th
@@ -112,9 +119,11 @@ class HSBDIndex:
         k, d = self.n_terms, self.dim
         self._n = 0
         self._A = np.zeros((0, k), dtype=np.float32)  # capacity x k, rows [:n] used
-        self._Yt = np.zeros((d, 0), dtype=np.float32)  # d x capacity, columns [:n] used
+        # d x capacity, columns [:n] used; None: projections are computed while scanning (with_dissimilarity)
+        self._Yt: np.ndarray | None = np.zeros((d, 0), dtype=np.float32)
         self._ids: list = []
         self._row_of: dict = {}
+        self._shares_ids = False  # _ids and _row_of belong to the index this one was derived from
         self._faiss_index = None
         if (ids is None) != (vectors is None):
             raise InvalidInput("Give both ids and vectors, or neither.")
@@ -157,15 +166,22 @@ class HSBDIndex:
 
     @property
     def projected(self) -> np.ndarray:
-        """Projected vectors ``Y = A M^T``, shape (N, 2k-1), float32 (read-only, non-contiguous view)."""
-        view = self._Yt[:, : self._n].T
+        """Projected vectors ``Y = A M^T``, shape (N, 2k-1), float32 (read-only, non-contiguous; computed on the
+        fly when the index stores no projections)."""
+        view = self._projected_columns(0, self._n).T
         view.flags.writeable = False
         return view
 
     @property
+    def stores_projections(self) -> bool:
+        """Whether ``Y`` is kept in memory (False for an index made by :meth:`with_dissimilarity`)."""
+        return self._Yt is not None
+
+    @property
     def nbytes(self) -> int:
-        """Bytes used by the projected vectors ``Y`` of the N stored cases (excluding spare capacity)."""
-        return self._n * self.dim * np.dtype(np.float32).itemsize
+        """Bytes used by the stored projected vectors ``Y`` of the N cases (excluding spare capacity; 0 when the
+        index stores no projections)."""
+        return self._n * self.dim * np.dtype(np.float32).itemsize if self.stores_projections else 0
 
     # ------------------------------------------------------------------------------------------------------------
     # building
@@ -188,17 +204,16 @@ class HSBDIndex:
     def _project_rows(self, A32: np.ndarray) -> np.ndarray:
         """Project float32 rows (n, k) to float32 ``(M a)`` columns, shape (2k-1, n).
 
-        Uses ``M = W P``: node sums are built bottom-up along the merges, then scaled by ``W``, all in float64 with
-        element-wise operations, so a row's projection does not depend on how many rows are projected with it.
+        :meth:`semgraph.hsbd.Dendrogram.project_rows` (float64, element-wise), rounded once to float32: a row's
+        projection does not depend on how many rows are projected with it.
         """
-        tree = self.tree
-        k, n = tree.k, A32.shape[0]
-        sums = np.empty((self.dim, n), dtype=np.float64)
-        sums[:k] = A32.T
-        for step, (u, v) in enumerate(tree.merges):
-            np.add(sums[u], sums[v], out=sums[k + step])
-        sums *= tree.node_weights[:, None]
-        return sums.astype(np.float32)
+        return self.tree.project_rows(A32).astype(np.float32)
+
+    def _projected_columns(self, start: int, stop: int) -> np.ndarray:
+        """Projected rows [start, stop) as float32 columns (2k-1, stop - start): stored, or computed now."""
+        if self._Yt is not None:
+            return self._Yt[:, start:stop]
+        return self._project_rows(self._A[start:stop])
 
     def _reserve(self, n_total: int) -> None:
         capacity = self._A.shape[0]
@@ -206,10 +221,12 @@ class HSBDIndex:
             return
         new_capacity = max(n_total, 2 * capacity, 16)
         A = np.zeros((new_capacity, self.n_terms), dtype=np.float32)
-        Yt = np.zeros((self.dim, new_capacity), dtype=np.float32)
         A[: self._n] = self._A[: self._n]
-        Yt[:, : self._n] = self._Yt[:, : self._n]
-        self._A, self._Yt = A, Yt
+        self._A = A
+        if self._Yt is not None:
+            Yt = np.zeros((self.dim, new_capacity), dtype=np.float32)
+            Yt[:, : self._n] = self._Yt[:, : self._n]
+            self._Yt = Yt
 
     def add(self, ids: Iterable[Hashable], vectors) -> None:
         """Append cases to the index.
@@ -241,11 +258,14 @@ class HSBDIndex:
         if not np.all(np.isfinite(A32)):
             raise InvalidInput("vectors contain values too large for float32.")
         n_new = A32.shape[0]
+        if self._shares_ids:  # copy on write: the index this one was derived from keeps its ids
+            self._ids, self._row_of, self._shares_ids = list(self._ids), dict(self._row_of), False
         self._reserve(self._n + n_new)
         start = self._n
-        for s in range(0, n_new, self.block_size):
-            e = min(n_new, s + self.block_size)
-            self._Yt[:, start + s : start + e] = self._project_rows(A32[s:e])
+        if self._Yt is not None:
+            for s in range(0, n_new, self.block_size):
+                e = min(n_new, s + self.block_size)
+                self._Yt[:, start + s : start + e] = self._project_rows(A32[s:e])
         self._A[start : start + n_new] = A32
         for offset, case_id in enumerate(ids):
             self._row_of[case_id] = start + offset
@@ -272,10 +292,45 @@ class HSBDIndex:
             new_k = self.tree.k
             self.tree = old
             raise InvalidInput(f"The new dissimilarity matrix is {new_k} x {new_k}; the index holds {old.k} terms.")
-        for s in range(0, self._n, self.block_size):
-            e = min(self._n, s + self.block_size)
-            self._Yt[:, s:e] = self._project_rows(self._A[s:e])
+        if self._Yt is not None:
+            for s in range(0, self._n, self.block_size):
+                e = min(self._n, s + self.block_size)
+                self._Yt[:, s:e] = self._project_rows(self._A[s:e])
         self._faiss_index = None
+
+    def with_dissimilarity(self, dissimilarity) -> HSBDIndex:
+        """An index over the same cases for another dissimilarity matrix, without copying or projecting them.
+
+        Parameters
+        ----------
+        dissimilarity : array_like, shape (k, k)
+            The other term dissimilarities (same k), e.g. a session's after a feedback round.
+
+        Returns
+        -------
+        HSBDIndex
+            It shares this index's stored vectors and ids (read-only; its own :meth:`add` copies them first) and
+            stores no projections: building it costs one dendrogram, O(k^3), independent of N, and each search
+            projects the rows while scanning (O(N k), about twice a search of an index that stores ``Y``). Its
+            results equal those of ``HSBDIndex(dissimilarity, ids, vectors)`` bit for bit. :meth:`rebuild` on it
+            only changes its dendrogram.
+
+        Raises
+        ------
+        semgraph.errors.InvalidInput
+            If the matrix is malformed or its size differs from the index's k.
+        """
+        other = object.__new__(HSBDIndex)
+        other.__dict__.update(self.__dict__)
+        other._set_dendrogram(dissimilarity)
+        if other.tree.k != self.tree.k:
+            raise InvalidInput(f"The new dissimilarity matrix is {other.tree.k} x {other.tree.k}; the index holds "
+                               f"{self.tree.k} terms.")
+        other._A = self._A[: self._n]  # capacity n: the derived index's first add() reallocates (copies) it
+        other._Yt = None
+        other._shares_ids = True
+        other._faiss_index = None
+        return other
 
     # ------------------------------------------------------------------------------------------------------------
     # searching
@@ -329,13 +384,14 @@ class HSBDIndex:
             rows, dist = self._search_numpy(q, k, mask)
         return SearchResult([self._ids[r] for r in rows], dist.astype(np.float64))
 
-    def _block_distances(self, q: np.ndarray, start: int, stop: int, out: np.ndarray, tmp: np.ndarray) -> None:
-        """L1 distances of rows [start, stop) to q, accumulated coordinate by coordinate into ``out`` (float32)."""
-        Yt = self._Yt
-        np.subtract(Yt[0, start:stop], q[0], out=out)
+    @staticmethod
+    def _block_distances(q: np.ndarray, Yt: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+        """L1 distances of the projected columns ``Yt`` to q, accumulated coordinate by coordinate into ``out``
+        (float32)."""
+        np.subtract(Yt[0], q[0], out=out)
         np.abs(out, out=out)
         for j in range(1, q.size):
-            np.subtract(Yt[j, start:stop], q[j], out=tmp)
+            np.subtract(Yt[j], q[j], out=tmp)
             np.abs(tmp, out=tmp)
             out += tmp
 
@@ -349,7 +405,7 @@ class HSBDIndex:
         for start in range(0, n, B):
             stop = min(n, start + B)
             dist = out_buf[: stop - start]
-            self._block_distances(q, start, stop, dist, tmp_buf[: stop - start])
+            self._block_distances(q, self._projected_columns(start, stop), dist, tmp_buf[: stop - start])
             if mask is not None:
                 dist[~mask[start:stop]] = np.inf
             if best_rows.size == k:
@@ -373,7 +429,7 @@ class HSBDIndex:
         faiss = _import_faiss()
         if self._faiss_index is None:
             index = faiss.IndexFlat(self.dim, faiss.METRIC_L1)
-            index.add(np.ascontiguousarray(self._Yt[:, : self._n].T))
+            index.add(np.ascontiguousarray(self._projected_columns(0, self._n).T))
             self._faiss_index = index
         params = None
         if mask is not None:

@@ -3,7 +3,8 @@
 :meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.casegraph.read_likelihoods`), the
 term dissimilarity ``D`` (the shared baseline, see :func:`baseline_dissimilarity`) and builds an
 :class:`semgraph.index.HSBDIndex`. A search returns :class:`Hit` objects: case id, HSBD distance, diagnosis and an
-explanation, the dendrogram nodes (groups of terms) that contribute most to the distance.
+explanation, the dendrogram nodes (groups of terms) that contribute most to the distance (:mod:`semgraph.explain`,
+computed for all hits in one pass).
 
 Filters (:class:`Filters`) become a boolean mask over the index rows that the index applies *during* its scan, so a
 filtered top-K is the top-K among the allowed cases, never a post-filtered global top-K.
@@ -27,30 +28,19 @@ from ontology.paper_terms import paper_terms
 from . import hsbd
 from .casegraph import Case, read_cases, read_likelihoods
 from .errors import InvalidInput, NotFound
+from .explain import (
+    Contribution,
+    NodeGroups,
+    contributions,
+    node_groups,
+    top_contributions,
+)
 from .index import HSBDIndex
 
 __all__ = ["Contribution", "Engine", "Filters", "Hit", "baseline_dissimilarity", "parse_filter", "parse_terms"]
 
 
 # --------------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """One dendrogram node's share ``W_v |(Pa)_v - (Pb)_v|`` of an HSBD distance."""
-
-    node: int
-    terms: tuple[str, ...]  # term IRIs under the node
-    labels: tuple[str, ...]  # their labels
-    value: float
-
-    @property
-    def label(self) -> str:
-        """The node as text: one term's label, or the labels of a group joined by ' + '."""
-        return " + ".join(self.labels)
-
-    def as_dict(self) -> dict:
-        return {"node": self.node, "terms": list(self.terms), "labels": list(self.labels), "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -241,6 +231,7 @@ class Engine:
         self._meta = _metadata_columns(self.cases)
         self.dissimilarity = hsbd.clamp(dissimilarity)
         self.index = HSBDIndex(self.dissimilarity, self.ids, self.vectors, linkage=linkage, weights=weights)
+        self._node_cache: tuple[hsbd.Dendrogram, NodeGroups] | None = None
 
     @classmethod
     def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
@@ -278,15 +269,19 @@ class Engine:
                    categories=categories, linkage=linkage, weights=weights, resolver=hierarchy, source=source)
 
     def with_dissimilarity(self, dissimilarity, *, source: str = "given") -> Engine:
-        """A new engine over the same cases with another ``D`` (the index is rebuilt; this engine is unchanged)."""
+        """A new engine over the same cases with another ``D`` (this engine is unchanged).
+
+        Its index shares this engine's vectors and projects them while scanning
+        (:meth:`semgraph.index.HSBDIndex.with_dissimilarity`): building it costs one dendrogram, independent of the
+        number of cases, and it ranks exactly as an engine built from scratch with that ``D``.
+        """
         other = object.__new__(Engine)
         other.__dict__.update(self.__dict__)
         other.source = source
         other.dissimilarity = hsbd.clamp(dissimilarity)
         if other.dissimilarity.shape != self.dissimilarity.shape:
             raise InvalidInput(f"D must be {len(self.terms)} x {len(self.terms)}; got {other.dissimilarity.shape}")
-        other.index = HSBDIndex(other.dissimilarity, self.ids, self.vectors, linkage=self.linkage,
-                                weights=self.weights)
+        other.index = self.index.with_dissimilarity(other.dissimilarity)
         return other
 
     def _set_dissimilarity(self, dissimilarity) -> None:
@@ -394,7 +389,11 @@ class Engine:
             vector = self.vector_from_terms(vector)
         a = hsbd._as_vector(vector, len(self.terms), "query")
         result = self.index.search(a, k=k, mask=self.mask(filters, exclude=exclude))
-        return [self._hit(case_id, float(d), a, explain) for case_id, d in zip(result.ids, result.distances)]
+        rows = [self._row[case_id] for case_id in result.ids]
+        tree, groups = self._nodes()
+        why = top_contributions(tree, groups, a, self.vectors[rows], explain)
+        return [Hit(self.ids[row], float(d), self.cases[row].diagnosis, e)
+                for row, d, e in zip(rows, result.distances, why)]
 
     def search_case(self, case_id: str, k: int = 25, filters=None, *, exclude_same_patient: bool = False,
                     explain: int = 3) -> list[Hit]:
@@ -435,28 +434,21 @@ class Engine:
         return np.clip(np.array([predicted[t] for t in self.terms], dtype=np.float64), 0.0, 1.0)
 
     # ------------------------------------------------------------------ explanations
+    def _nodes(self) -> tuple[hsbd.Dendrogram, NodeGroups]:
+        """The index's current dendrogram and the terms under each of its nodes (kept until the dendrogram changes)."""
+        tree = self.index.tree
+        cached = self._node_cache
+        if cached is None or cached[0] is not tree:
+            cached = self._node_cache = (tree, node_groups(tree, self.terms, self.labels))
+        return cached
+
     def contributions(self, a, b) -> list[Contribution]:
         """Every dendrogram node's contribution ``|(M a)_v - (M b)_v|``; they sum to HSBD(a, b)."""
-        M = self.index.tree.projection
-        diff = np.abs(M @ np.asarray(a, dtype=np.float64) - M @ np.asarray(b, dtype=np.float64))
-        P = self.index.tree.membership
-        out = []
-        for v, value in enumerate(diff):
-            members = np.flatnonzero(P[v])
-            out.append(Contribution(v, tuple(self.terms[i] for i in members),
-                                    tuple(self.labels[i] for i in members), float(value)))
-        return out
+        return contributions(*self._nodes(), a, b)
 
     def explain(self, a, b, top: int = 3) -> tuple[Contribution, ...]:
         """The ``top`` nodes contributing most to HSBD(a, b) (ties: smaller node first; zero shares left out)."""
-        parts = [c for c in self.contributions(a, b) if c.value > 0]
-        parts.sort(key=lambda c: (-c.value, c.node))
-        return tuple(parts[:top])
-
-    def _hit(self, case_id: str, distance: float, a: np.ndarray, explain: int) -> Hit:
-        row = self._row[case_id]
-        explanation = self.explain(a, self.vectors[row], explain) if explain else ()
-        return Hit(case_id, distance, self.cases[row].diagnosis, explanation)
+        return top_contributions(*self._nodes(), a, np.asarray(b, dtype=np.float64)[None, :], top)[0]
 
 
 def _safe_label(hierarchy, term: str) -> str | None:

@@ -261,6 +261,21 @@ def test_fast_equals_reference(data, opts):
 
 
 @settings(max_examples=200, deadline=None)
+@given(case(n_vectors=3), options, st.integers(0, 2))
+def test_project_rows_is_m_times_each_row_independently(data, opts, pick):
+    D, *rows = data
+    tree = hsbd.dendrogram(D, linkage=opts[0], weights=opts[1])
+    X = np.array(rows)
+    Y = tree.project_rows(X)
+    assert Y.shape == (2 * tree.k - 1, 3) and Y.dtype == np.float64
+    assert_allclose(Y, tree.projection @ X.T, rtol=1e-12, atol=1e-12)
+    # a row's projection does not depend on the rows projected with it (bit for bit)
+    assert_array_equal(tree.project_rows(X[pick : pick + 1])[:, 0], Y[:, pick])
+    slow = hsbd.reference_distance(X[0], X[1], D, linkage=opts[0], weights=opts[1])
+    assert abs(np.abs(Y[:, 0] - Y[:, 1]).sum() - slow) <= 1e-9
+
+
+@settings(max_examples=200, deadline=None)
 @given(case(n_vectors=3), options)
 def test_pseudo_metric_axioms(data, opts):
     D, a, b, c = data

@@ -170,6 +170,55 @@ def test_rebuild_equals_fresh_index(db, k, seed):
     assert_allclose(a.distances, np.sort(ref)[: len(a.ids)], rtol=1e-5, atol=1e-6)
 
 
+@settings(max_examples=60, deadline=None)
+@given(databases(), st.integers(1, 70), st.integers(0, 2**32 - 1), st.integers(1, 9), st.data())
+def test_derived_index_equals_fresh_index_bit_for_bit(db, k, seed, block, data):
+    """The fast path after a D change (shared vectors, projections computed while scanning) vs a rebuilt index."""
+    D, ids, vectors, query = db
+    D2 = _random_dissimilarity(np.random.default_rng(seed), D.shape[0])
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(ids), max_size=len(ids))))
+    base = HSBDIndex(D, ids, vectors, block_size=block)
+    derived = base.with_dissimilarity(D2)
+    fresh = HSBDIndex(D2, ids, vectors)
+    assert not derived.stores_projections and derived.nbytes == 0
+    assert_array_equal(derived.projected, fresh.projected)
+    for m in (None, mask):
+        a, b = derived.search(query, k=k, mask=m), fresh.search(query, k=k, mask=m)
+        assert a.ids == b.ids
+        assert_array_equal(a.distances, b.distances)
+    ref = _brute_force(fresh, D2, query)
+    assert_allclose(derived.search(query, k=k).distances, np.sort(ref)[: min(k, len(ids))], rtol=1e-5, atol=1e-6)
+    # the base index is untouched, and a rebuild of the derived index only changes its own D
+    assert_allclose(base.projection, hsbd.projection(D))
+    derived.rebuild(D)
+    a, b = derived.search(query, k=k), base.search(query, k=k)
+    assert a.ids == b.ids
+    assert_array_equal(a.distances, b.distances)
+
+
+def test_adding_to_a_derived_index_leaves_the_base_unchanged():
+    rng = np.random.default_rng(4)
+    D, D2 = _random_dissimilarity(rng, 6), _random_dissimilarity(rng, 6)
+    ids, vectors = [f"c{i}" for i in range(20)], rng.random((20, 6))
+    base = HSBDIndex(D, ids, vectors)
+    derived = base.with_dissimilarity(D2)
+    new = rng.random(6)
+    derived.add(["new"], new[None, :])
+    assert len(base) == 20 and base.ids == ids and "new" not in base.search(new, k=20).ids
+    assert_array_equal(base.vectors, vectors.astype(np.float32))
+    assert derived.ids == [*ids, "new"]
+    fresh = HSBDIndex(D2, [*ids, "new"], np.vstack([vectors, new]))
+    a, b = derived.search(new, k=5), fresh.search(new, k=5)
+    assert a.ids == b.ids and a.ids[0] == "new"
+    assert_array_equal(a.distances, b.distances)
+    base.add(["other"], rng.random((1, 6)))  # the base can still grow; the derived index does not see it
+    assert "other" not in derived.ids and len(derived) == 21
+    with pytest.raises(InvalidInput, match="Duplicate"):
+        derived.add(["c3"], rng.random((1, 6)))
+    with pytest.raises(InvalidInput, match="6 terms"):
+        base.with_dissimilarity(_random_dissimilarity(rng, 5))
+
+
 def test_rebuild_with_wrong_size_leaves_index_unchanged():
     rng = np.random.default_rng(2)
     D = _random_dissimilarity(rng, 4)

@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ontology
 from ontology.paper_terms import paper_terms
@@ -172,6 +174,27 @@ def test_with_dissimilarity_gives_a_new_engine(engine):
     q, irr = engine.vector("Q"), engine.vector("IRR")  # differ by 0.9 in hypodense and 0.9 in soft tissue density
     assert sum(c.value for c in other.contributions(q, irr)) == pytest.approx(1.8)
     assert sum(c.value for c in engine.contributions(q, irr)) < 1.79  # the two terms share a dendrogram node
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.sampled_from([None, ["sex=F"], ["age=40-60"]]))
+def test_an_engine_for_another_d_ranks_exactly_as_one_built_for_it(seed, k, filters):
+    """with_dissimilarity (shared vectors, no index rebuild) and _set_dissimilarity vs engines built from scratch."""
+    rng = np.random.default_rng(seed)
+    n, t = int(rng.integers(2, 60)), int(rng.integers(2, 8))
+    cases = [Case(f"c{i}", f"p{i % 7}", f"s{i}", diagnosis="dx", age=int(rng.integers(30, 70)), sex="FM"[i % 2])
+             for i in range(n)]
+    vectors = rng.integers(0, 4, (n, t)) / 3 if seed % 2 else rng.random((n, t))  # ties half of the time
+    D1, D2 = (np.triu(rng.uniform(0.1, 1, (t, t)), 1) for _ in range(2))
+    D1, D2 = D1 + D1.T, D2 + D2.T
+    terms = [f"t{i}" for i in range(t)]
+    base = Engine(terms, cases, vectors, D1)
+    before = base.search_case("c0", k, filters)
+    derived = base.with_dissimilarity(D2, source="session")
+    assert derived.search_case("c0", k, filters) == Engine(terms, cases, vectors, D2).search_case("c0", k, filters)
+    assert base.search_case("c0", k, filters) == before
+    derived._set_dissimilarity(D1)
+    assert derived.search_case("c0", k, filters) == before
 
 
 class FixedModel:
