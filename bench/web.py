@@ -9,8 +9,9 @@ written in bulk (pyoxigraph bulk_extend per ~5k cases, bypassing the ingest path
 ontology-only baseline. ``--data-root`` keeps the built folders (``DIR/cases-N``) for later runs; otherwise they
 live in a temporary folder.
 
-The first search of a fresh server builds the retrieval engine (``Engine.from_store``); it is timed on its own, then
-the server is warmed up. Each concurrency level then runs C closed-loop clients (threads with one requests.Session
+The first search of a fresh server builds the retrieval engine (``Engine.from_store``: from the snapshot beside the
+store when it is current, else through SPARQL, writing the snapshot; :mod:`semgraph.snapshot`); it is timed on its
+own, with which of the two it was, then the server is warmed up. Each concurrency level then runs C closed-loop clients (threads with one requests.Session
 each, logged in as a radiologist, CSRF token in ``X-CSRF-Token``) over a bounded number of operations:
 
 * ``search``  — POST /api/v1/search {case_id: random case, k: 25};
@@ -21,8 +22,8 @@ each, logged in as a radiologist, CSRF token in ``X-CSRF-Token``) over a bounded
 
 Latencies are per request (p50/p95/max); throughput is operations per second of wall time; errors are non-200
 answers or failed connections. With ``--profile`` (default on sizes ≥ 10,000) the app is also run in-process after
-the load test: ``Engine.from_store`` is timed, one search and one round are profiled (cProfile, through Flask's test
-client) and their steps timed one by one. Prints one table; writes bench/results/web.json.
+the load test: ``Engine.from_store`` is timed (snapshot or graph, as the server would), one search and one round are
+profiled (cProfile, through Flask's test client) and their steps timed one by one. Prints one table; writes bench/results/web.json.
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
 
     from semgraph import sessions
     from semgraph.retrieval import Engine
+    from semgraph.snapshot import snapshot_path
     from webapp import create_app
     from webapp import workbench as wb
 
@@ -277,6 +279,12 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
         t = time.perf_counter()
         eng = Engine.from_store(svc.store)
         out["engine_from_store_s"] = round(time.perf_counter() - t, 2)
+        out["engine_loaded_from"] = eng.loaded_from
+        t = time.perf_counter()
+        Engine.from_store(svc.store, use_snapshot=False)
+        out["engine_from_graph_s"] = round(time.perf_counter() - t, 2)  # the baseline: SPARQL only
+        path = snapshot_path(svc.store)
+        out["snapshot_mb"] = round(path.stat().st_size / 1e6, 1) if path and path.is_file() else None
         svc.cache[wb.ENGINE_KEY] = eng
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
@@ -327,19 +335,24 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
 
         with app.test_request_context():
             hits = step("search: Engine.search_case (k=25, 3 explanations each)", lambda: eng.search_case(query, 25))
+            step("search: the same without explanations", lambda: eng.search_case(query, 25, explain=0))
             views = step("search: hit_views (captions, moves)", lambda: wb.hit_views(eng, hits, diagnosis="x"))
             step("search: JSON serialisation", lambda: fjson.dumps({"results": views}))
-            session = step("session: start_session (engine.with_dissimilarity → new index + first ranking)",
+            session = step("session: start_session (shares the engine's index; first ranking)",
                            lambda: sessions.start_session(svc.store, eng, query, login[0], k=25))
             new = step("round: compute_round (apply_feedback)", lambda: session.compute_round(marks))
-            step("round: _write (SPARQL INSERT … FILTER NOT EXISTS + ASK)", lambda: session._write(new))
+            step("round: _write (record the round in the graph)", lambda: session._write(new))
+            learned = step("round: engine for the new D (with_dissimilarity: shares the vectors)",
+                           lambda: eng.with_dissimilarity(new.dissimilarity, source="session"))
+            ranking = step("round: re-rank with the new D (projection while scanning + explanations)",
+                           lambda: learned.search_vector(new.query, 25, exclude=(query,)))
+            step("round: the same with a rebuilt index (reference)",
+                 lambda: Engine(eng.terms, eng.cases, eng.vectors, new.dissimilarity).search_vector(
+                     new.query, 25, exclude=(query,)))
             session.rounds.append(new)
-            step("round: index rebuild (_set_dissimilarity)", lambda: session._engine._set_dissimilarity(
-                new.dissimilarity))
-            step("round: re-rank (search_vector)", lambda: session._rank(new.query))
             entry = wb.Entry(session, {"label": "x"})
             entry.rankings[0] = hits
-            entry.rankings[1] = session._rank(new.query)
+            entry.rankings[1] = ranking
             view = step("round: session_view", lambda: wb.session_view(entry))
             step("round: JSON serialisation", lambda: fjson.dumps(view))
         out["steps_ms"] = steps
@@ -366,6 +379,21 @@ def prepare(size: int, root: Path) -> tuple[Path, dict]:
     return folder, dict(record, reused=False)
 
 
+def _snapshot_mtime(folder: Path) -> float | None:
+    from semgraph.snapshot import snapshot_file
+
+    path = snapshot_file(folder / "graph")
+    return path.stat().st_mtime if path.is_file() else None
+
+
+def engine_source(folder: Path, before: float | None) -> str:
+    """How the server built its engine, from the snapshot file's modification time before and after its start."""
+    after = _snapshot_mtime(folder)
+    if after is None:
+        return "graph (no snapshot)"
+    return "snapshot" if after == before else "graph (snapshot written)"
+
+
 def bench_size(size: int, root: Path, args) -> dict:
     from .webdata import USERS
 
@@ -377,6 +405,7 @@ def bench_size(size: int, root: Path, args) -> dict:
               "sparql": args.sparql}
     print(f"[{size:,} cases] setup {setup['setup_s']} s{' (reused folder)' if setup['reused'] else ''}; "
           f"starting the server ...", flush=True)
+    snapshot_before = _snapshot_mtime(folder)
     server = ServerProcess(folder, args.threads)
     result: dict = {"size": size, "setup": setup, "counts": counts}
     try:
@@ -384,6 +413,7 @@ def bench_size(size: int, root: Path, args) -> dict:
         t = time.perf_counter()
         total, ids = case_ids(admin, server.url)
         result["first_request_s"] = round(time.perf_counter() - t, 2)  # pays Engine.from_store
+        result["engine_from"] = engine_source(folder, snapshot_before)
         result["indexed_cases"] = total
         rng = random.Random(0)
         for _ in range(5):  # warm-up: caches, code paths
@@ -424,9 +454,13 @@ def print_table(results: list[dict], threads: int) -> None:
         setup = res["setup"]
         print(f"{res['size']:>8,} cases: setup {setup['setup_s']} s"
               + (" (reused)" if setup.get("reused") else "")
-              + f", first request (Engine.from_store) {res['first_request_s']} s"
-              + (f", Engine.from_store in-process {res['profile']['engine_from_store_s']} s"
-                 if "profile" in res else ""))
+              + f", first request (Engine.from_store: {res['engine_from']}) {res['first_request_s']} s")
+        if "profile" in res:
+            prof = res["profile"]
+            ratio = prof["engine_from_graph_s"] / max(prof["engine_from_store_s"], 1e-9)
+            print(f"           Engine.from_store in-process: {prof['engine_from_store_s']} s "
+                  f"({prof['engine_loaded_from']}, snapshot {prof['snapshot_mb']} MB); through SPARQL only "
+                  f"{prof['engine_from_graph_s']} s ({ratio:.0f}x)")
         if "profile" in res:
             for name, ms in res["profile"]["steps_ms"].items():
                 print(f"           {ms:>9.2f} ms  {name}")

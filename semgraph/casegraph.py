@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import urllib.parse
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -143,6 +144,19 @@ def case_triples(case: Case, annotations: Iterable[Annotation] = ()) -> Graph:
     return g
 
 
+#: Appended to every update that writes cases or likelihoods: gives the annotations graph a new version stamp
+#: (``owl:versionInfo`` of the graph itself, a random text) in the same transaction, so that a copy derived from the
+#: graph (:mod:`semgraph.snapshot`) can tell that it is stale. Bind ``$g`` and ``$stamp`` (:func:`new_stamp`).
+STAMP_UPDATE = """
+DELETE WHERE { GRAPH $g { $g owl:versionInfo ?stamp } } ;
+INSERT DATA { GRAPH $g { $g owl:versionInfo $stamp } }"""
+
+
+def new_stamp() -> Literal:
+    """A fresh version stamp for :data:`STAMP_UPDATE`."""
+    return Literal(uuid.uuid4().hex)
+
+
 _DELETE_CASE = """
 DELETE WHERE { GRAPH $g { $case ?p ?o } } ;
 DELETE WHERE { GRAPH $g { ?a sg:annotates $case ; sg:likelihood ?l . ?l ?lp ?lo } } ;
@@ -158,8 +172,10 @@ def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (),
     triples = case_triples(case, annotations)
     body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
     insert = "INSERT DATA { GRAPH $g {\n" + body + " } }"
-    text = (_DELETE_CASE + " ;\n" + insert) if replace else insert
-    bindings = {"g": ANNOTATIONS_GRAPH, "case": case_iri(case.case_id)} if replace else {"g": ANNOTATIONS_GRAPH}
+    text = ((_DELETE_CASE + " ;\n" + insert) if replace else insert) + " ;" + STAMP_UPDATE
+    bindings = {"g": ANNOTATIONS_GRAPH, "stamp": new_stamp()}
+    if replace:
+        bindings["case"] = case_iri(case.case_id)
     store.update(text, bindings)
 
 

@@ -1,7 +1,8 @@
 """The retrieval engine: the cases of a store in an HSBD index, searched by case, term vector or image.
 
-:meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.casegraph.read_likelihoods`), the
-term dissimilarity ``D`` (the shared baseline, see :func:`baseline_dissimilarity`) and builds an
+:meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.casegraph.read_likelihoods`;
+from the derived snapshot beside an embedded store when it is current, :mod:`semgraph.snapshot`), the term
+dissimilarity ``D`` (the shared baseline, see :func:`baseline_dissimilarity`) and builds an
 :class:`semgraph.index.HSBDIndex`. A search returns :class:`Hit` objects: case id, HSBD distance, diagnosis and an
 explanation, the dendrogram nodes (groups of terms) that contribute most to the distance (:mod:`semgraph.explain`,
 computed for all hits in one pass).
@@ -26,7 +27,7 @@ from kg import Store
 from ontology.paper_terms import paper_terms
 
 from . import hsbd
-from .casegraph import Case, read_cases, read_likelihoods
+from .casegraph import Case
 from .errors import InvalidInput, NotFound
 from .explain import (
     Contribution,
@@ -36,6 +37,7 @@ from .explain import (
     top_contributions,
 )
 from .index import HSBDIndex
+from .snapshot import cases_and_likelihoods
 
 __all__ = ["Contribution", "Engine", "Filters", "Hit", "baseline_dissimilarity", "parse_filter", "parse_terms"]
 
@@ -213,6 +215,9 @@ class Engine:
     ``D`` (for instance a session's learned one).
     """
 
+    #: Where :meth:`from_store` read the cases and likelihoods: ``'snapshot'`` or ``'graph'`` (``'given'`` otherwise).
+    loaded_from = "given"
+
     def __init__(self, terms: Sequence[str], cases: Sequence[Case], vectors, dissimilarity, *,
                  labels: Sequence[str] | None = None, categories: Sequence[str] | None = None,
                  linkage: str = "average", weights: str = "gap", resolver=None, source: str = "given"):
@@ -236,11 +241,13 @@ class Engine:
     @classmethod
     def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
                    linkage: str = "average", weights: str = "gap",
-                   likelihood_kinds: Sequence[str] = ("predicted", "reader")) -> Engine:
+                   likelihood_kinds: Sequence[str] = ("predicted", "reader"), use_snapshot: bool = True) -> Engine:
         """Load the cases with likelihoods of ``likelihood_kinds`` and index them.
 
         ``terms`` defaults to the paper's vocabulary (:func:`ontology.paper_terms.paper_terms`); ``dissimilarity``
-        defaults to :func:`baseline_dissimilarity`.
+        defaults to :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores) the cases and
+        likelihoods come from :func:`semgraph.snapshot.cases_and_likelihoods`, which gives the same values as the
+        graph; :attr:`loaded_from` says which was read.
         """
         known = {t.iri: t for t in paper_terms()}
         terms = [t.iri for t in paper_terms()] if terms is None else [str(t) for t in terms]
@@ -256,17 +263,17 @@ class Engine:
         labels = [known[t].label if t in known else (_safe_label(hierarchy, t) or t.rsplit("/", 1)[-1])
                   for t in terms]
         categories = [known[t].category if t in known else "" for t in terms]
-        ids, A = read_likelihoods(store, terms, kinds=tuple(likelihood_kinds))
-        by_id = {c.case_id: c for c in read_cases(store)}
-        keep = [i for i, case_id in enumerate(ids) if case_id in by_id]
-        if not keep:
+        cases, A, loaded_from = cases_and_likelihoods(store, terms, likelihood_kinds, use_snapshot=use_snapshot)
+        if not cases:
             raise NotFound(f"no case with {' or '.join(likelihood_kinds)} likelihoods in {store.location}; "
                            "ingest cases first (for example `semgraph demo`)")
         source = "given"
         if dissimilarity is None:
             dissimilarity, source = baseline_dissimilarity(store, terms)
-        return cls(terms, [by_id[ids[i]] for i in keep], A[keep], dissimilarity, labels=labels,
-                   categories=categories, linkage=linkage, weights=weights, resolver=hierarchy, source=source)
+        engine = cls(terms, cases, A, dissimilarity, labels=labels, categories=categories, linkage=linkage,
+                     weights=weights, resolver=hierarchy, source=source)
+        engine.loaded_from = loaded_from
+        return engine
 
     def with_dissimilarity(self, dissimilarity, *, source: str = "given") -> Engine:
         """A new engine over the same cases with another ``D`` (this engine is unchanged).
