@@ -123,7 +123,7 @@ class HSBDIndex:
         self._Yt: np.ndarray | None = np.zeros((d, 0), dtype=np.float32)
         self._ids: list = []
         self._row_of: dict = {}
-        self._shares_ids = False  # _ids and _row_of belong to the index this one was derived from
+        self._shares_ids = False  # _ids and _row_of are shared with an index derived from this one, or its source
         self._faiss_index = None
         if (ids is None) != (vectors is None):
             raise InvalidInput("Give both ids and vectors, or neither.")
@@ -258,7 +258,7 @@ class HSBDIndex:
         if not np.all(np.isfinite(A32)):
             raise InvalidInput("vectors contain values too large for float32.")
         n_new = A32.shape[0]
-        if self._shares_ids:  # copy on write: the index this one was derived from keeps its ids
+        if self._shares_ids:  # copy on write: the other indexes sharing the ids keep theirs
             self._ids, self._row_of, self._shares_ids = list(self._ids), dict(self._row_of), False
         self._reserve(self._n + n_new)
         start = self._n
@@ -309,8 +309,8 @@ class HSBDIndex:
         Returns
         -------
         HSBDIndex
-            It shares this index's stored vectors and ids (read-only; its own :meth:`add` copies them first) and
-            stores no projections: building it costs one dendrogram, O(k^3), independent of N, and each search
+            It shares this index's stored vectors and ids (read-only: the first :meth:`add` on either index
+            copies them) and stores no projections: building it costs one dendrogram, O(k^3), independent of N, and each search
             projects the rows while scanning (O(N k), about twice a search of an index that stores ``Y``). Its
             results equal those of ``HSBDIndex(dissimilarity, ids, vectors)`` bit for bit. :meth:`rebuild` on it
             only changes its dendrogram.
@@ -328,7 +328,7 @@ class HSBDIndex:
                                f"{self.tree.k} terms.")
         other._A = self._A[: self._n]  # capacity n: the derived index's first add() reallocates (copies) it
         other._Yt = None
-        other._shares_ids = True
+        self._shares_ids = other._shares_ids = True
         other._faiss_index = None
         return other
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -247,39 +251,97 @@ def _load_dicom(path: Path, slice_index: int | None, max_size: int) -> LoadedIma
 # --- NIfTI ----------------------------------------------------------------------------------------------------
 
 
-def read_nifti(path: Path, max_size: int):
-    """Open a single-file NIfTI-1/2 from its bytes (whatever its name); return the nibabel image."""
+#: Most voxel data, in bytes once decompressed, that a NIfTI file may declare (1 GiB: 512 x 512 x 1024 voxels of
+#: 32 bits). It is checked from the header before any voxel is read, so that a few megabytes of gzip cannot make a
+#: loader decompress gigabytes.
+MAX_NIFTI_BYTES = 1 << 30
+#: Largest data offset (``vox_offset``: the header and its extensions) accepted; the extensions are never read.
+MAX_NIFTI_OFFSET = 16 << 20
+
+
+@contextmanager
+def open_nifti(path: Path, max_size: int) -> Iterator[tuple[Any, tuple[int, ...]]]:
+    """Open a single-file NIfTI-1/2, gzip-compressed or not (whatever its name); yield ``(nibabel image, shape)``.
+
+    Only the header is read here. It must declare a 2-D or 3-D volume (``shape``, trailing axes of length 1
+    dropped) with rows and columns within ``max_size``, at most :data:`MAX_NIFTI_BYTES` of voxel data and a data
+    offset within :data:`MAX_NIFTI_OFFSET`; otherwise :class:`InvalidInput`, before any voxel is decompressed.
+    While the block is open, the image's ``dataobj`` reads from the file, decompressing it only up to the end of
+    the voxels it is asked for: reading a slice never holds more than that slice in memory.
+    """
+    import nibabel
+    from nibabel.arrayproxy import ArrayProxy
+
+    with _open_plain_or_gzip(path) as fh:
+        try:
+            head = fh.read(540)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidInput(f"{path.name}: a gzip file that cannot be decompressed ({exc}).") from exc
+        header = _nifti_header(path, head)
+        shape = _checked_nifti_shape(path, header, max_size)
+        klass = nibabel.Nifti2Image if isinstance(header, nibabel.Nifti2Header) else nibabel.Nifti1Image
+        yield klass(ArrayProxy(fh, header), None, header), shape
+
+
+def _open_plain_or_gzip(path: Path):
+    """``path`` opened for reading, through gzip when it starts with the gzip magic bytes."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _nifti_header(path: Path, head: bytes):
+    """The NIfTI-1 or NIfTI-2 header at the start of ``head`` (its extensions are not parsed)."""
     import nibabel
 
-    raw = path.read_bytes()
+    if not _is_nifti_header(head):
+        raise InvalidInput(f"{path.name}: the NIfTI header cannot be read; the file may be truncated.")
+    two = head[4:7] in (b"n+2", b"ni2")
     try:
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        klass = nibabel.Nifti2Image if _is_nifti_header(raw[:352]) and raw[4:7] in (b"n+2", b"ni2") else nibabel.Nifti1Image
-        img = klass.from_bytes(raw)
+        return nibabel.Nifti2Header(head[:540], check=True) if two else nibabel.Nifti1Header(head[:348], check=True)
     except Exception as exc:
-        raise InvalidInput(f"{path.name}: the NIfTI file cannot be read; it may be truncated ({exc}).") from exc
-    shape = img.shape
+        raise InvalidInput(f"{path.name}: the NIfTI header is invalid ({exc}).") from exc
+
+
+def _checked_nifti_shape(path: Path, header, max_size: int) -> tuple[int, ...]:
+    """The 2-D or 3-D shape ``header`` declares, checked against ``max_size`` and the NIfTI size limits."""
+    declared = tuple(int(n) for n in header.get_data_shape())
+    shape = declared
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) not in (2, 3):
-        raise InvalidInput(f"{path.name} is a {len(img.shape)}-D NIfTI {img.shape}; only 2-D or 3-D volumes are supported.")
+        raise InvalidInput(f"{path.name} is a {len(declared)}-D NIfTI {declared}; only 2-D or 3-D volumes are "
+                           "supported.")
     check_size(shape[:2], max_size)
-    return img, shape
+    size = math.prod(shape) * header.get_data_dtype().itemsize
+    if size > MAX_NIFTI_BYTES:
+        raise InvalidInput(f"{path.name} declares a volume of {'x'.join(map(str, shape))} voxels, "
+                           f"{size / 2**30:.1f} GiB of data, over the limit of {MAX_NIFTI_BYTES / 2**30:g} GiB; "
+                           "keep the slices around the lesion.")
+    if int(header.get_data_offset()) > MAX_NIFTI_OFFSET:
+        raise InvalidInput(f"{path.name}: its voxel data starts at byte {int(header.get_data_offset()):,}, after "
+                           f"header extensions over the limit of {MAX_NIFTI_OFFSET // 2**20} MB.")
+    return shape
+
+
+def nifti_slice(img, index: int | None, path: Path) -> np.ndarray:
+    """Slice ``index`` (None: the only one of a 2-D image) of an image from :func:`open_nifti`, scaled, finite."""
+    try:
+        key = (slice(None), slice(None)) + ((index or 0,) + (0,) * (img.ndim - 3) if img.ndim > 2 else ())
+        data = np.asarray(img.dataobj[key])
+    except Exception as exc:
+        raise InvalidInput(f"{path.name}: the NIfTI voxel data cannot be read; the file may be truncated "
+                           f"({exc}).") from exc
+    if not np.isfinite(data).all():
+        raise InvalidInput(f"{path.name}: the selected slice contains NaN or infinite values.")
+    return data
 
 
 def _load_nifti(path: Path, slice_index: int | None, max_size: int) -> LoadedImage:
-    img, shape = read_nifti(path, max_size)
-    depth = shape[2] if len(shape) == 3 else 1
-    index = _pick_slice(depth, slice_index, "slice", path.name)
-    try:
-        key = (slice(None), slice(None)) + ((index or 0,) + (0,) * (img.ndim - 3) if img.ndim > 2 else ())
-        data = np.asarray(img.dataobj[key], dtype=np.float64)
-    except Exception as exc:
-        raise InvalidInput(f"{path.name}: the NIfTI voxel data cannot be read; the file may be truncated ({exc}).") from exc
-    if not np.isfinite(data).all():
-        raise InvalidInput(f"{path.name}: the selected slice contains NaN or infinite values.")
-    zooms = img.header.get_zooms()
+    with open_nifti(path, max_size) as (img, shape):
+        index = _pick_slice(shape[2] if len(shape) == 3 else 1, slice_index, "slice", path.name)
+        data = nifti_slice(img, index, path).astype(np.float64)
+        zooms = img.header.get_zooms()
     known = len(zooms) >= 2 and all(float(z) > 0 for z in zooms[:2])
     return LoadedImage(
         hu=np.ascontiguousarray(data),

@@ -10,6 +10,7 @@ import json
 import math
 import numbers
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from semgraph.imaging._checks import (
     check_path,
     check_shape,
 )
-from semgraph.imaging._load import detect_format, open_raster, read_nifti
+from semgraph.imaging._load import detect_format, nifti_slice, open_nifti, open_raster
 
 
 def rectangle_mask(box, shape) -> np.ndarray:
@@ -170,20 +171,8 @@ def mask_from_file(path, shape, *, slice_index: int | None = None, max_size: int
         slice_index = check_int(slice_index, "slice_index", minimum=0)
     fmt = detect_format(path)
     if fmt == "nifti":
-        img, vshape = read_nifti(path, max_size)
-        try:
-            data = np.asarray(img.dataobj).reshape(vshape if len(vshape) == 3 else vshape + (1,))
-        except Exception as exc:
-            raise InvalidInput(f"{path.name}: the NIfTI mask cannot be read; it may be truncated ({exc}).") from exc
-        if not np.isfinite(data).all():
-            raise InvalidInput(f"{path.name}: the mask contains NaN or infinite values.")
-        inside = data != 0
-        if slice_index is None:
-            slice_index = int(np.argmax(inside.sum(axis=(0, 1))))
-        elif slice_index >= inside.shape[2]:
-            raise InvalidInput(f"slice_index {slice_index} is out of range: {path.name} has {inside.shape[2]} slices.")
-        mask = inside[:, :, slice_index]
-    elif fmt in ("png", "tiff"):
+        return _nifti_mask(path, (rows, cols), slice_index, max_size)
+    if fmt in ("png", "tiff"):
         im, _ = open_raster(path, slice_index, max_size)
         if im.mode in ("P", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "PA"):
             im = im.convert("L")
@@ -191,8 +180,32 @@ def mask_from_file(path, shape, *, slice_index: int | None = None, max_size: int
     else:
         raise InvalidInput(f"{path.name} is not a mask file: expected PNG, TIFF or NIfTI.")
     if mask.shape != (rows, cols):
-        raise InvalidInput(f"mask {path.name} has shape {mask.shape} but the image has shape {(rows, cols)}; they must match.")
+        raise _mismatch(path, mask.shape, (rows, cols))
     return mask
+
+
+def _mismatch(path: Path, mask_shape: tuple[int, ...], shape: tuple[int, int]) -> InvalidInput:
+    return InvalidInput(f"mask {path.name} has shape {mask_shape} but the image has shape {shape}; they must match.")
+
+
+def _nifti_mask(path: Path, shape: tuple[int, int], slice_index: int | None, max_size: int) -> np.ndarray:
+    """The mask in slice ``slice_index`` of a NIfTI mask, or in its slice with the most non-zero voxels.
+
+    The shape is checked from the header, and the slices are read one at a time (never the whole volume).
+    """
+    with open_nifti(path, max_size) as (img, vshape):
+        if tuple(vshape[:2]) != shape:
+            raise _mismatch(path, tuple(vshape[:2]), shape)
+        depth = vshape[2] if len(vshape) == 3 else 1
+        if slice_index is not None and slice_index >= depth:
+            raise InvalidInput(f"slice_index {slice_index} is out of range: {path.name} has {depth} slices.")
+        best, most = None, -1
+        for index in range(depth) if slice_index is None else (slice_index,):
+            inside = nifti_slice(img, index, path) != 0
+            count = int(inside.sum())
+            if count > most:
+                best, most = inside, count
+        return best
 
 
 def roi_mask(shape, *, mask=None, polygon=None, rectangle=None, slice_index: int | None = None,

@@ -196,10 +196,16 @@ def test_derived_index_equals_fresh_index_bit_for_bit(db, k, seed, block, data):
     assert_array_equal(a.distances, b.distances)
 
 
-def test_adding_to_a_derived_index_leaves_the_base_unchanged():
+def test_adding_to_a_derived_index_or_its_base_leaves_the_other_unchanged():
     rng = np.random.default_rng(4)
     D, D2 = _random_dissimilarity(rng, 6), _random_dissimilarity(rng, 6)
     ids, vectors = [f"c{i}" for i in range(20)], rng.random((20, 6))
+    base = HSBDIndex(D, ids, vectors)
+    first = base.with_dissimilarity(D2)
+    base.add(["early"], rng.random((1, 6)))  # the base grows first: the derived index does not see it
+    assert first.ids == ids and len(first) == 20 and "early" not in first.search(np.zeros(6), k=30).ids
+    first.add(["early"], rng.random((1, 6)))  # not a duplicate there
+    assert first.ids == [*ids, "early"] and base.ids == [*ids, "early"]
     base = HSBDIndex(D, ids, vectors)
     derived = base.with_dissimilarity(D2)
     new = rng.random(6)
