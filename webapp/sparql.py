@@ -24,15 +24,16 @@ from flask import Blueprint, Response, current_app, request
 from rdflib import Literal, URIRef
 
 from kg import QueryError, Result
-from kg.namespaces import GRAPH, ID
+from kg.namespaces import ANNOTATIONS_GRAPH, GRAPH, ID
 from kg.sparql import query_form
-from semgraph.casegraph import user_iri
+from semgraph.casegraph import STAMP_UPDATE, new_stamp, user_iri
 from semgraph.errors import SemgraphError
 
 from .auth import Forbidden, NotLoggedIn, current_user
 from .csrf import check_csrf, csrf_exempt
 from .services import get_store, services
 from .sparql_formats import negotiate
+from .workbench import invalidate
 
 bp = Blueprint("sparql", __name__)
 
@@ -138,7 +139,12 @@ def run_query(text: str) -> Result:
 
 
 def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIRef:
-    """Apply an update and its audit record in one store request; return the activity IRI."""
+    """Apply an update and its audit record in one store request; return the activity IRI.
+
+    The same request gives the annotations graph a new version stamp, and the app then forgets its retrieval
+    engine and sessions: an update may have changed cases, so derived copies (the engine snapshot beside the store,
+    the in-memory engine) are rebuilt from the graph on next use.
+    """
     check_length(text, "update")
     body = as_plain_sparql(text).rstrip()
     if not body.strip():
@@ -150,8 +156,11 @@ def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIR
     store = get_store()
     bindings = {"graph": AUDIT_GRAPH, "activity": activity, "label": label, "agent": agent,
                 "agent_type": agent_type, "time": Literal(now.isoformat(), datatype=URIRef(
-                    "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text}
-    services().slots.run(lambda: store.update(body + "\n;\n" + _AUDIT, bindings), limits().timeout)
+                    "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text,
+                "g": ANNOTATIONS_GRAPH, "stamp": new_stamp()}
+    update = body + "\n;\n" + _AUDIT + " ;" + STAMP_UPDATE
+    services().slots.run(lambda: store.update(update, bindings), limits().timeout)
+    invalidate(services())
     return activity
 
 
