@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+import requests
+from livesite import LiveServer, WebClient
 
 import ontology
 from ontology.paper_terms import paper_terms
@@ -55,8 +57,6 @@ class Live:
     """The web app on waitress (loopback, free port) over a filled store, with one user per role."""
 
     def __init__(self, data_dir, **settings):
-        from waitress import create_server
-
         from webapp import create_app
 
         self.app = create_app({"data_dir": str(data_dir), **settings})
@@ -64,31 +64,17 @@ class Live:
         fill(self.services.store, n=12)
         for name, role in ROLES.items():
             self.services.users.add(name, role, PASSWORDS[name])
-        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=8)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        import threading
-
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
+        self.server = LiveServer(self.app)
+        self.url = self.server.url
 
     @property
     def store(self):
         return self.services.store
 
-    def session(self, user: str | None = None):
+    def session(self, user: str | None = None) -> requests.Session:
         """A requests session, logged in as ``user`` if given."""
-        import re
-
-        import requests
-
-        http = requests.Session()
-        if user is not None:
-            page = http.get(self.url + "/login", timeout=30).text
-            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-            r = http.post(self.url + "/login", data={"name": user, "password": PASSWORDS[user], "csrf_token": token},
-                          allow_redirects=False, timeout=30)
-            assert r.status_code == 302, r.text
-        return http
+        client = WebClient(self.url, PASSWORDS)
+        return (client.logged_in(user) if user is not None else client).http
 
     def snapshot(self) -> int:
         """Quads outside the audit graph (which records accepted updates)."""
@@ -96,8 +82,7 @@ class Live:
                                      "FILTER(?g != <https://w3id.org/semgraph/graph/audit>) }")[0]["n"])
 
     def stop(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=10)
+        self.server.stop()
         self.services.close()
 
 
