@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pytest
 
 import ontology
 from ontology.paper_terms import paper_terms
 from semgraph.captions import write_captions
-from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.cohort import iter_labels
 from livesite import live_app
+from synthetic import write_synthetic_cases
 
 USER, PASSWORD = "rita", "rita-browser-password"
 TERMS = [t.iri for t in paper_terms()]
@@ -21,13 +19,9 @@ TERMS = [t.iri for t in paper_terms()]
 def fill(store) -> None:
     """The RadLex subset and 30 synthetic cases with dates, ages, sexes and captions."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
-    rng = np.random.default_rng(11)
-    for i, lab in enumerate(iter_labels(30, 11)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=11 * i), age=40 + i,
-                               sex="FM"[i % 2], contrast_phase="portal venous"),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, 30, 11,
+                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=11 * i), age=40 + i,
+                                         sex="FM"[i % 2], contrast_phase="portal venous"))
     write_captions(store)
 
 

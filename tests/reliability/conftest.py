@@ -11,10 +11,9 @@ from livesite import LiveServer, WebClient
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.cohort import iter_labels
 from semgraph.retrieval import Engine
 from semgraph.similarity import write_baseline
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 
@@ -22,12 +21,9 @@ TERMS = [t.iri for t in paper_terms()]
 def fill(store, n: int = 24, seed: int = 3) -> None:
     """The bundled RadLex subset, ``n`` synthetic cases with predicted likelihoods, and the ontological baseline."""
     ontology.load(store, "radlex-liver")
-    rng = np.random.default_rng(seed)
-    for i, lab in enumerate(iter_labels(n, seed)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=7 * i), age=30 + i, sex="FM"[i % 2]),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, n, seed,
+                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=7 * i), age=30 + i,
+                                         sex="FM"[i % 2]))
     D0 = ontology.dissimilarity_matrix(store, TERMS)
     write_baseline(store, TERMS, D0, kind="ontology", provenance={"measure": "kurtz"})
 

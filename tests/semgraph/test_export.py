@@ -19,10 +19,10 @@ from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
 from semgraph import export as ex
 from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
-from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
 from semgraph.retrieval import Engine
 from semgraph.sessions import round_iri, start_session
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -35,12 +35,7 @@ def fill(store, n=26, seed=3):
     """The RadLex subset, n synthetic cases and 4 hand-made ones (Q hypodense; REL water density; IRR soft tissue
     density; OTHER weakly hypodense): 30 cases."""
     ontology.load(store, "radlex-liver")
-    rng = np.random.default_rng(seed)
-    for i, lab in enumerate(iter_labels(n, seed)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=7 * i)),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, n, seed, lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=7 * i)))
     hand = {"Q": {HYPO: 0.9}, "REL": {WATER: 0.85}, "IRR": {SOFT: 0.9}, "OTHER": {HYPO: 0.2}}
     for j, (cid, vals) in enumerate(hand.items()):
         write_case(store, Case(cid, f"HP{j}", f"HS{j}", diagnosis="cyst"), [Annotation("reader", vals)])

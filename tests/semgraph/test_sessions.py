@@ -14,7 +14,6 @@ import ontology
 from kg.namespaces import BASELINE_GRAPH, SG
 from ontology.paper_terms import paper_terms
 from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
-from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.feedback import FeedbackParams
 from semgraph.retrieval import Engine
@@ -27,6 +26,7 @@ from semgraph.sessions import (
     start_session,
     start_text_session,
 )
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -38,12 +38,9 @@ def fill(store, n=30, seed=5):
     """The bundled RadLex subset, n synthetic cases and 4 hand-made ones (Q: hypodense 0.9; REL: water density
     0.85; IRR: soft tissue density 0.9; OTHER: hypodense 0.2)."""
     ontology.load(store, "radlex-liver")
-    rng = np.random.default_rng(seed)
-    for i, lab in enumerate(iter_labels(n, seed)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=9 * i), age=40 + i, sex="FM"[i % 2]),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, n, seed,
+                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=9 * i), age=40 + i,
+                                         sex="FM"[i % 2]))
     hand = {"Q": {HYPO: 0.9}, "REL": {WATER: 0.85}, "IRR": {SOFT: 0.9}, "OTHER": {HYPO: 0.2}}
     for j, (cid, vals) in enumerate(hand.items()):
         write_case(store, Case(cid, f"HP{j}", f"HS{j}", diagnosis="cyst"), [Annotation("reader", vals)])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +14,7 @@ import ontology
 from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
 from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.cohort import iter_labels
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -33,12 +32,9 @@ HAND = {  # id: (diagnosis, reader likelihoods)
 
 def fill(store):
     ontology.load(store, "radlex-liver")
-    rng = np.random.default_rng(4)
-    for i, lab in enumerate(iter_labels(16, 4)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=9 * i), age=40 + i, sex="FM"[i % 2]),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, 16, 4,
+                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=9 * i), age=40 + i,
+                                         sex="FM"[i % 2]))
     for j, (cid, (diagnosis, values)) in enumerate(HAND.items()):
         write_case(store, Case(cid, f"HP{j}", f"HS{j}", diagnosis=diagnosis), [Annotation("reader", values)])
 

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import re
 
-import numpy as np
 import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
@@ -16,10 +15,10 @@ import ontology
 from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
 from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.cohort import iter_labels
 from semgraph.retrieval import Engine
 from semgraph.sessions import start_session
 from livesite import WebClient, live_app
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -32,11 +31,7 @@ USERS = {"rhea": ("researcher", "rhea-password-1"), "carl": ("curator", "carl-pa
 def fill(store) -> None:
     """30 cases (26 synthetic, four hand-made) and three rounds: two by alice, one by a user named like markup."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
-    rng = np.random.default_rng(4)
-    for i, lab in enumerate(iter_labels(26, 4)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, 26, 4)
     for j, (cid, vals) in enumerate({"Q": {HYPO: 0.9}, "REL": {WATER: 0.85}, "IRR": {SOFT: 0.9},
                                      "OTHER": {HYPO: 0.2}}.items()):
         write_case(store, Case(cid, f"HP{j}", f"HS{j}", diagnosis="cyst"), [Annotation("reader", vals)])

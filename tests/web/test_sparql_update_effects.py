@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from livesite import WebClient, live_app
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.cohort import iter_labels
+from synthetic import write_synthetic_cases
 
 USERS = {"rita": ("radiologist", "rita-password-1"), "carl": ("curator", "carl-password-1")}
 TERMS = [t.iri for t in paper_terms()]
@@ -17,11 +15,7 @@ TERMS = [t.iri for t in paper_terms()]
 
 def fill(store) -> None:
     ontology.load(store, ontology.BUNDLED_RADLEX)
-    rng = np.random.default_rng(5)
-    for i, lab in enumerate(iter_labels(12, 5)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, 12, 5)
 
 
 @pytest.fixture(scope="module")

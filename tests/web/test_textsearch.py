@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import numpy as np
 import pytest
 import requests
 
@@ -14,8 +13,8 @@ from kg.namespaces import ANNOTATIONS_GRAPH
 from ontology.paper_terms import paper_terms
 from semgraph.captions import write_captions
 from semgraph.casegraph import Annotation, Case, case_iri, write_case
-from semgraph.cohort import iter_labels
 from livesite import WebClient, live_app
+from synthetic import write_synthetic_cases
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -29,12 +28,9 @@ TEXT = "Well-defined hypodense lesion, no enhancement"
 def fill(store):
     """29 cases: 24 synthetic, patient PT with three dated studies, and one case whose diagnosis holds markup."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
-    rng = np.random.default_rng(7)
-    for i, lab in enumerate(iter_labels(24, 7)):
-        values = np.clip(0.1 + 0.8 * lab.reader_labels + rng.uniform(-0.08, 0.08, len(TERMS)), 0, 1)
-        write_case(store, Case(lab.case_id, lab.patient_id, f"S{i}", diagnosis=lab.diagnosis,
-                               study_date=dt.date(2021, 1, 1) + dt.timedelta(days=5 * i), age=50, sex="F"),
-                   [Annotation("predicted", dict(zip(TERMS, map(float, values))))])
+    write_synthetic_cases(store, 24, 7,
+                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=5 * i), age=50,
+                                         sex="F"))
     for n, day in enumerate([dt.date(2020, 1, 1), dt.date(2020, 6, 1), dt.date(2021, 1, 1)], start=1):
         write_case(store, Case(f"T{n}", "PT", f"ST{n}", diagnosis="cyst", study_date=day),
                    [Annotation("reader", {HYPO: 0.9, WATER: 0.8})])
