@@ -162,21 +162,22 @@ class Dendrogram:
         """The (2k-1) x k matrix ``M = W P`` (a read-only view; copy it before changing it)."""
         return self._projection
 
-    def project_rows(self, X: np.ndarray) -> np.ndarray:
-        """The projections ``M x`` of the rows ``x`` of ``X`` (n, k), as the columns of a (2k-1, n) float64 array.
+    def project_rows(self, X: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """The projections ``M x`` of the rows ``x`` of ``X`` (n, k), as the columns of a (2k-1, n) array.
 
         Node sums ``S_v(x) = sum_{i in leaves(v)} x_i`` are built bottom-up along the merges
-        (``S_{k+l} = S_u + S_w`` for merge ``l = (u, w)``) and scaled by ``W_v``, element-wise in float64. Unlike
-        the matrix product ``X @ M.T`` (whose summation order may change with the number of rows), a row's
-        projection therefore never depends on the rows projected with it.
+        (``S_{k+l} = S_u + S_w`` for merge ``l = (u, w)``) and scaled by ``W_v``, element-wise in float64; the
+        products are rounded once to ``dtype``. Unlike the matrix product ``X @ M.T`` (whose summation order may
+        change with the number of rows), a row's projection therefore never depends on the rows projected with it.
         """
         k = self.k
         sums = np.empty((2 * k - 1, X.shape[0]), dtype=np.float64)
         sums[:k] = X.T
         for step, (u, w) in enumerate(self.merges):
             np.add(sums[u], sums[w], out=sums[k + step])
-        sums *= self.node_weights[:, None]
-        return sums
+        out = sums if dtype == np.float64 else np.empty(sums.shape, dtype=dtype)
+        np.multiply(sums, self.node_weights[:, None], out=out, casting="same_kind")  # computed in float64
+        return out
 
 
 def _ahc(D: np.ndarray, linkage: str):

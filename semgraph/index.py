@@ -27,6 +27,10 @@ __all__ = ["BACKENDS", "HSBDIndex", "SearchResult"]
 #: Allowed values of the ``backend`` option.
 BACKENDS = ("numpy", "faiss")
 
+#: Rows per block when the projections are computed while scanning: the block's float64 node sums (about 4.7 MB)
+#: stay in cache between projecting and scanning, which is faster than larger blocks.
+STREAM_BLOCK = 16384
+
 _FAISS_HINT = "The 'faiss' backend needs the faiss package; install it with: pip install semgraph[fast]"
 
 
@@ -63,7 +67,8 @@ class HSBDIndex:
         HSBD level weights.
     block_size : int, default 65536
         Rows scanned per block; a search allocates about ``4 * block_size`` bytes of scratch memory (numpy backend),
-        plus ``12 * (2k-1) * block_size`` bytes for the block's projections when the index stores none.
+        plus ``12 * (2k-1) * min(block_size, STREAM_BLOCK)`` bytes for the block's projections when the index
+        stores none (it then scans blocks of at most :data:`STREAM_BLOCK` rows).
     backend : {'numpy', 'faiss'}, default 'numpy'
         ``'numpy'``: blocked exact scan; ``'faiss'``: ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs
         ``pip install semgraph[fast]``).
@@ -71,7 +76,8 @@ class HSBDIndex:
     Notes
     -----
     Likelihood vectors are stored as float32 (``A``, shape (N, k)) together with their projections
-    ``Y = A M^T`` (float32, stored feature-major, shape (2k-1, N) internally). Projections are always computed in
+    ``Y = A M^T`` (float32), both feature-major internally (shapes (k, N) and (2k-1, N)): a block of rows is then
+    one contiguous slice per term, which makes projecting it cheap. Projections are always computed in
     float64 from float32-rounded vectors with element-wise operations, so :meth:`add`, :meth:`rebuild` and a query
     give bit-identical projections for the same vector (a stored case is at distance exactly 0 from itself). Distances
     are accumulated in float32 over the ``2k - 1`` projected coordinates in a fixed order, hence they do not depend
@@ -118,7 +124,7 @@ class HSBDIndex:
         self._set_dendrogram(dissimilarity)
         k, d = self.n_terms, self.dim
         self._n = 0
-        self._A = np.zeros((0, k), dtype=np.float32)  # capacity x k, rows [:n] used
+        self._At = np.zeros((k, 0), dtype=np.float32)  # k x capacity (feature-major), columns [:n] used
         # d x capacity, columns [:n] used; None: projections are computed while scanning (with_dissimilarity)
         self._Yt: np.ndarray | None = np.zeros((d, 0), dtype=np.float32)
         self._ids: list = []
@@ -159,8 +165,8 @@ class HSBDIndex:
 
     @property
     def vectors(self) -> np.ndarray:
-        """Stored likelihood vectors ``A``, shape (N, k), float32 (read-only view)."""
-        view = self._A[: self._n]
+        """Stored likelihood vectors ``A``, shape (N, k), float32 (read-only, non-contiguous view)."""
+        view = self._At[:, : self._n].T
         view.flags.writeable = False
         return view
 
@@ -207,22 +213,22 @@ class HSBDIndex:
         :meth:`semgraph.hsbd.Dendrogram.project_rows` (float64, element-wise), rounded once to float32: a row's
         projection does not depend on how many rows are projected with it.
         """
-        return self.tree.project_rows(A32).astype(np.float32)
+        return self.tree.project_rows(A32, np.float32)
 
     def _projected_columns(self, start: int, stop: int) -> np.ndarray:
         """Projected rows [start, stop) as float32 columns (2k-1, stop - start): stored, or computed now."""
         if self._Yt is not None:
             return self._Yt[:, start:stop]
-        return self._project_rows(self._A[start:stop])
+        return self._project_rows(self._At[:, start:stop].T)
 
     def _reserve(self, n_total: int) -> None:
-        capacity = self._A.shape[0]
+        capacity = self._At.shape[1]
         if n_total <= capacity:
             return
         new_capacity = max(n_total, 2 * capacity, 16)
-        A = np.zeros((new_capacity, self.n_terms), dtype=np.float32)
-        A[: self._n] = self._A[: self._n]
-        self._A = A
+        At = np.zeros((self.n_terms, new_capacity), dtype=np.float32)
+        At[:, : self._n] = self._At[:, : self._n]
+        self._At = At
         if self._Yt is not None:
             Yt = np.zeros((self.dim, new_capacity), dtype=np.float32)
             Yt[:, : self._n] = self._Yt[:, : self._n]
@@ -266,7 +272,7 @@ class HSBDIndex:
             for s in range(0, n_new, self.block_size):
                 e = min(n_new, s + self.block_size)
                 self._Yt[:, start + s : start + e] = self._project_rows(A32[s:e])
-        self._A[start : start + n_new] = A32
+        self._At[:, start : start + n_new] = A32.T
         for offset, case_id in enumerate(ids):
             self._row_of[case_id] = start + offset
         self._ids.extend(ids)
@@ -295,7 +301,7 @@ class HSBDIndex:
         if self._Yt is not None:
             for s in range(0, self._n, self.block_size):
                 e = min(self._n, s + self.block_size)
-                self._Yt[:, s:e] = self._project_rows(self._A[s:e])
+                self._Yt[:, s:e] = self._project_rows(self._At[:, s:e].T)
         self._faiss_index = None
 
     def with_dissimilarity(self, dissimilarity) -> HSBDIndex:
@@ -326,7 +332,7 @@ class HSBDIndex:
         if other.tree.k != self.tree.k:
             raise InvalidInput(f"The new dissimilarity matrix is {other.tree.k} x {other.tree.k}; the index holds "
                                f"{self.tree.k} terms.")
-        other._A = self._A[: self._n]  # capacity n: the derived index's first add() reallocates (copies) it
+        other._At = self._At[:, : self._n]  # capacity n: the derived index's first add() reallocates (copies) it
         other._Yt = None
         self._shares_ids = other._shares_ids = True
         other._faiss_index = None
@@ -396,7 +402,7 @@ class HSBDIndex:
             out += tmp
 
     def _search_numpy(self, q: np.ndarray, k: int, mask):
-        n, B = self._n, self.block_size
+        n, B = self._n, self.block_size if self.stores_projections else min(self.block_size, STREAM_BLOCK)
         out_buf = np.empty(min(B, n), dtype=np.float32)
         tmp_buf = np.empty(min(B, n), dtype=np.float32)
         best_rows = np.zeros(0, dtype=np.int64)

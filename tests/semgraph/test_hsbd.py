@@ -271,6 +271,10 @@ def test_project_rows_is_m_times_each_row_independently(data, opts, pick):
     assert_allclose(Y, tree.projection @ X.T, rtol=1e-12, atol=1e-12)
     # a row's projection does not depend on the rows projected with it (bit for bit)
     assert_array_equal(tree.project_rows(X[pick : pick + 1])[:, 0], Y[:, pick])
+    # float32 output: the float64 products rounded once
+    Y32 = tree.project_rows(X, np.float32)
+    assert Y32.dtype == np.float32
+    assert_array_equal(Y32, Y.astype(np.float32))
     slow = hsbd.reference_distance(X[0], X[1], D, linkage=opts[0], weights=opts[1])
     assert abs(np.abs(Y[:, 0] - Y[:, 1]).sum() - slow) <= 1e-9
 

@@ -196,6 +196,21 @@ def test_derived_index_equals_fresh_index_bit_for_bit(db, k, seed, block, data):
     assert_array_equal(a.distances, b.distances)
 
 
+def test_a_derived_index_scans_in_stream_blocks(monkeypatch):
+    import semgraph.index as index_module
+
+    rng = np.random.default_rng(8)
+    D, D2 = _random_dissimilarity(rng, 7), _random_dissimilarity(rng, 7)
+    ids, vectors = [f"c{i}" for i in range(50)], rng.random((50, 7))
+    vectors[30:] = vectors[3]  # ties across block borders
+    fresh = HSBDIndex(D2, ids, vectors, block_size=1 << 20).search(vectors[3], k=25)
+    monkeypatch.setattr(index_module, "STREAM_BLOCK", 4)
+    derived = HSBDIndex(D, ids, vectors, block_size=1 << 20).with_dissimilarity(D2)
+    got = derived.search(vectors[3], k=25)
+    assert got.ids == fresh.ids and got.ids[:21] == ["c3", *ids[30:]]
+    assert_array_equal(got.distances, fresh.distances)
+
+
 def test_adding_to_a_derived_index_or_its_base_leaves_the_other_unchanged():
     rng = np.random.default_rng(4)
     D, D2 = _random_dissimilarity(rng, 6), _random_dissimilarity(rng, 6)
@@ -318,3 +333,7 @@ def test_faiss_backend_matches_numpy():
         a, b = fast.search(vectors[0], k=25, mask=m), exact.search(vectors[0], k=25, mask=m)
         assert a.ids == b.ids
         assert_allclose(a.distances, b.distances, rtol=1e-5, atol=1e-6)
+    D2 = _random_dissimilarity(rng, 18)  # a derived index gives faiss the projections for its own D
+    a, b = fast.with_dissimilarity(D2).search(vectors[1], k=25), HSBDIndex(D2, ids, vectors).search(vectors[1], k=25)
+    assert a.ids == b.ids
+    assert_allclose(a.distances, b.distances, rtol=1e-5, atol=1e-6)
