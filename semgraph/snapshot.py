@@ -10,9 +10,10 @@ can only make the new snapshot look stale, never a stale one look current):
 
 * the version stamp of the annotations graph (``owl:versionInfo`` of the graph itself), which every write of cases
   or likelihoods replaces in the same transaction (:data:`semgraph.casegraph.STAMP_UPDATE`, used by
-  :func:`semgraph.casegraph.write_case` and the annotation writes of :mod:`semgraph.ingest`);
+  :func:`semgraph.casegraph.write_case`, the annotation writes of :mod:`semgraph.ingest` and every SPARQL Update
+  through the web app's ``/sparql``);
 * the number and the sum of all ``sg:value`` literals in the annotations graph, which catches writers that do not
-  stamp (a bulk load, a SPARQL Update) when they add, remove or change likelihood values;
+  stamp (a bulk load into the folder, another program) when they add, remove or change likelihood values;
 * the vocabulary, the annotation kinds, the fields of :class:`semgraph.casegraph.Case` and :data:`FORMAT`.
 
 A metadata-only change (a diagnosis, a date) by a writer that bypasses the stamp is not detected; delete the file
