@@ -157,6 +157,13 @@ def new_stamp() -> Literal:
     return Literal(uuid.uuid4().hex)
 
 
+def annotation_stamps(store: Store) -> list[str]:
+    """The annotations graph's version stamp(s), sorted (normally one; none before the first write)."""
+    rows = store.select("SELECT ?stamp WHERE { GRAPH $g { $g owl:versionInfo ?stamp } } ORDER BY ?stamp",
+                        {"g": ANNOTATIONS_GRAPH})
+    return [str(r["stamp"]) for r in rows]
+
+
 _DELETE_CASE = """
 DELETE WHERE { GRAPH $g { $case ?p ?o } } ;
 DELETE WHERE { GRAPH $g { ?a sg:annotates $case ; sg:likelihood ?l . ?l ?lp ?lo } } ;

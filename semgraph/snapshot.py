@@ -37,7 +37,7 @@ import numpy as np
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH
 
-from .casegraph import Case, read_cases, read_likelihoods
+from .casegraph import Case, annotation_stamps, read_cases, read_likelihoods
 
 __all__ = ["FORMAT", "cases_and_likelihoods", "read_from_graph", "snapshot_file", "snapshot_key", "snapshot_path"]
 
@@ -45,7 +45,6 @@ __all__ = ["FORMAT", "cases_and_likelihoods", "read_from_graph", "snapshot_file"
 FORMAT = 1
 _SUFFIX = ".engine-snapshot.npz"
 _FIELDS = tuple(f.name for f in dataclasses.fields(Case))
-_STAMP = "SELECT ?stamp WHERE { GRAPH $g { $g owl:versionInfo ?stamp } } ORDER BY ?stamp"
 _VALUES = "SELECT (COUNT(?v) AS ?n) (SUM(?v) AS ?sum) WHERE { GRAPH $g { ?l sg:value ?v } }"
 
 
@@ -66,7 +65,7 @@ def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str]) -> st
     Two native aggregate queries: about a second for 1.9 million values.
     """
     g = {"g": ANNOTATIONS_GRAPH}
-    stamps = [str(r["stamp"]) for r in store.select(_STAMP, g)]
+    stamps = annotation_stamps(store)
     values = store.select(_VALUES, g)[0]
     return json.dumps({"format": FORMAT, "stamps": stamps, "values": int(values["n"]),
                        "sum": str(values["sum"]) if "sum" in values else None,

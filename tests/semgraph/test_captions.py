@@ -10,7 +10,7 @@ from rdflib import URIRef
 import ontology
 from ontology.paper_terms import paper_terms
 from semgraph.captions import caption, read_captions, write_captions
-from semgraph.casegraph import Annotation, Case, write_case
+from semgraph.casegraph import Annotation, Case, annotation_stamps, write_case
 from semgraph.errors import InvalidInput
 from semgraph.synonyms import (
     SYNONYMS_GRAPH,
@@ -81,7 +81,9 @@ def test_write_captions_replaces_old_ones_in_one_update(store):
     assert again["C1"].startswith("Liver lesion, segment VI: hypodense.")
     n = store.select("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?c sg:caption ?x } }")[0]["n"]
     assert int(n) == 2  # old captions removed, one per case
+    stamps = annotation_stamps(store)
     assert write_captions(store) == again  # deterministic
+    assert len(stamps) == 1 and annotation_stamps(store) not in ([], stamps)  # caches derived from it see a change
 
 
 def test_synonyms_round_trip_and_curator_edit(store):
