@@ -2,7 +2,7 @@
 
     python -m bench.web [--quick] [--sizes 72 100000] [--clients 1 8 32] [--threads 8] [--data-root DIR]
 
-For each store size the app runs on waitress in a subprocess (``python -m bench.web --serve DATA_DIR``), so the
+For each store size the app runs on waitress in a subprocess (``semgraph serve``), so the
 client threads do not share the GIL with the server. Stores (:mod:`bench.webdata`): 72 → the ``semgraph demo``
 data folder (72 synthetic cases with images, trained term models, baseline); any other n → n likelihoods-only cases
 written in bulk (pyoxigraph bulk_extend per ~5k cases, bypassing the ingest path and Store.load), radlex-liver and an
@@ -63,43 +63,22 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------------------------------- server
 
 
-def serve(data_dir: str, threads: int) -> None:
-    """Run the app on waitress on a free loopback port; print ``LISTENING <port>``; stop on SIGTERM."""
-    from waitress import create_server
-
-    from webapp import create_app
-
-    app = create_app({"data_dir": data_dir})
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(f"LISTENING {server.effective_port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        app.extensions["semgraph"].close()
-
-
 class ServerProcess:
-    """``python -m bench.web --serve DATA_DIR`` as a child process."""
+    """``semgraph serve`` (the production command) on a free loopback port, as a child process."""
 
     def __init__(self, data_dir: Path, threads: int):
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server; closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.web", "--serve", str(data_dir),
+        self.proc = subprocess.Popen([sys.executable, "-c", "from semgraph.cli import main; main()",
+                                      "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", "0",
                                       "--threads", str(threads)], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True)
         line = self.proc.stdout.readline()
-        if not line.startswith("LISTENING "):
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if match is None:
             self.stop()
             self.log.seek(0)
             raise RuntimeError(f"the server did not start: {line!r} {self.log.read()[-2000:]}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.url = f"http://127.0.0.1:{match.group(1)}"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -485,11 +464,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--data-root", type=Path, help="keep the built data folders here (reused next time)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/web.json")
-    parser.add_argument("--serve", metavar="DATA_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.threads)
-        return
     if args.quick:
         if args.sizes == [72, 100_000]:
             args.sizes = [72, 5000]
@@ -513,7 +488,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "web app over loopback: search, feedback (session start + round), /sparql",
-        "quick": args.quick, "waitress_threads": args.threads, "server": "waitress in a subprocess",
+        "quick": args.quick, "waitress_threads": args.threads, "server": "semgraph serve in a subprocess",
         "goal": f"p95 < {GOAL_MS:.0f} ms at 32 clients on 100k cases", "sparql_query": QUERY,
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "results": results,
