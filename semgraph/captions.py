@@ -23,7 +23,7 @@ from rdflib import Literal
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
 
-from .casegraph import STAMP_UPDATE, Case, case_iri, new_stamp, read_cases, read_likelihoods
+from .casegraph import Case, case_iri, read_cases, read_likelihoods, update_annotations
 from .errors import InvalidInput
 from .textquery import Vocabulary
 
@@ -158,7 +158,7 @@ def write_captions(store: Store, vocabulary: Vocabulary | None = None, threshold
     update = _DELETE_CAPTIONS
     if body:
         update += " ;\nINSERT DATA { GRAPH $g {\n" + body + " } }"
-    store.update(update + " ;" + STAMP_UPDATE, {"g": ANNOTATIONS_GRAPH, "stamp": new_stamp()})
+    update_annotations(store, update)
     return out
 
 

@@ -144,17 +144,20 @@ def case_triples(case: Case, annotations: Iterable[Annotation] = ()) -> Graph:
     return g
 
 
-#: Appended to every update that writes cases or likelihoods: gives the annotations graph a new version stamp
-#: (``owl:versionInfo`` of the graph itself, a random text) in the same transaction, so that a copy derived from the
-#: graph (:mod:`semgraph.snapshot`) can tell that it is stale. Bind ``$g`` and ``$stamp`` (:func:`new_stamp`).
-STAMP_UPDATE = """
+_STAMP_UPDATE = """
 DELETE WHERE { GRAPH $g { $g owl:versionInfo ?stamp } } ;
 INSERT DATA { GRAPH $g { $g owl:versionInfo $stamp } }"""
 
 
-def new_stamp() -> Literal:
-    """A fresh version stamp for :data:`STAMP_UPDATE`."""
-    return Literal(uuid.uuid4().hex)
+def update_annotations(store: Store, update: str, bindings: Mapping[str, object] | None = None) -> None:
+    """Run ``update`` (``$g`` is bound to the annotations graph) and give that graph a new version stamp, in one
+    request: every write of cases, likelihoods or captions goes through here, so that copies derived from the graph
+    (:mod:`semgraph.snapshot`, the text-search corpus) can tell that they are stale.
+
+    The stamp is ``owl:versionInfo`` of the graph itself, a random text (:func:`annotation_stamps` reads it).
+    """
+    store.update(update + " ;" + _STAMP_UPDATE,
+                 {**(bindings or {}), "g": ANNOTATIONS_GRAPH, "stamp": Literal(uuid.uuid4().hex)})
 
 
 def annotation_stamps(store: Store) -> list[str]:
@@ -179,11 +182,10 @@ def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (),
     triples = case_triples(case, annotations)
     body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
     insert = "INSERT DATA { GRAPH $g {\n" + body + " } }"
-    text = ((_DELETE_CASE + " ;\n" + insert) if replace else insert) + " ;" + STAMP_UPDATE
-    bindings = {"g": ANNOTATIONS_GRAPH, "stamp": new_stamp()}
     if replace:
-        bindings["case"] = case_iri(case.case_id)
-    store.update(text, bindings)
+        update_annotations(store, _DELETE_CASE + " ;\n" + insert, {"case": case_iri(case.case_id)})
+    else:
+        update_annotations(store, insert)
 
 
 def case_exists(store: Store, case_id: str) -> bool:

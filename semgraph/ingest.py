@@ -538,14 +538,14 @@ def store_crossval(store: Store, case_ids, terms, likelihoods, model) -> None:
 
 def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri) -> None:
     """Replace one annotation of a case (delete its triples, insert the new ones) in one update."""
-    from .casegraph import STAMP_UPDATE, case_triples, new_stamp
+    from .casegraph import case_triples, update_annotations
 
     g = case_triples(Case(case_id=case_id, patient_id="_", study_id="_"), [annotation])
     body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g if str(s).startswith(str(iri)))
     text = ("DELETE WHERE { GRAPH $g { $a sg:likelihood ?l . ?l ?lp ?lo } } ;\n"
             "DELETE WHERE { GRAPH $g { $a ?p ?o } } ;\n"
-            "INSERT DATA { GRAPH $g {\n" + body + " } } ;" + STAMP_UPDATE)
-    store.update(text, {"g": ANNOTATIONS_GRAPH, "a": iri, "stamp": new_stamp()})
+            "INSERT DATA { GRAPH $g {\n" + body + " } }")
+    update_annotations(store, text, {"a": iri})
 
 
 __all__ = [

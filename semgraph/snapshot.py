@@ -9,7 +9,7 @@ the file. The graph stays the source of truth; the file is a cache that can be d
 can only make the new snapshot look stale, never a stale one look current):
 
 * the version stamp of the annotations graph (``owl:versionInfo`` of the graph itself), which every write of cases
-  or likelihoods replaces in the same transaction (:data:`semgraph.casegraph.STAMP_UPDATE`, used by
+  or likelihoods replaces in the same transaction (:func:`semgraph.casegraph.update_annotations`, used by
   :func:`semgraph.casegraph.write_case`, the annotation writes of :mod:`semgraph.ingest` and every SPARQL Update
   through the web app's ``/sparql``);
 * the number and the sum of all ``sg:value`` literals in the annotations graph, which catches writers that do not

@@ -24,9 +24,9 @@ from flask import Blueprint, Response, current_app, request
 from rdflib import Literal, URIRef
 
 from kg import QueryError, Result
-from kg.namespaces import ANNOTATIONS_GRAPH, GRAPH, ID
+from kg.namespaces import GRAPH, ID
 from kg.sparql import query_form
-from semgraph.casegraph import STAMP_UPDATE, new_stamp, user_iri
+from semgraph.casegraph import update_annotations, user_iri
 from semgraph.errors import SemgraphError
 
 from .auth import Forbidden, NotLoggedIn, current_user
@@ -156,10 +156,8 @@ def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIR
     store = get_store()
     bindings = {"graph": AUDIT_GRAPH, "activity": activity, "label": label, "agent": agent,
                 "agent_type": agent_type, "time": Literal(now.isoformat(), datatype=URIRef(
-                    "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text,
-                "g": ANNOTATIONS_GRAPH, "stamp": new_stamp()}
-    update = body + "\n;\n" + _AUDIT + " ;" + STAMP_UPDATE
-    services().slots.run(lambda: store.update(update, bindings), limits().timeout)
+                    "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text}
+    services().slots.run(lambda: update_annotations(store, body + "\n;\n" + _AUDIT, bindings), limits().timeout)
     invalidate(services())
     return activity
 
