@@ -1,10 +1,22 @@
 """Background jobs with progress: a small thread-based runner for long work (batch ingest, training).
 
-One worker thread runs the jobs of an app one after another (they write to the same store and data folder, so
-running them in parallel would only make them slower and their writes interleaved). Each job reports progress as
-``done / total`` with a message; ``GET /api/v1/jobs/<id>`` returns it as JSON and the jobs page polls it to move
-a progress bar. A job's record is also written to ``DATA_DIR/jobs/<id>.json`` after every state change, so the
-list survives a restart (a job that was running when the process stopped is shown as ``interrupted``).
+Each job reports progress as ``done / total`` with a message; ``GET /api/v1/jobs/<id>`` returns it as JSON and
+the jobs page polls it to move a progress bar.
+
+Several server processes (``semgraph serve --workers N``) may share one data folder, each with its own app and
+runner. The contract between them:
+
+* The records in ``DATA_DIR/jobs/<id>.json`` are the shared truth. The runner that owns a job rewrites its record
+  atomically (temp file + ``os.replace``) after every state change, and :meth:`JobRunner.get` /
+  :meth:`JobRunner.list` read the folder, so any process answers for a job run by any other, and the list
+  survives a restart.
+* A record also names its owner process (pid and, on Linux, its start time; kept out of :meth:`Job.as_dict`). A
+  ``queued`` or ``running`` job is reported as ``interrupted`` only when that process is gone (it stopped or
+  was killed, or the whole server restarted), never because another process started.
+* Jobs run one at a time across all the processes (they write to the same store and data folder, so running them
+  in parallel would only make them slower and their writes interleaved): each runner's worker thread holds an
+  exclusive ``flock`` on ``jobs/.runner.lock`` while a job runs; a job waiting for it stays ``queued``. Which
+  waiting job goes next across processes is not ordered; within one process jobs run in submission order.
 
 Jobs
 ----
@@ -17,22 +29,25 @@ Jobs
     :func:`semgraph.ingest.train` on every ingested image case, then :func:`semgraph.ingest.annotate` with the new
     model. Progress: three steps (training set, fit, annotate).
 
-When a job finishes the app's engine and model caches are dropped (:func:`webapp.workbench.invalidate`), so the
-next search sees the new cases and likelihoods.
+When a job finishes the engine and model caches are dropped in every process serving the data folder
+(:func:`webapp.workbench.invalidate`), so the next search sees the new cases and likelihoods.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import queue
+import re
 import secrets
 import tempfile
 import threading
 import traceback
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +60,10 @@ KINDS = ("ingest", "train")
 MAX_ZIP_MEMBERS = 200_000
 MAX_UNPACKED_BYTES = 4 * 1024 ** 3
 RUNNER_KEY = "radiology.jobs"
+LOCK_FILE = ".runner.lock"
+INTERRUPTED = "the server process that ran this job stopped before it finished"
+WAITING = "waiting for another job to finish"
+_JOB_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
 def _now() -> str:
@@ -78,6 +97,28 @@ class Job:
         return dict(asdict(self), percent=self.percent)
 
 
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from Linux ``/proc``); None when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]  # field 22; the fields after the command name start at field 3
+
+
+def _alive(pid: int | None, started: str | None) -> bool:
+    """Whether the process that wrote a record (``pid``, started at ``started``) still runs (not a reused pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return started is None or _start_time(pid) in (None, started)
+
+
 class Progress:
     """Handed to a job's work: ``progress.step(message)`` / ``progress.total(n)``."""
 
@@ -98,35 +139,35 @@ class Progress:
 
 
 class JobRunner:
-    """Runs submitted jobs one at a time in a daemon thread; keeps their records in memory and in ``folder``."""
+    """Runs the jobs submitted to it one at a time in a daemon thread, and one at a time with every other runner
+    over ``folder`` (an exclusive lock on ``folder/.runner.lock``); reads and writes job records in ``folder``."""
 
     def __init__(self, folder: Path, on_finish: Callable[[], None] | None = None):
         self.folder = Path(folder)
         self.on_finish = on_finish
-        self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
-        self._load()
         self._thread = threading.Thread(target=self._work, name="semgraph-jobs", daemon=True)
         self._thread.start()
 
-    def _load(self) -> None:
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.glob("*.json"):
-            try:
-                job = Job(**json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
-                continue
-            if job.state in ("queued", "running"):
-                job.state, job.message = "interrupted", "the server stopped before this job finished"
-            self._jobs[job.job_id] = job
+    def _read(self, path: Path) -> Job | None:
+        """The record in ``path`` (``interrupted`` if its owner process is gone); None when missing or unreadable."""
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            pid, started = record.pop("owner_pid", None), record.pop("owner_started", None)
+            job = Job(**record)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+        if job.state in ("queued", "running") and not _alive(pid, started):
+            job.state, job.message = "interrupted", INTERRUPTED
+        return job
 
     def _save(self, job: Job) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(job), handle)
+            json.dump(dict(asdict(job), owner_pid=pid, owner_started=_start_time(pid)), handle)
         os.replace(tmp, self.folder / f"{job.job_id}.json")
 
     def _update(self, job: Job, **fields) -> None:
@@ -141,42 +182,59 @@ class JobRunner:
             raise InvalidInput(f"unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
         job = Job(secrets.token_hex(8), kind, user)
         with self._lock:
-            self._jobs[job.job_id] = job
             self._save(job)
         self._queue.put((job, work))
         return job
 
     def get(self, job_id: str) -> Job:
-        with self._lock:
-            job = self._jobs.get(job_id)
+        """The record of job ``job_id``, whichever process runs it."""
+        job = self._read(self.folder / f"{job_id}.json") if _JOB_ID.fullmatch(job_id) else None
         if job is None:
             raise NotFound(f"no job {job_id!r}")
         return job
 
     def list(self) -> list[Job]:
-        with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+        """Every job's record, newest first."""
+        jobs = (self._read(path) for path in self.folder.glob("[!.]*.json"))
+        return sorted((job for job in jobs if job is not None), key=lambda j: j.created_at, reverse=True)
+
+    @contextlib.contextmanager
+    def _turn(self, job: Job) -> Iterator[None]:
+        """Hold the folder's job lock (waiting, with ``job`` saying so, while another runner's job runs)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / LOCK_FILE, "a") as handle:  # closing it releases the lock
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._update(job, message=WAITING)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _work(self) -> None:
         while True:
             job, work = self._queue.get()
-            self._update(job, state="running", started_at=_now(), message="started")
             try:
-                result = work(Progress(self, job))
-                self._update(job, state="done", result=result or {}, finished_at=_now(),
-                             message=(result or {}).get("summary", "finished"), done=job.total or job.done)
-            except SemgraphError as exc:
-                self._update(job, state="failed", error=exc.message, finished_at=_now(), message="failed")
-            except Exception as exc:  # noqa: BLE001 - a job must never kill the worker; the log has the trace
-                traceback.print_exc()
-                self._update(job, state="failed", error=f"unexpected error: {type(exc).__name__}",
-                             finished_at=_now(), message="failed")
+                with self._turn(job):
+                    self._run(job, work)
             finally:
                 if self.on_finish is not None:
                     try:
                         self.on_finish()
                     except Exception:  # noqa: BLE001
                         traceback.print_exc()
+
+    def _run(self, job: Job, work: Callable[[Progress], dict]) -> None:
+        self._update(job, state="running", started_at=_now(), message="started")
+        try:
+            result = work(Progress(self, job))
+            self._update(job, state="done", result=result or {}, finished_at=_now(),
+                         message=(result or {}).get("summary", "finished"), done=job.total or job.done)
+        except SemgraphError as exc:
+            self._update(job, state="failed", error=exc.message, finished_at=_now(), message="failed")
+        except Exception as exc:  # noqa: BLE001 - a job must never kill the worker; the log has the trace
+            traceback.print_exc()
+            self._update(job, state="failed", error=f"unexpected error: {type(exc).__name__}",
+                         finished_at=_now(), message="failed")
 
 
 # --------------------------------------------------------------------------------------------------- the jobs
