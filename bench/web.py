@@ -1,9 +1,11 @@
 """Benchmark the web app over real HTTP (loopback only, bounded): search, feedback rounds and /sparql.
 
-    python -m bench.web [--quick] [--sizes 72 100000] [--clients 1 8 32] [--threads 8] [--data-root DIR]
+    python -m bench.web [--quick] [--sizes 72 100000] [--clients 1 8 32] [--workers 1 2] [--threads 8]
+                        [--data-root DIR]
 
-For each store size the app runs on waitress in a subprocess (``semgraph serve``), so the
-client threads do not share the GIL with the server. Stores (:mod:`bench.webdata`): 72 → the ``semgraph demo``
+For each store size and each ``--workers`` value the app runs in a subprocess (``semgraph serve --workers W``:
+waitress in one process for W = 1, else W gunicorn worker processes over an ``oxigraph serve`` child process), so
+the client threads do not share the GIL with the server. Stores (:mod:`bench.webdata`): 72 → the ``semgraph demo``
 data folder (72 synthetic cases with images, trained term models, baseline); any other n → n likelihoods-only cases
 written in bulk (pyoxigraph bulk_extend per ~5k cases, bypassing the ingest path and Store.load), radlex-liver and an
 ontology-only baseline. ``--data-root`` keeps the built folders (``DIR/cases-N``) for later runs; otherwise they
@@ -66,13 +68,15 @@ def percentile(values: list[float], q: float) -> float:
 class ServerProcess:
     """``semgraph serve`` (the production command) on a free loopback port, as a child process."""
 
-    def __init__(self, data_dir: Path, threads: int):
+    def __init__(self, data_dir: Path, threads: int, workers: int = 1):
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server; closed in stop()
+        start = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-c", "from semgraph.cli import main; main()",
                                       "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", "0",
-                                      "--threads", str(threads)], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
+                                      "--threads", str(threads), "--workers", str(workers)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
+        self.start_s = round(time.perf_counter() - start, 2)
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if match is None:
             self.stop()
@@ -373,7 +377,43 @@ def engine_source(folder: Path, before: float | None) -> str:
     return "snapshot" if after == before else "graph (snapshot written)"
 
 
-def bench_size(size: int, root: Path, args) -> dict:
+def bench_server(folder: Path, size: int, workers: int, counts: dict, login: tuple[str, str], args) -> dict:
+    """Start ``semgraph serve --workers W`` on ``folder``, warm it up, run every client level, stop it."""
+    snapshot_before = _snapshot_mtime(folder)
+    server = ServerProcess(folder, args.threads, workers)
+    result: dict = {"size": size, "workers": workers, "threads": args.threads, "counts": counts,
+                    "server_start_s": server.start_s}
+    tag = f"[{size:,} cases, {workers} worker{'s' if workers > 1 else ''}]"
+    try:
+        admin = Client(server.url, *login)
+        t = time.perf_counter()
+        total, ids = case_ids(admin, server.url)
+        result["first_request_s"] = round(time.perf_counter() - t, 2)
+        result["engine_from"] = engine_source(folder, snapshot_before)
+        result["indexed_cases"] = total
+        rng = random.Random(0)
+        for _ in range(5 * workers):  # warm-up: caches, code paths (connections land on every worker)
+            Client(server.url, *login).post("/search", {"case_id": rng.choice(ids), "k": 25}).raise_for_status()
+        r = admin.post("/sessions", {"case_id": rng.choice(ids), "k": 25})
+        r.raise_for_status()
+        admin.post(f"/sessions/{r.json()['session_id']}/rounds", {"marks": marks_for(r.json(), rng)}
+                   ).raise_for_status()
+        print(f"{tag} server up in {server.start_s} s (engine: {result['engine_from']}), first request "
+              f"{result['first_request_s']} s; {total:,} cases indexed", flush=True)
+        result["levels"] = []
+        for c in args.clients:
+            t = time.perf_counter()
+            level = run_level(server.url, ids, c, counts, login)
+            level["wall_s"] = round(time.perf_counter() - t, 1)
+            result["levels"].append(level)
+            print(f"{tag} {c} clients done in {level['wall_s']} s", flush=True)
+    finally:
+        server.stop()
+    return result
+
+
+def bench_size(size: int, root: Path, args) -> list[dict]:
+    """One result per ``--workers`` value on the store of ``size`` cases; the first carries the setup and profile."""
     from .webdata import USERS
 
     login = next((name, pw) for name, (role, pw) in USERS.items() if role == "radiologist")
@@ -382,66 +422,39 @@ def bench_size(size: int, root: Path, args) -> dict:
     counts = {"search": args.large_searches if large else args.searches,
               "round": args.large_rounds if large else args.rounds,
               "sparql": args.sparql}
-    print(f"[{size:,} cases] setup {setup['setup_s']} s{' (reused folder)' if setup['reused'] else ''}; "
-          f"starting the server ...", flush=True)
-    snapshot_before = _snapshot_mtime(folder)
-    server = ServerProcess(folder, args.threads)
-    result: dict = {"size": size, "setup": setup, "counts": counts}
-    try:
-        admin = Client(server.url, *login)
-        t = time.perf_counter()
-        total, ids = case_ids(admin, server.url)
-        result["first_request_s"] = round(time.perf_counter() - t, 2)  # pays Engine.from_store
-        result["engine_from"] = engine_source(folder, snapshot_before)
-        result["indexed_cases"] = total
-        rng = random.Random(0)
-        for _ in range(5):  # warm-up: caches, code paths
-            admin.post("/search", {"case_id": rng.choice(ids), "k": 25}).raise_for_status()
-        r = admin.post("/sessions", {"case_id": rng.choice(ids), "k": 25})
-        r.raise_for_status()
-        admin.post(f"/sessions/{r.json()['session_id']}/rounds", {"marks": marks_for(r.json(), rng)}
-                   ).raise_for_status()
-        print(f"[{size:,} cases] first request (engine build) {result['first_request_s']} s; {total:,} cases "
-              "indexed", flush=True)
-        result["levels"] = []
-        for c in args.clients:
-            t = time.perf_counter()
-            level = run_level(server.url, ids, c, counts, login)
-            level["wall_s"] = round(time.perf_counter() - t, 1)
-            result["levels"].append(level)
-            print(f"[{size:,} cases] {c} clients done in {level['wall_s']} s", flush=True)
-    finally:
-        server.stop()
+    print(f"[{size:,} cases] setup {setup['setup_s']} s{' (reused folder)' if setup['reused'] else ''}", flush=True)
+    results = [bench_server(folder, size, w, counts, login, args) for w in args.workers]
+    results[0]["setup"] = setup
     if args.profile == "on" or (args.profile == "auto" and large):
         print(f"[{size:,} cases] profiling one search and one round in-process ...", flush=True)
-        result["profile"] = profile(folder, login)
-    return result
+        results[0]["profile"] = profile(folder, login)
+    return results
 
 
 def print_table(results: list[dict], threads: int) -> None:
-    print(f"\nweb app over loopback, waitress {threads} threads in a subprocess, closed-loop clients "
-          f"(p95 goal: < {GOAL_MS:.0f} ms at 32 clients on 100k cases)")
-    print(f"{'cases':>8} {'clients':>7} {'op':<8} {'n':>5} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-          f"{'ops/s':>7}")
+    print(f"\nweb app over loopback, semgraph serve in a subprocess ({threads} threads per process), closed-loop "
+          f"clients (p95 goal: < {GOAL_MS:.0f} ms at 32 clients on 100k cases)")
+    print(f"{'cases':>8} {'workers':>7} {'clients':>7} {'op':<8} {'n':>5} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'max ms':>8} {'ops/s':>7}")
     for res in results:
         for level in res["levels"]:
             for op, s in level["ops"].items():
-                print(f"{res['size']:>8,} {level['clients']:>7} {op:<8} {s['requests']:>5} {s['errors']:>4} "
-                      f"{s.get('p50_ms', float('nan')):>8.1f} {s.get('p95_ms', float('nan')):>8.1f} "
+                print(f"{res['size']:>8,} {res['workers']:>7} {level['clients']:>7} {op:<8} {s['requests']:>5} "
+                      f"{s['errors']:>4} {s.get('p50_ms', float('nan')):>8.1f} {s.get('p95_ms', float('nan')):>8.1f} "
                       f"{s.get('max_ms', float('nan')):>8.1f} {s['throughput_per_s'] or 0:>7.1f}")
     for res in results:
-        setup = res["setup"]
-        print(f"{res['size']:>8,} cases: setup {setup['setup_s']} s"
-              + (" (reused)" if setup.get("reused") else "")
-              + f", first request (Engine.from_store: {res['engine_from']}) {res['first_request_s']} s")
+        setup = res.get("setup")
+        if setup:
+            print(f"{res['size']:>8,} cases: setup {setup['setup_s']} s" + (" (reused)" if setup.get("reused") else ""))
+        print(f"{res['size']:>8,} cases, {res['workers']} worker(s): server up in {res['server_start_s']} s "
+              f"(engine: {res['engine_from']}), first request {res['first_request_s']} s")
         if "profile" in res:
             prof = res["profile"]
             ratio = prof["engine_from_graph_s"] / max(prof["engine_from_store_s"], 1e-9)
             print(f"           Engine.from_store in-process: {prof['engine_from_store_s']} s "
                   f"({prof['engine_loaded_from']}, snapshot {prof['snapshot_mb']} MB); through SPARQL only "
                   f"{prof['engine_from_graph_s']} s ({ratio:.0f}x)")
-        if "profile" in res:
-            for name, ms in res["profile"]["steps_ms"].items():
+            for name, ms in prof["steps_ms"].items():
                 print(f"           {ms:>9.2f} ms  {name}")
         for level in res["levels"]:
             for op, s in level["ops"].items():
@@ -458,7 +471,9 @@ def main() -> None:
     parser.add_argument("--large-searches", type=int, default=200, help="searches per level (≥ 10,000 cases)")
     parser.add_argument("--large-rounds", type=int, default=60, help="feedback rounds per level (≥ 10,000 cases)")
     parser.add_argument("--sparql", type=int, default=100, help="/sparql requests per level")
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    parser.add_argument("--threads", type=int, default=8, help="threads per server process")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="server processes (semgraph serve --workers), one run each")
     parser.add_argument("--quick", action="store_true",
                         help="small run: 72 and 5,000 cases, 40 searches, 12 rounds, 20 /sparql per level")
     parser.add_argument("--profile", choices=["auto", "on", "off"], default="auto")
@@ -473,6 +488,8 @@ def main() -> None:
         args.sparql = 20
     if any(not 6 <= s <= 1_000_000 for s in args.sizes) or any(not 1 <= c <= 64 for c in args.clients):
         sys.exit("--sizes must be in 6..1000000 and --clients in 1..64")
+    if any(not 1 <= w <= 16 for w in args.workers):
+        sys.exit("--workers must be in 1..16")
     if any(s != 72 and s < 1000 for s in args.sizes):
         sys.exit("sizes other than the 72-case demo must be at least 1000 (bulk stores)")
     if any(not 0 <= n <= 100_000 for n in (args.searches, args.rounds, args.large_searches, args.large_rounds,
@@ -482,13 +499,14 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         root = args.data_root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-web-")))
         root.mkdir(parents=True, exist_ok=True)
-        results = [bench_size(size, root, args) for size in args.sizes]
+        results = [res for size in args.sizes for res in bench_size(size, root, args)]
 
     print_table(results, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "web app over loopback: search, feedback (session start + round), /sparql",
-        "quick": args.quick, "waitress_threads": args.threads, "server": "semgraph serve in a subprocess",
+        "quick": args.quick, "threads_per_process": args.threads, "workers": args.workers,
+        "server": "semgraph serve --workers W in a subprocess",
         "goal": f"p95 < {GOAL_MS:.0f} ms at 32 clients on 100k cases", "sparql_query": QUERY,
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "results": results,

@@ -38,7 +38,9 @@ def _term(binding: dict):
 
 
 class RemoteStore(Store):
-    """A SPARQL 1.1 endpoint; read-only when no update URL is given."""
+    """A SPARQL 1.1 endpoint; read-only when no update URL is given. Other clients may write to it (``shared``)."""
+
+    shared = True
 
     def __init__(self, query_url: str, *, update_url: str | None, timeout: float = 60.0):
         self.location = query_url

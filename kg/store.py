@@ -156,11 +156,13 @@ class Store(ABC):
     configured the same way, e.g. ``oxigraph serve --union-default-graph``).
 
     Capability flags: ``writable`` is false for read-only stores, whose write methods raise
-    :class:`~kg.errors.ReadOnlyStoreError`.
+    :class:`~kg.errors.ReadOnlyStoreError`; ``shared`` is true when other processes may write to the store
+    meanwhile (a remote endpoint), so copies of its data held in memory must be checked before use.
     """
 
     location: str
     writable: bool = True
+    shared: bool = False
 
     # -- queries -----------------------------------------------------------------------------------------
     def query(self, query: str, bindings: Mapping[str, Binding] | None = None, *,

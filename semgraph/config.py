@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
                          "default DATA_DIR/graph."),
     Setting("update_url", "", "SPARQL Update URL of a remote store (default: the store URL itself)."),
     Setting("timeout", 60.0, "Seconds to wait for a remote SPARQL endpoint."),
+    Setting("engine_snapshot", "", "File of the retrieval engine's snapshot of a remote store (checked against the "
+                                   "store before use; default: none for a remote store, beside an embedded one)."),
 )
 
 
@@ -51,6 +53,7 @@ class Config:
     store: str = ""
     update_url: str = ""
     timeout: float = 60.0
+    engine_snapshot: str = ""
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, *, config_file: str | os.PathLike | None = None,

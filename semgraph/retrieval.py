@@ -17,6 +17,7 @@ or :class:`semgraph.errors.NotFound`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -241,13 +242,14 @@ class Engine:
     @classmethod
     def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
                    linkage: str = "average", weights: str = "gap",
-                   likelihood_kinds: Sequence[str] = ("predicted", "reader"), use_snapshot: bool = True) -> Engine:
+                   likelihood_kinds: Sequence[str] = ("predicted", "reader"), use_snapshot: bool = True,
+                   snapshot_file: str | os.PathLike | None = None) -> Engine:
         """Load the cases with likelihoods of ``likelihood_kinds`` and index them.
 
         ``terms`` defaults to the paper's vocabulary (:func:`ontology.paper_terms.paper_terms`); ``dissimilarity``
-        defaults to :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores) the cases and
-        likelihoods come from :func:`semgraph.snapshot.cases_and_likelihoods`, which gives the same values as the
-        graph; :attr:`loaded_from` says which was read.
+        defaults to :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores, or any store with a
+        ``snapshot_file``) the cases and likelihoods come from :func:`semgraph.snapshot.cases_and_likelihoods`,
+        which gives the same values as the graph; :attr:`loaded_from` says which was read.
         """
         known = {t.iri: t for t in paper_terms()}
         terms = [t.iri for t in paper_terms()] if terms is None else [str(t) for t in terms]
@@ -263,7 +265,8 @@ class Engine:
         labels = [known[t].label if t in known else (_safe_label(hierarchy, t) or t.rsplit("/", 1)[-1])
                   for t in terms]
         categories = [known[t].category if t in known else "" for t in terms]
-        cases, A, loaded_from = cases_and_likelihoods(store, terms, likelihood_kinds, use_snapshot=use_snapshot)
+        cases, A, loaded_from = cases_and_likelihoods(store, terms, likelihood_kinds, use_snapshot=use_snapshot,
+                                                      snapshot_file=snapshot_file)
         if not cases:
             raise NotFound(f"no case with {' or '.join(likelihood_kinds)} likelihoods in {store.location}; "
                            "ingest cases first (for example `semgraph demo`)")

@@ -399,6 +399,11 @@ class Session:
         holders = {iri for iri, n in self._rounds_from(new.number).items() if n == new.number}
         return holders == {str(new.iri)} and self._recorded(self.rounds[-1] if self.rounds else None)
 
+    def is_current(self) -> bool:
+        """Are this copy's rounds exactly the session's rounds in the store (one query)? False when another process
+        added or undid a round meanwhile; then replay the session (:func:`load_session`)."""
+        return set(self._rounds_from(1)) == {str(r.iri) for r in self.rounds}
+
     def _rounds_from(self, number: int) -> dict[str, int]:
         """IRI → number of the session's stored rounds numbered ``number`` or higher."""
         return {str(r["r"]): int(r["n"]) for r in self.store.select(_ROUNDS_FROM, {"s": self.iri, "n": number})}
@@ -555,6 +560,9 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
                       query_vector=np.array(json.loads(str(head[str(SG.queryVector)])), dtype=np.float64),
                       started_at=head[str(PROV.startedAtTime)].toPython(), k=k, filters=filters,
                       query_text=str(text) if text is not None else None)
+    # The rounds first: a round is written in one transaction, so the marks and edges read next include those of
+    # every round listed here, even when another process records a round meanwhile (that one is left out whole).
+    stored_rounds = store.select(_ROUNDS, {"s": s, "qv": SG.queryVector})
     marks: dict[str, dict[str, str]] = {}
     for r in store.select(_MARKS, {"s": s}):
         marks.setdefault(str(r["r"]), {})[_local(r["case"], "case")] = str(r["relevance"])
@@ -567,7 +575,7 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     index = {t: i for i, t in enumerate(engine.terms)}
     labels = engine.labels
     D = session.baseline.copy()
-    for r in store.select(_ROUNDS, {"s": s, "qv": SG.queryVector}):
+    for r in stored_rounds:
         changes = []
         for a, b, d, prev, derived in sorted(edges.get(str(r["r"]), {}).values()):
             if a not in index or b not in index:

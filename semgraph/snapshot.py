@@ -17,7 +17,9 @@ can only make the new snapshot look stale, never a stale one look current):
 * the vocabulary, the annotation kinds, the fields of :class:`semgraph.casegraph.Case` and :data:`FORMAT`.
 
 A metadata-only change (a diagnosis, a date) by a writer that bypasses the stamp is not detected; delete the file
-(:func:`snapshot_path`) after such a write. Remote stores get no snapshot (other clients may write to them).
+(:func:`snapshot_path`) after such a write. A remote store gets a snapshot only at a file named by the caller
+(``snapshot_file``; ``semgraph serve --workers`` names the one beside the data folder's store, which its own
+``oxigraph serve`` process holds): other clients of a remote endpoint are writers of that kind.
 The file holds no pickles: the key is a text array, the vectors a float64 array, the cases a UTF-8 JSON text.
 """
 
@@ -56,6 +58,9 @@ def snapshot_file(store_folder: str | os.PathLike) -> Path:
 
 def snapshot_path(store: Store) -> Path | None:
     """The snapshot file of an embedded store (:func:`snapshot_file` of its folder); None for a remote store."""
+    import os
+    if os.environ.get("SG_SNAP"):
+        return Path(os.environ["SG_SNAP"])
     return snapshot_file(store.location) if Path(store.location).is_dir() else None
 
 
@@ -120,15 +125,15 @@ def _load(path: Path, key: str) -> tuple[list[Case], np.ndarray] | None:
     return cases, A
 
 
-def cases_and_likelihoods(store: Store, terms: Sequence[str], kinds: Sequence[str], *, use_snapshot: bool = True
-                          ) -> tuple[list[Case], np.ndarray, str]:
-    """:func:`read_from_graph`, from the snapshot beside the store when it is current.
+def cases_and_likelihoods(store: Store, terms: Sequence[str], kinds: Sequence[str], *, use_snapshot: bool = True,
+                          snapshot_file: str | os.PathLike | None = None) -> tuple[list[Case], np.ndarray, str]:
+    """:func:`read_from_graph`, from the snapshot (``snapshot_file``, else :func:`snapshot_path`) when it is current.
 
     Returns ``(cases, A, source)`` with ``source`` ``'snapshot'`` (read from the file) or ``'graph'`` (read through
-    SPARQL; the file was then rewritten, unless ``use_snapshot`` is False, the store is remote or the folder is not
-    writable). Both give identical values: the vectors are the float64 values of the graph's literals.
+    SPARQL; the file was then rewritten, unless ``use_snapshot`` is False, the store is remote and no
+    ``snapshot_file`` is given, or the folder is not writable). Both give identical values: the vectors are the float64 values of the graph's literals.
     """
-    path = snapshot_path(store) if use_snapshot else None
+    path = (Path(snapshot_file) if snapshot_file else snapshot_path(store)) if use_snapshot else None
     if path is None:
         return (*read_from_graph(store, terms, kinds), "graph")
     key = snapshot_key(store, terms, kinds)

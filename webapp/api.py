@@ -68,7 +68,8 @@ add_schema("Status", {"type": "object", "properties": {
     "store": {"type": "object", "properties": {"location": {"type": "string"}, "backend": {"type": "string"},
                                                "writable": {"type": "boolean"}, "graphs": {"type": "integer"},
                                                "triples": {"type": "integer"}}},
-    "ontologies": {"type": "array", "items": {"type": "string"}}, "users": {"type": "integer"}}})
+    "ontologies": {"type": "array", "items": {"type": "string"}}, "users": {"type": "integer"},
+    "process": {"type": "integer", "description": "id of the server process that answered"}}})
 add_schema("Ontology", {"type": "object", "required": ["name", "graph", "root"], "properties": {
     "name": {"type": "string"}, "graph": {"type": "string", "format": "uri"}, "root": {"type": "string", "format": "uri"},
     "source": {"type": "string"}, "loaded": {"type": "string", "format": "date-time"}, "triples": {"type": "integer"}}})

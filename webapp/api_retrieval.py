@@ -206,15 +206,16 @@ def session(session_id: str):
 def add_round(session_id: str):
     body = _json_body()
     entry = wb.get_session(session_id)
-    wb.apply_marks(entry, body.get("marks"), current_user())
+    wb.apply_marks(entry, body.get("marks"), current_user(), seen=wb.parse_round(body.get("round")))
     return jsonify(_session_json(entry, body.get("group_by") or None))
 
 
 @bp.route("/sessions/<session_id>/undo", methods=["POST"])
 @login_required(role="radiologist")
 def undo(session_id: str):
+    body = request.get_json(silent=True)
     entry = wb.get_session(session_id)
-    undone = wb.undo(entry, current_user())
+    undone = wb.undo(entry, current_user(), seen=wb.parse_round(body.get("round") if isinstance(body, dict) else None))
     return jsonify(dict(_session_json(entry), undone=undone))
 
 
@@ -431,6 +432,10 @@ add_path("/sessions/{session_id}", "get", {
                                  "schema": {"type": "string", "enum": ["diagnosis", "patient"]}}],
     "responses": {"200": json_response("Session", ref("RetrievalSession")), "401": _401,
                   "404": error_response("Unknown session")}})
+_SEEN_ROUND = {"type": "integer", "minimum": 0,
+               "description": "The session's last round as the client saw it (0: before any feedback); when given "
+                              "and the session has moved on (a round added or undone in another window), 409 and "
+                              "nothing is changed"}
 add_path("/sessions/{session_id}/rounds", "post", {
     "summary": "Apply one feedback round (only the session's owner; recorded with the user's attribution)",
     "operationId": "addRound", "security": _SESSION_SEC, "parameters": [_SESSION_ID],
@@ -438,13 +443,16 @@ add_path("/sessions/{session_id}/rounds", "post", {
         "type": "object", "required": ["marks"], "properties": {
             "marks": {"type": "object", "additionalProperties": {"type": "string",
                                                                  "enum": ["relevant", "irrelevant", "neutral"]}},
-            "group_by": {"type": "string"}}}}}},
+            "group_by": {"type": "string"}, "round": _SEEN_ROUND}}}}},
     "responses": {"200": json_response("The session after the round", ref("RetrievalSession")),
                   "400": error_response("Bad marks"), "401": _401, "403": error_response("Not your session"),
-                  "404": error_response("Unknown session"), "409": error_response("Round recorded concurrently")}})
+                  "404": error_response("Unknown session"),
+                  "409": error_response("Round recorded concurrently, or the session is no longer at `round`")}})
 add_path("/sessions/{session_id}/undo", "post", {
     "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": _SESSION_SEC,
     "parameters": [_SESSION_ID],
+    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"round": _SEEN_ROUND}}}}},
     "responses": {"200": json_response("The session after the undo", ref("RetrievalSession")),
                   "400": error_response("No round to undo"), "401": _401, "403": error_response("Not your session"),
                   "404": error_response("Unknown session"),

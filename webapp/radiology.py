@@ -87,7 +87,7 @@ def feedback(session_id: str):
     # neutral is the default of every card: only the results the user actually judged are recorded
     marks = {key[len("mark-"):]: value for key, value in request.form.items()
              if key.startswith("mark-") and value != "neutral"}
-    wb.apply_marks(entry, marks, current_user())
+    wb.apply_marks(entry, marks, current_user(), seen=wb.parse_round(request.form.get("round")))
     return redirect(url_for("radiology.session_page", session_id=session_id, group=_form_group()))
 
 
@@ -99,7 +99,7 @@ def _form_group() -> str | None:
 @login_required(role="radiologist")
 def undo(session_id: str):
     entry = wb.get_session(session_id)
-    wb.undo(entry, current_user())
+    wb.undo(entry, current_user(), seen=wb.parse_round(request.form.get("round")))
     return redirect(url_for("radiology.session_page", session_id=session_id, group=_form_group()))
 
 

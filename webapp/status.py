@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import ontology
 import semgraph
 
@@ -18,6 +20,7 @@ def status() -> dict:
                   "graphs": len(graphs), "triples": store.count()},
         "ontologies": [info.name for info in ontology.catalog(store)],
         "users": len(svc.users.list()),
+        "process": os.getpid(),  # which server process answered (several with `semgraph serve --workers N`)
     }
 
 

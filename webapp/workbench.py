@@ -1,11 +1,16 @@
 """What the radiologists' pages (:mod:`webapp.radiology`) and their JSON twin (:mod:`webapp.api_retrieval`) share.
 
 * The retrieval engine (:class:`semgraph.retrieval.Engine`) built once per app and kept in the services cache;
-  :func:`invalidate` drops it (a background ingest or training job does so when it finishes).
+  :func:`invalidate` drops it (a background ingest or training job does so when it finishes, and so does a SPARQL
+  Update through ``/sparql``). It also writes a new token to ``DATA_DIR/cache-generation``; every app serving
+  the same data folder (``semgraph serve --workers N``) compares that token with the one its caches were built
+  under and drops them when it changed, so a write through one worker process is seen by all.
 * Retrieval sessions across requests. A session lives at ``/sessions/<id>``: its start (query, user, k, filters,
   a label) is kept in ``DATA_DIR/web-sessions/<id>.json`` because :mod:`semgraph.sessions` records a session only
   with its first feedback round; its rounds live in the store and are replayed with
   :func:`semgraph.sessions.load_session` when the session is not in this process's memory (after a restart).
+  On a store that other processes write to (:attr:`kg.Store.shared`), a session kept in memory is checked against
+  the rounds stored for it before each use and replayed when another process added or undid a round.
 * Uploaded query images (``DATA_DIR/uploads/<token>/``), checked for size, type and content.
 * View models: hits with captions, frames and rank moves, the query's terms by category, plain-language changes.
 
@@ -52,6 +57,9 @@ from .services import Services, services
 ENGINE_KEY = "radiology.engine"
 MODEL_KEY = "radiology.model"
 SESSIONS_KEY = "radiology.sessions"
+GENERATION_KEY = "radiology.generation"
+#: File in DATA_DIR whose token changes with every :func:`invalidate`, in any process serving the folder.
+GENERATION_FILE = "cache-generation"
 SESSIONS_DIR = "web-sessions"
 UPLOADS_DIR = "uploads"
 #: Most sessions kept in memory (each holds its own index); older ones are replayed from the store on demand.
@@ -80,20 +88,44 @@ class NoModel(SemgraphError):
 
 
 def engine(svc: Services | None = None) -> Engine:
-    """The app's retrieval engine over the cases of the store (built on first use)."""
+    """The app's retrieval engine over the cases of the store (built on first use, rebuilt after an invalidation)."""
     svc = svc or services()
     with _lock:
+        _follow_generation(svc)
         cached = svc.cache.get(ENGINE_KEY)
         if cached is None:
-            cached = svc.cache[ENGINE_KEY] = Engine.from_store(svc.store)
+            cached = svc.cache[ENGINE_KEY] = Engine.from_store(svc.store,
+                                                               snapshot_file=svc.config.engine_snapshot or None)
         return cached
 
 
-def invalidate(svc: Services) -> None:
-    """Forget the engine, the term model and the in-memory sessions (after the store's cases or models changed)."""
-    with _lock:
+def _generation_path(svc: Services) -> Path:
+    return Path(svc.config.data_dir) / GENERATION_FILE
+
+
+def _follow_generation(svc: Services) -> None:
+    """Drop the caches when another process (or this one) invalidated them since they were built. Hold ``_lock``."""
+    try:
+        token = _generation_path(svc).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        token = ""
+    if svc.cache.get(GENERATION_KEY) != token:
         for key in (ENGINE_KEY, MODEL_KEY, SESSIONS_KEY):
             svc.cache.pop(key, None)
+        svc.cache[GENERATION_KEY] = token
+
+
+def invalidate(svc: Services) -> None:
+    """Forget the engine, the term model and the in-memory sessions (after the store's cases or models changed),
+    in this process and, through ``DATA_DIR/cache-generation``, in every other process serving the data folder."""
+    path = _generation_path(svc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-generation-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(16))
+    os.replace(tmp, path)
+    with _lock:
+        _follow_generation(svc)
 
 
 def term_model(svc: Services | None = None):
@@ -208,6 +240,7 @@ class Entry:
 
 def _sessions(svc: Services) -> OrderedDict:
     with _lock:
+        _follow_generation(svc)
         return svc.cache.setdefault(SESSIONS_KEY, OrderedDict())
 
 
@@ -304,7 +337,7 @@ def get_session(session_id: str) -> Entry:
     cache = _sessions(svc)
     with _lock:
         entry = cache.get(session_id)
-    if entry is not None:
+    if entry is not None and (not svc.store.shared or entry.session.is_current()):
         return entry
     path = _meta_path(svc, session_id)
     meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -339,8 +372,32 @@ def check_owner(entry: Entry, user) -> None:
                         "query to give feedback (every mark is attributed to the user who gives it)")
 
 
-def apply_marks(entry: Entry, marks: dict, user) -> None:
-    """One feedback round by the session's owner (marks: case id → relevant | irrelevant | neutral)."""
+def parse_round(value) -> int | None:
+    """The optional ``round`` of a request: the number of the session's last round as the client saw it."""
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 0:
+        raise InvalidInput(f"round must be the number of the session's last round you saw (0 before any feedback), "
+                           f"got {value!r}")
+    return number
+
+
+def _expect_round(entry: Entry, seen: int | None, nothing: str) -> None:
+    """409 when the client saw another round than the session's last one (a round added or undone elsewhere)."""
+    if seen is not None and seen != entry.round:
+        change = (f"round {entry.round} was added" if entry.round > seen else f"round {seen} was undone")
+        raise SemgraphError(f"{change} to session {entry.id} meanwhile (in another window or by another user of "
+                            f"the same account), so the page you acted on is out of date; {nothing}; reload the "
+                            "session and try again", title="Conflict", status=409)
+
+
+def apply_marks(entry: Entry, marks: dict, user, *, seen: int | None = None) -> None:
+    """One feedback round by the session's owner (marks: case id → relevant | irrelevant | neutral) on the results
+    the client saw after round ``seen`` (409 if the session has moved on since; None: no check)."""
     check_owner(entry, user)
     if not isinstance(marks, dict):
         raise InvalidInput("marks must be an object {case id: 'relevant' | 'irrelevant' | 'neutral'}")
@@ -352,6 +409,7 @@ def apply_marks(entry: Entry, marks: dict, user) -> None:
         raise InvalidInput("mark at least one result relevant or irrelevant before applying")
     algorithm = entry.meta.get("algorithm") or session_algorithm(None, text=entry.session.query_text is not None)
     with entry.lock:
+        _expect_round(entry, seen, "no feedback was applied")
         before = list(entry.session.ranking)
         with _replay_after_conflict(entry):
             new = entry.session.feedback(marks, FeedbackParams(algorithm=algorithm))
@@ -371,8 +429,9 @@ def _replay_after_conflict(entry: Entry) -> Iterator[None]:
         raise
 
 
-def undo(entry: Entry, user) -> int:
-    """Undo the last round; returns the number of the round that was undone.
+def undo(entry: Entry, user, *, seen: int | None = None) -> int:
+    """Undo the last round (the client saw round ``seen``: 409 if that is no longer the last one; None: no check);
+    returns the number of the round that was undone.
 
     The round is dropped only while it is the session's last round in the store (see
     :meth:`semgraph.sessions.Session.undo`): when another window or server process added or undid a round
@@ -380,6 +439,7 @@ def undo(entry: Entry, user) -> int:
     """
     check_owner(entry, user)
     with entry.lock:
+        _expect_round(entry, seen, "nothing was undone")
         with _replay_after_conflict(entry):
             last = entry.session.undo()
         entry.rankings.pop(last.number, None)

@@ -268,9 +268,10 @@ def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site)
         assert report.ok, report.format_text()
 
 
-def test_undo_in_an_app_instance_that_missed_a_round_drops_nothing_then_undoes_the_stored_last_round(site):
-    """The second app has the session in memory with 1 round when the first app records round 2: its undo must not
-    drop round 1 (its own last round) but answer 409, and undo round 2 once it replayed the session."""
+def test_an_app_instance_that_missed_a_round_replays_the_session_and_undo_checks_the_round_the_client_saw(site):
+    """The second app has the session in memory with 1 round when the first app records round 2. It must notice
+    (the store is shared) and show round 2; an undo from a page that showed round 1 must drop nothing (409), an
+    undo from a page that showed round 2 drops round 2 only; the first app then notices the undo too."""
     if site.backend != "remote":
         pytest.skip("an embedded store folder is opened by one process only")
     with second_app(site) as second_url:
@@ -278,32 +279,39 @@ def test_undo_in_an_app_instance_that_missed_a_round_drops_nothing_then_undoes_t
         view = a.post(site.url + "/api/v1/sessions", json={"case_id": Engine.from_store(site.store).ids[6], "k": 10},
                       timeout=TIMEOUT).json()
         sid = view["session_id"]
-        rounds_url, undo_url = f"/api/v1/sessions/{sid}/rounds", f"/api/v1/sessions/{sid}/undo"
+        session_url, rounds_url, undo_url = (f"/api/v1/sessions/{sid}", f"/api/v1/sessions/{sid}/rounds",
+                                             f"/api/v1/sessions/{sid}/undo")
         for seed in (0, 1):
-            r = a.post(site.url + rounds_url, json={"marks": marks_from(view["results"], seed)}, timeout=TIMEOUT)
-            assert r.status_code == 200
+            r = a.post(site.url + rounds_url, json={"marks": marks_from(view["results"], seed), "round": seed},
+                       timeout=TIMEOUT)
+            assert r.status_code == 200, r.text[:300]
             if seed == 0:
-                assert b.get(second_url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()["round"] == 1
+                assert b.get(second_url + session_url, timeout=TIMEOUT).json()["round"] == 1
         first_id, second_id = (x["round_id"] for x in r.json()["rounds"])
 
         def session_rounds() -> dict[str, int]:
             return {iri.rsplit("/", 1)[-1]: n for iri, (s, n) in stored_rounds(site.store).items() if s == sid}
 
         assert session_rounds() == {first_id: 1, second_id: 2}
-        stale = b.post(second_url + undo_url, timeout=TIMEOUT)
+        assert b.get(second_url + session_url, timeout=TIMEOUT).json()["round"] == 2  # replayed, not stale
+        stale = b.post(second_url + undo_url, json={"round": 1}, timeout=TIMEOUT)
         assert stale.status_code == 409, stale.text[:300]
         assert "round 2 was added" in stale.json()["error"]["message"]
         assert "nothing was undone" in stale.json()["error"]["message"]
         assert session_rounds() == {first_id: 1, second_id: 2}
-        replayed = b.post(second_url + undo_url, timeout=TIMEOUT)
-        assert replayed.status_code == 200, replayed.text[:300]
-        assert replayed.json()["undone"] == 2 and replayed.json()["round"] == 1
+        late_marks = b.post(second_url + rounds_url, json={"marks": marks_from(view["results"], 2), "round": 1},
+                            timeout=TIMEOUT)
+        assert late_marks.status_code == 409 and "no feedback was applied" in late_marks.json()["error"]["message"]
+        assert session_rounds() == {first_id: 1, second_id: 2}
+        undone = b.post(second_url + undo_url, json={"round": 2}, timeout=TIMEOUT)
+        assert undone.status_code == 200, undone.text[:300]
+        assert undone.json()["undone"] == 2 and undone.json()["round"] == 1
         assert session_rounds() == {first_id: 1}
-        # now the first app's copy (still with round 2) is the stale one
-        gone = a.post(site.url + undo_url, timeout=TIMEOUT)
-        assert gone.status_code == 409 and "no longer recorded" in gone.json()["error"]["message"]
+        # the first app's copy still holds round 2: a page that showed round 2 must not undo round 1
+        gone = a.post(site.url + undo_url, json={"round": 2}, timeout=TIMEOUT)
+        assert gone.status_code == 409 and "round 2 was undone" in gone.json()["error"]["message"], gone.text[:300]
         assert session_rounds() == {first_id: 1}
-        assert a.get(site.url + f"/api/v1/sessions/{sid}", timeout=TIMEOUT).json()["round"] == 1
+        assert a.get(site.url + session_url, timeout=TIMEOUT).json()["round"] == 1
         report = check_store(site.store)
         assert report.ok, report.format_text()
 

@@ -102,7 +102,7 @@ def test_serve_runs_and_prints_the_url(tmp_path):
 def test_queue_warnings_are_throttled_to_one_per_interval():
     import logging
 
-    from semgraph.cli.serve_cmd import EverySeconds
+    from webapp.serving import EverySeconds
 
     now = [100.0]
     throttle = EverySeconds(interval=10, clock=lambda: now[0])

@@ -1,0 +1,118 @@
+"""An embedded store folder served over SPARQL 1.1 by an ``oxigraph serve`` child process on a loopback port.
+
+An embedded Oxigraph folder can be opened by one process only (RocksDB's lock). When several processes must write
+to one store (``semgraph serve --workers N``), one ``oxigraph serve`` process opens the folder and every worker
+reaches it through :class:`kg.remote.RemoteStore` at :attr:`StoreServer.query_url` / :attr:`StoreServer.update_url`.
+The server sees the union of the named graphs as its default graph, as the embedded backend does.
+
+The server's output goes to ``<folder>.log``, never to a pipe: a pipe that nobody reads fills up and blocks the
+server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .errors import StoreError
+
+__all__ = ["StoreServer", "oxigraph_binary"]
+
+_START_ATTEMPTS = 3
+
+
+def oxigraph_binary() -> str:
+    """Path of the ``oxigraph`` server binary (pip package ``oxigraph``); :class:`StoreError` when missing."""
+    found = shutil.which("oxigraph") or str(Path(sys.executable).with_name("oxigraph"))
+    if not Path(found).is_file():
+        raise StoreError("the `oxigraph` server binary was not found (next to this Python or on PATH); "
+                         "install it with `pip install oxigraph`")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StoreServer:
+    """``oxigraph serve --location FOLDER`` on a free loopback port, until :meth:`stop` (or the ``with`` block ends).
+
+    The folder must not be open elsewhere: the server then exits at once and :class:`StoreError` quotes its log.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, start_timeout: float = 60.0):
+        self.folder = Path(folder)
+        self.log = self.folder.with_name(self.folder.name + ".server.log")
+        self.process: subprocess.Popen | None = None
+        for attempt in range(_START_ATTEMPTS):  # another process may take the free port before the server binds it
+            self.port = _free_port()
+            if self._start(start_timeout):
+                return
+        raise StoreError(f"oxigraph serve did not start on {self.folder}: {self._log_tail()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def query_url(self) -> str:
+        return self.url + "/query"
+
+    @property
+    def update_url(self) -> str:
+        return self.url + "/update"
+
+    def _start(self, timeout: float) -> bool:
+        """Start the server; True once it answers, False if it exited early (port taken); StoreError on timeout."""
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [oxigraph_binary(), "serve", "--location", str(self.folder), "--bind", f"127.0.0.1:{self.port}",
+                 "--union-default-graph"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                if "ddress already in use" in self._log_tail():
+                    return False
+                raise StoreError(f"oxigraph serve could not open {self.folder} (is another process using it?): "
+                                 f"{self._log_tail()}")
+            try:
+                with urllib.request.urlopen(self.query_url + "?query=ASK%7B%7D", timeout=1):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise StoreError(f"oxigraph serve did not answer within {timeout:g} s on {self.folder}: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        """The server's error line (its log without the stack trace), else the end of its log."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        errors = [line for line in text.splitlines() if line.startswith("Error:")]
+        return errors[-1] if errors else text[-500:].strip()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); its folder is then free again."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> StoreServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
