@@ -7,12 +7,12 @@ apply whole or not at all.
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
+import urllib.request
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
-from SPARQLWrapper import JSON, POST, POSTDIRECTLY, TURTLE, SPARQLWrapper
+from SPARQLWrapper import JSON, POST, TURTLE, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
 
 from .errors import QueryError, RemoteEndpointError
@@ -35,6 +35,14 @@ def _term(binding: dict):
         return Literal(value, lang=binding["xml:lang"])
     datatype = binding.get("datatype")
     return Literal(value, datatype=None if datatype in (None, _XSD_STRING) else URIRef(datatype))
+
+
+def _transport_error(endpoint: str, what: str, exc: OSError) -> RemoteEndpointError:
+    """The error for an HTTP error status or a connection failure of a request to ``endpoint``."""
+    if isinstance(exc, urllib.error.HTTPError):
+        detail = exc.read().decode("utf-8", "replace")[:500]
+        return RemoteEndpointError(f"{endpoint} answered HTTP {exc.code} to the {what}: {detail}")
+    return RemoteEndpointError(f"cannot reach the SPARQL endpoint {endpoint}: {exc}. Is the server running?")
 
 
 class RemoteStore(Store):
@@ -61,12 +69,8 @@ class RemoteStore(Store):
             raise QueryError(f"the endpoint rejected the {what}: {exc}") from exc
         except SPARQLWrapperException as exc:
             raise RemoteEndpointError(f"the endpoint {wrapper.endpoint} failed on the {what}: {exc}") from exc
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
-            raise RemoteEndpointError(f"{wrapper.endpoint} answered HTTP {exc.code} to the {what}: {detail}") from exc
-        except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
-            raise RemoteEndpointError(
-                f"cannot reach the SPARQL endpoint {wrapper.endpoint}: {exc}. Is the server running?") from exc
+        except OSError as exc:
+            raise _transport_error(wrapper.endpoint, what, exc) from exc
 
     def _query(self, form: str, query: str, bindings, max_rows: int | None = None) -> Result:
         wrapper = self._wrapper(self.location)
@@ -130,11 +134,23 @@ class RemoteStore(Store):
         return Result(form, graph=graph, truncated=truncated)
 
     def _update(self, update: str, bindings) -> None:
-        wrapper = self._wrapper(self.update_url)
-        wrapper.setRequestMethod(POSTDIRECTLY)
-        wrapper.setQuery(bind(update, bindings))
-        wrapper.queryType = "INSERT"  # any update verb: makes SPARQLWrapper send it as an update
-        self._send(wrapper, "update")
+        """POST the update as ``application/sparql-update`` (SPARQL 1.1 Protocol, section 2.2.2).
+
+        Sent with urllib rather than SPARQLWrapper, whose ``setQuery`` scans the whole text with regular expressions
+        to guess the query type (about 2.5 ms for a feedback round's 8 KB update).
+        """
+        request = urllib.request.Request(self.update_url, data=bind(update, bindings).encode("utf-8"), method="POST",
+                                         headers={"Content-Type": "application/sparql-update; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 400:
+                raise QueryError(f"the endpoint rejected the update: {exc.read().decode('utf-8', 'replace')[:500]}"
+                                 ) from exc
+            raise _transport_error(self.update_url, "update", exc) from exc
+        except OSError as exc:
+            raise _transport_error(self.update_url, "update", exc) from exc
 
     def _load(self, quads: list[ox.Quad], replace_graph: str | None) -> None:
         body = "\n".join(f"GRAPH {q.graph_name} {{ {q.subject} {q.predicate} {q.object} }}" for q in quads)
