@@ -19,7 +19,7 @@ each, logged in as a radiologist, CSRF token in ``X-CSRF-Token``) over a bounded
 * ``search``  — POST /api/v1/search {case_id: random case, k: 25};
 * ``session`` — POST /api/v1/sessions {case_id: random case, k: 25} (start of a feedback session);
 * ``round``   — POST /api/v1/sessions/{id}/rounds with 3 relevant + 3 irrelevant marks among that session's
-  results (same diagnosis as the query first for "relevant");
+  results (same diagnosis as the query first for "relevant") and the round the client saw, as the page sends;
 * ``sparql``  — GET /sparql with a one-triple SELECT (the original measurement of this script).
 
 Latencies are per request (p50/p95/max); throughput is operations per second of wall time; errors are non-200
@@ -204,7 +204,8 @@ def run_level(url: str, ids: list[str], clients_n: int, counts: dict[str, int], 
             return
         session = r.json()
         marks = marks_for(session, rng)
-        rec.timed("round", lambda: client.post(f"/sessions/{session['session_id']}/rounds", {"marks": marks}))
+        rec.timed("round", lambda: client.post(f"/sessions/{session['session_id']}/rounds",
+                                               {"marks": marks, "round": session["round"]}))
 
     def sparql(client: Client, rec: Recorder, rng: random.Random) -> None:
         def call():

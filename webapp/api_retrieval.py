@@ -205,8 +205,9 @@ def session(session_id: str):
 @login_required(role="radiologist")
 def add_round(session_id: str):
     body = _json_body()
-    entry = wb.get_session(session_id)
-    wb.apply_marks(entry, body.get("marks"), current_user(), seen=wb.parse_round(body.get("round")))
+    seen = wb.parse_round(body.get("round"))
+    entry = wb.get_session(session_id, seen=seen)
+    wb.apply_marks(entry, body.get("marks"), current_user(), seen=seen)
     return jsonify(_session_json(entry, body.get("group_by") or None))
 
 
@@ -214,8 +215,9 @@ def add_round(session_id: str):
 @login_required(role="radiologist")
 def undo(session_id: str):
     body = request.get_json(silent=True)
-    entry = wb.get_session(session_id)
-    undone = wb.undo(entry, current_user(), seen=wb.parse_round(body.get("round") if isinstance(body, dict) else None))
+    seen = wb.parse_round(body.get("round") if isinstance(body, dict) else None)
+    entry = wb.get_session(session_id, seen=seen)
+    undone = wb.undo(entry, current_user(), seen=seen)
     return jsonify(dict(_session_json(entry), undone=undone))
 
 

@@ -83,11 +83,12 @@ def session_page(session_id: str):
 @bp.route("/sessions/<session_id>/feedback", methods=["POST"])
 @login_required(role="radiologist")
 def feedback(session_id: str):
-    entry = wb.get_session(session_id)
+    seen = wb.parse_round(request.form.get("round"))
+    entry = wb.get_session(session_id, seen=seen)
     # neutral is the default of every card: only the results the user actually judged are recorded
     marks = {key[len("mark-"):]: value for key, value in request.form.items()
              if key.startswith("mark-") and value != "neutral"}
-    wb.apply_marks(entry, marks, current_user(), seen=wb.parse_round(request.form.get("round")))
+    wb.apply_marks(entry, marks, current_user(), seen=seen)
     return redirect(url_for("radiology.session_page", session_id=session_id, group=_form_group()))
 
 
@@ -98,8 +99,9 @@ def _form_group() -> str | None:
 @bp.route("/sessions/<session_id>/undo", methods=["POST"])
 @login_required(role="radiologist")
 def undo(session_id: str):
-    entry = wb.get_session(session_id)
-    wb.undo(entry, current_user(), seen=wb.parse_round(request.form.get("round")))
+    seen = wb.parse_round(request.form.get("round"))
+    entry = wb.get_session(session_id, seen=seen)
+    wb.undo(entry, current_user(), seen=seen)
     return redirect(url_for("radiology.session_page", session_id=session_id, group=_form_group()))
 
 

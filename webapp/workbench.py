@@ -330,14 +330,17 @@ def _roi_record(roi: dict | None) -> dict | None:
             for k, v in roi.items()}
 
 
-def get_session(session_id: str) -> Entry:
-    """The session ``session_id``: from memory, else replayed from the store and its start record."""
+def get_session(session_id: str, *, seen: int | None = None) -> Entry:
+    """The session ``session_id``: from memory, else replayed from the store and its start record.
+
+    On a shared store the copy in memory is first checked against the stored rounds, unless the client says it saw
+    the copy's last round (``seen``): a write on such a copy checks the store itself (the round claim, the undo)."""
     svc = services()
     check_id(session_id, "session")
     cache = _sessions(svc)
     with _lock:
         entry = cache.get(session_id)
-    if entry is not None and (not svc.store.shared or entry.session.is_current()):
+    if entry is not None and (not svc.store.shared or seen == entry.round or entry.session.is_current()):
         return entry
     path = _meta_path(svc, session_id)
     meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
