@@ -251,7 +251,7 @@ def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site)
             codes = [f.result(timeout=WAIT_ALL) for f in [pool.submit(client, i) for i in range(CLIENTS)]]
         assert set(codes) <= {200, 409}, codes
         # afterwards each app must accept a round again (at most one 409 while it notices it was behind)
-        after = []
+        after, refusals = [], []
         for http, base in ((a, site.url), (b, second_url)):
             for _attempt in range(2):
                 r = http.post(base + f"/api/v1/sessions/{sid}/rounds",
@@ -259,10 +259,11 @@ def test_two_app_instances_on_one_remote_store_race_then_both_can_continue(site)
                 after.append(r.status_code)
                 if r.status_code == 200:
                     break
+                refusals.append(r.text[:300])
         numbers = sorted(n for s, n in stored_rounds(site.store).values() if s == sid)
         print(f"[remote] two apps, one session: {CLIENTS} clients, {codes.count(200)} x 200, {codes.count(409)} x 409;"
               f" then {after}; round numbers stored 1..{numbers[-1]}")
-        assert after.count(200) == 2, f"an app kept answering {after} after the race (stale session in memory)"
+        assert after.count(200) == 2, f"an app kept answering {after} after the race: {refusals}"
         assert numbers == list(range(1, codes.count(200) + 2 + 2))
         report = check_store(site.store)
         assert report.ok, report.format_text()
