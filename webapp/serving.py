@@ -69,12 +69,16 @@ def _announce(config: Config, host: str, port: int, how: str) -> None:
 
 
 def warm_up(app: Flask) -> None:
-    """Build the app's retrieval engine now rather than on the first search (nothing to do without cases)."""
+    """Build the app's retrieval engine now rather than on the first search (nothing to do without cases).
+
+    A failure is logged, not raised: the server still starts, and the first search reports the problem."""
     with app.app_context():
         try:
             workbench.engine(app.extensions["semgraph"])
         except SemgraphError:
             pass  # no case yet: the first search after an ingest builds it
+        except Exception:  # warming up is an optimisation; the first search raises the error properly
+            logging.getLogger("semgraph.serve").exception("building the retrieval engine at start-up failed")
 
 
 def serve_threads(config: Config, host: str, port: int, threads: int) -> None:
