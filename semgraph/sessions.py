@@ -395,9 +395,14 @@ class Session:
                           + previous + "}", bindings)
 
     def _claim_stands(self, new: Round) -> bool:
-        """Is ``new`` the only stored round with its number, on top of the session's last round (still stored)?"""
-        holders = {iri for iri, n in self._rounds_from(new.number).items() if n == new.number}
-        return holders == {str(new.iri)} and self._recorded(self.rounds[-1] if self.rounds else None)
+        """Is ``new`` the only stored round with its number, on top of the session's last round (still stored)?
+
+        One query: the rounds numbered from the previous one on (a round's graph is written and dropped whole, so
+        the previous round is recorded exactly when it is listed)."""
+        previous = self.rounds[-1] if self.rounds else None
+        stored = self._rounds_from(new.number - 1)
+        holders = {iri for iri, n in stored.items() if n == new.number}
+        return holders == {str(new.iri)} and (previous is None or str(previous.iri) in stored)
 
     def is_current(self) -> bool:
         """Are this copy's rounds exactly the session's rounds in the store (one query)? False when another process
