@@ -28,6 +28,7 @@ from kg import Store
 from ontology.paper_terms import paper_terms
 
 from . import hsbd
+from .captions import caption
 from .casegraph import Case
 from .errors import InvalidInput, NotFound
 from .explain import (
@@ -238,6 +239,7 @@ class Engine:
         self.dissimilarity = hsbd.clamp(dissimilarity)
         self.index = HSBDIndex(self.dissimilarity, self.ids, self.vectors, linkage=linkage, weights=weights)
         self._node_cache: tuple[hsbd.Dendrogram, NodeGroups] | None = None
+        self._captions: dict[str, str] = {}  # shared with the engines derived by with_dissimilarity
 
     @classmethod
     def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
@@ -314,6 +316,17 @@ class Engine:
         """The likelihood vector of an indexed case (a copy)."""
         self.case(case_id)
         return self.vectors[self._row[case_id]].copy()
+
+    def caption(self, case_id: str) -> str:
+        """The caption of an indexed case (:func:`semgraph.captions.caption` of its likelihoods and metadata).
+
+        Computed once per case and kept: the engines derived with :meth:`with_dissimilarity` share the cases, the
+        vectors and these captions."""
+        text = self._captions.get(case_id)
+        if text is None:
+            text = self._captions[case_id] = caption(dict(zip(self.terms, self.vector(case_id))),
+                                                     metadata=self.case(case_id))
+        return text
 
     def resolve_term(self, text: str) -> int:
         """Index of a vocabulary term given by IRI, RadLex id, label or paper label (case-insensitive)."""

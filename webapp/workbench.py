@@ -37,7 +37,6 @@ from rdflib import URIRef
 
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph import grouping
-from semgraph.captions import caption
 from semgraph.casegraph import case_iri
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.feedback import FeedbackParams
@@ -477,10 +476,6 @@ def terms_by_category(eng: Engine, vector) -> list[dict]:
     return out
 
 
-def case_caption(eng: Engine, case_id: str) -> str:
-    return caption(dict(zip(eng.terms, eng.vector(case_id))), metadata=eng.case(case_id))
-
-
 def query_diagnosis(entry: Entry) -> str | None:
     case_id = entry.session.query_case
     if not case_id:
@@ -515,7 +510,7 @@ def hit_views(eng: Engine, hits: list[Hit], *, previous: list[Hit] | None = None
         out.append({"case_id": hit.case_id, "rank": rank, "distance": round(hit.distance, 4),
                     "diagnosis": hit.diagnosis, "patient_id": case.patient_id,
                     "study_date": case.study_date.isoformat() if case.study_date else None,
-                    "caption": case_caption(eng, hit.case_id), "match": match,
+                    "caption": eng.caption(hit.case_id), "match": match,
                     "move": move(rank, prev, hit.case_id), "mark": (marks or {}).get(hit.case_id, "neutral"),
                     "explanation": [c.label for c in hit.explanation]})
     return out
@@ -679,7 +674,7 @@ def case_detail(case_id: str) -> dict:
                ("undated", timeline.undated)) for e in entries]
     for other in others:
         other.pop("likelihoods", None)
-    return dict(case_summary(eng, case), caption=case_caption(eng, case_id), annotations=annotations(case_id),
+    return dict(case_summary(eng, case), caption=eng.caption(case_id), annotations=annotations(case_id),
                 other_studies=others, feedback=feedback_history(case_id))
 
 

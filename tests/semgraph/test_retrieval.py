@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import ontology
 from ontology.paper_terms import paper_terms
 from semgraph import hsbd
+from semgraph.captions import caption
 from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput, NotFound
@@ -174,6 +175,17 @@ def test_with_dissimilarity_gives_a_new_engine(engine):
     q, irr = engine.vector("Q"), engine.vector("IRR")  # differ by 0.9 in hypodense and 0.9 in soft tissue density
     assert sum(c.value for c in other.contributions(q, irr)) == pytest.approx(1.8)
     assert sum(c.value for c in engine.contributions(q, irr)) < 1.79  # the two terms share a dendrogram node
+
+
+def test_captions_describe_the_case_and_are_shared_with_derived_engines(engine):
+    text = engine.caption("Q")
+    assert text.startswith("Liver lesion") and "50-year-old woman" in text  # case Q: age 50, sex F
+    assert text == caption(dict(zip(engine.terms, engine.vector("Q"))), metadata=engine.case("Q"))
+    D = np.full((19, 19), 0.5)
+    np.fill_diagonal(D, 0)
+    assert engine.with_dissimilarity(D).caption("Q") is text  # computed once, not per derived engine
+    with pytest.raises(NotFound):
+        engine.caption("no-such-case")
 
 
 @settings(max_examples=40, deadline=None)
