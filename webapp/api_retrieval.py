@@ -8,6 +8,7 @@ role; unsafe methods need the ``X-CSRF-Token`` header (``GET /api/v1/me`` gives 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -50,9 +51,16 @@ def _session_json(entry, group_by=None) -> dict:
     view["links"] = {"self": url_for("api_retrieval.session", session_id=entry.id),
                      "page": url_for("radiology.session_page", session_id=entry.id),
                      "dendrogram": url_for("api_retrieval.dendrogram", session_id=entry.id)}
-    for hit in view["results"]:
-        hit["thumbnail"] = url_for("api_retrieval.thumbnail", case_id=hit["case_id"])
+    add_thumbnails(view["results"])
     return view
+
+
+def add_thumbnails(hits: list[dict]) -> None:
+    """Set each hit's ``thumbnail`` URL: one ``url_for`` per response (about 35 µs each) and the quoted case id."""
+    marker = "0case0"
+    prefix, suffix = url_for("api_retrieval.thumbnail", case_id=marker).split(marker)
+    for hit in hits:
+        hit["thumbnail"] = prefix + quote(hit["case_id"], safe="") + suffix
 
 
 def _query_from(body: dict):

@@ -136,6 +136,30 @@ def test_thumbnail(rsite):
     assert api.get(f"/cases/{rsite.case_ids[0]}/thumbnail.png", params={"size": 77}).status_code == 400
 
 
+def test_a_sessions_thumbnail_links_name_each_hit_and_load(rsite):
+    api = Api(rsite.url, "rita")
+    view = api.post("/sessions", json={"case_id": rsite.case_ids[1], "k": 5}).json()
+    links = [h["thumbnail"] for h in view["results"]]
+    assert links == [f"/api/v1/cases/{h['case_id']}/thumbnail.png" for h in view["results"]]
+    r = api.http.get(rsite.url + links[0], timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
+
+
+def test_thumbnail_links_quote_the_case_id_as_one_path_segment(tmp_path):
+    from webapp import create_app
+    from webapp.api_retrieval import add_thumbnails
+
+    app = create_app({"data_dir": str(tmp_path / "data")})
+    try:
+        with app.test_request_context():
+            hits = [{"case_id": "case-000001"}, {"case_id": "a b/c"}]
+            add_thumbnails(hits)
+        assert [h["thumbnail"] for h in hits] == ["/api/v1/cases/case-000001/thumbnail.png",
+                                                  "/api/v1/cases/a%20b%2Fc/thumbnail.png"]
+    finally:
+        app.extensions["semgraph"].close()
+
+
 # ------------------------------------------------------------------------------------------- search
 
 
