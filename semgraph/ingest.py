@@ -20,9 +20,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from ontology import OntologyError
 from .casegraph import Annotation, Case, case_iri, model_iri, write_case
 from .errors import InvalidInput, NotFound, SemgraphError
 from .features import MIN_ROI_AREA, FeatureConfig, extract_all
+from .files import write_atomically
 
 FEATURES_DIR = "features"
 MODELS_DIR = "models"
@@ -96,17 +95,10 @@ def roi_likelihoods(model, image_hu, mask) -> dict[str, float]:
 
 def save_features(path: Path, features: CaseFeatures) -> None:
     """Write a feature file atomically (a temp file in the same folder, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, roi=features.roi, patches=features.patches, kinds=features.kinds.astype("<U8"),
-                     centres=features.centres, version=np.array(FEATURE_FORMAT_VERSION),
-                     config=np.array(json.dumps(features.config.to_dict(), sort_keys=True)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda f: np.savez(
+        f, roi=features.roi, patches=features.patches, kinds=features.kinds.astype("<U8"), centres=features.centres,
+        version=np.array(FEATURE_FORMAT_VERSION), config=np.array(json.dumps(features.config.to_dict(),
+                                                                              sort_keys=True))))
 
 
 def load_features(path: Path) -> CaseFeatures:
@@ -129,10 +121,7 @@ def save_model(data_dir, model) -> Path:
     """Save ``model`` as ``DATA_DIR/models/<version>`` and make it the latest; return the ``.npz`` path."""
     folder = models_dir(data_dir)
     path = model.save(folder / model.version_)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".LATEST.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(model.version_ + "\n")
-    os.replace(tmp, folder / LATEST_MODEL)
+    write_atomically(folder / LATEST_MODEL, lambda f: f.write((model.version_ + "\n").encode("utf-8")))
     return path
 
 

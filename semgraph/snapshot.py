@@ -29,7 +29,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH
 
 from .casegraph import Case, annotation_stamps, read_cases, read_likelihoods
+from .files import write_atomically
 
 __all__ = ["FORMAT", "cases_and_likelihoods", "read_from_graph", "snapshot_file", "snapshot_key", "snapshot_path"]
 
@@ -99,15 +99,9 @@ def _case_of(row: list) -> Case:
 
 def _save(path: Path, key: str, cases: Sequence[Case], A: np.ndarray) -> None:
     """Write the snapshot atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, key=np.array(key), vectors=np.asarray(A, dtype=np.float64),
-                     cases=np.frombuffer(json.dumps([_case_row(c) for c in cases]).encode(), dtype=np.uint8))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda handle: np.savez(
+        handle, key=np.array(key), vectors=np.asarray(A, dtype=np.float64),
+        cases=np.frombuffer(json.dumps([_case_row(c) for c in cases]).encode(), dtype=np.uint8)))
 
 
 def _load(path: Path, key: str) -> tuple[list[Case], np.ndarray] | None:

@@ -30,8 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +53,8 @@ from semgraph.features import (
     FeatureConfig,
     feature_names,
 )
+
+from .files import write_atomically
 
 #: Patch kind meaning "every patch of the ROI".
 ALL = "all"
@@ -513,10 +513,9 @@ class TermModels(BaseEstimator):
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata), each atomically; return the ``.npz`` path."""
         check_is_fitted(self, "coef_")
         npz, sidecar = _paths(path)
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(npz, lambda f: np.savez(f, **{n: getattr(self, n) for n in self._ARRAYS}))
+        write_atomically(npz, lambda f: np.savez(f, **{n: getattr(self, n) for n in self._ARRAYS}), durable=True)
         text = json.dumps(self.metadata(), indent=1, ensure_ascii=False)
-        _atomic_write(sidecar, lambda f: f.write(text.encode("utf-8")))
+        write_atomically(sidecar, lambda f: f.write(text.encode("utf-8")), durable=True)
         return npz
 
     @classmethod
@@ -605,19 +604,6 @@ def _paths(path) -> tuple[Path, Path]:
     p = Path(path)
     base = p.with_suffix("") if p.suffix in (".npz", ".json") else p
     return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _config_from_dict(d: dict) -> FeatureConfig:

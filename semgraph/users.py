@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import InvalidInput, NotFound, SemgraphError
+from .files import write_atomically
 
 #: The roles, from the least to the most privileged. ``admin`` may do everything the others may.
 ROLES = ("researcher", "radiologist", "curator", "admin")
@@ -133,16 +133,5 @@ class UserStore:
             self._write(users)
 
     def _write(self, users: dict[str, dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"version": 1, "users": users}, indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".users-", suffix=".json", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        payload = json.dumps({"version": 1, "users": users}, indent=2, sort_keys=True).encode("utf-8")
+        write_atomically(self.path, lambda handle: handle.write(payload), durable=True, mode=0o600)

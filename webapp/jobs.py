@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
+from semgraph.files import write_atomically
 
 JOBS_DIR = "jobs"
 COHORTS_DIR = "cohorts"
@@ -163,12 +164,9 @@ class JobRunner:
         return job
 
     def _save(self, job: Job) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         pid = os.getpid()
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(dict(asdict(job), owner_pid=pid, owner_started=_start_time(pid)), handle)
-        os.replace(tmp, self.folder / f"{job.job_id}.json")
+        record = json.dumps(dict(asdict(job), owner_pid=pid, owner_started=_start_time(pid))).encode("utf-8")
+        write_atomically(self.folder / f"{job.job_id}.json", lambda handle: handle.write(record))
 
     def _update(self, job: Job, **fields) -> None:
         with self._lock:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from semgraph.errors import InvalidInput, SemgraphError
+from semgraph.files import write_atomically
 
 THUMBNAILS_DIR = "thumbnails"
 #: Display windows as (level, width) in HU.
@@ -124,11 +123,7 @@ def _stamp(path: Path | None) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    write_atomically(path, lambda handle: handle.write(data))
 
 
 def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DEFAULT_WINDOW) -> tuple[bytes, bool]:

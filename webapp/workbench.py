@@ -24,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from semgraph import grouping
 from semgraph.casegraph import case_iri
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.feedback import FeedbackParams
+from semgraph.files import write_atomically
 from semgraph.retrieval import Engine, Filters, Hit, parse_filter
 from semgraph.sessions import (
     RELEVANCE,
@@ -117,12 +117,8 @@ def _follow_generation(svc: Services) -> None:
 def invalidate(svc: Services) -> None:
     """Forget the engine, the term model and the in-memory sessions (after the store's cases or models changed),
     in this process and, through ``DATA_DIR/cache-generation``, in every other process serving the data folder."""
-    path = _generation_path(svc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-generation-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_hex(16))
-    os.replace(tmp, path)
+    token = secrets.token_hex(16).encode("utf-8")
+    write_atomically(_generation_path(svc), lambda handle: handle.write(token))
     with _lock:
         _follow_generation(svc)
 
@@ -266,11 +262,8 @@ def _meta_path(svc: Services, session_id: str) -> Path:
 
 
 def _write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=1)
-    os.replace(tmp, path)
+    text = json.dumps(value, indent=1).encode("utf-8")
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def session_algorithm(algorithm: str | None, *, text: bool) -> str:
