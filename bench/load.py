@@ -25,7 +25,6 @@ import platform
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import requests
+
+from kg.server import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "loadtester", "load-password-1"
@@ -77,19 +78,13 @@ def prepare(folder: Path, cases: int, size: int) -> None:
     UserStore.in_data_dir(folder).add(USER, "radiologist", PASSWORD)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen, str]:
     """``semgraph serve`` on ``folder`` in a child process; its stderr goes to ``server.log`` beside it.
 
     Never a pipe: nobody reads a pipe while the soak runs, and once its 64 KiB buffer is full the server's
     main thread blocks writing a log line (waitress logs every queued request under load) and stops accepting.
     """
-    port = _free_port()
+    port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEMGRAPH_")}
     # SIGUSR1 makes the server print every thread's stack to stderr (used when requests time out: a hang)
     boot = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import StoreError
 
-__all__ = ["StoreServer", "oxigraph_binary"]
+__all__ = ["StoreServer", "free_loopback_port", "oxigraph_binary"]
 
 _START_ATTEMPTS = 3
 
@@ -36,7 +36,8 @@ def oxigraph_binary() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (another process may still take it before it is bound)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -53,7 +54,7 @@ class StoreServer:
         self.log = self.folder.with_name(self.folder.name + ".server.log")
         self.process: subprocess.Popen | None = None
         for attempt in range(_START_ATTEMPTS):  # another process may take the free port before the server binds it
-            self.port = _free_port()
+            self.port = free_loopback_port()
             if self._start(start_timeout):
                 return
         raise StoreError(f"oxigraph serve did not start on {self.folder}: {self._log_tail()}")
