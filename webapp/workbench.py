@@ -369,16 +369,14 @@ def check_owner(entry: Entry, user) -> None:
 
 def parse_round(value) -> int | None:
     """The optional ``round`` of a request: the number of the session's last round as the client saw it."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(value, bool) or number < 0:
-        raise InvalidInput(f"round must be the number of the session's last round you saw (0 before any feedback), "
-                           f"got {value!r}")
-    return number
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # a form field
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise InvalidInput(f"round must be the number of the session's last round you saw (0 before any feedback), "
+                       f"got {value!r}")
 
 
 def _expect_round(entry: Entry, seen: int | None, nothing: str) -> None:

@@ -223,7 +223,13 @@ def test_session_rounds_undo_and_attribution(rsite):
     assert rob.post(f"/sessions/{sid}/rounds", json={"marks": marks}).status_code == 403
     assert rita.post(f"/sessions/{sid}/rounds", json={"marks": {first[0]: "maybe"}}).status_code == 400
     assert rita.post(f"/sessions/{sid}/rounds", json={"marks": {"case-999999": "relevant"}}).status_code == 400
-    r = rita.post(f"/sessions/{sid}/rounds", json={"marks": marks})
+    for bad in ("one", "²", -1, True, 1.5, [0]):  # `round`: the round the page showed, a count from 0
+        refused = rita.post(f"/sessions/{sid}/rounds", json={"marks": marks, "round": bad})
+        assert refused.status_code == 400 and "round must be" in refused.json()["error"]["message"], (bad, refused.text)
+    stale = rita.post(f"/sessions/{sid}/rounds", json={"marks": marks, "round": 3})
+    assert stale.status_code == 409 and "no feedback was applied" in stale.json()["error"]["message"]
+    assert rita.get(f"/sessions/{sid}").json()["round"] == 0  # nothing was recorded by the refused requests
+    r = rita.post(f"/sessions/{sid}/rounds", json={"marks": marks, "round": 0})
     assert r.status_code == 200, r.text
     after = r.json()
     assert after["round"] == 1 and len(after["rounds"]) == 1 and after["rounds"][0]["marks"] == marks
