@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 
 import numpy as np
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from semgraph import hsbd
+from semgraph import index as index_module
+from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
 from semgraph.index import HSBDIndex
 
@@ -119,6 +123,174 @@ def test_mask_all_false_and_empty_index():
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# pruned search (bounds, then exact distances of the rows that can make the top k) vs the full scan
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _prune_from(rows: int):
+    """Prune searches of indexes with at least ``rows`` rows (the module default is for production sizes)."""
+    saved = index_module.PRUNE_MIN_ROWS
+    index_module.PRUNE_MIN_ROWS = rows
+    try:
+        yield
+    finally:
+        index_module.PRUNE_MIN_ROWS = saved
+
+
+def _pruned_and_scanned(index: HSBDIndex, query, k: int, mask=None):
+    with _prune_from(1):
+        pruned = index.search(query, k=k, mask=mask)
+    with _prune_from(sys.maxsize):
+        scanned = index.search(query, k=k, mask=mask)
+    return pruned, scanned
+
+
+def _far_apart(rng: np.random.Generator, k: int) -> np.ndarray:
+    """Term dissimilarities of 0.6-1, like the ontology's between categories: the leaves carry most HSBD weight."""
+    D = np.zeros((k, k))
+    D[np.triu_indices(k, 1)] = rng.uniform(0.6, 1.0, size=k * (k - 1) // 2)
+    return D + D.T
+
+
+@st.composite
+def awkward_databases(draw):
+    """(D, ids, vectors, query) for pruned searches: 50-400 rows, dissimilarities random or far apart (strong
+    bounds), vectors with repeated rows, negative values, mixed magnitudes, few distinct values, or the query
+    copied from a stored row."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(1, 19))
+    n = draw(st.integers(50, 400))
+    D = draw(st.sampled_from([_random_dissimilarity, _far_apart]))(rng, k)
+    vectors, query = rng.random((n, k)), rng.random(k)
+    kind = draw(st.sampled_from(["plain", "repeated rows", "signed", "magnitudes", "grid", "stored query"]))
+    if kind == "repeated rows":
+        vectors[rng.integers(0, n, size=n // 2)] = vectors[0]
+    elif kind == "signed":
+        vectors, query = vectors - 0.5, query - 0.5
+    elif kind == "magnitudes":
+        vectors = vectors * 10.0 ** rng.integers(-20, 20, size=vectors.shape)
+    elif kind == "grid":  # many exactly equal distances
+        vectors, query = np.round(vectors * 4) / 4, np.round(query * 4) / 4
+    if kind in ("stored query", "repeated rows", "grid"):
+        query = vectors[rng.integers(0, n)]
+    return D, [f"case{i:03d}" for i in range(n)], vectors, query
+
+
+@settings(max_examples=200, deadline=None)
+@given(awkward_databases(), st.integers(1, 10), st.data())
+def test_pruned_search_equals_the_full_scan_bit_for_bit(db, k, data):
+    D, ids, vectors, query = db
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(ids), max_size=len(ids))))
+    base = HSBDIndex(D, ids, vectors)
+    D2 = _far_apart(np.random.default_rng(len(ids)), D.shape[0])
+    for index in (base, base.with_dissimilarity(D2)):  # stored projections, and projections while scanning
+        for m in (None, mask):
+            pruned, scanned = _pruned_and_scanned(index, query, k, m)
+            assert pruned.ids == scanned.ids
+            assert_array_equal(pruned.distances, scanned.distances)
+
+
+def test_pruning_keeps_a_row_whose_float32_bound_rounds_above_its_distance():
+    """The margin at work: rows x with x_0 + x_2 = a_0 + a_2 have no distance in the inner node {0, 2} (the root
+    has weight 0), so their bound and their distance add the same terms, rounded differently; for some of them the
+    bound comes out one float32 step above the distance. Such a row as the unique nearest one must still be found."""
+    D = np.array([[0.0, 0.8, 0.3], [0.8, 0.0, 0.9], [0.3, 0.9, 0.0]])
+    a = np.float32([0.5, 0.25, 0.5])
+    rng = np.random.default_rng(0)
+    t = rng.integers(1, 2**12, 512).astype(np.float32) / 2**13  # exact float32 sums a_0 + t + a_2 - t
+    rows = np.stack([a[0] + t, a[1] + rng.random(512).astype(np.float32), a[2] - t], axis=1)
+    probe = HSBDIndex(D, range(512), rows)
+    assert_array_equal(probe.tree.merges, [[0, 2], [3, 1]])
+    query = probe._project_rows(a[None, :])[:, 0]
+    above = np.flatnonzero(probe._leaf_bounds(a, None) > probe._exact_distances(query, np.arange(512)))
+    assert above.size, "no row rounds that way; the construction needs another seed"
+    far = np.tile(rows[above[0]] + np.float32([0.0, 4.0, 0.0]), (60, 1)) + np.arange(60)[:, None]
+    index = HSBDIndex(D, ["nearest", *[f"far{i}" for i in range(60)]], np.vstack([rows[above[0]], far]))
+    with _prune_from(1):
+        assert index.search(a, k=1).ids == ["nearest"]
+
+
+@functools.cache
+def _cohort_labels(n: int) -> np.ndarray:
+    return np.array([case.reader_labels for case in iter_labels(n, seed=0)])
+
+
+def _cohort_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Likelihood vectors as the web benchmark's large store has them: the synthetic cohort's reader labels with
+    noise."""
+    labels = _cohort_labels(n)
+    return np.clip(labels + rng.normal(0.0, 0.15, labels.shape), 0.0, 1.0)
+
+
+def _count_exact_distances(monkeypatch) -> list[int]:
+    computed: list[int] = []
+    exact = HSBDIndex._exact_distances
+    monkeypatch.setattr(HSBDIndex, "_exact_distances",
+                        lambda self, q, rows: computed.append(rows.size) or exact(self, q, rows))
+    return computed
+
+
+def test_a_large_search_computes_few_distances_exactly(monkeypatch):
+    rng = np.random.default_rng(11)
+    n = 3 * index_module.PRUNE_MIN_ROWS
+    vectors = _cohort_vectors(rng, n)
+    k = vectors.shape[1]
+    index = HSBDIndex(_far_apart(rng, k), range(n), vectors)
+    derived = index.with_dissimilarity(_far_apart(rng, k))
+    computed = _count_exact_distances(monkeypatch)
+    for query in vectors[:20]:
+        for searched in (index, derived):
+            computed.clear()
+            result = searched.search(query, k=25)
+            assert computed, "the search scanned every row instead of pruning"
+            assert sum(computed) < 0.05 * n
+            with _prune_from(sys.maxsize):
+                assert searched.search(query, k=25).ids == result.ids
+
+
+def test_weak_bounds_fall_back_to_the_scan(monkeypatch):
+    rng = np.random.default_rng(14)
+    n = 3 * index_module.PRUNE_MIN_ROWS
+    vectors = _cohort_vectors(rng, n)
+    k = vectors.shape[1]
+    D = _far_apart(rng, k)
+    D[np.ix_(range(0, k, 2), range(0, k, 2))] *= 0.02  # pairs merge at once: little weight left on the leaves
+    np.fill_diagonal(D, 0.0)
+    index = HSBDIndex(D, range(n), vectors)
+    computed = _count_exact_distances(monkeypatch)
+    pruned, scanned = _pruned_and_scanned(index, vectors[0], 25)
+    assert computed and max(computed) < n // 4  # candidates only; then the scan
+    assert pruned.ids == scanned.ids
+    assert_array_equal(pruned.distances, scanned.distances)
+
+
+def test_pruning_when_the_bounds_sample_misses_every_allowed_row():
+    rng = np.random.default_rng(12)
+    n = 3 * index_module.PRUNE_MIN_ROWS
+    vectors = _cohort_vectors(rng, n)
+    index = HSBDIndex(_far_apart(rng, vectors.shape[1]), range(n), vectors)
+    stride = max(1, n // index_module._BOUND_SAMPLE)
+    assert stride > 1
+    mask = np.arange(n) % stride == 1  # the strided sample of the bounds holds rows 0, stride, 2 stride ... only
+    pruned, scanned = _pruned_and_scanned(index, vectors[0], 25, mask)
+    assert pruned.ids == scanned.ids and all(i % stride == 1 for i in pruned.ids)
+    assert_array_equal(pruned.distances, scanned.distances)
+
+
+def test_pruned_search_with_many_equal_vectors_keeps_row_order():
+    rng = np.random.default_rng(13)
+    n = 2 * index_module.PRUNE_MIN_ROWS
+    vectors = _cohort_vectors(rng, n)
+    vectors[n // 2 :] = vectors[0]  # half the rows tie at distance 0 from the query: the bounds cannot prune
+    assert not any(np.array_equal(row, vectors[0]) for row in vectors[1 : n // 2])
+    index = HSBDIndex(_far_apart(rng, vectors.shape[1]), range(n), vectors)
+    result = index.search(vectors[0], k=30)
+    assert result.ids == [0, *range(n // 2, n // 2 + 29)]
+    assert_array_equal(result.distances, np.zeros(30))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # add / rebuild
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -197,8 +369,6 @@ def test_derived_index_equals_fresh_index_bit_for_bit(db, k, seed, block, data):
 
 
 def test_a_derived_index_scans_in_stream_blocks(monkeypatch):
-    import semgraph.index as index_module
-
     rng = np.random.default_rng(8)
     D, D2 = _random_dissimilarity(rng, 7), _random_dissimilarity(rng, 7)
     ids, vectors = [f"c{i}" for i in range(50)], rng.random((50, 7))
