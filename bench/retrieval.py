@@ -14,7 +14,13 @@ For each database size N, random term-likelihood vectors (k = 18 terms, fixed se
   3 irrelevant marks, for the 19 paper terms: ``apply_feedback`` (penalty), rebuild of the index for the new D and
   the new top-K ranking with explanations, EXCLUDING the store write (median of ``--feedback-repeats``), for N up to
   ``--feedback-max`` (default 100k);
-* ``write``: the round's ONE atomic update into its own named graph of an embedded (on-disk) store, alone.
+* ``write``: the round's ONE atomic update into its own named graph of an embedded (on-disk) store, alone;
+* ``pruning``: the same top-K searches with the bound-and-refine search of :class:`HSBDIndex` (the default from
+  ``PRUNE_MIN_ROWS`` rows on) and with the full scan, for an index that stores its projections and for one derived
+  for a new D (``with_dissimilarity``, as after a feedback round), on two kinds of data: the random vectors and
+  dissimilarities above, and cohort-like data (the synthetic cohort's reader labels with noise 0.15, as in the web
+  benchmark's large store, and the ontology baseline D of the 19 paper terms from the bundled RadLex subset). It
+  also reports the share of rows whose exact distance the pruned search computed.
 
 Run ``python -m bench.retrieval --help`` for the options. Results are printed as a table and written as JSON.
 """
@@ -22,6 +28,7 @@ Run ``python -m bench.retrieval --help`` for the options. Results are printed as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -202,6 +209,79 @@ def bench_size(n: int, args, rng: np.random.Generator) -> dict:
     }
 
 
+def cohort_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(A, D): the synthetic cohort's reader labels with noise (labels of at most 100k cases, repeated) and the
+    ontology baseline (Kurtz measure) of the paper terms on the bundled RadLex subset."""
+    import tempfile
+
+    import kg
+    import ontology
+    from ontology.paper_terms import paper_terms
+    from semgraph.cohort import iter_labels
+
+    labels = np.array([case.reader_labels for case in iter_labels(min(n, 100_000), seed=0)])
+    labels = labels[np.arange(n) % labels.shape[0]]
+    A = np.clip(labels + rng.normal(0.0, 0.15, labels.shape), 0.0, 1.0)
+    with tempfile.TemporaryDirectory() as folder:
+        store = kg.open_store(folder)
+        try:
+            ontology.load(store, ontology.BUNDLED_RADLEX)
+            D = ontology.dissimilarity_matrix(store, [t.iri for t in paper_terms()], measure="kurtz")
+        finally:
+            store.close()
+    return A, D
+
+
+@contextlib.contextmanager
+def counted(index: HSBDIndex):
+    """Count, on this index only, the rows whose exact distance a search computes (candidates and survivors of the
+    pruned search) and the searches that scanned every row (not pruned, or fell back)."""
+    counts = {"exact rows": 0, "scans": 0}
+
+    def exact(q, rows):
+        counts["exact rows"] += rows.size
+        return HSBDIndex._exact_distances(index, q, rows)
+
+    def scan(q, k, mask):
+        counts["scans"] += 1
+        return HSBDIndex._search_scan(index, q, k, mask)
+
+    index._exact_distances, index._search_scan = exact, scan
+    try:
+        yield counts
+    finally:
+        del index._exact_distances, index._search_scan
+
+
+def bench_pruning(n: int, args, rng: np.random.Generator) -> list[dict]:
+    """Pruned search vs full scan, stored and derived index, on random and on cohort-like data."""
+    import semgraph.index as index_module
+
+    rows = []
+    for data in ("random", "cohort"):
+        A, D = (rng.random((n, N_TERMS)), random_dissimilarity(rng, N_TERMS)) if data == "random" \
+            else cohort_data(n, rng)
+        queries = A[rng.integers(0, n, size=args.repeats)]
+        top = min(args.top_k, n)
+        base = HSBDIndex(D, range(n), A, block_size=args.block_size)
+        row = {"n": n, "data": data}
+        for kind, index in (("stored", base), ("derived", base.with_dissimilarity(feedback_round(rng, D)))):
+            index.search(queries[0], k=top)  # warm-up
+            with counted(index) as counts:
+                row[f"{kind}_pruned_s"] = median_seconds(lambda q, _i=index, _t=top: _i.search(q, k=_t),
+                                                         [(q,) for q in queries])
+            row[f"{kind}_exact_share"] = counts["exact rows"] / (n * len(queries))
+            row[f"{kind}_scan_share"] = counts["scans"] / len(queries)
+            saved, index_module.PRUNE_MIN_ROWS = index_module.PRUNE_MIN_ROWS, sys.maxsize
+            try:
+                row[f"{kind}_scan_s"] = median_seconds(lambda q, _i=index, _t=top: _i.search(q, k=_t),
+                                                       [(q,) for q in queries])
+            finally:
+                index_module.PRUNE_MIN_ROWS = saved
+        rows.append(row)
+    return rows
+
+
 def bench_feedback(n: int, args, rng: np.random.Generator) -> dict:
     """One feedback round (compute + rebuild + re-rank) without and the atomic round write alone."""
     import tempfile
@@ -263,6 +343,22 @@ def format_table(rows: list[dict]) -> str:
         lines.append("round = one feedback round (apply_feedback + index rebuild + new top-K with explanations), "
                      "store write excluded; write = the round's atomic update to an embedded store.")
         lines.append("")
+    pr = [r for r in rows if "pruning" in r]
+    if pr:
+        lines.append(f"{'N':>9} | {'data':>6} | {'stored ms':>9} | {'scan ms':>8} | {'scan/pr':>7} | {'exact %':>7} | "
+                     f"{'derived ms':>10} | {'scan ms':>8} | {'scan/pr':>7} | {'exact %':>7} | {'scanned %':>10}")
+        for r in pr:
+            for p in r["pruning"]:
+                lines.append(
+                    f"{p['n']:>9,} | {p['data']:>6} | {1e3 * p['stored_pruned_s']:>9.3f} | {1e3 * p['stored_scan_s']:>8.3f}"
+                    f" | {p['stored_scan_s'] / p['stored_pruned_s']:>7.2f} | {100 * p['stored_exact_share']:>7.2f} | "
+                    f"{1e3 * p['derived_pruned_s']:>10.3f} | {1e3 * p['derived_scan_s']:>8.3f} | "
+                    f"{p['derived_scan_s'] / p['derived_pruned_s']:>7.2f} | {100 * p['derived_exact_share']:>7.2f} | "
+                    f"{50 * (p['stored_scan_share'] + p['derived_scan_share']):>10.0f}")
+        lines.append("stored / derived = median top-K query, pruned (the default) on an index storing Y / derived for "
+                     "a new D; scan = the same with pruning off; exact % = rows whose exact distance was computed; "
+                     "scanned % = searches that scanned all rows (weak bounds, or a recent search on that index had them).")
+        lines.append("")
     lines.append(
         "index = projected HSBD index, median single top-K query; naive = per-pair level-by-level HSBD "
         "(* extrapolated linearly from a subsample);"
@@ -283,6 +379,7 @@ def main(argv=None) -> int:
         row = bench_size(n, args, rng)
         if n <= args.feedback_max and n > 6:
             row.update(bench_feedback(n, args, rng))
+        row["pruning"] = bench_pruning(n, args, rng)
         rows.append(row)
     print(format_table(rows))
     import sklearn

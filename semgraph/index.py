@@ -32,7 +32,9 @@ BACKENDS = ("numpy", "faiss")
 STREAM_BLOCK = 16384
 
 #: From this many rows on, a numpy search prunes (see :meth:`HSBDIndex.search`); smaller indexes are scanned.
-PRUNE_MIN_ROWS = 4096
+PRUNE_MIN_ROWS = 16384
+#: After a search whose bounds pruned too little, this many searches of the index scan without trying.
+SCANS_AFTER_WEAK_BOUNDS = 31
 #: The pruning threshold is the k-th exact distance among about this many times k rows with the smallest bounds.
 CANDIDATES_PER_RESULT = 4
 # Rows of the bounds' strided sample used to find those candidate rows without a partition of all N bounds.
@@ -83,8 +85,8 @@ class HSBDIndex:
         stores none (it then scans blocks of at most :data:`STREAM_BLOCK` rows). A pruned search (see Notes)
         allocates ``4 * N`` bytes for the bounds plus ``4 * k * STREAM_BLOCK`` of scratch memory instead.
     backend : {'numpy', 'faiss'}, default 'numpy'
-        ``'numpy'``: exact search, pruned by lower bounds from :data:`PRUNE_MIN_ROWS` rows on; ``'faiss'``: ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs
-        ``pip install semgraph[fast]``).
+        ``'numpy'``: exact search, pruned by lower bounds from :data:`PRUNE_MIN_ROWS` rows on; ``'faiss'``:
+        ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs ``pip install semgraph[fast]``).
 
     Notes
     -----
@@ -106,7 +108,9 @@ class HSBDIndex:
     distances of the :data:`CANDIDATES_PER_RESULT` x k rows with the smallest bounds give a threshold ``t`` (their
     k-th distance, never below the final k-th); only rows with ``L(x) <= t + margin`` get their exact distance,
     with the same arithmetic as a full scan. The margin covers the float32 rounding of both, so the result is the
-    full scan's bit for bit; on 100k synthetic cases about 0.2 % of the rows are computed exactly.
+    full scan's bit for bit; on 100k synthetic cases about 0.2 % of the rows are computed exactly. When the bounds
+    are weak (most of the distance in inner nodes, e.g. random D and uniform vectors) the search falls back to the
+    full scan, and the next :data:`SCANS_AFTER_WEAK_BOUNDS` searches scan without trying.
 
     Ties are broken by row order (insertion order): the result is sorted by ``(distance, row)``. With the
     ``'faiss'`` backend the returned rows are sorted the same way, but which of several rows tied at the k-th
@@ -149,6 +153,7 @@ class HSBDIndex:
         # d x capacity, columns [:n] used; None: projections are computed while scanning (with_dissimilarity)
         self._Yt: np.ndarray | None = np.zeros((d, 0), dtype=np.float32)
         self._amax = np.zeros(k)  # max |x_i| over the stored rows, per term (bounds the float32 rounding errors)
+        self._scans_before_pruning = 0  # inherited by with_dissimilarity: bounds of a nearby D prune alike
         self._ids: list = []
         self._row_of: dict = {}
         self._shares_ids = False  # _ids and _row_of are shared with an index derived from this one, or its source
@@ -428,9 +433,13 @@ class HSBDIndex:
     def _search_numpy(self, q: np.ndarray, a: np.ndarray, k: int, mask):
         want = CANDIDATES_PER_RESULT * k
         if self._n >= PRUNE_MIN_ROWS and want < (self._n if mask is None else np.count_nonzero(mask)):
-            found = self._search_pruned(q, a, k, mask)
-            if found is not None:
-                return found
+            if self._scans_before_pruning > 0:  # pruning did not pay off lately on this index (or its source)
+                self._scans_before_pruning -= 1
+            else:
+                found = self._search_pruned(q, a, k, mask)
+                if found is not None:
+                    return found
+                self._scans_before_pruning = SCANS_AFTER_WEAK_BOUNDS
         return self._search_scan(q, k, mask)
 
     def _leaf_bounds(self, a: np.ndarray, mask) -> np.ndarray:

@@ -138,6 +138,17 @@ def _prune_from(rows: int):
         index_module.PRUNE_MIN_ROWS = saved
 
 
+#: Rows of the "large" indexes below: several blocks of bounds and a strided sample of them.
+_LARGE = 3 * 4096
+
+
+@pytest.fixture
+def prune_all():
+    """Prune from 1 row on, so that the tests' indexes are searched as production-size ones."""
+    with _prune_from(1):
+        yield
+
+
 def _pruned_and_scanned(index: HSBDIndex, query, k: int, mask=None):
     with _prune_from(1):
         pruned = index.search(query, k=k, mask=mask)
@@ -231,9 +242,10 @@ def _count_exact_distances(monkeypatch) -> list[int]:
     return computed
 
 
+@pytest.mark.usefixtures("prune_all")
 def test_a_large_search_computes_few_distances_exactly(monkeypatch):
     rng = np.random.default_rng(11)
-    n = 3 * index_module.PRUNE_MIN_ROWS
+    n = _LARGE
     vectors = _cohort_vectors(rng, n)
     k = vectors.shape[1]
     index = HSBDIndex(_far_apart(rng, k), range(n), vectors)
@@ -249,25 +261,37 @@ def test_a_large_search_computes_few_distances_exactly(monkeypatch):
                 assert searched.search(query, k=25).ids == result.ids
 
 
+@pytest.mark.usefixtures("prune_all")
 def test_weak_bounds_fall_back_to_the_scan(monkeypatch):
     rng = np.random.default_rng(14)
-    n = 3 * index_module.PRUNE_MIN_ROWS
+    n = _LARGE
     vectors = _cohort_vectors(rng, n)
     k = vectors.shape[1]
     D = _far_apart(rng, k)
-    D[np.ix_(range(0, k, 2), range(0, k, 2))] *= 0.02  # pairs merge at once: little weight left on the leaves
-    np.fill_diagonal(D, 0.0)
+    for group in (range(0, k, 2), range(1, k, 2)):  # two groups of close terms: little weight left on the leaves
+        D[np.ix_(group, group)] *= 0.02
     index = HSBDIndex(D, range(n), vectors)
     computed = _count_exact_distances(monkeypatch)
     pruned, scanned = _pruned_and_scanned(index, vectors[0], 25)
-    assert computed and max(computed) < n // 4  # candidates only; then the scan
+    assert len(computed) == 1 and computed[0] < n // 4  # the candidates, then the scan
     assert pruned.ids == scanned.ids
     assert_array_equal(pruned.distances, scanned.distances)
+    # the next searches of the index, and of one derived from it, scan without computing bounds first ...
+    computed.clear()
+    derived = index.with_dissimilarity(D * 1.01)
+    for _ in range(index_module.SCANS_AFTER_WEAK_BOUNDS):
+        index.search(vectors[0], k=25)
+        derived.search(vectors[0], k=25)
+    assert computed == []
+    # ... then they try again
+    index.search(vectors[0], k=25)
+    assert computed
 
 
+@pytest.mark.usefixtures("prune_all")
 def test_pruning_when_the_bounds_sample_misses_every_allowed_row():
     rng = np.random.default_rng(12)
-    n = 3 * index_module.PRUNE_MIN_ROWS
+    n = _LARGE
     vectors = _cohort_vectors(rng, n)
     index = HSBDIndex(_far_apart(rng, vectors.shape[1]), range(n), vectors)
     stride = max(1, n // index_module._BOUND_SAMPLE)
@@ -278,9 +302,10 @@ def test_pruning_when_the_bounds_sample_misses_every_allowed_row():
     assert_array_equal(pruned.distances, scanned.distances)
 
 
+@pytest.mark.usefixtures("prune_all")
 def test_pruned_search_with_many_equal_vectors_keeps_row_order():
     rng = np.random.default_rng(13)
-    n = 2 * index_module.PRUNE_MIN_ROWS
+    n = _LARGE // 2
     vectors = _cohort_vectors(rng, n)
     vectors[n // 2 :] = vectors[0]  # half the rows tie at distance 0 from the query: the bounds cannot prune
     assert not any(np.array_equal(row, vectors[0]) for row in vectors[1 : n // 2])
