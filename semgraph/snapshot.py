@@ -58,9 +58,6 @@ def snapshot_file(store_folder: str | os.PathLike) -> Path:
 
 def snapshot_path(store: Store) -> Path | None:
     """The snapshot file of an embedded store (:func:`snapshot_file` of its folder); None for a remote store."""
-    import os
-    if os.environ.get("SG_SNAP"):
-        return Path(os.environ["SG_SNAP"])
     return snapshot_file(store.location) if Path(store.location).is_dir() else None
 
 
