@@ -387,15 +387,11 @@ class Session:
                             "and try again", title="Conflict", status=409)
 
     def _claim(self, new: Round) -> None:
-        """Insert ``new``'s graph, in one update, unless the store has a round with its number or lost the last one."""
-        bindings = {"g": new.graph, "s": self.iri, "n": new.number}
-        previous = ""
-        if self.rounds:
-            previous = "FILTER EXISTS { GRAPH $pg { $pr a sg:FeedbackRound } } "
-            bindings.update(pg=self.rounds[-1].graph, pr=self.rounds[-1].iri)
-        self.store.update("INSERT { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } } WHERE { "
-                          "FILTER NOT EXISTS { GRAPH ?any { ?other sg:session $s ; sg:roundNumber $n } } "
-                          + previous + "}", bindings)
+        """Insert ``new``'s graph in one update, unconditionally: :meth:`_claim_stands` decides after the commit.
+
+        A guard in the update (no round with this number, the last one still stored) would not make the claim safe
+        (see :meth:`_write`) and made Oxigraph spend about 0.9 ms more CPU per round than ``INSERT DATA``."""
+        self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } }", {"g": new.graph})
 
     def _claim_stands(self, new: Round) -> bool:
         """Is ``new`` the only stored round with its number, on top of the session's last round (still stored)?
