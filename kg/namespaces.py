@@ -77,6 +77,7 @@ class SG(DefinedNamespace):
     # feedback
     session: URIRef
     roundNumber: URIRef
+    pending: URIRef
     queryCase: URIRef
     queryVector: URIRef
     queryText: URIRef

@@ -173,6 +173,7 @@ SELECT DISTINCT ?e ?g ?a ?b ?d ?prev ?t ?r ?n ?alg ?params ?start ?end ?s ?sid ?
     ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
        prov:startedAtTime ?start ; prov:endedAtTime ?end ; prov:wasAssociatedWith ?u .
     OPTIONAL { ?u rdfs:label ?uname } OPTIONAL { ?s rdfs:label ?sid } OPTIONAL { ?s sg:queryCase ?q }
+    FILTER NOT EXISTS { ?r sg:pending ?pending }
   }
   FILTER(STRSTARTS(STR(?g), $prefix))
 """

@@ -17,7 +17,9 @@ atomic update into its own named graph ``feedback_graph(round_id)``::
                   prov:wasAttributedTo id:user/alice ; prov:generatedAtTime "..." ; prov:wasDerivedFrom id:case/C5
 
 (the session's description is repeated in each of its rounds' graphs, so that every round graph is
-self-contained and dropping the last one removes the session). :func:`load_session` rebuilds a session from the
+self-contained and dropping the last one removes the session). The round is first written with
+``id:round/R sg:pending true``, which is removed once no other client holds its number (:meth:`Session._write`);
+readers skip pending rounds. :func:`load_session` rebuilds a session from the
 graph alone (baseline + the learned edges of its rounds, in order), :meth:`Session.undo` drops the last round's
 graph, :func:`promote` makes learned values part of the shared baseline by a recorded ``sg:Promotion``, and
 :func:`promotion_candidates` lists pairs that moved the same way in several independent sessions.
@@ -33,6 +35,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from rdflib import Graph, Literal, URIRef
@@ -61,15 +64,26 @@ TEXT_ALGORITHM = "regularised+rocchio"
 #: (:meth:`Session._write`), and the base of the random pause between them (seconds, doubled per attempt).
 CLAIM_ATTEMPTS = 6
 CLAIM_PAUSE = 0.01
+#: Seconds after its computation at which a round still pending (claimed, neither recorded nor withdrawn) is taken
+#: for the leftover of a crashed process: it no longer holds its number, and the next client that sees it drops it.
+CLAIM_LEASE = 120.0
 
-_ROUNDS_FROM = ("SELECT DISTINCT ?r ?n WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n } "
-                "FILTER(?n >= $n) }")
+_CLAIMS_FROM = ("SELECT DISTINCT ?r ?n ?g ?end ?pending WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; "
+                "sg:roundNumber ?n ; prov:endedAtTime ?end OPTIONAL { ?r sg:pending ?pending } } FILTER(?n >= $n) }")
 # Drops the round's graph only if no other round of the session has its number or a higher one.
 _DROP_IF_LAST = """DELETE { GRAPH $g { ?x ?p ?o } } WHERE {
   GRAPH $g { ?x ?p ?o }
   FILTER NOT EXISTS { GRAPH ?h { ?other a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?m }
                       FILTER(?m >= $n && ?other != $r) }
 }"""
+
+
+class _Claim(NamedTuple):
+    """A stored round as the claim check sees it."""
+
+    iri: str
+    number: int
+    pending: bool
 
 
 def _now() -> dt.datetime:
@@ -366,10 +380,12 @@ class Session:
         Oxigraph (embedded, or ``oxigraph serve``) runs each update on a snapshot and commits it without a conflict
         check, so two overlapping conditional inserts can both pass their ``FILTER NOT EXISTS`` (in a measurement, a
         quarter of the races of 32 writers stored a number twice; deleting a shared counter triple did not help).
-        The insert is therefore a claim, checked once it is committed: it stands if it is the only round with its
-        number and the round it builds on is still recorded; otherwise it is withdrawn (its graph dropped). Of two
-        overlapping claims the one checked later sees the other, so at most one client is told it recorded a
-        number; when every claimant withdrew, each claims again after a random pause.
+        The insert is therefore a claim, marked ``sg:pending`` and checked once it is committed: it stands if it is
+        the only round with its number and the round it builds on is recorded (not pending); then the mark is
+        removed, else the claim is withdrawn (its graph dropped). Of two overlapping claims the one checked later
+        sees the other, so at most one client is told it recorded a number; when every claimant withdrew, each
+        claims again after a random pause. Readers (:func:`load_session`, exports) skip pending rounds, and no
+        round is built on one: a pending round may still be withdrawn, and a round built on it would be orphaned.
 
         Raises :class:`SemgraphError` 409 (nothing of ``new`` left in the store) when another client holds the
         number or undid the round ``new`` builds on.
@@ -377,9 +393,10 @@ class Session:
         for attempt in range(CLAIM_ATTEMPTS):
             self._claim(new)
             if self._claim_stands(new):
+                self.store.update("DELETE DATA { GRAPH $g { $r sg:pending true } }", {"g": new.graph, "r": new.iri})
                 return
             self.store.drop(str(new.graph))
-            if self._rounds_from(new.number) or not self._recorded(self.rounds[-1] if self.rounds else None):
+            if self._stored_claims(new.number) or not self._recorded(self.rounds[-1] if self.rounds else None):
                 break
             time.sleep(random.uniform(0, CLAIM_PAUSE * 2 ** attempt))
         raise SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
@@ -387,21 +404,24 @@ class Session:
                             "and try again", title="Conflict", status=409)
 
     def _claim(self, new: Round) -> None:
-        """Insert ``new``'s graph in one update, unconditionally: :meth:`_claim_stands` decides after the commit.
+        """Insert ``new``'s graph, marked pending, in one update: :meth:`_claim_stands` decides after the commit.
 
         A guard in the update (no round with this number, the last one still stored) would not make the claim safe
         (see :meth:`_write`) and made Oxigraph spend about 0.9 ms more CPU per round than ``INSERT DATA``."""
-        self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } }", {"g": new.graph})
+        triples = [*self.round_triples(new), (new.iri, SG.pending, Literal(True))]
+        self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(triples) + " } }", {"g": new.graph})
 
     def _claim_stands(self, new: Round) -> bool:
-        """Is ``new`` the only stored round with its number, on top of the session's last round (still stored)?
+        """Is ``new`` the only stored round with its number (pending or not), on top of the session's last round,
+        recorded and not pending?
 
         One query: the rounds numbered from the previous one on (a round's graph is written and dropped whole, so
         the previous round is recorded exactly when it is listed)."""
         previous = self.rounds[-1] if self.rounds else None
-        stored = self._rounds_from(new.number - 1)
-        holders = {iri for iri, n in stored.items() if n == new.number}
-        return holders == {str(new.iri)} and (previous is None or str(previous.iri) in stored)
+        claims = self._stored_claims(new.number - 1)
+        holders = {c.iri for c in claims if c.number == new.number}
+        return holders == {str(new.iri)} and (
+            previous is None or any(c.iri == str(previous.iri) and not c.pending for c in claims))
 
     def is_current(self) -> bool:
         """Are this copy's rounds exactly the session's rounds in the store (one query)? False when another process
@@ -409,13 +429,26 @@ class Session:
         return set(self._rounds_from(1)) == {str(r.iri) for r in self.rounds}
 
     def _rounds_from(self, number: int) -> dict[str, int]:
-        """IRI → number of the session's stored rounds numbered ``number`` or higher."""
-        return {str(r["r"]): int(r["n"]) for r in self.store.select(_ROUNDS_FROM, {"s": self.iri, "n": number})}
+        """IRI → number of the session's recorded (not pending) rounds numbered ``number`` or higher."""
+        return {c.iri: c.number for c in self._stored_claims(number) if not c.pending}
+
+    def _stored_claims(self, number: int) -> list[_Claim]:
+        """The session's stored rounds numbered ``number`` or higher, recorded or pending. A pending one past
+        :data:`CLAIM_LEASE` is the leftover of a crashed claimant: it is dropped here and left out."""
+        claims, now = [], _now()
+        for r in self.store.select(_CLAIMS_FROM, {"s": self.iri, "n": number}):
+            claim = _Claim(str(r["r"]), int(r["n"]), "pending" in r)
+            if claim.pending and (now - r["end"].toPython()).total_seconds() > CLAIM_LEASE:
+                self.store.drop(str(r["g"]))
+            else:
+                claims.append(claim)
+        return claims
 
     def _recorded(self, round_: Round | None) -> bool:
-        """Is ``round_`` stored (``None``, the start of the session, always is)?"""
-        return round_ is None or self.store.ask("ASK { GRAPH $g { $r a sg:FeedbackRound } }",
-                                                {"g": round_.graph, "r": round_.iri})
+        """Is ``round_`` recorded, not pending (``None``, the start of the session, always is)?"""
+        return round_ is None or self.store.ask(
+            "ASK { GRAPH $g { $r a sg:FeedbackRound FILTER NOT EXISTS { $r sg:pending ?pending } } }",
+            {"g": round_.graph, "r": round_.iri})
 
     # ------------------------------------------------------------------ rollback
     def undo(self) -> Round:
@@ -532,6 +565,7 @@ _ROUNDS = """
 SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {
   ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
      prov:startedAtTime ?start ; prov:endedAtTime ?end ; $qv ?vector .
+  FILTER NOT EXISTS { ?r sg:pending ?pending }
 } ORDER BY ?n"""
 _MARKS = """
 SELECT ?r ?case ?relevance WHERE { ?r sg:session $s ; sg:mark ?m . ?m sg:markedCase ?case ; sg:relevance ?relevance }
@@ -604,7 +638,8 @@ def list_sessions(store: Store) -> list[dict]:
     rows = store.select("""
         SELECT ?s ?name ?case ?text ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {
           ?s a sg:RetrievalSession ; rdfs:label ?name ; prov:startedAtTime ?started ; prov:wasAssociatedWith ?u .
-          ?r sg:session ?s . OPTIONAL { ?s sg:queryCase ?case } OPTIONAL { ?s $qt ?text }
+          ?r sg:session ?s . FILTER NOT EXISTS { ?r sg:pending ?pending }
+          OPTIONAL { ?s sg:queryCase ?case } OPTIONAL { ?s $qt ?text }
         } GROUP BY ?s ?name ?case ?text ?started ORDER BY DESC(?started)""", {"qt": SG.queryText})
     out = []
     for r in rows:
@@ -787,7 +822,8 @@ def _pairs_of(g: Graph):
 
 def _target_rounds(store: Store, target) -> set[str]:
     if isinstance(target, str):
-        rows = store.select("SELECT DISTINCT ?r WHERE { ?r a sg:FeedbackRound ; sg:session $s }",
+        rows = store.select("SELECT DISTINCT ?r WHERE { ?r a sg:FeedbackRound ; sg:session $s "
+                            "FILTER NOT EXISTS { ?r sg:pending ?pending } }",
                             {"s": session_iri(target)})
         if not rows:
             raise NotFound(f"no retrieval session {target!r} with recorded rounds")

@@ -592,6 +592,7 @@ SELECT ?round ?n ?session ?name ?relevance ?ended ?role WHERE {
   { ?session sg:queryCase $c . ?round sg:session ?session . BIND("query" AS ?role) }
   ?round a sg:FeedbackRound ; sg:session ?session ; sg:roundNumber ?n ; prov:endedAtTime ?ended ;
          prov:wasAssociatedWith ?user .
+  FILTER NOT EXISTS { ?round sg:pending ?pending }
   OPTIONAL { ?user rdfs:label ?name }
 } ORDER BY DESC(?ended)"""
 

@@ -13,11 +13,14 @@ undo (409, nothing dropped) instead of dropping the wrong round.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from semgraph import sessions as sessions_module
 from semgraph.check import check_store
 from semgraph.errors import InvalidInput, SemgraphError
 from semgraph.sessions import load_session, start_session
@@ -95,6 +98,64 @@ def test_a_round_built_on_a_round_undone_elsewhere_is_a_conflict(filled):
         session.feedback(marks_for(engine, session.query_case, 3))  # round 3 on top of the undone round 2
     assert caught.value.status == 409
     assert sorted(stored(store, session).values()) == [1] and len(session.rounds) == 2
+
+
+def _pending(store, round_) -> bool:
+    return store.ask("ASK { GRAPH $g { $r sg:pending true } }", {"g": round_.graph, "r": round_.iri})
+
+
+def test_a_pending_claim_is_not_part_of_the_session_and_nothing_is_built_on_it(filled):
+    """The race seen with two server processes: a copy replayed while another client's claim for round 2 was still
+    pending (not yet checked) built round 3 on it; the claim was then withdrawn and round 3, acknowledged, was left
+    on a round that no longer existed. A pending claim must be invisible to a replay, and a round on top of it must
+    be refused."""
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[3], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    claimant = load_session(store, session.session_id, engine)
+    claimed = claimant.compute_round(marks_for(engine, session.query_case, 2))
+    claimant._claim(claimed)  # inserted, not yet checked
+    assert _pending(store, claimed)
+    replay = load_session(store, session.session_id, engine)
+    assert [r.number for r in replay.rounds] == [1] and replay.is_current()
+    stale = load_session(store, session.session_id, engine)
+    stale.rounds.append(claimed)  # a copy that took the pending claim for the session's round 2
+    with pytest.raises(SemgraphError, match="another client") as caught:
+        stale.feedback(marks_for(engine, session.query_case, 3))
+    assert caught.value.status == 409
+    assert sorted(stored(store, session).values()) == [1, 2]  # round 1 and the pending claim; no round 3
+    # the claimant's check then lets its claim stand, and recording it removes the mark
+    assert claimant._claim_stands(claimed)
+    claimant.store.update("DELETE DATA { GRAPH $g { $r sg:pending true } }", {"g": claimed.graph, "r": claimed.iri})
+    assert [r.number for r in load_session(store, session.session_id, engine).rounds] == [1, 2]
+
+
+def test_a_recorded_round_is_not_pending(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[4], "alice")
+    recorded = session.feedback(marks_for(engine, session.query_case, 1))
+    assert not _pending(store, recorded)
+    assert store.ask("ASK { GRAPH $g { $r a sg:FeedbackRound } }", {"g": recorded.graph, "r": recorded.iri})
+
+
+def test_a_pending_claim_left_by_a_crashed_process_expires(filled):
+    store, engine = filled
+    session = start_session(store, engine, engine.ids[5], "alice")
+    session.feedback(marks_for(engine, session.query_case, 1))
+    crashed = load_session(store, session.session_id, engine)
+    left = crashed.compute_round(marks_for(engine, session.query_case, 2))
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=sessions_module.CLAIM_LEASE + 5)
+    left = dataclasses.replace(left, started_at=old, ended_at=old)
+    crashed._claim(left)  # then the process died: never checked, never withdrawn
+    fresh = crashed.compute_round(marks_for(engine, session.query_case, 3))
+    young = load_session(store, session.session_id, engine)
+    young._claim(fresh)  # a claim of the same number within the lease still holds it ...
+    with pytest.raises(SemgraphError, match="another client"):
+        session.feedback(marks_for(engine, session.query_case, 4))
+    young.store.drop(str(fresh.graph))
+    recorded = session.feedback(marks_for(engine, session.query_case, 4))  # ... an expired one does not
+    assert recorded.number == 2
+    assert stored(store, session) == {session.rounds[0].round_id: 1, recorded.round_id: 2}  # the leftover dropped
 
 
 def test_undo_of_a_stale_copy_after_a_round_added_elsewhere_drops_nothing(filled):
