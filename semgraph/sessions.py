@@ -27,9 +27,11 @@ graph, :func:`promote` makes learned values part of the shared baseline by a rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
+import threading
 import time
 import urllib.parse
 import uuid
@@ -387,9 +389,21 @@ class Session:
         claims again after a random pause. Readers (:func:`load_session`, exports) skip pending rounds, and no
         round is built on one: a pending round may still be withdrawn, and a round built on it would be orphaned.
 
+        On a store that no other process writes to (``Store.shared`` false: an embedded folder, held by one process)
+        the threads of this process take turns per session instead (:func:`_turn`): the check comes first, and the
+        round is inserted as recorded, in one write.
+
         Raises :class:`SemgraphError` 409 (nothing of ``new`` left in the store) when another client holds the
         number or undid the round ``new`` builds on.
         """
+        if not self.store.shared:
+            with _turn(self.store, self.iri):
+                claims = self._stored_claims(new.number - 1)
+                if any(c.number >= new.number for c in claims) or not self._builds_on_recorded(claims):
+                    raise self._conflict(new)
+                self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } }",
+                                  {"g": new.graph})
+            return
         for attempt in range(CLAIM_ATTEMPTS):
             self._claim(new)
             if self._claim_stands(new):
@@ -399,9 +413,12 @@ class Session:
             if self._stored_claims(new.number) or not self._recorded(self.rounds[-1] if self.rounds else None):
                 break
             time.sleep(random.uniform(0, CLAIM_PAUSE * 2 ** attempt))
-        raise SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
-                            "meanwhile (or the round before it was undone); nothing was written; reload the session "
-                            "and try again", title="Conflict", status=409)
+        raise self._conflict(new)
+
+    def _conflict(self, new: Round) -> SemgraphError:
+        return SemgraphError(f"round {new.number} of session {self.session_id} was recorded by another client "
+                             "meanwhile (or the round before it was undone); nothing was written; reload the session "
+                             "and try again", title="Conflict", status=409)
 
     def _claim(self, new: Round) -> None:
         """Insert ``new``'s graph, marked pending, in one update: :meth:`_claim_stands` decides after the commit.
@@ -417,11 +434,14 @@ class Session:
 
         One query: the rounds numbered from the previous one on (a round's graph is written and dropped whole, so
         the previous round is recorded exactly when it is listed)."""
-        previous = self.rounds[-1] if self.rounds else None
         claims = self._stored_claims(new.number - 1)
         holders = {c.iri for c in claims if c.number == new.number}
-        return holders == {str(new.iri)} and (
-            previous is None or any(c.iri == str(previous.iri) and not c.pending for c in claims))
+        return holders == {str(new.iri)} and self._builds_on_recorded(claims)
+
+    def _builds_on_recorded(self, claims: list[_Claim]) -> bool:
+        """Is the session's last round recorded and not pending among ``claims`` (always true before round 1)?"""
+        previous = self.rounds[-1] if self.rounds else None
+        return previous is None or any(c.iri == str(previous.iri) and not c.pending for c in claims)
 
     def is_current(self) -> bool:
         """Are this copy's rounds exactly the session's rounds in the store (one query)? False when another process
@@ -462,6 +482,11 @@ class Session:
         """
         if not self.rounds:
             raise InvalidInput(f"session {self.session_id} has no round to undo")
+        with contextlib.nullcontext() if self.store.shared else _turn(self.store, self.iri):
+            return self._undo_last()
+
+    def _undo_last(self) -> Round:
+        """:meth:`undo`, once no other thread of this process records or undoes a round of this session."""
         last = self.rounds[-1]
         if self.store.ask("ASK { ?p a sg:Promotion ; prov:used $r }", {"r": last.iri}):
             raise InvalidInput(f"round {last.number} of session {self.session_id} was promoted into the baseline; "
@@ -494,6 +519,15 @@ class Session:
         return SemgraphError(f"{what} (in another window or server process), so round {last.number} is no longer "
                              "its last round; nothing was undone; reload the session and try again",
                              title="Conflict", status=409)
+
+
+#: Locks of :func:`_turn`: a fixed set, so that sessions share them instead of each adding one.
+_TURNS = tuple(threading.Lock() for _ in range(64))
+
+
+def _turn(store: Store, session: URIRef) -> threading.Lock:
+    """The lock the threads of this process hold while they record or undo a round of ``session`` in ``store``."""
+    return _TURNS[hash((str(store.location), str(session))) % len(_TURNS)]
 
 
 def _ntriples(g: Iterable[tuple]) -> str:
