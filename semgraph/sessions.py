@@ -401,11 +401,10 @@ class Session:
                 claims = self._stored_claims(new.number - 1)
                 if any(c.number >= new.number for c in claims) or not self._builds_on_recorded(claims):
                     raise self._conflict(new)
-                self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(new)) + " } }",
-                                  {"g": new.graph})
+                self._insert(new, pending=False)
             return
         for attempt in range(CLAIM_ATTEMPTS):
-            self._claim(new)
+            self._insert(new, pending=True)
             if self._claim_stands(new):
                 self.store.update("DELETE DATA { GRAPH $g { $r sg:pending true } }", {"g": new.graph, "r": new.iri})
                 return
@@ -420,12 +419,12 @@ class Session:
                              "meanwhile (or the round before it was undone); nothing was written; reload the session "
                              "and try again", title="Conflict", status=409)
 
-    def _claim(self, new: Round) -> None:
-        """Insert ``new``'s graph, marked pending, in one update: :meth:`_claim_stands` decides after the commit.
+    def _insert(self, new: Round, *, pending: bool) -> None:
+        """Write ``new``'s graph in one update; ``pending`` marks it as a claim that :meth:`_claim_stands` decides.
 
-        A guard in the update (no round with this number, the last one still stored) would not make the claim safe
-        (see :meth:`_write`) and made Oxigraph spend about 0.9 ms more CPU per round than ``INSERT DATA``."""
-        triples = [*self.round_triples(new), (new.iri, SG.pending, Literal(True))]
+        The claim has no guard in the update (no round with this number, the last one still stored): it would not
+        make the claim safe (see :meth:`_write`) and made Oxigraph spend about 0.9 ms more CPU per round."""
+        triples = self.round_triples(new) + ([(new.iri, SG.pending, Literal(True))] if pending else [])
         self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(triples) + " } }", {"g": new.graph})
 
     def _claim_stands(self, new: Round) -> bool:
@@ -503,8 +502,7 @@ class Session:
         after = self._rounds_from(last.number)
         if after:  # a round was added at the moment of the drop
             if str(last.iri) not in after:
-                self.store.update("INSERT DATA { GRAPH $g {\n" + _ntriples(self.round_triples(last)) + " } }",
-                                  {"g": last.graph})
+                self._insert(last, pending=False)
             raise self._changed(last, after)
         self.store.drop(str(last.graph))  # the emptied graph's name, which the conditional DELETE leaves behind
         self.rounds.pop()
@@ -692,6 +690,7 @@ _LEARNED = """
 SELECT ?s ?r ?n ?a ?b ?d ?prev ?user ?case WHERE {
   ?e sg:kind "learned" ; prov:wasGeneratedBy ?r ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ; sg:previous ?prev .
   ?r sg:session ?s ; sg:roundNumber ?n . ?s prov:wasAssociatedWith ?user . OPTIONAL { ?s sg:queryCase ?case }
+  FILTER NOT EXISTS { ?r sg:pending ?pending }
 }"""
 
 

@@ -114,7 +114,7 @@ def test_a_pending_claim_is_not_part_of_the_session_and_nothing_is_built_on_it(f
     session.feedback(marks_for(engine, session.query_case, 1))
     claimant = load_session(store, session.session_id, engine)
     claimed = claimant.compute_round(marks_for(engine, session.query_case, 2))
-    claimant._claim(claimed)  # inserted, not yet checked
+    claimant._insert(claimed, pending=True)  # inserted, not yet checked
     assert _pending(store, claimed)
     replay = load_session(store, session.session_id, engine)
     assert [r.number for r in replay.rounds] == [1] and replay.is_current()
@@ -146,10 +146,10 @@ def test_a_pending_claim_left_by_a_crashed_process_expires(filled):
     left = crashed.compute_round(marks_for(engine, session.query_case, 2))
     old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=sessions_module.CLAIM_LEASE + 5)
     left = dataclasses.replace(left, started_at=old, ended_at=old)
-    crashed._claim(left)  # then the process died: never checked, never withdrawn
+    crashed._insert(left, pending=True)  # then the process died: never checked, never withdrawn
     fresh = crashed.compute_round(marks_for(engine, session.query_case, 3))
     young = load_session(store, session.session_id, engine)
-    young._claim(fresh)  # a claim of the same number within the lease still holds it ...
+    young._insert(fresh, pending=True)  # a claim of the same number within the lease still holds it ...
     with pytest.raises(SemgraphError, match="another client"):
         session.feedback(marks_for(engine, session.query_case, 4))
     young.store.drop(str(fresh.graph))
