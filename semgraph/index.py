@@ -108,7 +108,7 @@ class HSBDIndex:
     distances of the :data:`CANDIDATES_PER_RESULT` x k rows with the smallest bounds give a threshold ``t`` (their
     k-th distance, never below the final k-th); only rows with ``L(x) <= t + margin`` get their exact distance,
     with the same arithmetic as a full scan. The margin covers the float32 rounding of both, so the result is the
-    full scan's bit for bit; on 100k synthetic cases about 0.2 % of the rows are computed exactly. When the bounds
+    full scan's bit for bit; on 100k cohort-like cases 0.2-0.5 % of the rows are computed exactly. When the bounds
     are weak (most of the distance in inner nodes, e.g. random D and uniform vectors) the search falls back to the
     full scan, and the next :data:`SCANS_AFTER_WEAK_BOUNDS` searches scan without trying.
 
