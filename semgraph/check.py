@@ -9,7 +9,9 @@
   of a missing case, is an orphan.
 * **feedback rounds** (``feedback/*`` graphs): each ``sg:FeedbackRound`` has one ``sg:session``, one integer
   ``sg:roundNumber``, a user (``prov:wasAssociatedWith``), start and end times, one ``sg:algorithm`` and at least one
-  complete ``sg:Mark``; no two rounds of a session share a number. Each learned edge (``sg:kind "learned"``) has
+  complete ``sg:Mark``; no two rounds of a session share a number, and a session's recorded rounds are numbered
+  1, 2, 3 ... without a gap; a round still ``sg:pending`` longer than :data:`semgraph.sessions.CLAIM_LEASE` is the
+  leftover of a crashed process. Each learned edge (``sg:kind "learned"``) has
   ``sg:termA``, ``sg:termB``, ``sg:dissimilarity`` in [0, 1], ``sg:previous``, ``prov:wasGeneratedBy`` (a round
   in the same graph), ``prov:wasAttributedTo`` and ``prov:generatedAtTime``; an edge whose round is missing is
   an orphan.
@@ -24,6 +26,7 @@ broken store still gives a readable report, while the counts stay exact.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH
 
 from .casegraph import ANNOTATION_KINDS
+from .sessions import CLAIM_LEASE
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
 
@@ -236,6 +240,11 @@ WHERE {
   OPTIONAL { GRAPH ?g { ?e prov:wasGeneratedBy ?r BIND(EXISTS { ?r a sg:FeedbackRound } AS ?roundHere) } }
 } GROUP BY ?e ?g
 """
+_RECORDED_NUMBERS = """
+SELECT DISTINCT ?s ?n WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n
+  FILTER NOT EXISTS { ?r sg:pending ?pending } } }
+"""
+_PENDING = "SELECT ?r ?end WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:pending ?p OPTIONAL { ?r prov:endedAtTime ?end } } }"
 _DUPLICATE_NUMBERS = """
 SELECT ?s ?n (COUNT(DISTINCT ?r) AS ?rounds) WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n } }
 GROUP BY ?s ?n HAVING (COUNT(DISTINCT ?r) > 1)
@@ -267,6 +276,23 @@ def _check_rounds(store: Store, report: CheckReport) -> None:
             report.add("round", r["m"], f"mark needs one sg:relevance of {', '.join(_RELEVANCE)}")
     for r in store.select(_DUPLICATE_NUMBERS):
         report.add("round", r["s"], f"session has {int(r['rounds'])} rounds numbered {r['n']} (a lost conflict)")
+    numbers: dict = {}
+    for r in store.select(_RECORDED_NUMBERS):
+        number = r["n"].toPython()
+        if isinstance(number, int) and not isinstance(number, bool):
+            numbers.setdefault(r["s"], set()).add(number)
+    for session, present in numbers.items():
+        missing = sorted(set(range(1, max(present) + 1)) - present)
+        if missing:
+            report.add("round", session, f"session's recorded rounds skip number(s) {missing[:10]} (a round was "
+                                         "recorded on one that was withdrawn or dropped)")
+    now = dt.datetime.now(dt.UTC)
+    for r in store.select(_PENDING):
+        end = r["end"].toPython() if "end" in r else None
+        age = (now - end).total_seconds() if isinstance(end, dt.datetime) and end.tzinfo else None
+        if age is None or age > CLAIM_LEASE:
+            report.add("round", r["r"], "is a claim still pending long after it was computed: the leftover of a "
+                                        "crashed process (the next round of its session drops it)")
     edges = store.select(_EDGES)
     report.checked["learned edges"] = len(edges)
     required = (("as", "sg:termA"), ("bs", "sg:termB"), ("ds", "sg:dissimilarity"), ("prevs", "sg:previous"),

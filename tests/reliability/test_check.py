@@ -82,6 +82,12 @@ def _corruptions():
             f"prov:startedAtTime \"2024-01-01T00:00:00Z\"^^xsd:dateTime ; prov:endedAtTime "
             f"\"2024-01-01T00:00:00Z\"^^xsd:dateTime ; sg:algorithm \"penalty\" ; sg:mark <urn:x:m> . "
             f"<urn:x:m> sg:markedCase <urn:x:c> ; sg:relevance \"relevant\" }} }}"), "round"),
+        ("round built on a dropped round", lambda e, s, rs: f"DROP GRAPH <{rs[0].graph}>", "round"),
+        ("claim left pending by a crashed process", lambda e, s, rs: (
+            f"DELETE {{ GRAPH <{rs[1].graph}> {{ <{rs[1].iri}> prov:endedAtTime ?t }} }} "
+            f"INSERT {{ GRAPH <{rs[1].graph}> {{ <{rs[1].iri}> sg:pending true ; prov:endedAtTime "
+            f"\"2024-01-01T00:00:00Z\"^^xsd:dateTime }} }} "
+            f"WHERE {{ GRAPH <{rs[1].graph}> {{ <{rs[1].iri}> prov:endedAtTime ?t }} }}"), "round"),
         ("edge without provenance agent", lambda e, s, rs: (
             f"DELETE WHERE {{ GRAPH <{_edge(rs)[0].graph}> {{ {_edge(rs)[1]} prov:wasAttributedTo ?x }} }}"), "edge"),
         ("edge without time", lambda e, s, rs: (
