@@ -13,6 +13,11 @@ one minute) over: search (``POST /api/v1/search`` by a random case), feedback (`
 ``/sparql`` query. Prints throughput, p50/p95/max latency and errors per kind, and the server's RSS over time;
 afterwards (server stopped) checks the store (``semgraph check``) and that every acknowledged round is stored once.
 Writes bench/results/load.json. It stops by itself and never leaves loopback.
+
+``--attack`` adds an attack on the public SPARQL endpoint: the run is cut into four phases, quiet / attack / quiet /
+attack, and in the attack phases 8 more anonymous clients loop heavy queries (cartesian products, closures over
+every predicate, a regular expression over a product, a huge OFFSET) on ``/sparql``. The table then compares the
+radiologists' search and feedback latencies without and with the attack (ratio of p95) in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ SPARQL_QUERIES = [
     "SELECT ?d (COUNT(?c) AS ?n) WHERE { ?c a sg:Case ; sg:diagnosis ?d } GROUP BY ?d",
     "SELECT ?r (COUNT(?e) AS ?n) WHERE { ?e prov:wasGeneratedBy ?r } GROUP BY ?r LIMIT 50",
 ]
+HEAVY_QUERIES = [
+    "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }",
+    "SELECT (COUNT(*) AS ?n) WHERE { ?x (rdfs:label|!rdfs:label)* ?y . ?z (rdfs:label|!rdfs:label)* ?w }",
+    'SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . FILTER(REGEX(CONCAT(STR(?c), STR(?f)), "^(a|b)*x$")) }',
+    "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } OFFSET 100000000000",
+]
+ATTACKERS = 8
 KINDS = ("search", "feedback", "sparql")
 MIX = ("search", "search", "feedback", "sparql")
 
@@ -138,6 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=128, help="image size of the synthetic cohort")
     parser.add_argument("--threads", type=int, default=16, help="waitress threads of the server")
     parser.add_argument("--quick", action="store_true", help="one minute")
+    parser.add_argument("--attack", action="store_true",
+                        help=f"quiet and attack phases: {ATTACKERS} anonymous clients loop heavy /sparql queries")
     args = parser.parse_args(argv)
     minutes = 1.0 if args.quick else args.minutes
 
@@ -153,6 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
             case_ids = [c["case_id"] for c in probe.get(base + "/api/v1/cases", params={"limit": 500},
                                                         timeout=60).json()["cases"]]
             latencies: dict[str, list[float]] = defaultdict(list)
+            phases: dict[str, dict[str, list[float]]] = {"quiet": defaultdict(list), "attack": defaultdict(list)}
+            attack_statuses: dict[int, int] = defaultdict(int)
             per_minute: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             errors: dict[str, int] = defaultdict(int)
             statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -160,6 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
             lock = threading.Lock()
             started = time.monotonic()
             stop_at = started + minutes * 60
+
+            def phase() -> str:
+                """quiet / attack / quiet / attack quarters of the run (always quiet without --attack)."""
+                quarter = int(4 * (time.monotonic() - started) / (minutes * 60))
+                return "attack" if args.attack and quarter % 2 == 1 else "quiet"
             rss: list[tuple[float, float]] = []
             sample = rss_mb(proc.pid)
             if sample is not None:
@@ -177,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
                 http = login(base)
                 view = None
                 while time.monotonic() < stop_at:
-                    kind = rng.choice(MIX)
+                    kind, at = rng.choice(MIX), phase()
                     t = time.perf_counter()
                     code = 0
                     try:
@@ -212,14 +233,32 @@ def main(argv: list[str] | None = None) -> dict:
                     elapsed = time.perf_counter() - t
                     with lock:
                         latencies[kind].append(elapsed)
+                        phases[at][kind].append(elapsed)
                         per_minute[int((time.monotonic() - started) // 60)][kind] += 1
                         statuses[kind][code] += 1
                         if code != 200:
                             errors[kind] += 1
 
+            def attacker(n: int) -> None:
+                rng, http = random.Random(1000 + n), requests.Session()
+                while time.monotonic() < stop_at:
+                    if phase() != "attack":
+                        time.sleep(0.2)
+                        continue
+                    try:
+                        code = http.post(base + "/sparql", data=rng.choice(HEAVY_QUERIES).encode(), timeout=300,
+                                         headers={"Content-Type": "application/sparql-query",
+                                                  "Accept": "application/sparql-results+json"}).status_code
+                    except Exception:  # noqa: BLE001 - counted like every failure
+                        code = -1
+                    with lock:
+                        attack_statuses[code] += 1
+
             watcher = threading.Thread(target=monitor, daemon=True)
             watcher.start()
             workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(args.clients)]
+            if args.attack:
+                workers += [threading.Thread(target=attacker, args=(n,), daemon=True) for n in range(ATTACKERS)]
             for w in workers:
                 w.start()
             for w in workers:
@@ -257,6 +296,14 @@ def main(argv: list[str] | None = None) -> dict:
                      "statuses": {str(k): v for k, v in sorted(statuses[kind].items())},
                      "p50_ms": 1000 * percentile(lat, 50), "p95_ms": 1000 * percentile(lat, 95),
                      "max_ms": 1000 * max(lat) if lat else float("nan")})
+    attack_rows = []
+    for kind in ("search", "feedback"):
+        quiet, attacked = phases["quiet"].get(kind, []), phases["attack"].get(kind, [])
+        q95, a95 = 1000 * percentile(quiet, 95), 1000 * percentile(attacked, 95)
+        attack_rows.append({"kind": kind, "quiet_requests": len(quiet), "attack_requests": len(attacked),
+                            "quiet_p50_ms": 1000 * percentile(quiet, 50), "quiet_p95_ms": q95,
+                            "attack_p50_ms": 1000 * percentile(attacked, 50), "attack_p95_ms": a95,
+                            "p95_ratio": a95 / q95 if quiet and attacked else float("nan")})
     minutes_table = []
     for m in range(int(-(-wall // 60))):
         samples = [v for t, v in rss if m * 60 <= t < (m + 1) * 60]
@@ -270,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict:
               "rounds_acknowledged": len(acknowledged), "rounds_stored": len(stored), "rounds_lost": lost,
               "rounds_unacknowledged": unacknowledged, "server_tracebacks": server_errors,
               "integrity_ok": integrity.ok, "checked": integrity.checked,
+              "attack": {"attackers": ATTACKERS, "statuses": {str(k): v for k, v in sorted(attack_statuses.items())},
+                         "rows": attack_rows} if args.attack else None,
               "python": sys.version.split()[0], "platform": platform.platform()}
     print(f"\nsoak: {args.clients} clients, {wall:.0f} s, {args.cases} cases, server in a separate process "
           f"({args.threads} threads)")
@@ -277,6 +326,15 @@ def main(argv: list[str] | None = None) -> dict:
     for r in rows:
         print(f"{r['kind']:<10} {r['requests']:>9} {r['per_second']:>8.1f} {r['errors']:>7} {r['p50_ms']:>8.1f} "
               f"{r['p95_ms']:>8.1f} {r['max_ms']:>8.1f}")
+    if args.attack:
+        print(f"\nattack on /sparql: {ATTACKERS} anonymous clients looping heavy queries in the 2nd and 4th quarter; "
+              f"their answers: {dict(sorted(attack_statuses.items()))}")
+        print(f"{'kind':<10} {'quiet n':>8} {'quiet p50':>10} {'quiet p95':>10} {'attack n':>9} {'attack p50':>11} "
+              f"{'attack p95':>11} {'p95 ratio':>10}")
+        for r in attack_rows:
+            print(f"{r['kind']:<10} {r['quiet_requests']:>8} {r['quiet_p50_ms']:>10.1f} {r['quiet_p95_ms']:>10.1f} "
+                  f"{r['attack_requests']:>9} {r['attack_p50_ms']:>11.1f} {r['attack_p95_ms']:>11.1f} "
+                  f"{r['p95_ratio']:>10.2f}")
     print(f"\n{'minute':>6} {'requests':>9} {'search':>7} {'feedback':>9} {'sparql':>7} {'server RSS MB':>14}")
     print(f"{'start':>6} {'':>9} {'':>7} {'':>9} {'':>7} {rss[0][1] if rss else float('nan'):>14.1f}")
     for m in minutes_table:
@@ -288,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"rounds: {len(acknowledged)} acknowledged, {len(stored)} stored, {lost} lost, {unacknowledged} stored "
           f"without acknowledgement; server tracebacks: {server_errors}")
     print(f"integrity after the soak: {'ok' if integrity.ok else 'PROBLEMS'} {integrity.checked}")
-    out = ROOT / "bench" / "results" / "load.json"
+    out = ROOT / "bench" / "results" / ("load-attack.json" if args.attack else "load.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result

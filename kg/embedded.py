@@ -62,6 +62,8 @@ class EmbeddedStore(Store):
                 ) from exc
             raise StoreError(f"cannot open the store folder {path}: {exc}") from exc
         self._flush_lock = threading.Lock()
+        #: Writes made through this object since it was opened (a cheap "has anything changed?" for copies).
+        self.changes = 0
         self._writes_since_flush = 0
         self._flusher: threading.Thread | None = None
         if self.writable:
@@ -103,6 +105,7 @@ class EmbeddedStore(Store):
     def _written(self) -> None:
         """Count a write; every :data:`FLUSH_AFTER_WRITES` writes, flush in the background (one flush at a time)."""
         with self._flush_lock:
+            self.changes += 1
             self._writes_since_flush += 1
             if self._writes_since_flush < FLUSH_AFTER_WRITES or (self._flusher and self._flusher.is_alive()):
                 return
@@ -140,6 +143,11 @@ class EmbeddedStore(Store):
                 self._store.flush()
             del self._store
             self._store = None
+
+    def checkpoint(self, target: Path) -> None:
+        """Write a consistent copy of the store into the new folder ``target`` (hard links where possible: cheap)."""
+        with _errors("checkpoint", f" ({target} may hold a partial copy; delete it)"):
+            self._store.backup(str(target))
 
     def _read_only_reason(self) -> str:
         return f"the store {self.location} was opened read-only; open it without read_only to write"

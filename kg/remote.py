@@ -6,6 +6,7 @@ apply whole or not at all.
 
 from __future__ import annotations
 
+import ast
 import json
 import urllib.error
 import urllib.request
@@ -45,6 +46,18 @@ def _transport_error(endpoint: str, what: str, exc: OSError) -> RemoteEndpointEr
     return RemoteEndpointError(f"cannot reach the SPARQL endpoint {endpoint}: {exc}. Is the server running?")
 
 
+def _server_message(exc: SPARQLWrapperException) -> str:
+    """The endpoint's own answer that SPARQLWrapper quoted in ``exc`` (as the repr of bytes), else ``exc``'s text."""
+    text = str(exc)
+    head, marker, quoted = text.partition("\n\nResponse:\n")
+    if not marker:
+        return text
+    try:
+        return ast.literal_eval(quoted).decode("utf-8", "replace").strip()[:2000]
+    except (ValueError, SyntaxError, AttributeError):
+        return quoted[:2000]
+
+
 class RemoteStore(Store):
     """A SPARQL 1.1 endpoint; read-only when no update URL is given. Other clients may write to it (``shared``)."""
 
@@ -66,7 +79,7 @@ class RemoteStore(Store):
         try:
             return wrapper.query()
         except QueryBadFormed as exc:
-            raise QueryError(f"the endpoint rejected the {what}: {exc}") from exc
+            raise QueryError(f"malformed SPARQL {what} (the endpoint rejected it): {_server_message(exc)}") from exc
         except SPARQLWrapperException as exc:
             raise RemoteEndpointError(f"the endpoint {wrapper.endpoint} failed on the {what}: {exc}") from exc
         except OSError as exc:

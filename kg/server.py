@@ -11,6 +11,7 @@ server.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -47,11 +48,20 @@ class StoreServer:
     """``oxigraph serve --location FOLDER`` on a free loopback port, until :meth:`stop` (or the ``with`` block ends).
 
     The folder must not be open elsewhere: the server then exits at once and :class:`StoreError` quotes its log.
+    With ``query_timeout`` (seconds, rounded up to whole seconds) the server cancels every query that runs longer
+    (``oxigraph serve --timeout-s``): the evaluation stops and frees its CPU, and the client reads a cut answer.
+    Updates are not cancelled. ``read_only`` serves the folder without the update endpoint (``serve-read-only``).
+    The server's output goes to ``log`` (default: ``<folder>.server.log``).
     """
 
-    def __init__(self, folder: str | os.PathLike, *, start_timeout: float = 60.0):
+    def __init__(self, folder: str | os.PathLike, *, start_timeout: float = 60.0,
+                 query_timeout: float | None = None, read_only: bool = False, log: str | os.PathLike | None = None):
+        if query_timeout is not None and not query_timeout > 0:
+            raise StoreError(f"query_timeout must be positive seconds, got {query_timeout!r}")
         self.folder = Path(folder)
-        self.log = self.folder.with_name(self.folder.name + ".server.log")
+        self.read_only = read_only
+        self.query_timeout = None if query_timeout is None else math.ceil(query_timeout)
+        self.log = Path(log) if log is not None else self.folder.with_name(self.folder.name + ".server.log")
         self.process: subprocess.Popen | None = None
         for attempt in range(_START_ATTEMPTS):  # another process may take the free port before the server binds it
             self.port = free_loopback_port()
@@ -73,10 +83,12 @@ class StoreServer:
 
     def _start(self, timeout: float) -> bool:
         """Start the server; True once it answers, False if it exited early (port taken); StoreError on timeout."""
+        command = [oxigraph_binary(), "serve-read-only" if self.read_only else "serve", "--location", str(self.folder), "--bind", f"127.0.0.1:{self.port}",
+                   "--union-default-graph"]
+        if self.query_timeout is not None:
+            command += ["--timeout-s", str(self.query_timeout)]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [oxigraph_binary(), "serve", "--location", str(self.folder), "--bind", f"127.0.0.1:{self.port}",
-                 "--union-default-graph"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,6 +121,12 @@ class StoreServer:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Stop the server at once (SIGKILL): for a read-only server whose queries must end now."""
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 

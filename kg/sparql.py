@@ -32,6 +32,8 @@ _TOKEN = re.compile(
     r"|\$(?P<param>[A-Za-z_][A-Za-z0-9_]*)",
     re.DOTALL,
 )
+# SERVICE and LOAD as keywords: not part of a prefixed name (ex:load, load:x), a variable or a blank node label.
+_OUTBOUND = re.compile(r"(?<![\w:?$\-.])(SERVICE|LOAD)(?![\w:\-])", re.IGNORECASE)
 _FORM = re.compile(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.IGNORECASE)
 _PROLOGUE = re.compile(r"\s*(?:(?:PREFIX\s+[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)\s*)*", re.IGNORECASE)
 
@@ -127,6 +129,38 @@ def query_form(query: str) -> str:
     if match is None:
         raise QueryError("not a SPARQL query: expected SELECT, ASK, CONSTRUCT or DESCRIBE after the prefixes")
     return match.group(1).lower()
+
+
+def outbound_operations(text: str) -> list[str]:
+    """The operations of a query or update text that make the store fetch from elsewhere: ``SERVICE``
+    (federated query) and ``LOAD``, upper case, in order of appearance.
+
+    Keywords are found outside strings, IRIs and comments, so ``"LOAD"``, ``<http://x/SERVICE>``, ``?service``
+    and ``ex:load`` are not operations. A text that is not valid SPARQL may give extra matches, never fewer.
+    """
+    code = _TOKEN.sub(lambda m: " ", text)
+    return [m.group(1).upper() for m in _OUTBOUND.finditer(code)]
+
+
+#: Deepest nesting of ``{ ( [`` that :func:`check_nesting` lets through (real queries stay below 20).
+MAX_NESTING = 200
+
+
+def check_nesting(text: str, limit: int = MAX_NESTING) -> None:
+    """Raise :class:`QueryError` when brackets outside strings, IRIs and comments nest deeper than ``limit``.
+
+    Oxigraph's parser recurses per level and overflows its thread's stack on a few thousand levels (a 10 KB text),
+    which kills the whole process: check before any parser sees the text.
+    """
+    depth = deepest = 0
+    for char in _TOKEN.sub(" ", text):
+        if char in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "})]":
+            depth -= 1
+    if deepest > limit:
+        raise QueryError(f"the text nests brackets {deepest} deep; the limit is {limit}")
 
 
 def solution_rows(solutions, max_rows: int | None = None) -> tuple[list[str], list[dict[str, Node]], bool]:

@@ -19,6 +19,9 @@
   value in [0, 1].
 * **ontologies**: every ``ontology/*`` graph carries its catalog description (``sg:OntologyGraph``, name, root,
   source, load time, triple count).
+* **case files** (when a data folder is given; ``semgraph check`` always gives it): every ``sg:imageFile`` and
+  ``sg:maskFile`` of a case resolves inside the data folder (relative paths against it, symbolic links followed,
+  :func:`semgraph.files.data_file`) and names an existing file. Cases without such paths (reader CSV, AIM) are fine.
 
 Every query is a fixed text (no user input); problems are capped per kind (:data:`MAX_PER_KIND`) so that a badly
 broken store still gives a readable report, while the counts stay exact.
@@ -28,13 +31,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kg import Store
-from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH
+from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH, SG
 
 from .casegraph import ANNOTATION_KINDS
+from .errors import InvalidInput
+from .files import data_file
 from .sessions import CLAIM_LEASE
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
@@ -381,14 +388,42 @@ def _check_ontologies(store: Store, report: CheckReport) -> None:
                 report.add("ontology", r["g"], f"description has {int(r[var])} {name} values (expected 1)")
 
 
+# ----------------------------------------------------------------------------------------------- case files
+
+_FILES = """
+SELECT ?c ?p ?path WHERE { GRAPH $g { ?c a sg:Case ; ?p ?path VALUES ?p { sg:imageFile sg:maskFile } } }
+ORDER BY ?c ?p ?path
+"""
+_FILE_PROPERTIES = {str(SG.imageFile): "sg:imageFile", str(SG.maskFile): "sg:maskFile"}
+
+
+def _check_files(store: Store, report: CheckReport, data_dir: str | os.PathLike) -> None:
+    """Report each case whose ``sg:imageFile`` / ``sg:maskFile`` is outside ``data_dir`` or names no file."""
+    rows = store.select(_FILES, {"g": ANNOTATIONS_GRAPH})
+    report.checked["case files"] = len(rows)
+    root = Path(data_dir).resolve()
+    for r in rows:
+        name = _FILE_PROPERTIES[str(r["p"])]
+        try:
+            path = data_file(str(r["path"]), root)
+        except InvalidInput as e:
+            report.add("file", r["c"], f"{name} {e.message}")
+            continue
+        if not path.is_file():
+            report.add("file", r["c"], f"{name} {str(r['path'])!r} is missing (no such file in {root})")
+
+
 CHECKS: dict[str, Callable[[Store, CheckReport], None]] = {
     "cases": _check_cases, "rounds": _check_rounds, "baseline": _check_baseline, "ontologies": _check_ontologies,
 }
 
 
-def check_store(store: Store) -> CheckReport:
-    """Check the integrity of ``store`` (read only); see the module docstring for what is checked."""
+def check_store(store: Store, data_dir: str | os.PathLike | None = None) -> CheckReport:
+    """Check the integrity of ``store`` (read only); with ``data_dir``, also that the cases' image and mask files
+    are inside that data folder and exist. See the module docstring for what is checked."""
     report = CheckReport()
     for check in CHECKS.values():
         check(store, report)
+    if data_dir is not None:
+        _check_files(store, report, data_dir)
     return report

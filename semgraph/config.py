@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
                          "default DATA_DIR/graph."),
     Setting("update_url", "", "SPARQL Update URL of a remote store (default: the store URL itself)."),
     Setting("timeout", 60.0, "Seconds to wait for a remote SPARQL endpoint."),
+    Setting("store_folder", "", "Folder of the embedded store behind a `store` URL that `semgraph serve --workers` "
+                                "serves itself (set by it): /sparql queries run on copies of that folder."),
     Setting("engine_snapshot", "", "File of the retrieval engine's snapshot of a remote store (checked against the "
                                    "store before use; default: none for a remote store, beside an embedded one)."),
 )
@@ -53,6 +55,7 @@ class Config:
     store: str = ""
     update_url: str = ""
     timeout: float = 60.0
+    store_folder: str = ""
     engine_snapshot: str = ""
 
     @classmethod

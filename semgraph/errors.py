@@ -6,6 +6,8 @@ web app answers with.
 
 from __future__ import annotations
 
+import math
+
 
 class SemgraphError(Exception):
     """Base class of every error raised by :mod:`semgraph`."""
@@ -41,3 +43,15 @@ class ConfigurationError(SemgraphError):
 
     status = 500
     title = "Configuration error"
+
+
+class TooManyRequests(SemgraphError):
+    """Too many attempts in a short time (429); ``headers`` carries ``Retry-After``: the whole seconds to wait."""
+
+    status = 429
+    title = "Too many attempts"
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}

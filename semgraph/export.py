@@ -56,10 +56,8 @@ Errors: bad filters raise :class:`semgraph.errors.InvalidInput`; nothing here wr
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import math
 import urllib.parse
@@ -75,10 +73,12 @@ from kg.namespaces import BASELINE_GRAPH, GRAPH, ID, SG
 
 from .casegraph import user_iri
 from .errors import InvalidInput
+from .files import csv_text
 from .timeline import as_date
 
-__all__ = ["CSV_COLUMNS", "EXTENSIONS", "FORMATS", "RULE", "SORT_KEYS", "Edge", "Proposal", "Relation", "export",
-           "learned_edges", "learned_relations", "proposal_graph", "proposals", "report", "safe_export_path"]
+__all__ = ["CSV_COLUMNS", "EXTENSIONS", "FORMATS", "MARKDOWN_SPECIAL", "RULE", "SORT_KEYS", "Edge", "Proposal",
+           "Relation", "export", "learned_edges", "learned_relations", "markdown_text", "proposal_graph", "proposals",
+           "report", "safe_export_path"]
 
 #: Prefix of the feedback round graphs.
 FEEDBACK_PREFIX = str(GRAPH["feedback/"])
@@ -491,26 +491,25 @@ def turtle(g: Graph) -> str:
 
 
 def _csv(edges: Sequence[Edge], label) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for e in edges:
-        writer.writerow([
-            e.term_a, label(e.term_a), e.term_b, label(e.term_b), repr(e.previous), repr(e.value),
-            repr(e.value - e.previous), e.iri, _local(e.round, "round"), e.round_number, e.session_id,
-            e.query_case or "", e.user, e.generated_at.isoformat(), e.round_started.isoformat(),
-            e.round_ended.isoformat(), e.algorithm, e.parameters, " ".join(_mark_ids(e, "relevant")),
-            " ".join(_mark_ids(e, "irrelevant")), " ".join(_mark_ids(e, "neutral")), " ".join(e.derived_from),
-            e.graph])
-    return out.getvalue()
+    """The CSV export: a header of :data:`CSV_COLUMNS`, one row per edge, formula-like texts neutralised
+    (:func:`semgraph.files.spreadsheet_cell`)."""
+    rows = ([e.term_a, label(e.term_a), e.term_b, label(e.term_b), repr(e.previous), repr(e.value),
+             repr(e.value - e.previous), e.iri, _local(e.round, "round"), e.round_number, e.session_id,
+             e.query_case or "", e.user, e.generated_at.isoformat(), e.round_started.isoformat(),
+             e.round_ended.isoformat(), e.algorithm, e.parameters, " ".join(_mark_ids(e, "relevant")),
+             " ".join(_mark_ids(e, "irrelevant")), " ".join(_mark_ids(e, "neutral")), " ".join(e.derived_from),
+             e.graph] for e in edges)
+    return csv_text([CSV_COLUMNS, *rows])
 
 
 def export(store: Store, fmt: str = "turtle", *, term: str | None = None, min_change: float | None = None,
            min_sessions: int = 1, user: str | None = None, since=None, until=None) -> str:
     """The learned edges (of the pairs :func:`learned_relations` keeps with these filters) as text.
 
-    ``fmt``: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`),
-    ``'proposal'`` (Turtle, see :func:`proposal_graph`) or ``'report'`` (Markdown, :func:`report`).
+    ``fmt``: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`; a
+    text cell starting like a formula gets a leading ``'``, see :func:`semgraph.files.spreadsheet_cell`),
+    ``'proposal'`` (Turtle, see :func:`proposal_graph`) or ``'report'`` (Markdown, :func:`report`; every text that
+    comes from the store or the filters is escaped, see :func:`markdown_text`).
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -738,7 +737,8 @@ def report(store: Store, **filters) -> str:
     used = {k: v for k, v in filters.items() if v is not None and v != "" and not (k == "min_sessions" and v == 1)}
     lines = ["# Learned term relations: change report", "",
              f"Generated {now} from the feedback graphs of the store.",
-             "Filters: " + (", ".join(f"{k} = {v}" for k, v in used.items()) if used else "none") + ".", ""]
+             "Filters: " + (", ".join(f"{k} = {markdown_text(str(v))}" for k, v in used.items()) if used
+                            else "none") + ".", ""]
     if not relations:
         lines += [("No learned term relations match: no feedback round has changed a term similarity yet "
                    "(or the filters exclude them all)."), ""]
@@ -747,26 +747,28 @@ def report(store: Store, **filters) -> str:
     users = sorted({u for rel in relations for u in rel.users})
     lines += [(f"{len(relations)} term pair{'s' * (len(relations) != 1)} changed by feedback, from {n_rounds} "
                f"round{'s' * (n_rounds != 1)} by {len(users)} user{'s' * (len(users) != 1)} "
-               f"({', '.join(users)})."), "", "## Proposed ontology changes", ""]
+               f"({markdown_text(', '.join(users))})."), "", "## Proposed ontology changes", ""]
     if not found:
         lines += ["None: no pair was made closer by enough independent sessions (see the rule below).", ""]
     for n, p in enumerate(found, start=1):
         if p.kind == "reparent":
-            head = (f"{n}. **Re-parent** {label(p.subject)} under {label(p.new_parent)} (now under "
-                    f"{', '.join(label(t) for t in p.current_parents) or 'nothing'})")
+            now = markdown_text(", ".join(label(t) for t in p.current_parents)) or "nothing"
+            head = (f"{n}. **Re-parent** {markdown_text(label(p.subject))} under "
+                    f"{markdown_text(label(p.new_parent))} (now under {now})")
         else:
-            head = f"{n}. **{_KIND_TEXT[p.kind]}** {p.label_a} ↔ {p.label_b}"
+            head = f"{n}. **{_KIND_TEXT[p.kind]}** {markdown_text(p.label_a)} ↔ {markdown_text(p.label_b)}"
         lines.append(f"{head}: confidence {p.confidence:.3f}")
         theta = f", ontological {p.ontological:.2f}" if p.ontological is not None else ""
         lines.append(f"   - dissimilarity {p.baseline:.2f} → {p.learned:.2f}{theta}; {p.sessions} agreeing "
                      f"independent session(s), {p.users} user(s), {p.against} against")
-        lines.append(f"   - supported by round(s) {', '.join(_local(r, 'round') for r in p.rounds)}")
+        lines.append(f"   - supported by round(s) {markdown_text(', '.join(_local(r, 'round') for r in p.rounds))}")
     lines += ["", "## All learned relations", "",
               "| pair | baseline | learned | change | rounds | sessions | users | first | last |",
               "|---|---:|---:|---:|---:|---:|---|---|---|"]
     for r in relations:
-        lines.append(f"| {_md(r.label_a)} ↔ {_md(r.label_b)} | {r.baseline:.3f} | {r.learned:.3f} | "
-                     f"{r.change:+.3f} | {r.rounds} | {r.sessions} | {_md(', '.join(r.users))} | "
+        lines.append(f"| {markdown_text(r.label_a)} ↔ {markdown_text(r.label_b)} | {r.baseline:.3f} | "
+                     f"{r.learned:.3f} | {r.change:+.3f} | {r.rounds} | {r.sessions} | "
+                     f"{markdown_text(', '.join(r.users))} | "
                      f"{r.first:%Y-%m-%d} | {r.last:%Y-%m-%d} |")
     lines += ["", "## Rule", "",
               (f"A pair is proposed when at least {filters.get('min_sessions') or 1} independent session(s) moved it "
@@ -779,9 +781,18 @@ def report(store: Store, **filters) -> str:
     return "\n".join(lines)
 
 
-def _md(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+#: Characters with a meaning in (GitHub-flavoured) Markdown text: emphasis, code, links, HTML, table cells, escapes.
+MARKDOWN_SPECIAL = frozenset("\\`*_[]<>|~")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal Markdown inline text, safe in a paragraph, a list item or a table cell.
+
+    Each character of :data:`MARKDOWN_SPECIAL` gets a backslash (CommonMark escapes), and every line break
+    (``\\n``, ``\\r``, and the others of :meth:`str.splitlines`) becomes a space, so the text cannot end its line and
+    start a heading, list or table row of its own.
+    """
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in " ".join(text.splitlines()))
 
 
 # --------------------------------------------------------------------------------------------------- files

@@ -8,6 +8,13 @@ them ("truth") and, when a term model is given, its likelihoods ("predicted", at
 The feature file is complete before the case exists in the store, so a crash never leaves a half case; rerunning
 skips the cases already in the store. A bad case is reported with its id and reason and skipped.
 
+Image and mask files: the store only ever names files inside the data folder (the web app and ``semgraph check``
+read nothing else, :func:`semgraph.files.data_file`). A file of the manifest that is inside the data folder
+(symbolic links resolved) is recorded where it is (its absolute path); one outside it is first copied to
+``DATA_DIR/images/<case id>/<file name>`` and recorded as that path relative to the data folder
+(:func:`keep_in_data_folder`, the one rule for every ingest that records files). A manifest that is itself inside the
+data folder (the web batch ingest unpacks uploads into ``DATA_DIR/cohorts/``) may only name files inside it.
+
 Reader-only CSV (:func:`ingest_reader_csv`): columns ``case_id``, ``patient_id``, optional ``diagnosis``, optional
 metadata (``study_id``, ``study_date``, ``age``, ``sex``, ``contrast_phase``, ``liver_segment``) and one column per
 term (IRI, RadLex id or label, resolved in the loaded ontology) with values in [0, 1]. The whole file is validated
@@ -17,9 +24,14 @@ before anything is written.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import filecmp
 import hashlib
 import json
+import os
+import re
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,9 +48,11 @@ from ontology import OntologyError
 from .casegraph import Annotation, Case, case_iri, model_iri, write_case
 from .errors import InvalidInput, NotFound, SemgraphError
 from .features import MIN_ROI_AREA, FeatureConfig, extract_all
-from .files import write_atomically
+from .files import data_file, write_atomically
 
 FEATURES_DIR = "features"
+#: Where ingest copies the image and mask files that are outside the data folder: ``DATA_DIR/images/<case id>/``.
+IMAGES_DIR = "images"
 MODELS_DIR = "models"
 LATEST_MODEL = "LATEST"
 READER_META_COLUMNS = ("study_id", "study_date", "age", "sex", "contrast_phase", "liver_segment")
@@ -112,6 +126,83 @@ def load_features(path: Path) -> CaseFeatures:
         return CaseFeatures(z["roi"], z["patches"], z["kinds"], z["centres"], cfg)
 
 
+# ---------------------------------------------------------------------- image and mask files
+#: A case id used as it is for its folder under ``DATA_DIR/images``; any other id gets the SHA-1 of its case IRI.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_COPY_CHUNK = 1 << 20
+
+
+def case_files_dir(data_dir, case_id: str) -> Path:
+    """``DATA_DIR/images/<case id>``: where :func:`keep_in_data_folder` copies a case's files (the SHA-1 of the case
+    IRI instead of the id when the id is not a plain file name: letters, digits, ``.``, ``_``, ``-``)."""
+    name = case_id if _PLAIN_NAME.fullmatch(case_id) else hashlib.sha1(str(case_iri(case_id)).encode()).hexdigest()
+    return Path(data_dir) / IMAGES_DIR / name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_COPY_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keep_in_data_folder(path, data_dir, case_id: str, *, what: str = "file", copy: bool = True,
+                        copied: list[Path] | None = None) -> str:
+    """What to record (``sg:imageFile`` / ``sg:maskFile``) for the file ``path`` of case ``case_id``: a path inside
+    the data folder ``data_dir``, as :func:`semgraph.files.data_file` requires.
+
+    * ``path`` inside the data folder (symbolic links resolved): recorded where it is, as an absolute path.
+    * ``path`` outside it: copied to ``DATA_DIR/images/<case id>/<its name>`` (:func:`case_files_dir`; a temporary
+      file renamed into place, so an interruption leaves no half file) and recorded relative to the data folder
+      (``images/<case id>/<name>``: still valid when the data folder is moved or restored from a backup). A file of
+      the same content already there is reused and nothing is written, so a re-run copies nothing; a different file
+      of that name is never overwritten: the copy is then named ``<16 hex digits of its SHA-256>-<name>``. Each copy
+      written is appended to ``copied``.
+    * ``copy=False``: a file outside is refused (:class:`InvalidInput` "<what> ... is outside the data folder")
+      before it is read.
+    """
+    root = Path(data_dir).resolve()
+    source = Path(os.path.abspath(path))
+    try:
+        data_file(str(source), root)
+        return str(source)
+    except InvalidInput as exc:
+        if not copy:
+            raise InvalidInput(f"{what} {exc.message}; a manifest inside the data folder may only name files inside "
+                               "it") from None
+    if not source.is_file():
+        raise NotFound(f"{what} {source} does not exist or is not a regular file")
+    folder = case_files_dir(root, case_id)
+    target = folder / source.name
+    if target.exists() and not filecmp.cmp(source, target, shallow=False):
+        target = folder / f"{_sha256(source)[:16]}-{source.name}"
+    if not (target.is_file() and filecmp.cmp(source, target, shallow=False)):
+        with open(source, "rb") as src:
+            write_atomically(target, lambda f: shutil.copyfileobj(src, f, _COPY_CHUNK))
+        if copied is not None:
+            copied.append(target)
+    return target.relative_to(root).as_posix()
+
+
+def _remove_copies(copies: Iterable[Path]) -> None:
+    """Remove the files copied for a case that then failed (and its folder when that leaves it empty)."""
+    for path in copies:
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:  # not empty: other files of the case are still there
+            pass
+
+
+def _inside(path, data_dir) -> bool:
+    try:
+        data_file(os.path.abspath(path), data_dir)
+        return True
+    except InvalidInput:
+        return False
+
+
 # ---------------------------------------------------------------------- models in the data folder
 def models_dir(data_dir) -> Path:
     return Path(data_dir) / MODELS_DIR
@@ -158,16 +249,19 @@ def record_model(store: Store, model) -> None:
 # ---------------------------------------------------------------------- reports
 @dataclass
 class IngestReport:
-    """What an ingest did: ids ingested, ids already in the store, (id, reason) of failed cases."""
+    """What an ingest did: ids ingested, ids already in the store, (id, reason) of failed cases, and the image and
+    mask files copied into the data folder because they were outside it (:func:`keep_in_data_folder`)."""
 
     ingested: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    copied: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"ingested {len(self.ingested)}, skipped (already in the store) {len(self.skipped)}, "
+        text = (f"ingested {len(self.ingested)}, skipped (already in the store) {len(self.skipped)}, "
                 f"failed {len(self.failed)}")
+        return text + (f", copied into the data folder {len(self.copied)}" if self.copied else "")
 
 
 def existing_case_ids(store: Store) -> set[str]:
@@ -205,8 +299,12 @@ def resolve_source(source) -> tuple[str, Path]:
 
 
 def ingest(store: Store, source, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
-           progress: bool = True, hierarchy=None, on_case: Callable[[str], None] | None = None) -> IngestReport:
-    """Ingest a cohort manifest, a folder with ``manifest.json``, or a reader-only CSV (see the module doc)."""
+           progress: bool = True, hierarchy=None, on_case: Callable[[str], None] | None = None,
+           copy_outside: bool | None = None) -> IngestReport:
+    """Ingest a cohort manifest, a folder with ``manifest.json``, a reader-only CSV or AIM XML (see the module doc).
+
+    Reader CSV and AIM cases have no image files; ``copy_outside`` is for manifests (:func:`ingest_manifest`).
+    """
     kind, path = resolve_source(source)
     if kind == "reader":
         return ingest_reader_csv(store, path, hierarchy=hierarchy)
@@ -217,7 +315,7 @@ def ingest(store: Store, source, data_dir, *, model=None, feature_config: Featur
     from .cohort import read_manifest
 
     return ingest_manifest(store, read_manifest(path), data_dir, model=model, feature_config=feature_config,
-                           progress=progress, on_case=on_case)
+                           progress=progress, on_case=on_case, copy_outside=copy_outside)
 
 
 def _manifest_case(record) -> Case:
@@ -233,12 +331,18 @@ def _manifest_case(record) -> Case:
 
 
 def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
-                    progress: bool = True, on_case: Callable[[str], None] | None = None) -> IngestReport:
+                    progress: bool = True, on_case: Callable[[str], None] | None = None,
+                    copy_outside: bool | None = None) -> IngestReport:
     """Ingest every case of a read manifest (:func:`semgraph.cohort.read_manifest`); resumable.
 
     ``model`` (a fitted :class:`semgraph.terms.TermModels`) adds a "predicted" annotation; its feature
     configuration is used (a different explicit ``feature_config`` is an error). ``on_case`` is called with each
     case id before its features are extracted (used by tests to simulate a crash).
+
+    Image and mask files outside the data folder are copied into it (:func:`keep_in_data_folder`; listed in
+    ``report.copied``) when ``copy_outside`` is true, and make the case fail when it is false; by default (None)
+    they are copied unless the manifest itself is inside the data folder. The copies of a case that fails are
+    removed; those of a run that was interrupted are reused by the next.
     """
     import time
 
@@ -254,6 +358,8 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
                                f"not {cfg.to_dict()}")
         cfg = model_cfg
     cfg = cfg or INGEST_FEATURE_CONFIG
+    if copy_outside is None:
+        copy_outside = getattr(manifest, "path", None) is None or not _inside(manifest.path, data_dir)
     start = time.perf_counter()
     report = IngestReport()
     existing = existing_case_ids(store)
@@ -266,10 +372,15 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
             continue
         if on_case is not None:
             on_case(case_id)
+        copies: list[Path] = []
         try:
-            case = _manifest_case(record)
+            case = dataclasses.replace(_manifest_case(record), **{
+                field_name: keep_in_data_folder(path, data_dir, case_id, what=what, copy=copy_outside, copied=copies)
+                for field_name, what, path in (("image_file", "image", record.image),
+                                               ("mask_file", "mask", record.mask))})
             feats = compute_features(record.image, record.mask, cfg)
         except (SemgraphError, ValueError, OSError) as exc:
+            _remove_copies(copies)
             report.failed.append((case_id, getattr(exc, "message", None) or str(exc)))
             continue
         annotations = [Annotation("reader", {t: float(v) for t, v in record.reader_labels.items()})]
@@ -282,6 +393,7 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
         write_case(store, case, annotations)
         existing.add(case_id)
         report.ingested.append(case_id)
+        report.copied.extend(copies)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -538,7 +650,8 @@ def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri)
 
 
 __all__ = [
-    "CaseFeatures", "IngestReport", "TrainingSet", "annotate", "compute_features", "existing_case_ids",
-    "features_path", "ingest", "ingest_manifest", "ingest_reader_csv", "latest_model", "load_features",
+    "IMAGES_DIR", "CaseFeatures", "IngestReport", "TrainingSet", "annotate", "case_files_dir", "compute_features",
+    "existing_case_ids", "features_path", "ingest", "ingest_manifest", "ingest_reader_csv", "keep_in_data_folder",
+    "latest_model", "load_features",
     "record_model", "roi_likelihoods", "save_features", "save_model", "store_crossval", "train", "training_set",
 ]

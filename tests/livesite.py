@@ -5,7 +5,11 @@ Importable as ``livesite`` (pytest puts ``tests/`` on ``sys.path``, see ``python
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -96,3 +100,30 @@ class WebClient:
         """Send the session's CSRF token (from ``/api/v1/me``) as ``X-CSRF-Token``, as JSON API writes need."""
         self.http.headers["X-CSRF-Token"] = self.get("/api/v1/me").json()["csrf_token"]
         return self
+
+
+class Served:
+    """``semgraph serve`` over ``data`` in a subprocess on a free loopback port (``extra`` CLI options, ``SEMGRAPH_*``
+    settings from ``env``); stderr goes to ``serve.log`` beside ``data``. :meth:`stop` sends SIGTERM and waits."""
+
+    def __init__(self, data: Path, *extra: str, env: Mapping[str, str] | None = None):
+        self.data = data
+        self.log = data.with_name("serve.log")
+        with open(self.log, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from semgraph.cli import main; main()", "--data-dir", str(data), "serve",
+                 "--port", "0", *extra], stdout=subprocess.PIPE, stderr=err, text=True,
+                env={**os.environ, **(env or {})})
+        line = self.banner = self.process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if found is None:
+            self.stop()
+            raise RuntimeError(f"no URL in {line!r}: {self.log.read_text()[-2000:]}")
+        self.url = found.group(0)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=90)
+        self.process.stdout.close()
+        return code

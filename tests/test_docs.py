@@ -10,6 +10,7 @@ import click
 
 from semgraph.cli import load_commands
 from semgraph.config import SETTINGS
+from webapp.settings import WEB_SETTINGS
 
 cli = load_commands()
 
@@ -33,6 +34,17 @@ def test_every_command_is_in_the_readme():
 def test_every_setting_is_in_the_readme():
     for setting in SETTINGS:
         assert f"`{setting.name}`" in README and f"`{setting.env}`" in README, setting.name
+
+
+def test_every_web_setting_is_in_the_readme_with_its_default():
+    for setting in WEB_SETTINGS:
+        row = re.search(rf"^\| `SEMGRAPH_{setting.name}` \| (.+?) \|", README, re.M)
+        assert row, f"SEMGRAPH_{setting.name} has no row in the README's web settings table"
+        shown = row.group(1).strip("`")
+        expected = {True: "on", False: "off"}.get(setting.default, setting.default) if isinstance(
+            setting.default, bool) else setting.default
+        assert shown == (f"{expected:g}" if isinstance(expected, float) else str(expected) or "(empty)"), \
+            (setting.name, shown)
 
 
 def test_ci_runs_the_readme_test_command():

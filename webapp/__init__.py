@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+import kg
+from kg.embedded import EmbeddedStore
+from kg.replica import GRACE, QueryReplica
 from semgraph.config import SETTINGS, Config
 from semgraph.users import UserStore
 
 from . import settings as web_settings
-from .services import QuerySlots, Services
+from .services import QueryGate, Services
 
 __all__ = ["create_app"]
 
@@ -60,14 +64,18 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_SORT_KEYS=False)
     app.config.update(flask_settings)
     web_settings.check(app.config)
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SECURE_COOKIES"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = web_settings.secret_key(semgraph_config.data_dir)
+    web_settings.check_secret_key(app.config["SECRET_KEY"])
     os.makedirs(semgraph_config.data_dir, exist_ok=True)
 
     store = semgraph_config.open_store()
     app.extensions["semgraph"] = Services(
         config=semgraph_config, store=store, users=UserStore.in_data_dir(semgraph_config.data_dir),
-        slots=QuerySlots(int(app.config["SPARQL_MAX_CONCURRENT"])))
+        gate=QueryGate(int(app.config["SPARQL_MAX_CONCURRENT"]), int(app.config["SPARQL_MAX_PER_CLIENT"]),
+                       float(app.config["SPARQL_QUEUE_WAIT"])),
+        public=_public_queries(semgraph_config, store, float(app.config["SPARQL_TIMEOUT"])))
 
     from . import (
         api,
@@ -97,6 +105,26 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["current_user"] = auth.current_user
     app.after_request(_security_headers)
     return app
+
+
+def _public_queries(config: Config, store: kg.Store, timeout: float) -> QueryReplica | kg.Store:
+    """Where /sparql queries run (see :class:`Services`): replicas of an embedded store, or of the folder that
+    ``semgraph serve --workers`` serves (``store_folder``); else a read-only connection to the remote store."""
+    if isinstance(store, EmbeddedStore):
+        return QueryReplica(store, store.location + ".replicas", timeout=timeout)
+    if config.store_folder:
+        from .workbench import GENERATION_FILE
+
+        marker = Path(config.data_dir) / GENERATION_FILE  # bumped by every process after an update through /sparql
+
+        def version() -> bytes:
+            try:
+                return marker.read_bytes()
+            except FileNotFoundError:
+                return b""
+
+        return QueryReplica(config.store_folder, config.store_folder + ".replicas", timeout=timeout, version=version)
+    return kg.open_store(store.location, read_only=True, timeout=timeout + GRACE)
 
 
 def _security_headers(response):

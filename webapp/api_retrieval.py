@@ -2,7 +2,8 @@
 dendrograms, thumbnails and background jobs (all described in the OpenAPI document).
 
 Reads need a login; writes (sessions, rounds, uploads) need the radiologist role, jobs the radiologist or curator
-role; unsafe methods need the ``X-CSRF-Token`` header (``GET /api/v1/me`` gives it).
+role; unsafe methods need the ``X-CSRF-Token`` header (``GET /api/v1/me`` gives it). An uploaded image's token and
+file name are shown only to its owner and admins (:func:`webapp.workbench.may_see_private`).
 """
 
 from __future__ import annotations
@@ -344,7 +345,8 @@ add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "ro
     "session_id": {"type": "string"}, "user": {"type": "string"}, "label": {"type": ["string", "null"]},
     "round": {"type": "integer"}, "rounds": {"type": "array", "items": {"type": "object"}},
     "query_case": {"type": ["string", "null"]}, "query_diagnosis": {"type": ["string", "null"]},
-    "upload": {"type": ["string", "null"]},
+    "upload": {"type": ["string", "null"], "description": "Token of the uploaded query image of an image query; "
+                                                          "null for users other than its owner and admins"},
     "query_text": {"type": ["string", "null"], "description": "The free-text query of a text session"},
     "algorithm": {"type": "string", "description": "Feedback algorithm of the session's rounds"},
     "k": {"type": "integer"}, "filters": _FILTERS,

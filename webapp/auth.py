@@ -1,26 +1,35 @@
 """Login, logout, the current user and the ``login_required`` decorator.
 
-The session cookie (signed with the app's secret key) holds only the user name; the user's role is read from the
-user list on every request, so a removed user or a changed role takes effect at once.
+The session cookie (signed with the app's secret key) holds the user name and the user's session epoch
+(:class:`semgraph.users.User`); the role is read from the user list on every request, so a removed user or a
+changed role takes effect at once. A cookie whose epoch is not the user's current one is logged out: logout, a new
+password and a new role change the epoch in ``DATA_DIR/users.json``, which ends every session of the user in
+every worker process, including copies of the cookie.
+
+Failed logins are throttled per user name and per client address (:class:`semgraph.users.LoginThrottle`, settings
+``LOGIN_FAILURES_PER_USER``, ``LOGIN_FAILURES_PER_ADDRESS``, ``LOGIN_FAILURE_WINDOW``). The address is the one the
+server sees: behind a reverse proxy, that is the proxy's unless the server trusts its forwarded headers.
 """
 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Callable
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from rdflib import URIRef
 
 from semgraph.casegraph import user_iri
 from semgraph.errors import SemgraphError
-from semgraph.users import User
+from semgraph.users import LoginThrottle, User
 
 from .errors import wants_json
-from .services import get_users
+from .services import get_users, services
 
 bp = Blueprint("auth", __name__)
 _SESSION_USER = "user"
+_SESSION_EPOCH = "epoch"
 
 
 class NotLoggedIn(SemgraphError):
@@ -34,10 +43,11 @@ class Forbidden(SemgraphError):
 
 
 def current_user() -> User | None:
-    """The logged-in user of this request, or None."""
+    """The logged-in user of this request, or None (also for a cookie of an ended session: see the module)."""
     if "user" not in g:
         name = session.get(_SESSION_USER)
-        g.user = get_users().get(name) if isinstance(name, str) else None
+        user = get_users().get(name) if isinstance(name, str) else None
+        g.user = user if user is not None and session.get(_SESSION_EPOCH) == user.epoch else None
     return g.user
 
 
@@ -76,30 +86,57 @@ def login_required(view: Callable | None = None, *, role: str | tuple[str, ...] 
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """``target`` if it is a path on this site, else the home page (no open redirect).
+
+    A path starts with exactly one "/" and holds no backslash, control, format or space character: browsers drop
+    tabs and line breaks from a URL and read "\\" as "/", so "/<tab>/evil.example" or "/\\evil.example" would
+    lead to another host. Such a path has neither a scheme nor a host, however a browser cleans it up.
+    """
+    if (isinstance(target, str) and target.startswith("/") and not target.startswith("//")
+            and not any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in target)):
         return target
     return url_for("pages.home")
 
 
+def _throttle() -> LoginThrottle:
+    """The failed-login counts of this app's data folder, with the app's limits."""
+    config = current_app.config
+    return LoginThrottle.in_data_dir(services().config.data_dir, per_user=int(config["LOGIN_FAILURES_PER_USER"]),
+                                     per_address=int(config["LOGIN_FAILURES_PER_ADDRESS"]),
+                                     window=float(config["LOGIN_FAILURE_WINDOW"]))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """GET: the login form. POST: check the name and password (CSRF-checked), then go to ``next``."""
+    """GET: the login form. POST: check the name and password (CSRF-checked), then go to ``next``.
+
+    A name or address with too many recent failures gets 429 with Retry-After before the password is looked at."""
     error = None
     status = 200
     if request.method == "POST":
         name = request.form.get("name", "").strip()
+        address = request.remote_addr or "unknown"
+        throttle = _throttle()
+        throttle.check(name, address)
         user = get_users().authenticate(name, request.form.get("password", ""))
         if user is not None:
+            throttle.succeeded(name)
             session.clear()  # a fresh session (and CSRF token) after login
             session[_SESSION_USER] = user.name
+            session[_SESSION_EPOCH] = user.epoch
             return redirect(_safe_next(request.form.get("next")))
+        throttle.failed(name, address)
         error, status = "Wrong user name or password.", 401
     return render_template("login.html", error=error, next=request.values.get("next", "")), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """End the session (a POST with the CSRF token, so another site cannot log you out)."""
+    """End the session, on the server too: every session of the user ends (other browsers, copies of the cookie).
+
+    A POST with the CSRF token, so another site cannot log you out."""
+    user = current_user()
+    if user is not None:
+        get_users().end_sessions(user.name)
     session.clear()
     return redirect(url_for("pages.home"))

@@ -22,9 +22,15 @@ Jobs
 ----
 ``ingest``
     An uploaded zip of a cohort folder (``manifest.json`` + images + masks, e.g. from ``semgraph cohort generate``)
-    is unpacked to ``DATA_DIR/cohorts/<job id>/`` (member names checked: no absolute paths, no ``..``; size and
-    member count bounded) and ingested with :func:`semgraph.ingest.ingest`, with the latest term model when there
-    is one. Progress: one step per case of the manifest.
+    is unpacked to ``DATA_DIR/cohorts/<random id>/`` and ingested with :func:`semgraph.ingest.ingest_manifest`,
+    with the latest term model when there is one. Progress: one step per case of the manifest. Before anything is
+    written, the upload is refused (400) for an unsafe member name (absolute, ``..``), more than
+    :data:`MAX_ZIP_MEMBERS` members, more than :data:`MAX_UNPACKED_BYTES` in all, a member over
+    :data:`RATIO_FLOOR` that expands more than :data:`MAX_COMPRESSION_RATIO`:1 (a zip bomb), or an encrypted
+    member or a compression other than deflate; while unpacking, the bytes of each member are counted and a member
+    that yields more than its header declares, or is damaged, is refused (see :func:`unpack_zip`); so is a zip
+    whose ``manifest.json`` cannot be read. A refused upload, or an ingest job that fails before writing a case,
+    removes what it unpacked; the folder of a job that wrote cases stays, since they refer to its files.
 ``train``
     :func:`semgraph.ingest.train` on every ingested image case, then :func:`semgraph.ingest.annotate` with the new
     model. Progress: three steps (training set, fit, annotate).
@@ -43,10 +49,12 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import traceback
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,8 +66,19 @@ from semgraph.files import write_atomically
 JOBS_DIR = "jobs"
 COHORTS_DIR = "cohorts"
 KINDS = ("ingest", "train")
-MAX_ZIP_MEMBERS = 200_000
-MAX_UNPACKED_BYTES = 4 * 1024 ** 3
+#: Most members (files and folders) in a cohort zip: an image and a mask for each of 10,000 cases.
+MAX_ZIP_MEMBERS = 20_000
+#: Most bytes a cohort zip may unpack to, in all: 1 GiB, about 2,000 cases of 512 x 512 16-bit DICOM slices with
+#: their masks. A larger cohort goes in several zips (an ingest skips the cases already in the store).
+MAX_UNPACKED_BYTES = 1 << 30
+#: Largest ratio of a member's unpacked to its compressed size. Real cohorts compress poorly (DICOM and NIfTI
+#: slices about 2:1, PNG masks under 3:1, the manifest 7:1); zeros, what a zip bomb holds, deflate about 1000:1.
+MAX_COMPRESSION_RATIO = 100
+#: Members of at most this many bytes (1 MiB) are exempt from the ratio check: a small text file may compress well.
+RATIO_FLOOR = 1 << 20
+#: Compression methods accepted in a cohort zip: Python's zipfile inflates these in bounded chunks.
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_UNPACK_CHUNK = 1 << 20
 RUNNER_KEY = "radiology.jobs"
 LOCK_FILE = ".runner.lock"
 INTERRUPTED = "the server process that ran this job stopped before it finished"
@@ -238,43 +257,100 @@ class JobRunner:
 # --------------------------------------------------------------------------------------------------- the jobs
 
 
+def check_members(members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip, from the sizes its central directory declares, with more than :data:`MAX_ZIP_MEMBERS` members,
+    a member encrypted or compressed with a method not in :data:`ZIP_METHODS`, a member over :data:`RATIO_FLOOR`
+    bytes that expands more than :data:`MAX_COMPRESSION_RATIO`:1, or more than :data:`MAX_UNPACKED_BYTES` in all
+    (:class:`InvalidInput` naming the limit)."""
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise InvalidInput(f"the zip holds {len(members):,} files, over the limit of {MAX_ZIP_MEMBERS:,}; "
+                           "split the cohort into several zips")
+    for member in members:
+        if member.compress_type not in ZIP_METHODS:
+            raise InvalidInput(f"{member.filename} is compressed with method {member.compress_type}; use deflate "
+                               "(or no compression)")
+        if member.flag_bits & 0x1:
+            raise InvalidInput(f"{member.filename} is encrypted; upload a zip without a password")
+        if member.file_size > max(RATIO_FLOOR, MAX_COMPRESSION_RATIO * member.compress_size):
+            ratio = member.file_size / max(member.compress_size, 1)
+            raise InvalidInput(f"{member.filename} expands {member.file_size:,} bytes from {member.compress_size:,} "
+                               f"({ratio:.0f}:1), over the limit of {MAX_COMPRESSION_RATIO}:1 for a file over "
+                               f"{RATIO_FLOOR >> 20} MB; images compress far less than that")
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNPACKED_BYTES:
+        raise InvalidInput(f"the zip unpacks to {total:,} bytes, over the limit of {MAX_UNPACKED_BYTES / 2**30:g} GiB; "
+                           "split the cohort into several zips (an ingest skips the cases already in the store)")
+
+
+def _destination(root: Path, name: str) -> Path:
+    """Where member ``name`` unpacks under ``root`` (resolved); :class:`InvalidInput` if that is outside it."""
+    destination = (root / name).resolve()
+    if (name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name
+            or (root not in destination.parents and destination != root)):
+        raise InvalidInput(f"the zip holds an unsafe path {name!r}")
+    return destination
+
+
+def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path) -> None:
+    """Write ``member`` to ``destination`` a chunk at a time, counting its bytes: :class:`InvalidInput` as soon as
+    it yields more than its header declares, or when it is damaged. So a zip that passed :func:`check_members`
+    writes at most :data:`MAX_UNPACKED_BYTES`, whatever its members hold."""
+    written = 0
+    try:
+        with archive.open(member) as source, open(destination, "wb") as target:
+            while chunk := source.read(_UNPACK_CHUNK):
+                written += len(chunk)
+                if written > member.file_size:
+                    raise InvalidInput(f"{member.filename} holds more than the {member.file_size:,} bytes its header "
+                                       "declares; the zip is damaged or forged")
+                target.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InvalidInput(f"{member.filename} is damaged ({exc}); create the zip again") from None
+
+
 def unpack_zip(source, target: Path) -> Path:
-    """Unpack an uploaded zip into ``target`` safely; return the folder holding ``manifest.json``."""
+    """Unpack an uploaded zip into ``target`` safely; return the folder holding ``manifest.json``.
+
+    Every member name and the declared sizes (:func:`check_members`) are checked before anything is written; each
+    member is then written a chunk at a time and refused past its declared size (:func:`_extract`). On an error
+    part of the zip may be unpacked: the caller removes ``target``.
+    """
     try:
         archive = zipfile.ZipFile(source)
     except zipfile.BadZipFile:
         raise InvalidInput("the upload is not a zip file") from None
     with archive:
         members = archive.infolist()
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise InvalidInput(f"the zip has more than {MAX_ZIP_MEMBERS} files")
-        if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-            raise InvalidInput("the zip unpacks to more than 4 GB")
+        check_members(members)
         root = target.resolve()
-        for member in members:
-            name = member.filename
-            if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
-                raise InvalidInput(f"the zip holds an unsafe path {name!r}")
-            destination = (root / name).resolve()
-            if root not in destination.parents and destination != root:
-                raise InvalidInput(f"the zip holds an unsafe path {name!r}")
+        destinations = [_destination(root, member.filename) for member in members]
         target.mkdir(parents=True, exist_ok=True)
-        archive.extractall(target)
+        for member, destination in zip(members, destinations, strict=True):
+            try:
+                if member.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                else:
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    _extract(archive, member, destination)
+            except OSError as exc:  # a member named like a file unpacked before it, say
+                raise InvalidInput(f"{member.filename} cannot be unpacked ({exc.strerror})") from None
     manifests = sorted(target.rglob("manifest.json"), key=lambda p: len(p.parts))
     if not manifests:
         raise InvalidInput("the zip holds no manifest.json (zip the folder written by `semgraph cohort generate`)")
     return manifests[0].parent
 
 
-def ingest_work(svc, folder: Path) -> Callable[[Progress], dict]:
-    """The work of an ingest job over an unpacked cohort folder."""
-    def work(progress: Progress) -> dict:
-        from semgraph.cohort import read_manifest
-        from semgraph.ingest import ingest, latest_model
+def ingest_work(svc, manifest, unpacked: Path) -> Callable[[Progress], dict]:
+    """The work of an ingest job over ``manifest`` (:func:`semgraph.cohort.read_manifest`), unpacked under
+    ``unpacked``.
 
-        manifest = read_manifest(folder / "manifest.json")
+    If it fails before it begins writing a case, it removes ``unpacked``; once a case may have been written, the
+    folder stays (the case refers to its files; running the job again skips the cases written).
+    """
+    def work(progress: Progress) -> dict:
+        from semgraph.ingest import ingest_manifest, latest_model
+
         progress.total(len(manifest.cases))
-        model = latest_model(svc.config.data_dir)
         seen: list[str] = []
 
         def on_case(case_id: str) -> None:
@@ -282,10 +358,17 @@ def ingest_work(svc, folder: Path) -> Callable[[Progress], dict]:
                 progress.step(f"ingested {seen[-1]}")
             seen.append(case_id)
 
-        report = ingest(svc.store, folder, svc.config.data_dir, model=model, progress=False, on_case=on_case)
+        try:
+            model = latest_model(svc.config.data_dir)
+            report = ingest_manifest(svc.store, manifest, svc.config.data_dir, model=model, progress=False,
+                                     on_case=on_case)
+        except BaseException:
+            if not seen:
+                shutil.rmtree(unpacked, ignore_errors=True)
+            raise
         return {"summary": report.summary(), "ingested": len(report.ingested), "skipped": len(report.skipped),
-                "failed": [{"case_id": c, "reason": r} for c, r in report.failed], "folder": str(folder),
-                "model": getattr(model, "version_", None)}
+                "failed": [{"case_id": c, "reason": r} for c, r in report.failed],
+                "folder": str(manifest.path.parent), "model": getattr(model, "version_", None)}
     return work
 
 
@@ -323,9 +406,8 @@ _runner_lock = threading.Lock()
 
 
 def start_ingest(svc, upload, user: str) -> Job:
-    """Check and unpack an uploaded cohort zip now (errors reach the user at once), then queue its ingest."""
-    import shutil
-
+    """Check and unpack an uploaded cohort zip and read its manifest now (errors reach the user at once, and
+    nothing unpacked is kept), then queue its ingest."""
     if upload is None or not upload.filename:
         raise InvalidInput("choose a zip of a cohort folder (manifest.json, images/, masks/) to upload")
     if not upload.filename.lower().endswith(".zip"):
@@ -335,11 +417,22 @@ def start_ingest(svc, upload, user: str) -> Job:
         upload.save(spooled)
         spooled.seek(0)
         try:
-            folder = unpack_zip(spooled, target)
+            manifest = _read_manifest(unpack_zip(spooled, target))
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
-    return runner(svc).submit("ingest", user, ingest_work(svc, folder))
+    return runner(svc).submit("ingest", user, ingest_work(svc, manifest, target))
+
+
+def _read_manifest(folder: Path):
+    """The cohort manifest of the unpacked ``folder`` (:class:`InvalidInput` for a malformed one)."""
+    from semgraph.cohort import read_manifest
+
+    try:
+        return read_manifest(folder / "manifest.json")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field missing or of the wrong type
+        raise InvalidInput(f"manifest.json is not a semgraph cohort manifest ({type(exc).__name__}: {exc})") \
+            from None
 
 
 def start_training(svc, user: str) -> Job:

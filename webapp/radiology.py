@@ -2,7 +2,9 @@
 thumbnails, mark them, apply feedback rounds, undo, look at the term dendrogram, open a case, run background jobs.
 
 Every page needs a login; starting sessions, giving feedback and uploading need the radiologist role (admins
-pass), background jobs the radiologist or curator role. Each page has a JSON twin in :mod:`webapp.api_retrieval`.
+pass), background jobs the radiologist or curator role. Any logged-in user may look at a session (read-only
+unless it is theirs), but an uploaded image, its token and its file name only its owner and admins
+(:func:`webapp.workbench.may_see_private`). Each page has a JSON twin in :mod:`webapp.api_retrieval`.
 The logic shared with the API lives in :mod:`webapp.workbench`.
 """
 
@@ -113,7 +115,7 @@ def dendrogram(session_id: str):
     n, _, _ = wb.round_dissimilarity(entry, None if number in (None, "") else _int(number))
     round_ = entry.session.rounds[n - 1] if n else None
     return render_template("radiology/dendrogram.html", session_id=entry.id, round=n, rounds=entry.round,
-                           changes=wb.change_views(round_), label=entry.meta.get("label"))
+                           changes=wb.change_views(round_), label=wb.private_parts(entry)["label"])
 
 
 def _int(text: str) -> int:

@@ -5,9 +5,11 @@ about one core however many threads it has. With ``workers > 1`` (:func:`serve_w
 worker processes that share the listening socket, each with its own app (:func:`webapp.create_app`), retrieval
 engine and threads. They need one store that all of them can write to: an embedded store folder is served by an
 ``oxigraph serve`` child process (:class:`kg.server.StoreServer`) that the workers reach over SPARQL on loopback,
-and the engine snapshot stays beside the folder (built once before the workers start). A configured remote store
-is used as it is. What the workers share otherwise lives in the data folder: users, sessions' start records,
-uploads, jobs (:mod:`webapp.jobs`) and the cache generation (:func:`webapp.workbench.invalidate`).
+and the engine snapshot stays beside the folder (brought up to date before the server starts). A configured remote
+store is used as it is. In both modes public /sparql queries run on read-only copies of the folder in processes of
+their own (:class:`kg.replica.QueryReplica`), which can be killed when a query overruns. What the workers share
+otherwise lives in the data folder: users, sessions' start records, uploads, jobs (:mod:`webapp.jobs`) and the
+cache generation (:func:`webapp.workbench.invalidate`).
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def serve_threads(config: Config, host: str, port: int, threads: int) -> None:
 def serve_workers(config: Config, host: str, port: int, workers: int, threads: int) -> None:
     """Serve with ``workers`` gunicorn worker processes of ``threads`` threads each until Ctrl+C or SIGTERM.
 
-    An embedded store folder is served to the workers by an ``oxigraph serve`` child process, stopped on exit.
+    An embedded store folder is served to the workers by an ``oxigraph serve`` child process, stopped on exit;
+    the engine snapshot is brought up to date from the folder before, so that the workers start from it.
     """
     from kg.server import StoreServer
 
@@ -119,20 +122,21 @@ def serve_workers(config: Config, host: str, port: int, workers: int, threads: i
         _run_gunicorn(config, host, port, workers, threads)
         return
     folder = Path(config.store_location)
+    snapshot = config.engine_snapshot or str(snapshot_file(folder))
+    _prepare_snapshot(dataclasses.replace(config, engine_snapshot=snapshot))
     click.echo(f"starting oxigraph serve on {folder} for {workers} worker processes ...", err=True)
     with StoreServer(folder) as server:
         shared = dataclasses.replace(config, store=server.query_url, update_url=server.update_url,
-                                     engine_snapshot=config.engine_snapshot or str(snapshot_file(folder)))
-        _prepare_snapshot(shared)
+                                     store_folder=str(folder), engine_snapshot=snapshot)
         _run_gunicorn(shared, host, port, workers, threads)
 
 
 def _prepare_snapshot(config: Config) -> None:
-    """Write a current engine snapshot once, so that the workers start from it instead of each reading the graph."""
+    """Write a current engine snapshot of the embedded store, before the store server takes the folder."""
     from semgraph.retrieval import Engine
 
     click.echo("preparing the retrieval engine's snapshot ...", err=True)
-    store = config.open_store(read_only=True)
+    store = config.open_store()
     try:
         Engine.from_store(store, snapshot_file=config.engine_snapshot or None)
     except SemgraphError:

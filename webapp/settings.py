@@ -21,12 +21,29 @@ WEB_SETTINGS: tuple[Setting, ...] = (
                                        "a larger result is refused with 400 'Result too large'."),
     Setting("SPARQL_TIMEOUT", 30.0, "Seconds a /sparql query may run before the client gets 503 'Query timed out'."),
     Setting("SPARQL_MAX_QUERY_LENGTH", 100_000, "Longest query or update text in characters (413 beyond)."),
-    Setting("SPARQL_MAX_CONCURRENT", 8, "Queries running at once; a query waiting longer than the timeout for a "
-                                        "slot gets 503."),
+    Setting("SPARQL_MAX_CONCURRENT", 2, "Public /sparql queries running at once, across all clients; a query that "
+                                        "finds every slot busy for SPARQL_QUEUE_WAIT seconds gets 503 with "
+                                        "Retry-After. Kept below the number of cores, so that queries cannot take "
+                                        "the CPU from radiologists' searches."),
+    Setting("SPARQL_MAX_PER_CLIENT", 1, "/sparql queries one client (a logged-in user, else an IP address) may "
+                                        "have running at once; more get 429 with Retry-After."),
+    Setting("SPARQL_QUEUE_WAIT", 2.0, "Seconds a /sparql query waits for a free slot before 503."),
+    Setting("SPARQL_ALLOW_REMOTE", False, "Allow SERVICE (federated queries) and LOAD in /sparql queries and "
+                                          "updates; off: they are refused with 400 and the server makes no "
+                                          "outbound request."),
     Setting("SPARQL_UPDATE_TOKEN", "", "Bearer token that allows SPARQL Update on /sparql without a login "
                                        "(empty: only logged-in curators and admins may update)."),
     Setting("SECRET_KEY", "", "Key that signs session cookies (empty: a random key kept in DATA_DIR/secret_key)."),
     Setting("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, "Largest request body in bytes."),
+    Setting("SECURE_COOKIES", False, "Mark the session cookie Secure, so browsers send it only over HTTPS. Turn it "
+                                     "on behind HTTPS (off: the app also works over plain HTTP on localhost)."),
+    Setting("LOGIN_FAILURES_PER_USER", 5, "Failed logins for one user name within LOGIN_FAILURE_WINDOW after which "
+                                          "logins for that name get 429 with Retry-After (the password is not even "
+                                          "checked); a successful login clears the count."),
+    Setting("LOGIN_FAILURES_PER_ADDRESS", 50, "Failed logins from one client address within LOGIN_FAILURE_WINDOW "
+                                              "after which every login from it gets 429 with Retry-After."),
+    Setting("LOGIN_FAILURE_WINDOW", 900.0, "Seconds a failed login counts against its user name and address "
+                                           "(counted in DATA_DIR/login-throttle.json, shared by all workers)."),
 )
 
 SECRET_KEY_FILE = "secret_key"
@@ -42,16 +59,29 @@ def web_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             values[setting.name] = setting.default
             continue
         try:
-            values[setting.name] = type(setting.default)(raw)
+            values[setting.name] = parse_bool(raw) if isinstance(setting.default, bool) \
+                else type(setting.default)(raw)
         except ValueError as exc:
             raise ConfigurationError(f"SEMGRAPH_{setting.name}={raw!r} is not a valid "
                                      f"{type(setting.default).__name__}") from exc
     return values
 
 
+def parse_bool(raw: str) -> bool:
+    """``1 true yes on`` → True, ``0 false no off`` → False (any case); ValueError otherwise."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a yes/no value: {raw!r}")
+
+
 def check(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigurationError` for out-of-range limits."""
-    for name in ("SPARQL_MAX_ROWS", "SPARQL_TIMEOUT", "SPARQL_MAX_QUERY_LENGTH", "SPARQL_MAX_CONCURRENT"):
+    for name in ("SPARQL_MAX_ROWS", "SPARQL_TIMEOUT", "SPARQL_MAX_QUERY_LENGTH", "SPARQL_MAX_CONCURRENT",
+                 "SPARQL_MAX_PER_CLIENT", "SPARQL_QUEUE_WAIT", "LOGIN_FAILURES_PER_USER",
+                 "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURE_WINDOW"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name} must be positive, got {config[name]!r}")
 
@@ -71,3 +101,18 @@ def secret_key(data_dir: str | os.PathLike) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key + "\n")
     return key
+
+
+#: Shortest accepted SECRET_KEY (characters); the generated key has 64.
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def check_secret_key(key: str | bytes) -> None:
+    """Raise :class:`ConfigurationError` unless ``key`` has at least :data:`MIN_SECRET_KEY_LENGTH` characters (a
+    short key can be guessed, and whoever knows it can sign a login cookie for any user)."""
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigurationError(f"SEMGRAPH_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters (it "
+                                 f"has {len(key)}): use a long random value, e.g. `python -c \"import secrets; "
+                                 f"print(secrets.token_hex(32))\"`, or leave it empty to have one generated in "
+                                 f"DATA_DIR/{SECRET_KEY_FILE}")
+

@@ -1,20 +1,22 @@
 """``/sparql``: a SPARQL 1.1 Protocol endpoint over the app's store.
 
-Queries: GET ``?query=``, POST form ``query=``, POST ``application/sparql-query``; open to everyone, run in a
-worker thread with a time limit (``SPARQL_TIMEOUT``, 503 beyond) and a result limit (``SPARQL_MAX_ROWS``: a
-larger result is refused with 400, never silently cut). Results by content negotiation (see
-:mod:`webapp.sparql_formats`), or ``format=json|xml|csv|tsv|turtle|ntriples|rdfxml|jsonld``.
+Queries: GET ``?query=``, POST form ``query=``, POST ``application/sparql-query``; open to everyone, admitted by
+the app's :class:`~webapp.services.QueryGate` (a bounded pool with a per-client limit, apart from the request
+threads of the app's own pages), with a time limit (``SPARQL_TIMEOUT``, 503 beyond; the store server cancels the
+query) and a result limit (``SPARQL_MAX_ROWS``: a larger result is refused with 400, never silently cut).
+Results by content negotiation (see :mod:`webapp.sparql_formats`), or
+``format=json|xml|csv|tsv|turtle|ntriples|rdfxml|jsonld``.
 
-Updates: POST ``application/sparql-update`` or form ``update=``; only for a logged-in curator or admin (form posts
-then need the CSRF token) or a client sending ``Authorization: Bearer <SPARQL_UPDATE_TOKEN>``. Each accepted update
-is applied together with its ``prov:Activity`` audit record in the graph <https://w3id.org/semgraph/graph/audit>,
-as one request, so the store never holds an update without its record.
+Updates: POST ``application/sparql-update`` or form ``update=``; only for a logged-in curator or admin (with the
+session's CSRF token, as form field or ``X-CSRF-Token`` header) or a client sending ``Authorization: Bearer
+<SPARQL_UPDATE_TOKEN>``. ``SERVICE`` and ``LOAD`` are refused (400) unless ``SPARQL_ALLOW_REMOTE``. Each
+accepted update is applied together with its ``prov:Activity`` audit record in the graph
+<https://w3id.org/semgraph/graph/audit>, as one request, so the store never holds an update without its record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import re
 import secrets
 import uuid
@@ -25,7 +27,8 @@ from rdflib import Literal, URIRef
 
 from kg import QueryError, Result
 from kg.namespaces import GRAPH, ID
-from kg.sparql import query_form
+from kg.replica import QueryReplica
+from kg.sparql import check_nesting, outbound_operations, query_form
 from semgraph.casegraph import update_annotations, user_iri
 from semgraph.errors import SemgraphError
 
@@ -77,6 +80,11 @@ class ResultTooLarge(SemgraphError):
     title = "Result too large"
 
 
+class OutboundRefused(SemgraphError):
+    status = 400
+    title = "Outbound request refused"
+
+
 class UnsupportedMediaType(SemgraphError):
     status = 415
     title = "Unsupported media type"
@@ -119,17 +127,33 @@ def check_length(text: str, what: str = "query") -> None:
         raise RequestTooLarge(f"the {what} has {len(text):,} characters; the limit is {limit:,}")
 
 
+def check_outbound(text: str) -> None:
+    """Refuse ``SERVICE`` and ``LOAD`` (the store would fetch from other servers) unless SPARQL_ALLOW_REMOTE."""
+    found = outbound_operations(text)
+    if found and not current_app.config["SPARQL_ALLOW_REMOTE"]:
+        raise OutboundRefused(f"{found[0]} is not allowed on this endpoint: it makes the server fetch data from "
+                              "another address. The administrator can allow federated queries and LOAD with the "
+                              "setting SEMGRAPH_SPARQL_ALLOW_REMOTE=1.")
+
+
+def client_key() -> str:
+    """Who a query counts against in the per-client limit: the logged-in user, else the client's IP address."""
+    user = current_user()
+    return f"user:{user.name}" if user is not None else f"address:{request.remote_addr}"
+
+
 def run_query(text: str) -> Result:
-    """Run a read-only query with the app's time and size limits."""
+    """Run a read-only query with the endpoint's admission, time and size limits (see :class:`QueryGate`)."""
     check_length(text)
     if not text.strip():
         raise QueryError("the query is empty")
     plain = as_plain_sparql(text)
+    check_nesting(plain)
     form = query_form(plain)
+    check_outbound(plain)
     lim = limits()
-    store = get_store()
-    cap = {"max_rows": lim.rows + 1} if "max_rows" in inspect.signature(store.query).parameters else {}
-    result = services().slots.run(lambda: store.query(plain, **cap), lim.timeout)
+    public = services().public
+    result = services().gate.run(client_key(), lambda: public.query(plain, max_rows=lim.rows + 1), lim.timeout)
     size = len(result.rows) if form == "select" else len(result.graph) if result.graph is not None else 0
     if size > lim.rows:
         unit = "rows" if form == "select" else "triples"
@@ -149,6 +173,8 @@ def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIR
     body = as_plain_sparql(text).rstrip()
     if not body.strip():
         raise QueryError("the update is empty")
+    check_nesting(body)
+    check_outbound(body)
     body = body.removesuffix(";")
     key = uuid.uuid4().hex
     activity, used = ID[f"sparql-update/{key}"], ID[f"sparql-update/{key}/request"]
@@ -157,12 +183,14 @@ def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIR
     bindings = {"graph": AUDIT_GRAPH, "activity": activity, "label": label, "agent": agent,
                 "agent_type": agent_type, "time": Literal(now.isoformat(), datatype=URIRef(
                     "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text}
-    services().slots.run(lambda: update_annotations(store, body + "\n;\n" + _AUDIT, bindings), limits().timeout)
+    update_annotations(store, body + "\n;\n" + _AUDIT, bindings)
+    if isinstance(services().public, QueryReplica):
+        services().public.invalidate()  # the curator's next query reads what was written
     invalidate(services())
     return activity
 
 
-def _update_agent(from_form: bool) -> tuple[URIRef, URIRef, str]:
+def _update_agent() -> tuple[URIRef, URIRef, str]:
     """Who may run this update: the bearer token's agent, or a logged-in curator/admin; else 401/403."""
     header = request.headers.get("Authorization", "")
     token = current_app.config.get("SPARQL_UPDATE_TOKEN") or ""
@@ -181,13 +209,12 @@ def _update_agent(from_form: bool) -> tuple[URIRef, URIRef, str]:
         raise error
     if not user.has_role(*UPDATE_ROLES):
         raise Forbidden(f"SPARQL Update needs the curator or admin role; {user.name} is a {user.role}")
-    if from_form:
-        check_csrf()
+    check_csrf()  # a cookie is sent by the browser on its own: any update it authorises must prove it came from us
     return user_iri(user.name), URIRef(_PROV + "Person"), f"SPARQL Update by {user.name}"
 
 
-def _read_request() -> tuple[str | None, str | None, bool]:
-    """(query, update, came from a form) of a protocol request; raises for malformed requests."""
+def _read_request() -> tuple[str | None, str | None]:
+    """(query, update) of a protocol request; raises for malformed requests."""
     if request.args.get("default-graph-uri") or request.args.get("named-graph-uri") or \
             request.form.get("default-graph-uri") or request.form.get("named-graph-uri"):
         raise QueryError("default-graph-uri and named-graph-uri are not supported; use FROM / FROM NAMED or GRAPH "
@@ -195,17 +222,17 @@ def _read_request() -> tuple[str | None, str | None, bool]:
     if request.method == "GET":
         if "update" in request.args:
             raise QueryError("SPARQL Update must be sent with POST")
-        return request.args.get("query"), None, False
+        return request.args.get("query"), None
     mimetype = request.mimetype
     if mimetype == "application/sparql-query":
-        return _body(), None, False
+        return _body(), None
     if mimetype == "application/sparql-update":
-        return None, _body(), False
+        return None, _body()
     if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         query, update = request.form.get("query"), request.form.get("update")
         if query is not None and update is not None:
             raise QueryError("send either query= or update=, not both")
-        return query, update, True
+        return query, update
     raise UnsupportedMediaType(f"POST bodies must be application/sparql-query, application/sparql-update or "
                                f"form-encoded; got {mimetype or 'no content type'}")
 
@@ -229,9 +256,9 @@ def serialise(result: Result, fmt) -> Response:
 @csrf_exempt  # queries are read-only; updates authorised by a session cookie are CSRF-checked in _update_agent
 def endpoint():
     """The SPARQL 1.1 Protocol endpoint (see the module docstring)."""
-    query, update, from_form = _read_request()
+    query, update = _read_request()
     if update is not None:
-        agent, agent_type, label = _update_agent(from_form)
+        agent, agent_type, label = _update_agent()
         activity = run_update(update, agent, agent_type, label)
         return {"message": "update applied", "activity": str(activity), "audit_graph": str(AUDIT_GRAPH)}, 200
     if query is None:

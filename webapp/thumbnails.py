@@ -1,10 +1,11 @@
 """PNG thumbnails of CT slices in a display window, with the region of interest outlined.
 
-Where the files are: a case's ``sg:imageFile`` / ``sg:maskFile`` as recorded by ingest. ``semgraph ingest`` writes
-absolute paths (the manifest's paths resolved against its folder), which are used as they are. A relative path is
-looked up first under the data folder (``DATA_DIR/<path>``), then under its cohort folder (``DATA_DIR/cohort/<path>``,
-where ``semgraph cohort generate`` writes by default), so a data folder that was moved with its cohort inside still
-works. A case without a readable image gets a grey placeholder (header ``X-Thumbnail: placeholder``).
+Where the files are: a case's ``sg:imageFile`` / ``sg:maskFile`` as recorded by ingest (absolute paths: the
+manifest's paths resolved against its folder) or relative to the data folder. Only files inside the data folder are
+read (:func:`semgraph.files.data_file`, symbolic links resolved). A case whose image or mask path points elsewhere,
+or without a readable image, gets a grey placeholder (header ``X-Thumbnail: placeholder``); a recorded mask whose
+file is missing gives the image without an outline. ``semgraph check`` lists the cases whose files are outside the
+data folder or missing.
 
 Rendered thumbnails are cached in ``DATA_DIR/thumbnails/`` under a key made of the case id, the files' paths,
 sizes and modification times, the window and the size, so a changed file gives a new thumbnail. Delete the folder
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from semgraph.errors import InvalidInput, SemgraphError
-from semgraph.files import write_atomically
+from semgraph.files import data_file, write_atomically
 
 THUMBNAILS_DIR = "thumbnails"
 #: Display windows as (level, width) in HU.
@@ -52,15 +53,12 @@ def check_window(value) -> str:
 
 
 def resolve_file(text: str | None, data_dir) -> Path | None:
-    """The file a recorded ``sg:imageFile``/``sg:maskFile`` path names (see the module doc), or None."""
+    """The file inside the data folder that a recorded ``sg:imageFile``/``sg:maskFile`` path names; None when no path
+    is recorded or the file does not exist; :class:`InvalidInput` when the path leads outside the data folder."""
     if not text:
         return None
-    path = Path(text)
-    candidates = [path] if path.is_absolute() else [Path(data_dir) / path, Path(data_dir) / "cohort" / path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
+    path = data_file(text, data_dir)
+    return path if path.is_file() else None
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
@@ -119,7 +117,7 @@ def _stamp(path: Path | None) -> str:
     if path is None:
         return "-"
     st = path.stat()
-    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -131,10 +129,12 @@ def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DE
     from semgraph.imaging import load_image, mask_from_file
 
     size, window = check_size(size), check_window(window)
-    image = resolve_file(case.image_file, data_dir)
+    try:
+        image, mask = resolve_file(case.image_file, data_dir), resolve_file(case.mask_file, data_dir)
+    except InvalidInput:  # a path outside the data folder: nothing is read
+        return placeholder(size), True
     if image is None:
         return placeholder(size), True
-    mask = resolve_file(case.mask_file, data_dir)
     key = hashlib.sha256("|".join([case.case_id, _stamp(image), _stamp(mask), window, str(size)])
                          .encode("utf-8")).hexdigest()
     cached = Path(data_dir) / THUMBNAILS_DIR / key[:2] / f"{key}.png"

@@ -11,7 +11,11 @@
   :func:`semgraph.sessions.load_session` when the session is not in this process's memory (after a restart).
   On a store that other processes write to (:attr:`kg.Store.shared`), a session kept in memory is checked against
   the rounds stored for it before each use and replayed when another process added or undid a round.
-* Uploaded query images (``DATA_DIR/uploads/<token>/``), checked for size, type and content.
+* Uploaded query images (``DATA_DIR/uploads/<token>/``), checked for size, type and content. An upload is
+  private: only its owner and admins see the image, its token, its file name and the drawn region, on the upload
+  pages and on the session pages of an image query (:func:`may_see_private`). The rest of a session (its query
+  terms, rankings and rounds) is open to every logged-in user, read-only, like the feedback rounds that the shared
+  graph records.
 * View models: hits with captions, frames and rank moves, the query's terms by category, plain-language changes.
 
 No retrieval math here: every number comes from :mod:`semgraph`.
@@ -50,7 +54,7 @@ from semgraph.sessions import (
     start_text_session,
 )
 
-from .auth import Forbidden
+from .auth import Forbidden, current_user
 from .services import Services, services
 
 ENGINE_KEY = "radiology.engine"
@@ -360,6 +364,21 @@ def get_session(session_id: str, *, seen: int | None = None) -> Entry:
     return _remember(svc, entry)
 
 
+def may_see_private(owner: str | None, user) -> bool:
+    """True if ``user`` may see what is private to the user ``owner`` (an uploaded image, its token, file name and
+    region): the owner and admins may."""
+    return user is not None and (user.name == owner or user.role == "admin")
+
+
+def private_parts(entry: Entry) -> dict:
+    """The ``label`` and ``upload`` (token) of a session as the current user may see them: an image query's token
+    and file name only for its owner and admins (others get no token and the label "uploaded image")."""
+    upload, label = entry.meta.get("upload"), entry.meta.get("label")
+    if upload and not may_see_private(entry.session.user, current_user()):
+        return {"label": "uploaded image", "upload": None}
+    return {"label": label, "upload": upload}
+
+
 def check_owner(entry: Entry, user) -> None:
     """Only the user who started a session may add or undo its rounds (marks are attributed to that user)."""
     if user is None or user.name != entry.session.user:
@@ -563,10 +582,10 @@ def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
     last = s.rounds[-1] if s.rounds else None
     views = hit_views(eng, hits, previous=previous, diagnosis=diagnosis)
     return {
-        "session_id": s.session_id, "user": s.user, "label": entry.meta.get("label"), "round": n,
+        "session_id": s.session_id, "user": s.user, "round": n,
         "rounds": [{"round_id": r.round_id, "number": r.number, "marks": dict(r.marks),
                     "ended_at": r.ended_at.isoformat(), "changes": len(r.changes)} for r in s.rounds],
-        "query_case": s.query_case, "query_diagnosis": diagnosis, "upload": entry.meta.get("upload"),
+        "query_case": s.query_case, "query_diagnosis": diagnosis, **private_parts(entry),
         "query_text": s.query_text,
         "algorithm": entry.meta.get("algorithm") or session_algorithm(None, text=s.query_text is not None),
         "k": s.k, "filters": list(entry.meta.get("filters") or []),
@@ -767,6 +786,8 @@ def _int(value, what: str) -> int:
 
 
 def get_upload(token: str) -> tuple[dict, Path]:
+    """(record, folder) of the upload ``token``: :class:`NotFound` if there is none, :class:`Forbidden` unless the
+    current user is its owner or an admin (:func:`may_see_private`)."""
     svc = services()
     if not isinstance(token, str) or not re.fullmatch(r"[0-9a-f]{24}", token):
         raise NotFound("no such upload")
@@ -774,7 +795,10 @@ def get_upload(token: str) -> tuple[dict, Path]:
     meta = folder / "upload.json"
     if not meta.is_file():
         raise NotFound("no such upload (uploads are kept until the data folder is cleaned)")
-    return json.loads(meta.read_text(encoding="utf-8")), folder
+    record = json.loads(meta.read_text(encoding="utf-8"))
+    if not may_see_private(record.get("owner"), current_user()):
+        raise Forbidden("this uploaded image belongs to another user; only its owner and admins may see it")
+    return record, folder
 
 
 def parse_roi(kind: str, points, mask_storage=None, folder: Path | None = None) -> dict:

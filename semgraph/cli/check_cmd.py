@@ -14,7 +14,8 @@ from . import State, cli, handle_errors
 @click.pass_obj
 @handle_errors
 def check_command(state: State, fmt: str) -> None:
-    """Check that every case, feedback round, learned edge, the baseline and the ontology graphs are complete.
+    """Check that every case, feedback round, learned edge, the baseline and the ontology graphs are complete, and
+    that every case's image and mask file is inside the data folder and exists.
 
     Reads only. Prints what was checked and every problem (at most 50 listed per kind); exits with status 1 when
     there is a problem.
@@ -23,7 +24,7 @@ def check_command(state: State, fmt: str) -> None:
 
     with state.config.open_store(read_only=not state.config.store_location.startswith(("http://", "https://"))) \
             as store:
-        report = check_store(store)
+        report = check_store(store, state.config.data_dir)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

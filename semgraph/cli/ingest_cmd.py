@@ -50,7 +50,9 @@ def ingest_command(state: State, source: str, no_model: bool) -> None:
 
     Image cases: features go to DATA_DIR/features, the case and its reader (and truth) terms to the store, and
     predicted likelihoods too when a model was trained (`semgraph train`). Cases already in the store are
-    skipped, so an interrupted ingest can simply be run again. A reader CSV has columns case_id, patient_id,
+    skipped, so an interrupted ingest can simply be run again. Images and masks outside the data folder are copied
+    to DATA_DIR/images/<case id>/ and the copies recorded (the count is printed; a re-run copies nothing); those
+    inside it are recorded where they are. A reader CSV has columns case_id, patient_id,
     optional diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI,
     RadLex id or label) with values in [0, 1]; the whole file is checked before anything is written.
     """

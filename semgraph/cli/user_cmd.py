@@ -24,11 +24,15 @@ def user_group() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input "
               "instead of prompting.")
-@click.option("--replace", is_flag=True, help="Change the role and password of an existing user.")
+@click.option("--replace", is_flag=True, help="Change the role and password of an existing user (this logs out "
+              "every session of the user).")
 @click.pass_obj
 @handle_errors
 def user_add(state: State, name: str, role: str, password_stdin: bool, replace: bool) -> None:
-    """Create the user NAME with a role; the password is asked twice (or read with --password-stdin)."""
+    """Create the user NAME with a role; the password is asked twice (or read with --password-stdin).
+
+    The password policy refuses short passwords, the most common ones, and the user name or role with only digits
+    or symbols added; the message says which rule a refused password broke."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

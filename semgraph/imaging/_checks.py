@@ -14,6 +14,11 @@ from semgraph.errors import InvalidInput, NotFound
 DEFAULT_MAX_SIZE = 4096
 #: Smallest accepted ROI bounding-box side, in pixels: one texture patch (ALGORITHMS.md §4.4).
 DEFAULT_MIN_ROI = 12
+#: Most pixel or voxel data, in bytes once decompressed and decoded, that an image file may declare: 1 GiB (a NIfTI
+#: volume of 512 x 512 x 1024 voxels of 32 bits; a DICOM of 128 frames of 2048 x 2048 pixels of 16 bits). It is
+#: checked from the header before any pixel is inflated or decoded, so that a few megabytes of compressed zeros
+#: cannot make a loader produce gigabytes (see :func:`check_data_size`).
+MAX_IMAGE_BYTES = 1 << 30
 
 
 def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -77,6 +82,17 @@ def check_size(shape: tuple[int, ...], max_size: int, what: str = "image") -> No
             f"The {what} is {shape[0]}x{shape[1]} pixels, over the size limit of {max_size}x{max_size}; "
             "crop it around the lesion or raise max_size."
         )
+
+
+def check_data_size(size: int, what: str, limit: int = MAX_IMAGE_BYTES) -> None:
+    """Reject ``size`` bytes of declared image data over ``limit`` (inclusive); ``what`` starts the message.
+
+    Example message: ``scan.dcm declares 150 frames of 2048x2048 pixels: 1,258,291,200 bytes, 1.17 GiB of data,
+    over the limit of 1 GiB; ...``.
+    """
+    if size > limit:
+        raise InvalidInput(f"{what}: {size:,} bytes, {size / 2**30:.2f} GiB of data, over the limit of "
+                           f"{limit / 2**30:g} GiB; keep the slices around the lesion.")
 
 
 def check_image(image, name: str = "image_hu", *, max_size: int = DEFAULT_MAX_SIZE) -> np.ndarray:

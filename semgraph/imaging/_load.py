@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import gzip
 import math
+import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from semgraph.errors import InvalidInput
-from semgraph.imaging._checks import DEFAULT_MAX_SIZE, check_int, check_path, check_range, check_size
+from semgraph.imaging._checks import DEFAULT_MAX_SIZE, check_data_size, check_int, check_path, check_range, check_size
 
 _DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
+#: Most bytes a file may hold before its pixel data: a NIfTI data offset (``vox_offset``: the header and its
+#: extensions, which are never read), or the inflated elements before the pixel data of a Deflated Explicit VR
+#: Little Endian DICOM (its header is parsed from at most this much inflated data).
+MAX_HEADER_BYTES = 16 << 20
+#: Bytes inflated at a time from a deflated DICOM.
+_INFLATE_CHUNK = 1 << 20
+_PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, 0x7FE00010))  # Float, Double Float and (integer) Pixel Data
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _RASTER_MAXIMA = {"L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
 
 
@@ -103,6 +113,9 @@ def load_image(path, *, slice_index: int | None = None, hu_range=None, max_size:
         largest values (0 and 255, or 0 and 65535) stand for.
     max_size : int, default 4096
         Largest accepted number of rows or columns; checked from the header before the pixels are decoded.
+        The pixel or voxel data the header declares (DICOM: all frames; NIfTI: the volume) must also be at most
+        :data:`~semgraph.imaging.MAX_IMAGE_BYTES` (1 GiB), checked before anything is inflated or decoded; only the
+        chosen frame or slice is then decoded.
 
     Returns
     -------
@@ -113,7 +126,7 @@ def load_image(path, *, slice_index: int | None = None, hu_range=None, max_size:
     ------
     InvalidInput
         Not an image, truncated file, no pixel data, colour image, missing/invalid ``slice_index`` or
-        ``hu_range``, image over ``max_size``.
+        ``hu_range``, image over ``max_size``, declared data over ``MAX_IMAGE_BYTES``.
     NotFound
         ``path`` does not exist.
 
@@ -192,37 +205,11 @@ def _frame_group(ds, keyword: str, frame: int):
 
 
 def _load_dicom(path: Path, slice_index: int | None, max_size: int) -> LoadedImage:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path, force=path.suffix.lower() in _DICOM_EXTENSIONS)
-    except InvalidDicomError as exc:
-        raise InvalidInput(f"{path.name} is not a valid DICOM file ({exc}).") from exc
-    except Exception as exc:  # pydicom raises many types on corrupt headers
-        raise InvalidInput(f"{path.name}: the DICOM header cannot be read; the file may be truncated ({exc}).") from exc
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        kind = ds.get("Modality") or ds.get("SOPClassUID", "unknown")
-        raise InvalidInput(f"{path.name} has no pixel data (a DICOM {kind} object, not an image).")
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
-    if rows < 1 or cols < 1:
-        raise InvalidInput(f"{path.name}: the DICOM header gives no valid Rows/Columns ({rows}x{cols}).")
-    check_size((rows, cols), max_size)
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise InvalidInput(
-            f"{path.name} is a colour image ({ds.get('PhotometricInterpretation', '?')}); a CT slice must be grayscale."
-        )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    index = _pick_slice(frames, slice_index, "frame", path.name)
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # truncated pixel data, missing codec, bad group 0028 values
-        raise InvalidInput(
-            f"{path.name}: the pixel data cannot be decoded; the file may be truncated or use a codec that is not "
-            f"installed ({exc})."
-        ) from exc
-    if frames > 1:
-        pixels = pixels[index]
+    with _open_dicom(path) as (ds, read_frame):
+        frames = _checked_dicom_frames(ds, path, max_size)
+        index = _pick_slice(frames, slice_index, "frame", path.name)
+        pixels = read_frame(index=index)
+    rows, cols = int(ds.Rows), int(ds.Columns)
     pixels = np.asarray(pixels, dtype=np.float64)
     if pixels.shape != (rows, cols):
         raise InvalidInput(f"{path.name}: decoded pixels have shape {pixels.shape}, expected {(rows, cols)}.")
@@ -248,15 +235,182 @@ def _load_dicom(path: Path, slice_index: int | None, max_size: int) -> LoadedIma
     )
 
 
+def dicom_pixel_bytes(ds, name: str = "the DICOM file") -> int:
+    """Bytes of pixel data that the header ``ds`` declares: frames × rows × columns × samples per pixel × bytes per
+    sample (:func:`pydicom.pixels.utils.get_expected_length`; no NumberOfFrames counts as one frame).
+
+    Raises :class:`InvalidInput` (naming ``name``) when an Image Pixel element it needs is missing or invalid.
+    """
+    from pydicom.pixels.utils import get_expected_length
+
+    try:
+        return int(get_expected_length(ds))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name}: the DICOM header lacks an element that sizes its pixel data ({exc}).") from exc
+
+
+def _no_pixel_data(ds, name: str) -> InvalidInput:
+    """The error for a DICOM object ``ds`` (named ``name``) that is not an image."""
+    kind = ds.get("Modality") or ds.get("SOPClassUID", "unknown")
+    return InvalidInput(f"{name} has no pixel data (a DICOM {kind} object, not an image).")
+
+
+def _checked_dicom_frames(ds, path: Path, max_size: int) -> int:
+    """The number of frames of the grayscale image ``ds`` (a header), checked before any pixel is decoded.
+
+    Rows and columns within ``max_size``, one sample per pixel, whole bytes per sample, and at most
+    :data:`~semgraph.imaging.MAX_IMAGE_BYTES` of declared pixel data (:func:`dicom_pixel_bytes`); otherwise
+    :class:`InvalidInput`.
+    """
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows < 1 or cols < 1:
+        raise InvalidInput(f"{path.name}: the DICOM header gives no valid Rows/Columns ({rows}x{cols}).")
+    check_size((rows, cols), max_size)
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise InvalidInput(
+            f"{path.name} is a colour image ({ds.get('PhotometricInterpretation', '?')}); a CT slice must be grayscale."
+        )
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if bits < 8 or bits % 8:
+        raise InvalidInput(f"{path.name}: BitsAllocated is {bits}; a CT slice has 8, 16, 32 or 64 bits per pixel.")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames < 1:
+        raise InvalidInput(f"{path.name}: the DICOM header gives an invalid NumberOfFrames ({frames}).")
+    check_data_size(dicom_pixel_bytes(ds, path.name),
+                    f"{path.name} declares {frames} frame{'s' if frames > 1 else ''} of {rows}x{cols} pixels")
+    return frames
+
+
+@contextmanager
+def _open_dicom(path: Path) -> Iterator[tuple[Any, Callable[..., np.ndarray]]]:
+    """Read the header of a DICOM file; yield ``(dataset, read_frame)``.
+
+    ``read_frame(index=i)`` decodes one frame (``index`` None: the only one) and may be called once, while the block is
+    open; check the header first. A file in Deflated Explicit VR Little Endian is inflated in bounded chunks: at
+    most :data:`MAX_HEADER_BYTES` to find its pixel data, then only up to the end of the frame asked for (see
+    :func:`_read_deflated`; ``dataset`` then lacks the pixel data element). Any other transfer syntax (native or
+    encapsulated) is read with :func:`pydicom.dcmread`, which holds no more than the file, and ``read_frame``
+    decodes only the frame asked for. :class:`InvalidInput` for a file without pixel data.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import _read_file_meta_info, read_preamble  # what dcmread itself reads first
+    from pydicom.pixels import pixel_array
+
+    force = path.suffix.lower() in _DICOM_EXTENSIONS
+    with open(path, "rb") as fh:
+        try:
+            read_preamble(fh, force)
+            deflated = _read_file_meta_info(fh).get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
+            if deflated:
+                ds, read_frame = _read_deflated(fh, path.name)
+            else:
+                ds = pydicom.dcmread(path, force=force)
+                if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+                    raise _no_pixel_data(ds, path.name)
+                read_frame = partial(pixel_array, ds)
+        except InvalidDicomError as exc:
+            raise InvalidInput(f"{path.name} is not a valid DICOM file ({exc}).") from exc
+        except InvalidInput:
+            raise
+        except Exception as exc:  # pydicom raises many types on corrupt headers
+            raise InvalidInput(f"{path.name}: the DICOM header cannot be read; the file may be truncated ({exc}).") \
+                from exc
+
+        def decoded(*, index: int | None) -> np.ndarray:
+            try:
+                return read_frame(index=index)
+            except InvalidInput:
+                raise
+            except Exception as exc:  # truncated pixel data, missing codec, bad group 0028 values
+                raise InvalidInput(
+                    f"{path.name}: the pixel data cannot be decoded; the file may be truncated or use a codec that "
+                    f"is not installed ({exc})."
+                ) from exc
+
+        yield ds, decoded
+
+
+class _Inflater:
+    """A raw deflate stream read from ``fh``, inflated on demand: a call returns at most the bytes asked for, and
+    inflates no more than :data:`_INFLATE_CHUNK` bytes at a time."""
+
+    def __init__(self, fh: BinaryIO):
+        self._fh, self._stream = fh, zlib.decompressobj(-zlib.MAX_WBITS)
+
+    def read(self, size: int) -> bytes:
+        """The next ``size`` inflated bytes; fewer only where the stream ends or the file is truncated."""
+        out = bytearray()
+        while len(out) < size and not self._stream.eof:
+            data = self._stream.unconsumed_tail or self._fh.read(_INFLATE_CHUNK)
+            if not data:
+                break
+            out += self._stream.decompress(data, min(size - len(out), _INFLATE_CHUNK))
+        return bytes(out)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the deflate stream has ended."""
+        return self._stream.eof
+
+    def skip(self, size: int) -> None:
+        """Inflate and drop the next ``size`` bytes, a chunk at a time."""
+        while size > 0 and (piece := self.read(min(size, _INFLATE_CHUNK))):
+            size -= len(piece)
+
+
+def _read_deflated(fh: BinaryIO, name: str) -> tuple[Any, Callable[..., np.ndarray]]:
+    """The header and a one-frame reader of the Deflated Explicit VR Little Endian dataset that starts at ``fh``.
+
+    The header is parsed from at most :data:`MAX_HEADER_BYTES` of inflated data (pydicom's own
+    :func:`~pydicom.dcmread` would inflate the whole file at once, whatever it declares). ``read_frame(index=i)``
+    inflates on, dropping the frames before ``i``, and decodes frame ``i`` alone: memory holds the header and one
+    frame, however many frames the file declares. Call it only once the header has been checked.
+    """
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+    from pydicom.pixels import as_pixel_options, get_decoder
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    inflater = _Inflater(fh)
+    head = inflater.read(MAX_HEADER_BYTES)
+    stream = DicomBytesIO(head)
+    ds = read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
+                      stop_when=lambda tag, vr, length: tag in _PIXEL_TAGS)
+    at = stream.tell()
+    if len(head) - at < 12:  # no pixel data element in the inflated head
+        if len(head) == MAX_HEADER_BYTES:
+            raise InvalidInput(f"{name}: no pixel data in the first {MAX_HEADER_BYTES >> 20} MB of its inflated "
+                               "dataset; its header is over that limit.")
+        if not inflater.ended:
+            raise InvalidInput(f"{name}: the deflated data ends before the pixel data; the file is truncated.")
+        raise _no_pixel_data(ds, name)
+    # the element stop_when stopped at: tag, VR, 2 reserved bytes, 32-bit length (PS3.5 7.1.2)
+    group, element, vr, length = struct.unpack("<HH2s2xI", head[at:at + 12])
+    if vr not in (b"OB", b"OW", b"OF", b"OD"):
+        raise InvalidInput(f"{name}: its pixel data element has VR {vr!r}, not OB, OW, OF or OD.")
+    keyword = keyword_for_tag(group << 16 | element)
+
+    def read_frame(*, index: int | None) -> np.ndarray:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        size = dicom_pixel_bytes(ds, name) // frames
+        if not size * frames <= length < 0xFFFFFFFF:
+            raise InvalidInput(f"{name}: its pixel data element holds {length:,} bytes, not the {size * frames:,} "
+                               "its header declares.")
+        begin = at + 12 + (index or 0) * size
+        data = head[begin:begin + size]
+        inflater.skip(begin - len(head))
+        data += inflater.read(size - len(data))
+        if len(data) < size:
+            raise InvalidInput(f"{name}: the deflated data ends inside frame {index or 0}; the file is truncated.")
+        options = as_pixel_options(ds, number_of_frames=1, pixel_keyword=keyword)
+        return get_decoder(DeflatedExplicitVRLittleEndian).as_array(data, **options)[0]
+
+    return ds, read_frame
+
+
 # --- NIfTI ----------------------------------------------------------------------------------------------------
-
-
-#: Most voxel data, in bytes once decompressed, that a NIfTI file may declare (1 GiB: 512 x 512 x 1024 voxels of
-#: 32 bits). It is checked from the header before any voxel is read, so that a few megabytes of gzip cannot make a
-#: loader decompress gigabytes.
-MAX_NIFTI_BYTES = 1 << 30
-#: Largest data offset (``vox_offset``: the header and its extensions) accepted; the extensions are never read.
-MAX_NIFTI_OFFSET = 16 << 20
 
 
 @contextmanager
@@ -264,8 +418,9 @@ def open_nifti(path: Path, max_size: int) -> Iterator[tuple[Any, tuple[int, ...]
     """Open a single-file NIfTI-1/2, gzip-compressed or not (whatever its name); yield ``(nibabel image, shape)``.
 
     Only the header is read here. It must declare a 2-D or 3-D volume (``shape``, trailing axes of length 1
-    dropped) with rows and columns within ``max_size``, at most :data:`MAX_NIFTI_BYTES` of voxel data and a data
-    offset within :data:`MAX_NIFTI_OFFSET`; otherwise :class:`InvalidInput`, before any voxel is decompressed.
+    dropped) with rows and columns within ``max_size``, at most :data:`~semgraph.imaging.MAX_IMAGE_BYTES` of voxel
+    data and a data offset within :data:`MAX_HEADER_BYTES`; otherwise :class:`InvalidInput`, before any voxel is
+    decompressed.
     While the block is open, the image's ``dataobj`` reads from the file, decompressing it only up to the end of
     the voxels it is asked for: reading a slice never holds more than that slice in memory.
     """
@@ -313,14 +468,11 @@ def _checked_nifti_shape(path: Path, header, max_size: int) -> tuple[int, ...]:
         raise InvalidInput(f"{path.name} is a {len(declared)}-D NIfTI {declared}; only 2-D or 3-D volumes are "
                            "supported.")
     check_size(shape[:2], max_size)
-    size = math.prod(shape) * header.get_data_dtype().itemsize
-    if size > MAX_NIFTI_BYTES:
-        raise InvalidInput(f"{path.name} declares a volume of {'x'.join(map(str, shape))} voxels, "
-                           f"{size / 2**30:.1f} GiB of data, over the limit of {MAX_NIFTI_BYTES / 2**30:g} GiB; "
-                           "keep the slices around the lesion.")
-    if int(header.get_data_offset()) > MAX_NIFTI_OFFSET:
+    check_data_size(math.prod(shape) * header.get_data_dtype().itemsize,
+                    f"{path.name} declares a volume of {'x'.join(map(str, shape))} voxels")
+    if int(header.get_data_offset()) > MAX_HEADER_BYTES:
         raise InvalidInput(f"{path.name}: its voxel data starts at byte {int(header.get_data_offset()):,}, after "
-                           f"header extensions over the limit of {MAX_NIFTI_OFFSET // 2**20} MB.")
+                           f"header extensions over the limit of {MAX_HEADER_BYTES // 2**20} MB.")
     return shape
 
 

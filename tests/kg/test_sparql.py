@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rdflib import BNode, Literal, URIRef
 
 from kg.errors import QueryError
-from kg.sparql import bind, query_form, to_oxigraph, to_rdflib
+from kg.sparql import bind, check_nesting, outbound_operations, query_form, to_oxigraph, to_rdflib
 
 
 def test_bind_leaves_strings_iris_comments_and_variables_alone():
@@ -58,3 +58,27 @@ def test_query_form(query, form):
 def test_query_form_rejects_updates():
     with pytest.raises(QueryError, match="not a SPARQL query"):
         query_form("DELETE WHERE { ?s ?p ?o }")
+
+
+@pytest.mark.parametrize("text, found", [
+    ("SELECT * WHERE { SERVICE <http://x/> { ?s ?p ?o } }", ["SERVICE"]),
+    ("select * { service silent ?endpoint {} }", ["SERVICE"]),
+    ("SELECT*{SERVICE<x:y>{?s?p?o}}", ["SERVICE"]),
+    ("LOAD <http://x/data.ttl> INTO GRAPH <urn:g> ; LOAD SILENT <file:///etc/passwd>", ["LOAD", "LOAD"]),
+    ("INSERT { ?s ?p ?o } WHERE { Service <http://x/> { ?s ?p ?o } }", ["SERVICE"]),
+    # not operations: a variable, prefixed names, a string, an IRI, a comment, a blank node label
+    ('SELECT ?service WHERE { ?s ex:load "SERVICE" . <http://x/LOAD> service:a _:service } # SERVICE', []),
+    ("SELECT $load WHERE { ?x ex:SERVICE ?load }", []),
+])
+def test_outbound_operations(text, found):
+    assert outbound_operations(text) == found
+
+
+@pytest.mark.parametrize("text, deepest", [
+    ("ASK {}", 1), ("SELECT * { { ?s ?p ?o } UNION { ?s ?p (?o) } }", 3),
+    ('SELECT * { ?s ?p "{{{{{{{{" } # ((((((((', 1), ("SELECT * { ?s <urn:x:(((((> ?o }", 1),
+])
+def test_check_nesting_counts_only_brackets_of_the_query(text, deepest):
+    check_nesting(text, limit=deepest)
+    with pytest.raises(QueryError, match=f"nests brackets {deepest} deep; the limit is {deepest - 1}"):
+        check_nesting(text, limit=deepest - 1)

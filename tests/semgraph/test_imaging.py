@@ -104,6 +104,61 @@ def test_size_limit_checked_before_decoding():
         load_image(pydicom_file("CT_small.dcm"), max_size=64)
 
 
+def test_dicom_deflated_single_frame():
+    path = pydicom_file("image_dfl.dcm")
+    image = load_image(path)
+    np.testing.assert_array_equal(image.hu, pydicom.dcmread(path).pixel_array.astype(np.float64))
+    assert image.shape == (512, 512) and image.slice_index is None
+
+
+def deflated_ct(path, frames: np.ndarray, intercept: float = -1024.0):
+    """``frames`` (F, M, N) of int16 written as a signed 12-bit CT in Deflated Explicit VR Little Endian."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = CTImageStorage, generate_uid(), "CT"
+    ds.NumberOfFrames, ds.Rows, ds.Columns = frames.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 1
+    ds.RescaleSlope, ds.RescaleIntercept, ds.PixelSpacing = 1, intercept, [0.5, 0.75]
+    ds.PixelData = frames.astype("<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicom_deflated_multiframe_decodes_only_the_chosen_frame(tmp_path):
+    # 40 frames of 512 KiB: the first 16 MiB inflated for the header end inside frame 31, the rest is inflated on
+    ramp = (np.indices((512, 512)).sum(axis=0) % 13).astype(np.int16)
+    frames = np.arange(40, dtype=np.int16)[:, None, None] * 50 - 1000 + ramp
+    path = deflated_ct(tmp_path / "volume.dcm", frames)
+    for index in (0, 31, 39):
+        image = load_image(path, slice_index=index)
+        np.testing.assert_array_equal(image.hu, frames[index] - 1024.0)
+        assert image.slice_index == index and image.spacing == (0.5, 0.75)
+    with pytest.raises(InvalidInput, match=r"40 frames: pass slice_index in 0\.\.39"):
+        load_image(path)
+    with pytest.raises(InvalidInput, match="out of range"):
+        load_image(path, slice_index=40)
+
+
+def test_dicom_deflated_truncated(tmp_path):
+    path = deflated_ct(tmp_path / "volume.dcm", np.arange(3 * 64 * 64, dtype=np.int16).reshape(3, 64, 64))
+    raw = path.read_bytes()
+    for cut in (len(raw) // 2, 400):  # inside the pixel data, inside the header
+        (tmp_path / "cut.dcm").write_bytes(raw[:cut])
+        with pytest.raises(InvalidInput, match="truncated"):
+            load_image(tmp_path / "cut.dcm", slice_index=2)
+
+
+def test_dicom_encapsulated_multiframe_frame():
+    path = pydicom_file("rtdose_rle.dcm")
+    image = load_image(path, slice_index=7)
+    np.testing.assert_array_equal(image.hu, pydicom.dcmread(path).pixel_array[7].astype(np.float64))
+
+
 # --- NIfTI ----------------------------------------------------------------------------------------------------
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +16,11 @@ import kg
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.casegraph import case_exists, model_iri, read_cases, read_likelihoods
+from semgraph.check import check_store
 from semgraph.cli import load_commands
 from semgraph.cohort import generate, read_manifest
 from semgraph.errors import InvalidInput
+from semgraph.files import data_file
 from semgraph.ingest import (
     annotate,
     features_path,
@@ -208,7 +212,11 @@ def test_cli_generate_ingest_train_annotate(tmp_path, monkeypatch):
     assert "run `semgraph train` first" in run("annotate", ok=False)
     first = run("ingest", "c")
     assert "skipped (already in the store) 0" in first
-    assert "ingested 0, skipped (already in the store)" in run("ingest", "c/manifest.json")
+    ingested = int(first.split("ingested ", 1)[1].split(",", 1)[0])
+    assert f"copied into the data folder {2 * ingested}" in first  # ./c is outside the data folder ./data
+    again = run("ingest", "c/manifest.json")
+    assert "ingested 0, skipped (already in the store)" in again and "copied" not in again
+    assert "[file]" not in run("check")
     out = run("train", "--lopo", "--folds", "3")
     assert "trained model" in out and "GroupKFold(3): 3 folds" in out and "hypodense" in out and "mean" in out
     assert len(list((tmp_path / "data" / "models").glob("*.npz"))) == 1
@@ -217,3 +225,153 @@ def test_cli_generate_ingest_train_annotate(tmp_path, monkeypatch):
     run("ontology", "load", "radlex-liver")
     assert "row 2, column 'hypodense'" in run("ingest", "bad.csv", ok=False)
     assert "does not exist" in run("ingest", "missing-folder", ok=False)
+
+
+# ---------------------------------------------------------------------- image and mask files stay in the data folder
+SMALL = 4
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory):
+    """A 4-case cohort in a folder of its own: outside every test's data folder."""
+    folder = tmp_path_factory.mktemp("small-cohort")
+    generate(SMALL, seed=5, out_dir=folder, size=128, progress=False)
+    return folder
+
+
+@pytest.fixture
+def disk_store(tmp_path):
+    opened = kg.open_store(tmp_path / "graph")
+    yield opened
+    opened.close()
+
+
+def _recorded(store) -> dict[str, tuple[str, str]]:
+    return {c.case_id: (c.image_file, c.mask_file) for c in read_cases(store)}
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def test_cohort_outside_the_data_folder_is_copied_in(disk_store, small_cohort, tmp_path):
+    data = tmp_path / "data"
+    originals = {r.case_id: (r.image, r.mask) for r in read_manifest(small_cohort / "manifest.json").cases}
+    before = {p: p.read_bytes() for p in _files_under(small_cohort)}
+    report = ingest(disk_store, small_cohort, data, progress=False)
+    assert sorted(report.ingested) == sorted(originals) and not report.failed
+    assert len(report.copied) == 2 * SMALL  # an image and a mask per case
+    assert f"copied into the data folder {2 * SMALL}" in report.summary()
+    recorded = _recorded(disk_store)
+    assert set(recorded) == set(originals)
+    for case_id, files in recorded.items():
+        for text, original in zip(files, originals[case_id]):
+            path = data_file(text, data)  # raises when outside the data folder
+            assert path.is_file() and path.read_bytes() == original.read_bytes()
+            assert path.name == original.name and path.parent == (data / "images" / case_id).resolve()
+    assert sorted(data_file(t, data) for files in recorded.values() for t in files) == sorted(
+        p.resolve() for p in report.copied)
+    assert not [p for p in check_store(disk_store, data_dir=data).problems if p.kind == "file"]
+    assert {p: p.read_bytes() for p in _files_under(small_cohort)} == before  # the cohort is left as it was
+    assert not list(data.rglob("*.tmp"))
+
+    copies = {p: p.stat().st_mtime_ns for p in _files_under(data / "images")}
+    count = disk_store.count(ANNOTATIONS_GRAPH)
+    again = ingest(disk_store, small_cohort, data, progress=False)
+    assert again.ingested == [] and sorted(again.skipped) == sorted(originals) and again.copied == []
+    assert "copied" not in again.summary()
+    assert disk_store.count(ANNOTATIONS_GRAPH) == count and _recorded(disk_store) == recorded
+    assert {p: p.stat().st_mtime_ns for p in _files_under(data / "images")} == copies  # nothing rewritten
+
+
+def test_cohort_inside_the_data_folder_is_recorded_in_place(disk_store, small_cohort, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_cohort, data / "cohort")
+    manifest = read_manifest(data / "cohort" / "manifest.json")
+    report = ingest(disk_store, data / "cohort", data, progress=False)
+    assert len(report.ingested) == SMALL and report.copied == []
+    assert "copied" not in report.summary()
+    assert _recorded(disk_store) == {r.case_id: (str(r.image), str(r.mask)) for r in manifest.cases}
+    assert not (data / "images").exists()
+    assert not [p for p in check_store(disk_store, data_dir=data).problems if p.kind == "file"]
+
+
+def test_cohort_behind_a_symbolic_link_out_of_the_data_folder_is_copied(disk_store, small_cohort, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "linked").symlink_to(small_cohort, target_is_directory=True)
+    report = ingest(disk_store, data / "linked", data, progress=False)
+    assert len(report.ingested) == SMALL and len(report.copied) == 2 * SMALL
+    assert not [p for p in check_store(disk_store, data_dir=data).problems if p.kind == "file"]
+
+
+def test_copies_left_by_an_interrupted_ingest_are_reused(small_cohort, tmp_path):
+    """The copies are written before the case; a run stopped in between leaves copies that the next run reuses."""
+    data = tmp_path / "data"
+    first = kg.open_store(tmp_path / "graph-1")
+    try:
+        ingest(first, small_cohort, data, progress=False)
+        recorded = _recorded(first)
+    finally:
+        first.close()
+    copies = {p: p.stat().st_mtime_ns for p in _files_under(data / "images")}
+    second = kg.open_store(tmp_path / "graph-2")  # the cases are not in this store: as if the run stopped
+    try:
+        report = ingest(second, small_cohort, data, progress=False)
+        assert len(report.ingested) == SMALL and report.copied == []
+        assert _recorded(second) == recorded
+    finally:
+        second.close()
+    assert {p: p.stat().st_mtime_ns for p in _files_under(data / "images")} == copies
+
+
+def test_a_different_file_of_the_same_name_is_never_overwritten(small_cohort, tmp_path_factory, tmp_path):
+    other = tmp_path_factory.mktemp("other-cohort")  # the same case ids and file names, other pixels
+    generate(SMALL, seed=6, out_dir=other, size=128, progress=False)
+    data = tmp_path / "data"
+    stores = [kg.open_store(tmp_path / "graph-a"), kg.open_store(tmp_path / "graph-b")]
+    try:
+        for store, cohort in zip(stores, (small_cohort, other)):
+            report = ingest(store, cohort, data, progress=False)
+            assert len(report.ingested) == SMALL and len(report.copied) == 2 * SMALL
+        for store, cohort in zip(stores, (small_cohort, other)):
+            for record in read_manifest(cohort / "manifest.json").cases:
+                image, mask = _recorded(store)[record.case_id]
+                assert data_file(image, data).read_bytes() == record.image.read_bytes()
+                assert data_file(mask, data).read_bytes() == record.mask.read_bytes()
+        again = ingest(stores[1], other, data, progress=False)
+        assert again.copied == [] and len(again.skipped) == SMALL
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_failed_case_leaves_no_copy(disk_store, small_cohort, tmp_path):
+    cohort = tmp_path / "cohort"
+    shutil.copytree(small_cohort, cohort)
+    manifest = read_manifest(cohort / "manifest.json")
+    bad = manifest.cases[1]
+    bad.image.write_bytes(b"this is not a DICOM file" * 10)
+    data = tmp_path / "data"
+    report = ingest_manifest(disk_store, manifest, data, progress=False)
+    assert [c for c, _ in report.failed] == [bad.case_id] and bad.image.name in dict(report.failed)[bad.case_id]
+    assert len(report.copied) == 2 * (SMALL - 1)
+    assert not (data / "images" / bad.case_id).exists()
+    assert sorted(_files_under(data / "images")) == sorted(p.resolve() for p in report.copied)
+
+
+def test_manifest_inside_the_data_folder_may_not_name_files_outside_it(disk_store, small_cohort, tmp_path):
+    """An uploaded cohort (the web batch ingest unpacks it in DATA_DIR/cohorts/) cannot pull in other files."""
+    data = tmp_path / "data"
+    folder = data / "cohorts" / "upload"
+    shutil.copytree(small_cohort, folder)
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["cases"][0]["image"] = str(small_cohort / doc["cases"][0]["image"])  # absolute, outside
+    doc["cases"][1]["mask"] = "../../../" + doc["cases"][1]["mask"]  # climbs out
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    report = ingest(disk_store, folder, data, progress=False)
+    reasons = dict(report.failed)
+    assert set(reasons) == {doc["cases"][0]["case_id"], doc["cases"][1]["case_id"]}
+    assert all("outside the data folder" in reason for reason in reasons.values())
+    assert len(report.ingested) == SMALL - 2 and report.copied == [] and not (data / "images").exists()
+    assert not [p for p in check_store(disk_store, data_dir=data).problems if p.kind == "file"]

@@ -64,7 +64,9 @@ def site(tmp_path_factory):
     from webapp import create_app
 
     data_dir = tmp_path_factory.mktemp("web-data")
-    app = create_app({"data_dir": str(data_dir), "SPARQL_UPDATE_TOKEN": UPDATE_TOKEN})
+    # every client of these tests comes from 127.0.0.1: room for a timed-out query still running in the background
+    app = create_app({"data_dir": str(data_dir), "SPARQL_UPDATE_TOKEN": UPDATE_TOKEN, "SPARQL_MAX_PER_CLIENT": 4,
+                      "SPARQL_MAX_CONCURRENT": 4})
     services = app.extensions["semgraph"]
     ontology.load(services.store, ontology.BUNDLED_RADLEX)
     for name, role in ROLES.items():

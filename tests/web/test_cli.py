@@ -48,7 +48,7 @@ def test_user_add_mismatched_confirmation_writes_nothing(run, tmp_path):
 
 @pytest.mark.parametrize("args,stdin,message", [
     (["user", "add", "bob", "--role", "king", "--password-stdin"], "secret-pass\n", "king"),
-    (["user", "add", "bob", "--role", "curator", "--password-stdin"], "short\n", "at least 8"),
+    (["user", "add", "bob", "--role", "curator", "--password-stdin"], "short-pw1\n", "at least 10"),
     (["user", "add", "bad name", "--role", "curator", "--password-stdin"], "secret-pass\n", "invalid user name"),
     (["user", "remove", "ghost"], None, "no user named 'ghost'"),
 ])

@@ -6,16 +6,11 @@ kernel hands it to either worker; the tests check that what one worker did is wh
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from livesite import WebClient
+from livesite import Served, WebClient
 from synthetic import TERMS, write_synthetic_cases
 
 import kg
@@ -31,32 +26,6 @@ TIMEOUT = 60
 FRESH = 16  # fresh connections per check: both workers answer some of them (checked by the first test)
 
 
-class Served:
-    """`semgraph serve --workers 2 --threads 2` over ``data`` in a subprocess; stderr goes to a file."""
-
-    def __init__(self, data: Path):
-        self.data = data
-        self.log = data.with_name("serve.log")
-        with open(self.log, "w") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from semgraph.cli import main; main()", "--data-dir", str(data), "serve",
-                 "--port", "0", "--workers", "2", "--threads", "2"],
-                stdout=subprocess.PIPE, stderr=err, text=True)
-        line = self.banner = self.process.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        if found is None:
-            self.stop()
-            raise RuntimeError(f"no URL in {line!r}: {self.log.read_text()[-2000:]}")
-        self.url = found.group(0)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=90)
-        self.process.stdout.close()
-        return code
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("workers") / "data"
@@ -68,7 +37,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
     users = UserStore.in_data_dir(data)
     for name, (role, password) in USERS.items():
         users.add(name, role, password)
-    server = Served(data)
+    server = Served(data, "--workers", "2", "--threads", "2")
     yield server
     server.stop()
 
