@@ -16,8 +16,10 @@ Writes bench/results/load.json. It stops by itself and never leaves loopback.
 
 ``--attack`` adds an attack on the public SPARQL endpoint: the run is cut into four phases, quiet / attack / quiet /
 attack, and in the attack phases 8 more anonymous clients loop heavy queries (cartesian products, closures over
-every predicate, a regular expression over a product, a huge OFFSET) on ``/sparql``. The table then compares the
-radiologists' search and feedback latencies without and with the attack (ratio of p95) in the same run.
+every predicate, a regular expression over a product, a huge OFFSET) on ``/sparql``, each from an address of its
+own (127.0.0.2 ...: loopback), as a distributed attack would. The table then compares the radiologists' search and
+feedback latencies without and with the attack (ratio of p95) in the same run. Each of the ``--clients`` is a
+radiologist of its own.
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ KINDS = ("search", "feedback", "sparql")
 MIX = ("search", "search", "feedback", "sparql")
 
 
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connect from ``address`` (any 127.x.y.z is this machine's loopback): attackers with addresses of their own."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -77,8 +91,8 @@ def rss_mb(pid: int) -> float | None:
     return int(m.group(1)) / 1024 if m else None
 
 
-def prepare(folder: Path, cases: int, size: int) -> None:
-    """The demo data folder (what ``semgraph demo --no-serve`` builds) and the load-test user."""
+def prepare(folder: Path, cases: int, size: int, users: int) -> None:
+    """The demo data folder (what ``semgraph demo --no-serve`` builds) and ``users`` load-test radiologists."""
     from semgraph.cli.demo_cmd import build_demo
     from semgraph.config import Config
     from semgraph.users import UserStore
@@ -87,7 +101,9 @@ def prepare(folder: Path, cases: int, size: int) -> None:
     with config.open_store() as store:
         for line in build_demo(store, folder, n=cases, seed=0, size=size):
             print("  " + line)
-    UserStore.in_data_dir(folder).add(USER, "radiologist", PASSWORD)
+    accounts = UserStore.in_data_dir(folder)
+    for n in range(users):
+        accounts.add(f"{USER}{n}", "radiologist", PASSWORD)
 
 
 def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen, str]:
@@ -130,11 +146,12 @@ def stop_server(proc: subprocess.Popen, folder: Path) -> str:
     return (folder.parent / "server.log").read_text()
 
 
-def login(base: str) -> requests.Session:
+def login(base: str, n: int = 0) -> requests.Session:
+    """A session logged in as load-test radiologist ``n``."""
     http = requests.Session()
     page = http.get(base + "/login", timeout=60).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = http.post(base + "/login", data={"name": USER, "password": PASSWORD, "csrf_token": token},
+    r = http.post(base + "/login", data={"name": f"{USER}{n}", "password": PASSWORD, "csrf_token": token},
                   allow_redirects=False, timeout=60)
     if r.status_code != 302:
         raise RuntimeError(f"login failed: {r.status_code}")
@@ -159,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
         folder = Path(tmp) / "data"
         print(f"preparing {folder} ({args.cases} cases) ...")
         t0 = time.perf_counter()
-        prepare(folder, args.cases, args.size)
+        prepare(folder, args.cases, args.size, args.clients)
         print(f"  prepared in {time.perf_counter() - t0:.0f} s")
         proc, base = start_server(folder, args.threads)
         try:
@@ -168,6 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                         timeout=60).json()["cases"]]
             latencies: dict[str, list[float]] = defaultdict(list)
             phases: dict[str, dict[str, list[float]]] = {"quiet": defaultdict(list), "attack": defaultdict(list)}
+            phase_errors: dict[str, dict[str, int]] = {"quiet": defaultdict(int), "attack": defaultdict(int)}
+            refusals: dict[str, int] = defaultdict(int)
             attack_statuses: dict[int, int] = defaultdict(int)
             per_minute: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             errors: dict[str, int] = defaultdict(int)
@@ -195,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             def client(n: int) -> None:
                 rng = random.Random(n)
-                http = login(base)
+                http = login(base, n)
                 view = None
                 while time.monotonic() < stop_at:
                     kind, at = rng.choice(MIX), phase()
@@ -228,12 +247,16 @@ def main(argv: list[str] | None = None) -> dict:
                             r = http.get(base + "/sparql", params={"query": rng.choice(SPARQL_QUERIES)},
                                          headers={"Accept": "application/sparql-results+json"}, timeout=120)
                             code = r.status_code
+                        if code != 200:
+                            with lock:
+                                refusals[f"{kind} {code}: {r.text[:120]}"] += 1
                     except Exception:  # noqa: BLE001 - a benchmark counts every failure (timeouts included)
                         code = -1
                     elapsed = time.perf_counter() - t
                     with lock:
                         latencies[kind].append(elapsed)
                         phases[at][kind].append(elapsed)
+                        phase_errors[at][kind] += code != 200
                         per_minute[int((time.monotonic() - started) // 60)][kind] += 1
                         statuses[kind][code] += 1
                         if code != 200:
@@ -241,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             def attacker(n: int) -> None:
                 rng, http = random.Random(1000 + n), requests.Session()
+                http.mount("http://", FromAddress(f"127.0.0.{2 + n}"))  # a client of its own for the server
                 while time.monotonic() < stop_at:
                     if phase() != "attack":
                         time.sleep(0.2)
@@ -274,6 +298,11 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             log = stop_server(proc, folder)
         server_errors = log.count("Traceback")
+        if server_errors:
+            kept = ROOT / "bench" / "results" / "load-server.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(log)
+            print(f"the server logged {server_errors} tracebacks: its log is in {kept}")
         if "Thread 0x" in log:
             stacks = ROOT / "bench" / "results" / "load-server-stacks.txt"
             stacks.parent.mkdir(parents=True, exist_ok=True)
@@ -297,10 +326,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "p50_ms": 1000 * percentile(lat, 50), "p95_ms": 1000 * percentile(lat, 95),
                      "max_ms": 1000 * max(lat) if lat else float("nan")})
     attack_rows = []
-    for kind in ("search", "feedback"):
+    for kind in KINDS:
         quiet, attacked = phases["quiet"].get(kind, []), phases["attack"].get(kind, [])
         q95, a95 = 1000 * percentile(quiet, 95), 1000 * percentile(attacked, 95)
         attack_rows.append({"kind": kind, "quiet_requests": len(quiet), "attack_requests": len(attacked),
+                            "quiet_errors": phase_errors["quiet"][kind], "attack_errors": phase_errors["attack"][kind],
                             "quiet_p50_ms": 1000 * percentile(quiet, 50), "quiet_p95_ms": q95,
                             "attack_p50_ms": 1000 * percentile(attacked, 50), "attack_p95_ms": a95,
                             "p95_ratio": a95 / q95 if quiet and attacked else float("nan")})
@@ -329,12 +359,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.attack:
         print(f"\nattack on /sparql: {ATTACKERS} anonymous clients looping heavy queries in the 2nd and 4th quarter; "
               f"their answers: {dict(sorted(attack_statuses.items()))}")
-        print(f"{'kind':<10} {'quiet n':>8} {'quiet p50':>10} {'quiet p95':>10} {'attack n':>9} {'attack p50':>11} "
-              f"{'attack p95':>11} {'p95 ratio':>10}")
+        print(f"{'kind':<10} {'quiet n':>8} {'errors':>7} {'p50 ms':>7} {'p95 ms':>7} {'attack n':>9} {'errors':>7} "
+              f"{'p50 ms':>7} {'p95 ms':>7} {'p95 ratio':>10}")
         for r in attack_rows:
-            print(f"{r['kind']:<10} {r['quiet_requests']:>8} {r['quiet_p50_ms']:>10.1f} {r['quiet_p95_ms']:>10.1f} "
-                  f"{r['attack_requests']:>9} {r['attack_p50_ms']:>11.1f} {r['attack_p95_ms']:>11.1f} "
-                  f"{r['p95_ratio']:>10.2f}")
+            print(f"{r['kind']:<10} {r['quiet_requests']:>8} {r['quiet_errors']:>7} {r['quiet_p50_ms']:>7.1f} "
+                  f"{r['quiet_p95_ms']:>7.1f} {r['attack_requests']:>9} {r['attack_errors']:>7} "
+                  f"{r['attack_p50_ms']:>7.1f} {r['attack_p95_ms']:>7.1f} {r['p95_ratio']:>10.2f}")
+    for text, n in sorted(refusals.items(), key=lambda item: -item[1])[:5]:
+        print(f"{n:>7} × {text}")
     print(f"\n{'minute':>6} {'requests':>9} {'search':>7} {'feedback':>9} {'sparql':>7} {'server RSS MB':>14}")
     print(f"{'start':>6} {'':>9} {'':>7} {'':>9} {'':>7} {rss[0][1] if rss else float('nan'):>14.1f}")
     for m in minutes_table:

@@ -9,12 +9,15 @@ cheap, independent of the store). For a folder that another process writes (``ox
 --workers``) it is the folder itself opened read-only, which shows the data written up to its opening (a checkpoint
 made from such an opening would miss the writes not yet flushed; the writer is never touched either way). A query past its limit is cut by that server; one that
 its server does not cut is ended by :meth:`QueryReplica.kill`, which kills the replica's server and nothing else.
+The servers run at a lower CPU priority (:data:`NICENESS`), so that queries slow the app as little as possible.
 
-A replica of an open :class:`EmbeddedStore` is renewed on use after any write through that store, so queries
-always see the data as it is. A replica of a folder held by another process (``oxigraph serve`` for ``semgraph
-serve --workers``) is renewed on use once it is older than ``max_age`` seconds, or at once when ``version()``
-changed (a marker that writers shared by several processes bump) or after :meth:`invalidate` (a write in this
-process whose result the next query must see). Queries that hold a :meth:`lease` keep their
+A replica is renewed on use, at most once every ``min_age`` seconds and in the background (a renewal costs ~0.1 s:
+under a stream of writes queries would otherwise wait for renewals; ``min_age=0``: at once and before the query, so
+that every query sees every write), when the store changed since it was made: for an open
+:class:`EmbeddedStore` after any write through it, for a folder held by another process (``oxigraph serve`` for
+``semgraph serve --workers``) once the replica is ``max_age`` seconds old or ``version()`` (a marker that writers
+in several processes bump) changed. After :meth:`invalidate` (a write in this process whose result the next query
+must see) the next query gets a new replica at once. Queries that hold a :meth:`lease` keep their
 replica alive until they end; a retired replica's server is stopped and its folder deleted once unused.
 """
 
@@ -38,6 +41,8 @@ __all__ = ["QueryReplica"]
 
 #: Seconds past the time limit that a query's client waits for the replica's server to stop it by itself.
 GRACE = 3.0
+#: CPU priority of the replicas' servers (``nice``): their queries yield the cores to the app's own work.
+NICENESS = 10
 
 
 class _Copy:
@@ -46,7 +51,7 @@ class _Copy:
     def __init__(self, folder: Path, log: Path, timeout: float, changes: object, owned: bool):
         self.folder, self.owned = folder, owned
         self.made, self.changes = time.monotonic(), changes
-        self.server = StoreServer(folder, query_timeout=timeout, read_only=True, log=log)
+        self.server = StoreServer(folder, query_timeout=timeout, read_only=True, log=log, niceness=NICENESS)
         self.leases = 0
         self.retired = False
 
@@ -62,15 +67,15 @@ class QueryReplica:
     as ``oxigraph serve`` holds) in ``folder``, each served with the query time limit ``timeout`` (seconds)."""
 
     def __init__(self, source: EmbeddedStore | str | os.PathLike, folder: str | os.PathLike, *, timeout: float,
-                 max_age: float = 5.0, version: Callable[[], object] | None = None):
+                 max_age: float = 5.0, min_age: float = 1.0, version: Callable[[], object] | None = None):
         self.source, self.version = source, version
         self.folder = Path(folder)
-        self.timeout, self.max_age = timeout, max_age
+        self.timeout, self.max_age, self.min_age = timeout, max_age, min_age
         self._lock = threading.Lock()
         self._current: _Copy | None = None
         self._retired: list[_Copy] = []
         self._serial = 0
-        self._stale = False
+        self._stale = self._renewing = self._closed = False
         self._remove_leftovers()
 
     @contextlib.contextmanager
@@ -122,6 +127,7 @@ class QueryReplica:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for copy in [self._current, *self._retired]:
                 if copy is not None:
                     copy.close()
@@ -131,9 +137,12 @@ class QueryReplica:
     def _usable(self, copy: _Copy | None) -> bool:
         if copy is None or self._stale or copy.server.process.poll() is not None:
             return False
+        age = time.monotonic() - copy.made
+        if age < self.min_age:
+            return True
         if copy.changes != self._changes():
             return False
-        return isinstance(self.source, EmbeddedStore) or time.monotonic() - copy.made < self.max_age
+        return isinstance(self.source, EmbeddedStore) or age < self.max_age
 
     def _changes(self) -> object:
         """What must stay equal for a copy to be current: the embedded store's write count, else ``version()``."""
@@ -142,28 +151,59 @@ class QueryReplica:
         return self.version() if self.version is not None else None
 
     def _fresh(self) -> _Copy:
+        """A current copy. One that is merely out of date keeps answering while its successor is made in the
+        background (queries never wait for a renewal); a dead, invalidated or missing one is replaced now."""
         current = self._current
         if self._usable(current):
             return current
+        if self.min_age > 0 and current is not None and not self._stale and current.server.process.poll() is None:
+            if not self._renewing:
+                self._renewing = True
+                threading.Thread(target=self._renew, args=self._next(), name="kg-replica", daemon=True).start()
+            return current
+        return self._install(self._make(*self._next()))
+
+    def _next(self) -> tuple[str, object]:
+        """(name, change marker) of the next copy: the marker is read before the copy is made."""
         self._serial += 1
-        name = f"{os.getpid()}-{self._serial}"
+        return f"{os.getpid()}-{self._serial}", self._changes()
+
+    def _make(self, name: str, changes: object) -> _Copy:
+        """A new copy and its server (the lock need not be held)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        log, changes = self.folder / f"{name}.server.log", self._changes()
-        if isinstance(self.source, EmbeddedStore):
-            target = self.folder / name
-            self.source.checkpoint(target)
-            try:
-                copy = _Copy(target, log, self.timeout, changes, owned=True)
-            except BaseException:
-                shutil.rmtree(target, ignore_errors=True)
-                raise
-        else:
-            copy = _Copy(Path(self.source), log, self.timeout, changes, owned=False)
-        if current is not None:
-            self._retire(current)
+        log = self.folder / f"{name}.server.log"
+        if not isinstance(self.source, EmbeddedStore):
+            return _Copy(Path(self.source), log, self.timeout, changes, owned=False)
+        target = self.folder / name
+        self.source.checkpoint(target)
+        try:
+            return _Copy(target, log, self.timeout, changes, owned=True)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+
+    def _install(self, copy: _Copy) -> _Copy:
+        if self._current is not None:
+            self._retire(self._current)
         self._current, self._stale = copy, False
         self._reap()
         return copy
+
+    def _renew(self, name: str, changes: object) -> None:
+        """Make a copy in the background and put it in place (a failure leaves the old one; the next query
+        tries again)."""
+        try:
+            copy = self._make(name, changes)
+        except Exception:  # noqa: BLE001 - the current copy goes on answering; the next use retries
+            with self._lock:
+                self._renewing = False
+            return
+        with self._lock:
+            self._renewing = False
+            if self._closed:
+                copy.close()
+            else:
+                self._install(copy)
 
     def _retire(self, copy: _Copy) -> None:
         if copy is self._current:

@@ -51,15 +51,17 @@ class StoreServer:
     With ``query_timeout`` (seconds, rounded up to whole seconds) the server cancels every query that runs longer
     (``oxigraph serve --timeout-s``): the evaluation stops and frees its CPU, and the client reads a cut answer.
     Updates are not cancelled. ``read_only`` serves the folder without the update endpoint (``serve-read-only``).
-    The server's output goes to ``log`` (default: ``<folder>.server.log``).
+    The server's output goes to ``log`` (default: ``<folder>.server.log``). A positive ``niceness`` runs it at that
+    lower CPU priority (``nice -n``), so that its queries yield the CPU to every normal process.
     """
 
     def __init__(self, folder: str | os.PathLike, *, start_timeout: float = 60.0,
-                 query_timeout: float | None = None, read_only: bool = False, log: str | os.PathLike | None = None):
+                 query_timeout: float | None = None, read_only: bool = False, log: str | os.PathLike | None = None,
+                 niceness: int = 0):
         if query_timeout is not None and not query_timeout > 0:
             raise StoreError(f"query_timeout must be positive seconds, got {query_timeout!r}")
         self.folder = Path(folder)
-        self.read_only = read_only
+        self.read_only, self.niceness = read_only, niceness
         self.query_timeout = None if query_timeout is None else math.ceil(query_timeout)
         self.log = Path(log) if log is not None else self.folder.with_name(self.folder.name + ".server.log")
         self.process: subprocess.Popen | None = None
@@ -87,6 +89,8 @@ class StoreServer:
                    "--union-default-graph"]
         if self.query_timeout is not None:
             command += ["--timeout-s", str(self.query_timeout)]
+        if self.niceness and shutil.which("nice"):
+            command = [shutil.which("nice"), "-n", str(self.niceness), *command]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

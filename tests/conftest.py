@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import kg
 import kg.server
+
+# The tests write to the store and read the result back through /sparql at once: every query sees every write
+# (the default lets /sparql lag up to a second behind; tests/kg/test_replica.py covers that).
+os.environ.setdefault("SEMGRAPH_SPARQL_MAX_LAG", "0")
 
 
 def oxigraph_binary() -> str:

@@ -73,9 +73,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     store = semgraph_config.open_store()
     app.extensions["semgraph"] = Services(
         config=semgraph_config, store=store, users=UserStore.in_data_dir(semgraph_config.data_dir),
-        gate=QueryGate(int(app.config["SPARQL_MAX_CONCURRENT"]), int(app.config["SPARQL_MAX_PER_CLIENT"]),
-                       float(app.config["SPARQL_QUEUE_WAIT"])),
-        public=_public_queries(semgraph_config, store, float(app.config["SPARQL_TIMEOUT"])))
+        gates={kind: QueryGate(int(app.config["SPARQL_MAX_CONCURRENT"]), int(app.config["SPARQL_MAX_PER_CLIENT"]),
+                               float(app.config["SPARQL_QUEUE_WAIT"])) for kind in ("anonymous", "user")},
+        public=_public_queries(semgraph_config, store, float(app.config["SPARQL_TIMEOUT"]),
+                               float(app.config["SPARQL_MAX_LAG"])))
 
     from . import (
         api,
@@ -107,11 +108,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _public_queries(config: Config, store: kg.Store, timeout: float) -> QueryReplica | kg.Store:
+def _public_queries(config: Config, store: kg.Store, timeout: float, lag: float) -> QueryReplica | kg.Store:
     """Where /sparql queries run (see :class:`Services`): replicas of an embedded store, or of the folder that
     ``semgraph serve --workers`` serves (``store_folder``); else a read-only connection to the remote store."""
     if isinstance(store, EmbeddedStore):
-        return QueryReplica(store, store.location + ".replicas", timeout=timeout)
+        return QueryReplica(store, store.location + ".replicas", timeout=timeout, min_age=lag)
     if config.store_folder:
         from .workbench import GENERATION_FILE
 
@@ -123,7 +124,8 @@ def _public_queries(config: Config, store: kg.Store, timeout: float) -> QueryRep
             except FileNotFoundError:
                 return b""
 
-        return QueryReplica(config.store_folder, config.store_folder + ".replicas", timeout=timeout, version=version)
+        return QueryReplica(config.store_folder, config.store_folder + ".replicas", timeout=timeout, min_age=lag,
+                            version=version)
     return kg.open_store(store.location, read_only=True, timeout=timeout + GRACE)
 
 

@@ -17,7 +17,16 @@ import functools
 import unicodedata
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from rdflib import URIRef
 
 from semgraph.casegraph import user_iri

@@ -55,7 +55,11 @@ def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str]]:
 
 def handle(exc: BaseException):
     status, title, message, headers = describe(exc)
-    if status >= 500:
+    if status == 503:  # overload or a time limit: expected, one line without a traceback
+        from flask import current_app
+
+        current_app.logger.warning("%s %s: %s: %s", request.method, request.path, title, message)
+    elif status >= 500:
         from flask import current_app
 
         current_app.logger.error("%s %s failed", request.method, request.path, exc_info=exc)

@@ -132,7 +132,9 @@ class Services:
     config: Config
     store: kg.Store
     users: UserStore
-    gate: QueryGate
+    #: Admission of /sparql queries: one gate for anonymous clients (keyed by address), one for logged-in users
+    #: (keyed by name), so that no number of anonymous queries keeps a logged-in user's query out.
+    gates: dict[str, QueryGate]
     #: Where public /sparql queries run: replicas of the store in stoppable processes, or (a store on another
     #: SPARQL server, which enforces its own limits) a read-only connection to it. Both have ``query(text,
     #: max_rows=)``.

@@ -21,13 +21,15 @@ WEB_SETTINGS: tuple[Setting, ...] = (
                                        "a larger result is refused with 400 'Result too large'."),
     Setting("SPARQL_TIMEOUT", 30.0, "Seconds a /sparql query may run before the client gets 503 'Query timed out'."),
     Setting("SPARQL_MAX_QUERY_LENGTH", 100_000, "Longest query or update text in characters (413 beyond)."),
-    Setting("SPARQL_MAX_CONCURRENT", 2, "Public /sparql queries running at once, across all clients; a query that "
-                                        "finds every slot busy for SPARQL_QUEUE_WAIT seconds gets 503 with "
-                                        "Retry-After. Kept below the number of cores, so that queries cannot take "
-                                        "the CPU from radiologists' searches."),
+    Setting("SPARQL_MAX_CONCURRENT", 4, "/sparql queries running at once in a server process for anonymous "
+                                        "clients, and as many for logged-in users; a query that finds every slot "
+                                        "busy for SPARQL_QUEUE_WAIT seconds gets 503 with Retry-After."),
     Setting("SPARQL_MAX_PER_CLIENT", 1, "/sparql queries one client (a logged-in user, else an IP address) may "
                                         "have running at once; more get 429 with Retry-After."),
     Setting("SPARQL_QUEUE_WAIT", 2.0, "Seconds a /sparql query waits for a free slot before 503."),
+    Setting("SPARQL_MAX_LAG", 1.0, "Seconds by which the store as /sparql queries see it may lag behind the store "
+                                   "(their read-only copy is renewed in the background at most this often); 0: "
+                                   "every query sees every write, at the cost of a renewal (~0.1 s) before it."),
     Setting("SPARQL_ALLOW_REMOTE", False, "Allow SERVICE (federated queries) and LOAD in /sparql queries and "
                                           "updates; off: they are refused with 400 and the server makes no "
                                           "outbound request."),
@@ -84,6 +86,8 @@ def check(config: Mapping[str, Any]) -> None:
                  "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURE_WINDOW"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name} must be positive, got {config[name]!r}")
+    if not config["SPARQL_MAX_LAG"] >= 0:
+        raise ConfigurationError(f"setting SPARQL_MAX_LAG must be 0 or more, got {config['SPARQL_MAX_LAG']!r}")
 
 
 def secret_key(data_dir: str | os.PathLike) -> str:

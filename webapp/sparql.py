@@ -136,10 +136,11 @@ def check_outbound(text: str) -> None:
                               "setting SEMGRAPH_SPARQL_ALLOW_REMOTE=1.")
 
 
-def client_key() -> str:
-    """Who a query counts against in the per-client limit: the logged-in user, else the client's IP address."""
+def client_key() -> tuple[str, str]:
+    """(gate, key) a query counts against: the users' gate and the user's name, else the anonymous clients' gate
+    and the client's IP address."""
     user = current_user()
-    return f"user:{user.name}" if user is not None else f"address:{request.remote_addr}"
+    return ("user", user.name) if user is not None else ("anonymous", str(request.remote_addr))
 
 
 def run_query(text: str) -> Result:
@@ -153,7 +154,8 @@ def run_query(text: str) -> Result:
     check_outbound(plain)
     lim = limits()
     public = services().public
-    result = services().gate.run(client_key(), lambda: public.query(plain, max_rows=lim.rows + 1), lim.timeout)
+    gate, client = client_key()
+    result = services().gates[gate].run(client, lambda: public.query(plain, max_rows=lim.rows + 1), lim.timeout)
     size = len(result.rows) if form == "select" else len(result.graph) if result.graph is not None else 0
     if size > lim.rows:
         unit = "rows" if form == "select" else "triples"

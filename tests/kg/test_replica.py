@@ -27,10 +27,18 @@ def count(replica: QueryReplica) -> int:
     return int(replica.query(COUNT).rows[0]["n"])
 
 
+def eventually(replica: QueryReplica, expected: int, seconds: float = 10) -> int:
+    """The count once it is ``expected`` (a renewal in the background), or the last one seen after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (seen := count(replica)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
 @pytest.fixture
 def embedded(tmp_path):
     store = kg.open_store(tmp_path / "graph")
-    replica = QueryReplica(store, tmp_path / "replicas", timeout=1)
+    replica = QueryReplica(store, tmp_path / "replicas", timeout=1, min_age=0)
     yield store, replica
     replica.close()
     store.close()
@@ -39,14 +47,31 @@ def embedded(tmp_path):
 def test_a_replica_sees_every_write_and_is_reused_while_nothing_changes(embedded, tmp_path):
     store, replica = embedded
     add(store, 3)
-    assert count(replica) == 3
+    assert count(replica) == 3  # the first copy is made for the first query
     with replica.lease() as first:
         pass
     with replica.lease() as again:
         assert again == first  # nothing written: the same copy and server
     add(store, 2, start=3)
-    assert count(replica) == 5
+    assert eventually(replica, 5) == 5  # renewed in the background, the old copy answering meanwhile
     assert len(list((tmp_path / "replicas").iterdir())) == 2  # the new copy and its server's log; the old one gone
+
+
+def test_renewals_wait_for_min_age_unless_invalidated(tmp_path):
+    with kg.open_store(tmp_path / "graph") as store:
+        replica = QueryReplica(store, tmp_path / "replicas", timeout=1, min_age=0.5)
+        try:
+            add(store, 1)
+            assert count(replica) == 1
+            add(store, 1, start=1)
+            assert count(replica) == 1  # younger than min_age: the last write is not seen yet
+            time.sleep(0.6)
+            assert eventually(replica, 2) == 2
+            add(store, 1, start=2)
+            replica.invalidate()
+            assert count(replica) == 3  # invalidated: renewed at once
+        finally:
+            replica.close()
 
 
 def test_a_query_its_server_does_not_stop_is_ended_by_killing_the_server(tmp_path):
@@ -77,14 +102,15 @@ def test_a_replica_of_a_folder_held_by_a_server_follows_the_version_marker(tmp_p
     with StoreServer(folder) as server:
         writer = kg.open_store(server.query_url, update_url=server.update_url)
         version = [0]
-        replica = QueryReplica(folder, tmp_path / "replicas", timeout=5, max_age=60, version=lambda: version[0])
+        replica = QueryReplica(folder, tmp_path / "replicas", timeout=5, max_age=60, min_age=0,
+                               version=lambda: version[0])
         try:
             add(writer, 4)
             assert count(replica) == 4
             add(writer, 1, start=4)
             assert count(replica) == 4  # younger than max_age and the same version: the copy stays
             version[0] += 1
-            assert count(replica) == 5
+            assert eventually(replica, 5) == 5
         finally:
             replica.close()
 
