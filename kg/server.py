@@ -89,8 +89,9 @@ class StoreServer:
                    "--union-default-graph"]
         if self.query_timeout is not None:
             command += ["--timeout-s", str(self.query_timeout)]
-        if self.niceness and shutil.which("nice"):
-            command = [shutil.which("nice"), "-n", str(self.niceness), *command]
+        nice = shutil.which("nice") if self.niceness else None
+        if nice:
+            command = [nice, "-n", str(self.niceness), *command]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

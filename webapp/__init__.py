@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -114,18 +113,10 @@ def _public_queries(config: Config, store: kg.Store, timeout: float, lag: float)
     if isinstance(store, EmbeddedStore):
         return QueryReplica(store, store.location + ".replicas", timeout=timeout, min_age=lag)
     if config.store_folder:
-        from .workbench import GENERATION_FILE
-
-        marker = Path(config.data_dir) / GENERATION_FILE  # bumped by every process after an update through /sparql
-
-        def version() -> bytes:
-            try:
-                return marker.read_bytes()
-            except FileNotFoundError:
-                return b""
+        from .workbench import generation  # renewed by every process after an update through /sparql
 
         return QueryReplica(config.store_folder, config.store_folder + ".replicas", timeout=timeout, min_age=lag,
-                            version=version)
+                            version=lambda: generation(config.data_dir))
     return kg.open_store(store.location, read_only=True, timeout=timeout + GRACE)
 
 

@@ -106,12 +106,17 @@ def _generation_path(svc: Services) -> Path:
     return Path(svc.config.data_dir) / GENERATION_FILE
 
 
+def generation(data_dir: str | Path) -> str:
+    """The data folder's cache generation: a token that :func:`invalidate` renews in any process ("" before)."""
+    try:
+        return (Path(data_dir) / GENERATION_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def _follow_generation(svc: Services) -> None:
     """Drop the caches when another process (or this one) invalidated them since they were built. Hold ``_lock``."""
-    try:
-        token = _generation_path(svc).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        token = ""
+    token = generation(svc.config.data_dir)
     if svc.cache.get(GENERATION_KEY) != token:
         for key in (ENGINE_KEY, MODEL_KEY, SESSIONS_KEY):
             svc.cache.pop(key, None)
