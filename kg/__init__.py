@@ -12,6 +12,7 @@ from .errors import (
                      QueryError,
                      ReadOnlyStoreError,
                      RemoteEndpointError,
+                     ResultTooLargeError,
                      StoreError,
                      StoreLockedError,
 )

@@ -9,7 +9,8 @@ class StoreError(Exception):
 
 
 class StoreLockedError(StoreError):
-    """The embedded store folder is already opened for writing by another process."""
+    """The embedded store folder is held by another open that excludes this one: a writer (which excludes every
+    other open), or read-only openers (which exclude writers). The message says which, and what to do."""
 
 
 class ReadOnlyStoreError(StoreError):

@@ -15,7 +15,7 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD, DefinedNa
 __all__ = [
     "SG", "RID", "PROV", "SKOS", "RDF", "RDFS", "OWL", "XSD", "DCTERMS", "GRAPH", "ID",
     "ontology_graph", "feedback_graph", "vocabulary_graph",
-    "CATALOG_GRAPH", "ANNOTATIONS_GRAPH", "BASELINE_GRAPH", "VOCABULARY_GRAPH",
+    "CATALOG_GRAPH", "COLLECTIONS_GRAPH", "ANNOTATIONS_GRAPH", "BASELINE_GRAPH", "VOCABULARY_GRAPH",
 ]
 
 #: RadLex classes, as the RadLex 4.x OWL release names them.
@@ -48,6 +48,8 @@ class SG(DefinedNamespace):
     OntologyGraph: URIRef
     Proposal: URIRef
     Export: URIRef
+    Collection: URIRef
+    CollectionTerm: URIRef
     # case and study metadata
     patient: URIRef
     study: URIRef
@@ -97,9 +99,20 @@ class SG(DefinedNamespace):
     supportingUsers: URIRef
     opposingSessions: URIRef
     currentParent: URIRef
+    # collections
+    inCollection: URIRef
+    collectionTerm: URIRef
+    position: URIRef
+    category: URIRef
+    ontology: URIRef
+    termRoot: URIRef
+    modality: URIRef
+    caseLabel: URIRef
+    similarityBasis: URIRef
 
 
 CATALOG_GRAPH = GRAPH["catalog"]
+COLLECTIONS_GRAPH = GRAPH["collections"]
 ANNOTATIONS_GRAPH = GRAPH["annotations"]
 BASELINE_GRAPH = GRAPH["similarity/baseline"]
 VOCABULARY_GRAPH = GRAPH["vocabulary"]

@@ -92,11 +92,7 @@ class RemoteStore(Store):
             wrapper.setReturnFormat(JSON)
             if form == "select" and max_rows is not None:
                 return self._capped_select(self._send(wrapper, "query").response, max_rows)
-            response = self._send(wrapper, "query").response.read()
-            try:
-                payload = json.loads(response)
-            except ValueError as exc:
-                raise RemoteEndpointError(f"{self.location} did not answer SPARQL JSON results") from exc
+            payload = self._json(self._send(wrapper, "query").response.read())
             if form == "ask":
                 return Result(form, boolean=bool(payload["boolean"]))
             variables = payload["head"].get("vars", [])
@@ -109,6 +105,21 @@ class RemoteStore(Store):
         graph = Graph()
         graph.parse(data=data, format="turtle")
         return Result(form, graph=graph)
+
+    def _values(self, query: str, bindings) -> list[tuple[str | None, ...]]:
+        wrapper = self._wrapper(self.location)
+        wrapper.setQuery(bind(query, bindings))
+        wrapper.setReturnFormat(JSON)
+        payload = self._json(self._send(wrapper, "query").response.read())
+        variables = payload["head"].get("vars", [])
+        return [tuple(b[name]["value"] if name in b else None for name in variables)
+                for b in payload["results"]["bindings"]]
+
+    def _json(self, response: bytes) -> dict:
+        try:
+            return json.loads(response)
+        except ValueError as exc:
+            raise RemoteEndpointError(f"{self.location} did not answer SPARQL JSON results") from exc
 
     def _capped_select(self, response, max_rows: int) -> Result:
         """Parse SPARQL JSON results from the open HTTP response as a stream; stop after ``max_rows`` rows.

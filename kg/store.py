@@ -190,6 +190,18 @@ class Store(ABC):
                                       "add LIMIT or aggregate", max_rows)
         return result.rows
 
+    def select_values(self, query: str, bindings: Mapping[str, Binding] | None = None) -> list[tuple[str | None, ...]]:
+        """Run a SELECT query for a bulk read; return one tuple per solution, in the order of its variables.
+
+        Each item is the lexical value of the bound term (an IRI's text, a literal's lexical form without datatype
+        or language, a blank node's id) or None when the variable is unbound. No rdflib terms are made, which
+        makes large answers several times faster to read than :meth:`select`; the caller knows the types.
+        """
+        actual = query_form(query)
+        if actual != "select":
+            raise QueryError(f"expected a SELECT query, got {actual.upper()}")
+        return self._values(query, bindings)
+
     def ask(self, query: str, bindings: Mapping[str, Binding] | None = None) -> bool:
         """Run an ASK query."""
         return bool(self._expect(query, "ask", bindings).boolean)
@@ -271,6 +283,9 @@ class Store(ABC):
         """Run the query; with ``max_rows``, keep at most that many rows/triples and set ``truncated``."""
 
     @abstractmethod
+    def _values(self, query: str, bindings) -> list[tuple[str | None, ...]]: ...
+
+    @abstractmethod
     def _update(self, update: str, bindings) -> None: ...
 
     @abstractmethod
@@ -292,7 +307,9 @@ def open_store(location: str | os.PathLike, *, update_url: str | None = None, re
         SPARQL Update endpoint of a remote store; defaults to ``location`` itself unless ``read_only``. Ignored
         for an embedded store.
     read_only : bool
-        Open without write access (an embedded store then does not take the folder lock).
+        Open without write access. Any number of read-only opens of one folder, in any processes, share it; a
+        folder held by a writer (``semgraph serve``, an ingest) cannot be opened read-only meanwhile
+        (:class:`~kg.errors.StoreLockedError` names the holder): query the writer's SPARQL endpoint instead.
     timeout : float
         Seconds to wait for a remote endpoint.
     """

@@ -24,10 +24,34 @@ and ``@startDate`` (``imageSeries/ImageSeries/@instanceUID``), ``imagingObservat
 ``anatomicEntityCollection/AnatomicEntity`` (+ ``anatomicEntityCharacteristicCollection/...``) with
 ``@codeValue``, ``@codingSchemeDesignator``, ``@annotatorConfidence``, ``@isPresent``.
 
-A coded entity counts when its code system is RadLex (``codeSystemName``/``codingSchemeDesignator`` "RadLex",
-any case); other code systems (ePAD's private codes, SNOMED, ...) are ignored. Its value is ``annotatorConfidence``
-when given, else 1.0, and 0.0 when ``isPresent`` is false; a term named twice in one annotation keeps the larger
-value. ``RIDnnnn`` maps to ``http://radlex.org/RID/RIDnnnn`` and must be a term of the loaded ontology.
+Codes: a coded entity names its term by code system and code (``typeCode/@codeSystemName`` and ``@code`` in AIM 4,
+``@codingSchemeDesignator`` and ``@codeValue`` in AIM 3). :class:`CodeResolver` finds the term of the loaded ontology;
+the first rule that gives one wins:
+
+1. its own IRI, when that is a term of the ontology: RadLex ``RIDnnnn`` (any case) is ``http://radlex.org/RID/RIDnnnn``
+   (or the older ``http://www.radlex.org/RID/RIDnnnn`` and ``http://www.radlex.org/RID/#RIDnnnn``), NCIt (``NCI``,
+   ``NCIt``) ``http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#CODE`` or
+   ``http://purl.obolibrary.org/obo/NCIT_CODE``, SNOMED CT (``SCT``) ``http://snomed.info/id/CODE``
+   (:data:`CODE_SYSTEM_IRIS`; other systems have no own IRI);
+2. the single term the graph of a loaded ontology maps it to: ``skos:exactMatch`` (either direction) between the term
+   and an IRI of rule 1, or a ``skos:notation``, ``oboInOwl:hasDbXref`` or ``skos:exactMatch`` literal equal to
+   ``SYSTEM:CODE`` (case-insensitive), and for RadLex, whose ids carry their own prefix, to the bare code too. So
+   RadLex's old ``REX...`` ids, ePAD's private systems (``99EPAD``, ``ISIS_LIVER``) or any other resolve when the
+   ontology records the mapping. The look-up is a SPARQL query with bound parameters.
+
+A code that gives no term (or several) is skipped with a warning (:class:`SkippedCode`: file, annotation, element,
+code, reason; listed per file in :class:`AimIngestReport`); with ``strict`` it is a problem that rejects the import.
+
+Values: a kept term's value is ``annotatorConfidence`` when given, else 1.0, and 0.0 when ``isPresent`` is false; a
+term named twice in one annotation keeps the larger value. A confidence of exactly 0 is read by ``zero_confidence``:
+"absent" keeps 0.0 (the AIM meaning), "selected" reads it as "not given", 1.0 (``isPresent`` false still gives 0.0),
+and "auto" (the default) is "selected" for a collection whose ``aimVersion`` is ``AIMv4_2`` or ``AIMv4_3``
+(:data:`EPAD_AIM_VERSIONS`) and "absent" otherwise. Those versions are written by ePAD's web client (RubinLab's
+``aimapi``: ``AIMv4_2``, ``AIMv4_3`` since 2022, schema ``AIM_v4.2_rv2_XML.xsd``), whose template editor writes a
+selected term with ``annotatorConfidence`` 0 unless the reader set the confidence slider (RubinLab/epadjs,
+``aimEditor/parseClass.js``). ePAD's older server (RubinLab/epad-ws) also writes 0.0 in the ``AIMv4_0`` files it
+makes, but ``AIMv4_0`` is the AIM 4 version other tools write too, so there 0 stays 0.0 unless
+``zero_confidence="selected"``, and likewise in AIM 3 files (``aimVersion`` "3.0").
 
 Safety: files are parsed with the standard library only. A document type declaration (``<!DOCTYPE``), and so any
 entity declaration, is refused before the tree is built (a first expat pass aborts at the declaration), so entity
@@ -42,22 +66,42 @@ import re
 import time
 import xml.etree.ElementTree as ET
 import xml.parsers.expat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rdflib import URIRef
+
 from kg import Store
-from ontology import OntologyError
+from kg.namespaces import SG
+from ontology import Hierarchy
 
 from .casegraph import Annotation, Case, case_exists, write_case
 from .errors import InvalidInput, NotFound
 from .ingest import IngestReport
 
 RADLEX_BASE = "http://radlex.org/RID/"
+_NCIT = ("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#", "http://purl.obolibrary.org/obo/NCIT_")
+#: A code's own IRIs: IRI prefixes by code-system name (lower case); the code follows the prefix.
+CODE_SYSTEM_IRIS: dict[str, tuple[str, ...]] = {
+    "radlex": (RADLEX_BASE, "http://www.radlex.org/RID/", "http://www.radlex.org/RID/#"),
+    "nci": _NCIT,
+    "ncit": _NCIT,
+    "sct": ("http://snomed.info/id/",),
+}
+#: How ``annotatorConfidence`` 0 may be read (``zero_confidence``; see the module doc).
+ZERO_CONFIDENCE = ("auto", "absent", "selected")
+#: ``aimVersion`` of the collections ePAD's web client writes, where ``annotatorConfidence`` 0 means "not given".
+EPAD_AIM_VERSIONS = frozenset({"AIMv4_2", "AIMv4_3"})
 #: Files larger than this are refused (an AIM export of one study is a few hundred kilobytes).
 MAX_FILE_BYTES = 32 * 1024 * 1024
 _RID = re.compile(r"^RID\d+$", re.IGNORECASE)
+_REX = re.compile(r"^REX", re.IGNORECASE)
+_IRI_SAFE = re.compile(r"^[\w.\-]+$")  # a code that can end an IRI as it is
+_OBO_IN_OWL = "http://www.geneontology.org/formats/oboInOwl#"
+_MAPPINGS = "skos:exactMatch, skos:notation or oboInOwl:hasDbXref"
 _MAX_ERRORS_SHOWN = 20
+_MAX_ANNOTATIONS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -69,7 +113,101 @@ class AimCase:
     source: str  # "file.xml, ImageAnnotation 'name'"
     series_uid: str | None = None
     reader: str | None = None  # user/loginName of the annotating reader, when present
-    ignored_codes: tuple[str, ...] = field(default=())  # non-RadLex codes that were skipped
+
+
+@dataclass(frozen=True)
+class SkippedCode:
+    """A code that was not ingested: where it was, the code (``SYSTEM:CODE``) and why."""
+
+    file: str
+    annotation: str  # "ImageAnnotation 'name'"
+    element: str  # e.g. "ImagingPhysicalEntity"
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, {self.annotation}: {self.element} {self.code} skipped: {self.reason}"
+
+
+@dataclass
+class AimFile:
+    """What one AIM file gave: its cases, the annotations left out (case id, reason), the codes skipped, its
+    ``aimVersion`` and how many ``annotatorConfidence`` 0 were read as "selected" (1.0)."""
+
+    name: str
+    cases: list[AimCase]
+    left_out: list[tuple[str, str]]
+    skipped: list[SkippedCode]
+    aim_version: str | None = None
+    zero_as_selected: int = 0
+
+
+# ---------------------------------------------------------------------- codes → ontology terms
+#: (code system, code) → (term IRI, "") or (None, why there is none): the contract of :class:`CodeResolver`.
+Resolve = Callable[[str | None, str | None], tuple[str | None, str]]
+
+
+def _mapping_query(iris: int) -> str:
+    """Terms that a loaded ontology's graph maps to the literal ``$key`` or ``$bare``, or to one of the IRIs
+    ``$i0`` ... (``iris`` of them) by ``skos:exactMatch`` in either direction."""
+    by_iri = ""
+    if iris:
+        values = " ".join(f"$i{n}" for n in range(iris))
+        by_iri = f"UNION {{ VALUES ?x {{ {values} }} {{ ?t skos:exactMatch ?x }} UNION {{ ?x skos:exactMatch ?t }} }}"
+    return (f"PREFIX oboInOwl: <{_OBO_IN_OWL}>\n"
+            "SELECT DISTINCT ?t WHERE { GRAPH ?g { ?g a $cls .\n"
+            "  { ?t skos:notation|oboInOwl:hasDbXref|skos:exactMatch ?n\n"
+            "    FILTER(isLiteral(?n) && LCASE(STR(?n)) IN ($key, $bare)) }\n"
+            f"  {by_iri}\n"
+            "  FILTER(isIRI(?t)) } }")
+
+
+class CodeResolver:
+    """The term of the loaded ontology that an AIM code names (module doc, rules 1 and 2); answers are cached.
+
+    ``resolver(system, code)`` returns (term IRI, "") or (None, the reason there is none). Mappings are read from the
+    graphs of every loaded ontology; only a term of ``hierarchy`` counts.
+    """
+
+    def __init__(self, hierarchy: Hierarchy, store: Store):
+        self.hierarchy = hierarchy
+        self.store = store
+        self._answers: dict[tuple[str, str], tuple[str | None, str]] = {}
+
+    def __call__(self, system: str | None, code: str | None) -> tuple[str | None, str]:
+        if not code:
+            return None, "no code"
+        if not system:
+            return None, "no code system"
+        key = (system.casefold(), code)
+        if key not in self._answers:
+            self._answers[key] = self._resolve(system, code)
+        return self._answers[key]
+
+    def _resolve(self, system: str, code: str) -> tuple[str | None, str]:
+        radlex = system.casefold() == "radlex"
+        rid = radlex and _RID.match(code) is not None
+        if rid:
+            code = "RID" + code[3:]
+        own = (rid or not radlex) and _IRI_SAFE.match(code) is not None
+        iris = [prefix + code for prefix in CODE_SYSTEM_IRIS.get(system.casefold(), ())] if own else []
+        for iri in iris:
+            if iri in self.hierarchy:
+                return iri, ""
+        key = f"{system}:{code}".casefold()
+        bindings = {"cls": SG.OntologyGraph, "key": key, "bare": code.casefold() if radlex else key,
+                    **{f"i{n}": URIRef(iri) for n, iri in enumerate(iris)}}
+        rows = self.store.select(_mapping_query(len(iris)), bindings)
+        found = sorted(t for t in {str(r["t"]) for r in rows} if t in self.hierarchy)
+        if len(found) == 1:
+            return found[0], ""
+        if found:
+            return None, f"the loaded ontology maps it to several terms ({', '.join(found)})"
+        if radlex and _REX.match(code):
+            return None, f"an old RadLex id (REX) that the loaded ontology maps to no term ({_MAPPINGS})"
+        if radlex and not rid:
+            return None, "not a RadLex id (RID followed by digits), nor mapped to a term of the loaded ontology"
+        return None, f"not a term of the loaded ontology, nor mapped to one ({_MAPPINGS})"
 
 
 # ---------------------------------------------------------------------- safe XML
@@ -251,13 +389,16 @@ def _aim3(root: ET.Element) -> list[_Raw]:
                  _attr(series, "instanceUID"), _attr(study, "startDate"), reader, coded)]
 
 
-def parse_aim(path, resolve: Callable[[str], str]) -> tuple[list[AimCase], list[tuple[str, str]]]:
-    """Parse one AIM file: (cases, [(annotation, reason) of annotations without any RadLex term]).
+def parse_aim(path, resolve: Resolve, *, strict: bool = False, zero_confidence: str = "auto") -> AimFile:
+    """Parse one AIM file: its cases, the annotations without any term (left out) and the codes skipped.
 
-    ``resolve`` maps a term IRI to the IRI of a loaded ontology term (``Hierarchy.resolve``) and raises
-    :class:`ontology.OntologyError` for unknown ones. Every problem of the file is collected and raised as one
-    :class:`InvalidInput` naming the file, the annotation and the element.
+    ``resolve`` finds the term of a code (:class:`CodeResolver`). A code without a term is skipped and listed, or with
+    ``strict`` is a problem; ``zero_confidence`` ("auto", "absent" or "selected") says how ``annotatorConfidence`` 0 is
+    read (module doc). Every problem of the file is collected and raised as one :class:`InvalidInput` naming the file,
+    the annotation and the element.
     """
+    if zero_confidence not in ZERO_CONFIDENCE:
+        raise ValueError(f"zero_confidence must be one of {', '.join(ZERO_CONFIDENCE)}, not {zero_confidence!r}")
     path = Path(path)
     name = path.name
     try:
@@ -275,9 +416,10 @@ def parse_aim(path, resolve: Callable[[str], str]) -> tuple[list[AimCase], list[
                            "or an AIM 3 <ImageAnnotation>")
     if not raws:
         raise InvalidInput(f"{name}: no ImageAnnotation in imageAnnotations")
+    version = _attr(root, "aimVersion")
+    zero_selected = zero_confidence == "selected" or (zero_confidence == "auto" and version in EPAD_AIM_VERSIONS)
+    read = AimFile(name, [], [], [], version)
     errors: list[str] = []
-    cases: list[AimCase] = []
-    empty: list[tuple[str, str]] = []
     for raw in raws:
         where = f"{name}, {raw.label}"
         problems: list[str] = []
@@ -292,20 +434,15 @@ def parse_aim(path, resolve: Callable[[str], str]) -> tuple[list[AimCase], list[
             except ValueError:
                 problems.append(f"imageStudy startDate {raw.start_date!r} is not a date (YYYYMMDD or YYYY-MM-DD)")
         values: dict[str, float] = {}
-        ignored: list[str] = []
+        skipped: list[SkippedCode] = []
         for c in raw.coded:
-            if (c.scheme or "").casefold() != "radlex":
-                if c.code:
-                    ignored.append(f"{c.scheme or '?'}:{c.code}")
-                continue
-            if not c.code or not _RID.match(c.code):
-                problems.append(f"{c.element} typeCode {c.code!r} is not a RadLex id (RID followed by digits)")
-                continue
-            rid = "RID" + c.code[3:]
-            try:
-                term = resolve(RADLEX_BASE + rid)
-            except OntologyError as exc:
-                problems.append(f"{c.element} typeCode {rid}: not a term of the loaded ontology ({exc})")
+            code = f"{c.scheme or '?'}:{c.code or '?'}"
+            term, why = resolve(c.scheme, c.code)
+            if term is None:
+                if strict:
+                    problems.append(f"{c.element} {code}: {why}")
+                else:
+                    skipped.append(SkippedCode(name, raw.label, c.element, code, why))
                 continue
             value = 1.0
             if c.confidence is not None:
@@ -314,25 +451,31 @@ def parse_aim(path, resolve: Callable[[str], str]) -> tuple[list[AimCase], list[
                 except ValueError:
                     value = float("nan")
                 if not 0.0 <= value <= 1.0:  # also rejects NaN
-                    problems.append(f"{c.element} {rid}: annotatorConfidence {c.confidence!r} is not a number "
+                    problems.append(f"{c.element} {code}: annotatorConfidence {c.confidence!r} is not a number "
                                     "in [0, 1]")
                     continue
             if _is_false(c.present):
                 value = 0.0
+            elif value == 0.0 and zero_selected:
+                value = 1.0
+                read.zero_as_selected += 1
             values[term] = max(value, values.get(term, 0.0))
+        read.skipped.extend(skipped)
         if problems:
             errors.extend(f"{where}: {p}" for p in problems)
             continue
         if not values:
-            empty.append((raw.case_id, f"{where}: no RadLex imaging observation or physical entity; not ingested"))
+            codes = f" (codes skipped: {len(skipped)})" if skipped else ""
+            reason = f"{where}: no imaging observation or physical entity with a term of the loaded ontology{codes}"
+            read.left_out.append((raw.case_id, reason + "; not ingested"))
             continue
         study_id = raw.study_uid or f"{raw.patient_id}-{raw.case_id}"
         case = Case(case_id=raw.case_id, patient_id=raw.patient_id, study_id=study_id, study_date=date,
                     sex=raw.sex)
-        cases.append(AimCase(case, values, where, raw.series_uid, raw.reader, tuple(ignored)))
+        read.cases.append(AimCase(case, values, where, raw.series_uid, raw.reader))
     if errors:
         raise InvalidInput("; ".join(errors))
-    return cases, empty
+    return read
 
 
 def aim_files(source) -> list[Path]:
@@ -348,63 +491,138 @@ def aim_files(source) -> list[Path]:
     return [path]
 
 
-def read_aim(source, resolve: Callable[[str], str]) -> tuple[list[AimCase], list[tuple[str, str]]]:
-    """Parse and check every file of ``source`` (:func:`aim_files`); raise one :class:`InvalidInput` for all.
+def read_aim(source, resolve: Resolve, *, strict: bool = False, zero_confidence: str = "auto") -> list[AimFile]:
+    """Parse and check every file of ``source`` (:func:`aim_files`, :func:`parse_aim`); raise one
+    :class:`InvalidInput` for all problems.
 
-    Also rejects a case id given twice (within or across files). Returns (cases, annotations left out).
+    Also rejects a case id given twice (within or across files). Returns what each file gave.
     """
     errors: list[str] = []
-    cases: list[AimCase] = []
-    empty: list[tuple[str, str]] = []
+    files: list[AimFile] = []
     seen: dict[str, str] = {}
     for path in aim_files(source):
         try:
-            parsed, left_out = parse_aim(path, resolve)
+            read = parse_aim(path, resolve, strict=strict, zero_confidence=zero_confidence)
         except InvalidInput as exc:
             errors.append(exc.message)
             continue
-        empty.extend(left_out)
-        for item in parsed:
+        files.append(read)
+        for item in read.cases:
             cid = item.case.case_id
             if cid in seen:
                 errors.append(f"{item.source}: case id {cid!r} already used by {seen[cid]}")
             else:
                 seen[cid] = item.source
-                cases.append(item)
     if errors:
         shown = errors[:_MAX_ERRORS_SHOWN]
         if len(errors) > _MAX_ERRORS_SHOWN:
             shown.append(f"... and {len(errors) - _MAX_ERRORS_SHOWN} more")
         raise InvalidInput("AIM import: nothing was written; " + "; ".join(shown))
-    return cases, empty
+    return files
 
 
-def ingest_aim(store: Store, source, *, hierarchy=None, replace: bool = False) -> IngestReport:
+@dataclass
+class AimIngestReport(IngestReport):
+    """An :class:`IngestReport` that also keeps what each AIM file gave (:class:`AimFile`)."""
+
+    files: list[AimFile] = field(default_factory=list)
+    #: Terms of the ontology found in the files but outside the collection: term IRI → annotations naming it.
+    outside: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def codes_skipped(self) -> list[SkippedCode]:
+        """Every code skipped, file by file."""
+        return [s for f in self.files for s in f.skipped]
+
+    def summary(self) -> str:
+        return super().summary() + f", codes skipped {len(self.codes_skipped)}"
+
+    def file_lines(self) -> list[str]:
+        """Per file: cases written, already in the store and left out, terms kept, codes skipped, and how many
+        ``annotatorConfidence`` 0 were read as 1.0; then one line per skipped code, element and reason."""
+        written, present = set(self.ingested), set(self.skipped)
+        lines = []
+        for f in self.files:
+            ids = [c.case.case_id for c in f.cases]
+            line = (f"{f.name}: cases written {sum(i in written for i in ids)}, already in the store "
+                    f"{sum(i in present for i in ids)}, left out {len(f.left_out)}; terms kept "
+                    f"{sum(len(c.values) for c in f.cases)}; codes skipped {len(f.skipped)}")
+            if f.zero_as_selected:
+                line += (f"; annotatorConfidence 0 read as 'selected' (1.0) {f.zero_as_selected} times "
+                         f"(aimVersion {f.aim_version})")
+            lines.append(line)
+            groups: dict[tuple[str, str, str], list[str]] = {}
+            for s in f.skipped:
+                annotations = groups.setdefault((s.code, s.element, s.reason), [])
+                if s.annotation not in annotations:
+                    annotations.append(s.annotation)
+            for (code, element, reason), annotations in groups.items():
+                shown = ", ".join(annotations[:_MAX_ANNOTATIONS_SHOWN])
+                if len(annotations) > _MAX_ANNOTATIONS_SHOWN:
+                    shown += f" and {len(annotations) - _MAX_ANNOTATIONS_SHOWN} more"
+                lines.append(f"  skipped {code} on {element} ({shown}): {reason}")
+        for term, n in self.outside.items():
+            lines.append(f"  left out {term} ({n} annotation{'s' * (n != 1)}): not a term of collection "
+                         f"{self.collection!r}")
+        return lines
+
+
+def ingest_aim(store: Store, source, *, hierarchy: Hierarchy | None = None, replace: bool = False,
+               strict: bool = False, zero_confidence: str = "auto", collection: str | None = None,
+               new_collection: Mapping | None = None) -> AimIngestReport:
     """Ingest AIM XML reader annotations (a file or a folder of ``.xml`` files); see the module doc.
 
     Every file is parsed and checked before anything is written (malformed XML, a DTD, a wrong root element,
-    missing ids, an unknown RadLex code, a confidence outside [0, 1], a repeated case id: one
-    :class:`InvalidInput` listing them, nothing written). Then each case is written in its own atomic
-    :func:`semgraph.casegraph.write_case` with a "reader" annotation. Cases already in the store are skipped
-    unless ``replace``; annotations without any RadLex term are listed in ``report.failed``.
+    missing ids, a confidence outside [0, 1], a repeated case id, and with ``strict`` a code without a term of the
+    loaded ontology: one :class:`InvalidInput` listing them, nothing written). Without ``strict`` such codes are
+    skipped and listed per file (``report.files``, :meth:`AimIngestReport.file_lines`). Then each case is written in
+    its own atomic :func:`semgraph.casegraph.write_case` with a "reader" annotation. Cases already in the store are
+    skipped unless ``replace``; annotations left without any term are listed in ``report.failed``.
+    ``zero_confidence`` says how ``annotatorConfidence`` 0 is read.
+
+    The cases go into ``collection`` (default: the store's only one; a new name is defined from the terms found,
+    with the options ``new_collection``, see :func:`semgraph.collection.for_cases`). Terms of the ontology that are
+    not terms of an existing collection are left out of the cases and listed in ``report.outside`` (with
+    ``strict``: an :class:`InvalidInput`, nothing written).
     """
+    from .collection import for_cases
+    from .collection import resolve as resolve_collection
+
     start = time.perf_counter()
+    try:
+        target = resolve_collection(store, collection)
+    except NotFound:
+        target = None
     if hierarchy is None:
         import ontology
 
-        hierarchy = ontology.hierarchy(store)
-    cases, left_out = read_aim(source, hierarchy.resolve)
-    report = IngestReport(failed=list(left_out))
-    for item in cases:
+        hierarchy = ontology.hierarchy(store, (new_collection or {}).get("ontology") or
+                                       (target.ontology if target is not None and target.stored else None))
+    files = read_aim(source, CodeResolver(hierarchy, store), strict=strict, zero_confidence=zero_confidence)
+    found = list(dict.fromkeys(t for f in files for c in f.cases for t in c.values))
+    outside = {} if target is None else {t: sum(t in c.values for f in files for c in f.cases)
+                                         for t in found if t not in set(target.terms)}
+    if outside and strict:
+        raise InvalidInput(f"{len(outside)} term(s) of these annotations are not terms of collection "
+                           f"{target.name!r}, e.g. {next(iter(outside))}; nothing was written")
+    target = for_cases(store, collection, [t for t in found if t not in outside], **dict(new_collection or {}))
+    report = AimIngestReport(failed=[item for f in files for item in f.left_out], files=files,
+                             collection=target.name, outside=outside)
+    for item in (c for f in files for c in f.cases):
         cid = item.case.case_id
         if not replace and case_exists(store, cid):
             report.skipped.append(cid)
             continue
-        write_case(store, item.case, [Annotation("reader", item.values)], replace=replace)
+        values = {t: v for t, v in item.values.items() if t not in outside}
+        if not values:
+            report.failed.append((cid, f"no term of collection {target.name!r}"))
+            continue
+        write_case(store, item.case, [Annotation("reader", values)], replace=replace, collection=target.iri)
         report.ingested.append(cid)
     report.seconds = time.perf_counter() - start
     return report
 
 
-__all__ = ["MAX_FILE_BYTES", "AimCase", "aim_files", "ingest_aim", "parse_aim", "read_aim", "safe_parse"]
-
+__all__ = ["CODE_SYSTEM_IRIS", "EPAD_AIM_VERSIONS", "MAX_FILE_BYTES", "ZERO_CONFIDENCE", "AimCase", "AimFile",
+           "AimIngestReport", "CodeResolver", "SkippedCode", "aim_files", "ingest_aim", "parse_aim", "read_aim",
+           "safe_parse"]

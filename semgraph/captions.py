@@ -120,7 +120,7 @@ def caption(likelihoods, vocabulary: Vocabulary | None = None, metadata=None, th
             or math.isnan(threshold):
         raise InvalidInput(f"threshold must be a number in [0, 1), got {threshold!r}")
     vocab = Vocabulary.default() if vocabulary is None else vocabulary
-    head = "Liver lesion"
+    head = vocab.subject
     segment = _field(metadata, "liver_segment")
     if segment:
         head += f", segment {segment}"
@@ -141,24 +141,30 @@ def captions_for(cases: Sequence[Case], ids: Sequence[str], matrix, vocabulary: 
 
 
 _DELETE_CAPTIONS = "DELETE WHERE { GRAPH $g { ?c sg:caption ?x } }"
+_DELETE_COLLECTION_CAPTIONS = "DELETE WHERE { GRAPH $g { ?c sg:inCollection $collection ; sg:caption ?x } }"
 
 
 def write_captions(store: Store, vocabulary: Vocabulary | None = None, threshold: float = 0.5, *,
-                   kinds: Sequence[str] = ("predicted", "reader")) -> dict[str, str]:
-    """Generate a caption for every case in the store and store it as ``sg:caption``, replacing old captions.
+                   kinds: Sequence[str] = ("predicted", "reader"), collection=None) -> dict[str, str]:
+    """Generate a caption for every case of ``collection`` (default: the store's only one) and store it as
+    ``sg:caption``, replacing the old captions of those cases.
 
-    One update does both (all or nothing). Likelihoods come from the first of ``kinds`` a case has. Returns the
-    captions written (case id → text).
+    One update does both (all or nothing). Likelihoods come from the first of ``kinds`` a case has; ``vocabulary``
+    defaults to the collection's. Returns the captions written (case id → text).
     """
-    vocab = Vocabulary.default() if vocabulary is None else vocabulary
-    cases = read_cases(store)
-    ids, A = read_likelihoods(store, vocab.iris, kinds=tuple(kinds))
+    from .collection import resolve
+
+    collection = collection if collection is not None else resolve(store)
+    vocab = Vocabulary.from_store(store, collection=collection) if vocabulary is None else vocabulary
+    member = collection.case_filter
+    cases = read_cases(store, collection=member)
+    ids, A = read_likelihoods(store, vocab.iris, kinds=tuple(kinds), collection=member)
     out = captions_for(cases, ids, A, vocab, threshold)
     body = " .\n".join(f"{case_iri(i).n3()} {SG.caption.n3()} {Literal(text).n3()}" for i, text in out.items())
-    update = _DELETE_CAPTIONS
+    update = _DELETE_CAPTIONS if member is None else _DELETE_COLLECTION_CAPTIONS
     if body:
         update += " ;\nINSERT DATA { GRAPH $g {\n" + body + " } }"
-    update_annotations(store, update)
+    update_annotations(store, update, None if member is None else {"collection": member})
     return out
 
 

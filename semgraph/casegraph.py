@@ -7,6 +7,7 @@ same IRIs and a re-ingest replaces rather than duplicates (:func:`write_case` wi
 Layout (``id:`` = ``https://w3id.org/semgraph/id/``)::
 
     id:case/C1   a sg:Case ; rdfs:label "C1" ; sg:study id:study/S1 ; sg:diagnosis "cyst" ;
+                 sg:inCollection id:collection/liver-ct ;                  # see semgraph.collection
                  sg:liverSegment "VI" ; sg:contrastPhase "portal venous" ; sg:imageFile "..." ; sg:maskFile "..."
     id:study/S1  a sg:Study ; sg:patient id:patient/P1 ; sg:studyDate "2020-01-31"^^xsd:date ; sg:age 63
     id:patient/P1 a sg:Patient ; rdfs:label "P1" ; sg:sex "F"
@@ -106,11 +107,13 @@ class Annotation:
                 raise InvalidInput(f"likelihood of {term} must be a number in [0, 1], got {value!r}")
 
 
-def case_triples(case: Case, annotations: Iterable[Annotation] = ()) -> Graph:
-    """The triples describing ``case`` and its annotations."""
+def case_triples(case: Case, annotations: Iterable[Annotation] = (), *, collection: URIRef | None = None) -> Graph:
+    """The triples describing ``case`` and its annotations (and its ``sg:inCollection``, when given)."""
     g = Graph()
     c, s, p = case_iri(case.case_id), study_iri(case.study_id), patient_iri(case.patient_id)
     g.add((c, RDF.type, SG.Case))
+    if collection is not None:
+        g.add((c, SG.inCollection, URIRef(collection)))
     g.add((c, RDFS.label, Literal(case.case_id)))
     g.add((c, SG.study, s))
     g.add((s, RDF.type, SG.Study))
@@ -174,12 +177,15 @@ DELETE WHERE { GRAPH $g { ?a sg:annotates $case ; ?ap ?ao } }
 """
 
 
-def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (), *, replace: bool = False) -> None:
+def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (), *, replace: bool = False,
+               collection: URIRef | None = None) -> None:
     """Write a case with its annotations in one transaction; with ``replace``, its old description goes first.
 
-    The study and patient triples are shared by all cases of a study; they are re-asserted, never deleted.
+    ``collection`` is the IRI of the collection the case belongs to (:attr:`semgraph.collection.Collection.case_filter`;
+    None: none recorded, as in a store without collections). The study and patient triples are shared by all cases
+    of a study; they are re-asserted, never deleted.
     """
-    triples = case_triples(case, annotations)
+    triples = case_triples(case, annotations, collection=collection)
     body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
     insert = "INSERT DATA { GRAPH $g {\n" + body + " } }"
     if replace:
@@ -194,7 +200,7 @@ def case_exists(store: Store, case_id: str) -> bool:
 
 _CASES = """
 SELECT ?id ?patient ?study ?diagnosis ?date ?age ?sex ?phase ?segment ?image ?mask WHERE { GRAPH $g {
-  ?c a sg:Case ; rdfs:label ?id ; sg:study ?s . ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient .
+  ?c a sg:Case ; rdfs:label ?id ; sg:study ?s . %s ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient .
   OPTIONAL { ?c sg:diagnosis ?diagnosis } OPTIONAL { ?s sg:studyDate ?date } OPTIONAL { ?s sg:age ?age }
   OPTIONAL { ?p sg:sex ?sex } OPTIONAL { ?c sg:contrastPhase ?phase } OPTIONAL { ?c sg:liverSegment ?segment }
   OPTIONAL { ?c sg:imageFile ?image } OPTIONAL { ?c sg:maskFile ?mask }
@@ -202,46 +208,51 @@ SELECT ?id ?patient ?study ?diagnosis ?date ?age ?sex ?phase ?segment ?image ?ma
 """
 
 
-def read_cases(store: Store) -> list[Case]:
-    """Every case in the store, sorted by id."""
-    out = []
-    for r in store.select(_CASES, {"g": ANNOTATIONS_GRAPH}):
-        get = r.get
-        out.append(Case(
-            case_id=str(r["id"]), patient_id=str(r["patient"]), study_id=str(r["study"]),
-            diagnosis=str(get("diagnosis")) if "diagnosis" in r else None,
-            study_date=get("date").toPython() if "date" in r else None,
-            age=int(get("age")) if "age" in r else None, sex=str(get("sex")) if "sex" in r else None,
-            contrast_phase=str(get("phase")) if "phase" in r else None,
-            liver_segment=str(get("segment")) if "segment" in r else None,
-            image_file=str(get("image")) if "image" in r else None,
-            mask_file=str(get("mask")) if "mask" in r else None))
-    return out
+#: The clause that keeps the cases of one collection (``$collection`` bound), or nothing (every case).
+_MEMBER = "?c sg:inCollection $collection ."
+
+
+def _in(collection: str | URIRef | None) -> tuple[str, dict]:
+    """The membership clause and its binding for ``collection`` (None: every case of the store)."""
+    if collection is None:
+        return "", {}
+    return _MEMBER, {"collection": URIRef(collection)}
+
+
+def read_cases(store: Store, *, collection: str | URIRef | None = None) -> list[Case]:
+    """Every case in the store (only those ``sg:inCollection`` ``collection`` when given), sorted by id."""
+    clause, bound = _in(collection)
+    return [Case(case_id=case_id, patient_id=patient, study_id=study, diagnosis=diagnosis,
+                 study_date=dt.date.fromisoformat(date[:10]) if date else None,
+                 age=int(age) if age else None, sex=sex, contrast_phase=phase, liver_segment=segment,
+                 image_file=image, mask_file=mask)
+            for case_id, patient, study, diagnosis, date, age, sex, phase, segment, image, mask
+            in store.select_values(_CASES % clause, {"g": ANNOTATIONS_GRAPH, **bound})]
 
 
 _LIKELIHOODS = """
 SELECT ?id ?kind ?term ?value WHERE { GRAPH $g {
   ?a sg:annotates ?c ; sg:annotationKind ?kind ; sg:likelihood ?l . ?c rdfs:label ?id .
-  ?l sg:term ?term ; sg:value ?value .
+  ?l sg:term ?term ; sg:value ?value . %s
 } }
 """
 
 
-def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str] = ("predicted", "reader")
-                     ) -> tuple[list[str], np.ndarray]:
+def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str] = ("predicted", "reader"),
+                     collection: str | URIRef | None = None) -> tuple[list[str], np.ndarray]:
     """Case ids and their k-term likelihood matrix (N×k), in id order.
 
     For each case the first of ``kinds`` it has is used; terms absent from that annotation are 0. Cases with none
-    of the kinds are left out.
+    of the kinds are left out, and so are cases outside ``collection`` when it is given.
     """
+    clause, bound = _in(collection)
     index = {t: i for i, t in enumerate(terms)}
     rank = {k: i for i, k in enumerate(kinds)}
     best: dict[str, tuple[int, dict[str, float]]] = {}
     per_kind: dict[tuple[str, str], dict[str, float]] = {}
-    for r in store.select(_LIKELIHOODS, {"g": ANNOTATIONS_GRAPH}):
-        kind = str(r["kind"])
+    for case_id, kind, term, value in store.select_values(_LIKELIHOODS % clause, {"g": ANNOTATIONS_GRAPH, **bound}):
         if kind in rank:
-            per_kind.setdefault((str(r["id"]), kind), {})[str(r["term"])] = float(r["value"])
+            per_kind.setdefault((case_id, kind), {})[term] = float(value)
     for (case_id, kind), values in per_kind.items():
         if case_id not in best or rank[kind] < best[case_id][0]:
             best[case_id] = (rank[kind], values)

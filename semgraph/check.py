@@ -15,8 +15,11 @@
   ``sg:termA``, ``sg:termB``, ``sg:dissimilarity`` in [0, 1], ``sg:previous``, ``prov:wasGeneratedBy`` (a round
   in the same graph), ``prov:wasAttributedTo`` and ``prov:generatedAtTime``; an edge whose round is missing is
   an orphan.
-* **baseline**: when stored, every pair of its vocabulary (the ``terms`` of its ``sg:parameters``) has exactly one
-  value in [0, 1].
+* **baseline** (each collection's baseline graph): when stored, every pair of its vocabulary (the ``terms`` of its
+  ``sg:parameters``) has exactly one value in [0, 1].
+* **collections**: each stored ``sg:Collection`` has a name and terms at positions 0..k-1, each with one
+  ``sg:term``, a non-empty ``sg:category`` and a label, all in its ontology; once a collection is stored, every case
+  is ``sg:inCollection`` exactly one defined collection, and no likelihood of a case names a term outside it.
 * **ontologies**: every ``ontology/*`` graph carries its catalog description (``sg:OntologyGraph``, name, root,
   source, load time, triple count).
 * **case files** (when a data folder is given; ``semgraph check`` always gives it): every ``sg:imageFile`` and
@@ -36,8 +39,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rdflib import URIRef
+
 from kg import Store
-from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH, SG
+from kg.namespaces import (
+    ANNOTATIONS_GRAPH,
+    BASELINE_GRAPH,
+    COLLECTIONS_GRAPH,
+    GRAPH,
+    SG,
+)
 
 from .casegraph import ANNOTATION_KINDS
 from .errors import InvalidInput
@@ -207,7 +218,7 @@ def _check_cases(store: Store, report: CheckReport) -> None:
     report.checked["likelihoods"] = len(likelihoods)
     for r in likelihoods:
         item = r["l"]
-        if int(r["terms"]) != 1 or not str(r.get("term", "")).startswith(("http://", "https://")):
+        if int(r["terms"]) != 1 or not isinstance(r.get("term"), URIRef):
             report.add("likelihood", item, "needs exactly one sg:term (a term IRI)")
         if int(r["values"]) != 1 or _unit_number(r.get("value")) is None:
             report.add("likelihood", item, f"needs exactly one numeric sg:value in [0, 1] (got {r.get('value')!s})")
@@ -329,26 +340,36 @@ SELECT ?a ?b (COUNT(DISTINCT ?d) AS ?n) (SAMPLE(?d) AS ?value) (COUNT(DISTINCT ?
 """
 
 
+_BASELINE_GRAPHS = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g = $base || STRSTARTS(STR(?g), $prefix)) }"
+
+
 def _check_baseline(store: Store, report: CheckReport) -> None:
-    g = {"g": BASELINE_GRAPH}
+    report.checked["baseline pairs"] = 0
+    graphs = store.select(_BASELINE_GRAPHS, {"base": BASELINE_GRAPH, "prefix": str(BASELINE_GRAPH) + "/"})
+    for row in sorted(graphs, key=lambda r: str(r["g"])):
+        _check_one_baseline(store, report, row["g"])
+
+
+def _check_one_baseline(store: Store, report: CheckReport, graph) -> None:
+    g = {"g": graph}
     pairs = store.select(_BASELINE_PAIRS, g)
     heads = store.select(_BASELINE_HEAD, g)
-    report.checked["baseline pairs"] = len(pairs)
+    report.checked["baseline pairs"] += len(pairs)
     if not pairs and not heads:
         return
     if len(heads) != 1:
-        report.add("baseline", BASELINE_GRAPH, f"has {len(heads)} baseline descriptions with sg:parameters "
+        report.add("baseline", graph, f"has {len(heads)} baseline descriptions with sg:parameters "
                                                "(expected 1)")
         return
     try:
         terms = list(json.loads(str(heads[0]["params"]))["terms"])
     except (ValueError, KeyError, TypeError):
-        report.add("baseline", BASELINE_GRAPH, "sg:parameters is not JSON with the list of its terms")
+        report.add("baseline", graph, "sg:parameters is not JSON with the list of its terms")
         return
     found = {}
     for r in pairs:
         if "a" not in r or "b" not in r:
-            report.add("baseline", BASELINE_GRAPH, f"{int(r['nodes'])} sg:TermSimilarity without sg:termA/termB")
+            report.add("baseline", graph, f"{int(r['nodes'])} sg:TermSimilarity without sg:termA/termB")
             continue
         key = (str(r["a"]), str(r["b"]))
         found[key] = r
@@ -361,6 +382,93 @@ def _check_baseline(store: Store, report: CheckReport) -> None:
         for b in terms[i + 1:]:
             if tuple(sorted((a, b))) not in found:
                 report.add("baseline", f"{min(a, b)} / {max(a, b)}", "pair of the vocabulary has no value")
+
+
+# ----------------------------------------------------------------------------------------------- collections
+
+_COLLECTION_TERMS = """
+SELECT ?c ?name ?item (COUNT(DISTINCT ?t) AS ?terms) (SAMPLE(?t) AS ?term) (COUNT(DISTINCT ?n) AS ?positions)
+       (SAMPLE(?n) AS ?position) (COUNT(DISTINCT ?cat) AS ?categories) (SAMPLE(?cat) AS ?category)
+       (COUNT(DISTINCT ?label) AS ?labels)
+WHERE { GRAPH $g { ?c a sg:Collection OPTIONAL { ?c rdfs:label ?name } OPTIONAL { ?c sg:collectionTerm ?item
+  OPTIONAL { ?item sg:term ?t } OPTIONAL { ?item sg:position ?n } OPTIONAL { ?item sg:category ?cat }
+  OPTIONAL { ?item rdfs:label ?label } } } } GROUP BY ?c ?name ?item
+"""
+_MEMBERSHIPS = """
+SELECT ?case (COUNT(DISTINCT ?c) AS ?n) (SAMPLE(?c) AS ?collection) WHERE { GRAPH $a {
+  ?case a sg:Case OPTIONAL { ?case sg:inCollection ?c } } } GROUP BY ?case
+"""
+_OUTSIDE_TERMS = """
+SELECT ?c (COUNT(DISTINCT ?l) AS ?n) (SAMPLE(?t) AS ?term) (SAMPLE(?case) AS ?example) WHERE {
+  GRAPH $a { ?case sg:inCollection ?c . ?an sg:annotates ?case ; sg:likelihood ?l . ?l sg:term ?t }
+  FILTER NOT EXISTS { GRAPH $g { ?c sg:collectionTerm ?item . ?item sg:term ?t } }
+} GROUP BY ?c
+"""
+
+
+def _check_collections(store: Store, report: CheckReport) -> None:
+    """Each stored collection: terms at positions 0..k-1, each with one term IRI, category and label; its terms in
+    its ontology; every case in exactly one collection (once any is stored); no likelihood of a case naming a term
+    outside its collection."""
+    import ontology
+
+    from .collection import stored_collections
+
+    rows = store.select(_COLLECTION_TERMS, {"g": COLLECTIONS_GRAPH})
+    by_collection: dict[str, list] = {}
+    for r in rows:
+        by_collection.setdefault(str(r["c"]), []).append(r)
+    report.checked["collections"] = len(by_collection)
+    for c, items in by_collection.items():
+        if "name" not in items[0]:
+            report.add("collection", c, "has no rdfs:label (its name)")
+        if "item" not in items[0]:
+            report.add("collection", c, "has no sg:collectionTerm")
+            continue
+        positions = []
+        for r in items:
+            for var, name in (("terms", "sg:term"), ("positions", "sg:position"), ("categories", "sg:category"),
+                              ("labels", "rdfs:label")):
+                if int(r[var]) != 1:
+                    report.add("collection", r["item"], f"has {int(r[var])} {name} values (expected 1)")
+            if int(r["categories"]) == 1 and not str(r["category"]).strip():
+                report.add("collection", r["item"], "has an empty sg:category")
+            if int(r["positions"]) == 1:
+                positions.append(str(r["position"]))
+        if sorted(positions, key=lambda p: (len(p), p)) != [str(i) for i in range(len(items))]:
+            report.add("collection", c, f"term positions are not 0..{len(items) - 1} each once")
+    if not by_collection:
+        return
+    try:
+        collections = stored_collections(store)
+    except InvalidInput as exc:  # a collection broken as reported above cannot be read whole
+        report.add("collection", COLLECTIONS_GRAPH, f"cannot be read: {exc}")
+        collections = []
+    loaded = {info.name for info in ontology.catalog(store)}
+    for c in collections:
+        if c.ontology not in loaded:  # nothing to check the terms against (the engine then needs a stored baseline)
+            continue
+        try:
+            hierarchy = ontology.hierarchy(store, c.ontology)
+        except ontology.OntologyError as exc:
+            report.add("collection", c.iri, f"its ontology {c.ontology!r} is not usable: {exc}")
+            continue
+        missing = [t for t in c.terms if t not in hierarchy]
+        if missing:
+            report.add("collection", c.iri, f"{len(missing)} term(s) are not in its ontology {c.ontology!r}, "
+                                            f"e.g. {missing[0]}")
+    members = store.select(_MEMBERSHIPS, {"a": ANNOTATIONS_GRAPH})
+    known = {str(c.iri) for c in collections}
+    for r in members:
+        n = int(r["n"])
+        if n != 1:
+            report.add("collection", r["case"], f"case is in {n} collections (expected exactly 1 once collections "
+                                                "are defined)")
+        elif str(r["collection"]) not in known:
+            report.add("collection", r["case"], f"case is in {r['collection']}, which is not a defined collection")
+    for r in store.select(_OUTSIDE_TERMS, {"a": ANNOTATIONS_GRAPH, "g": COLLECTIONS_GRAPH}):
+        report.add("collection", r["c"], f"{int(r['n'])} likelihood(s) of its cases name terms outside it, e.g. "
+                                         f"{r['term']} (case {r['example']})")
 
 
 # ----------------------------------------------------------------------------------------------- ontologies
@@ -415,6 +523,7 @@ def _check_files(store: Store, report: CheckReport, data_dir: str | os.PathLike)
 
 CHECKS: dict[str, Callable[[Store, CheckReport], None]] = {
     "cases": _check_cases, "rounds": _check_rounds, "baseline": _check_baseline, "ontologies": _check_ontologies,
+    "collections": _check_collections,
 }
 
 

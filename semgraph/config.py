@@ -42,6 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout", 60.0, "Seconds to wait for a remote SPARQL endpoint."),
     Setting("store_folder", "", "Folder of the embedded store behind a `store` URL that `semgraph serve --workers` "
                                 "serves itself (set by it): /sparql queries run on copies of that folder."),
+    Setting("collection", "", "Collection the commands and pages work on (default: the store's only one; see "
+                              "`semgraph collection list`)."),
     Setting("engine_snapshot", "", "File of the retrieval engine's snapshot of a remote store (checked against the "
                                    "store before use; default: none for a remote store, beside an embedded one)."),
 )
@@ -56,6 +58,7 @@ class Config:
     update_url: str = ""
     timeout: float = 60.0
     store_folder: str = ""
+    collection: str = ""
     engine_snapshot: str = ""
 
     @classmethod

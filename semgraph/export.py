@@ -69,9 +69,11 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, SKOS, XSD
 
 from kg import Store
-from kg.namespaces import BASELINE_GRAPH, GRAPH, ID, SG
+from kg.namespaces import GRAPH, ID, SG
 
 from .casegraph import user_iri
+from .collection import Collection
+from .collection import resolve as resolve_collection
 from .errors import InvalidInput
 from .files import csv_text
 from .timeline import as_date
@@ -213,9 +215,12 @@ def _user_filter(user) -> URIRef | None:
     return user_iri(user.strip())
 
 
-def learned_edges(store: Store, *, user: str | None = None, since=None, until=None) -> list[Edge]:
-    """Every learned edge of the feedback graphs (optionally of one ``user``, generated between the dates
-    ``since`` and ``until``, both inclusive), oldest first."""
+def learned_edges(store: Store, *, user: str | None = None, since=None, until=None,
+                  collection: Collection | None = None) -> list[Edge]:
+    """Every learned edge of the feedback graphs between two terms of ``collection`` (default: the store's only
+    one; optionally of one ``user``, generated between the dates ``since`` and ``until``, both inclusive), oldest
+    first."""
+    terms = set(_collection(store, collection).terms)
     since_d, until_d = (None if v in (None, "") else as_date(v, name) for v, name in ((since, "since"),
                                                                                       (until, "until")))
     if since_d and until_d and since_d > until_d:
@@ -241,7 +246,7 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
     seen: dict[str, Edge] = {}
     for r in rows:
         e = str(r["e"])
-        if e in seen:
+        if e in seen or str(r["a"]) not in terms or str(r["b"]) not in terms:
             continue
         seen[e] = Edge(
             iri=e, graph=str(r["g"]), term_a=str(r["a"]), term_b=str(r["b"]), value=float(r["d"]),
@@ -256,35 +261,39 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
     return sorted(seen.values(), key=lambda x: (x.generated_at, x.session, x.round_number, x.term_a, x.term_b))
 
 
-def _baseline(store: Store) -> dict[tuple[str, str], float]:
+def _collection(store: Store, collection: Collection | None) -> Collection:
+    return collection if collection is not None else resolve_collection(store)
+
+
+def _baseline(store: Store, collection: Collection) -> dict[tuple[str, str], float]:
     return {tuple(sorted((str(r["a"]), str(r["b"])))): float(r["d"])
-            for r in store.select(_BASELINE, {"g": BASELINE_GRAPH})}
+            for r in store.select(_BASELINE, {"g": collection.baseline_graph})}
 
 
-def _labeller(store: Store):
-    """term IRI → label: the loaded ontology, then the paper terms, then the IRI's last segment."""
-    labels: dict[str, str] = {}
-    from ontology.paper_terms import paper_terms
-
-    labels.update({t.iri: t.label for t in paper_terms()})
-    hierarchy = _hierarchy(store)
+def _labeller(store: Store, collection: Collection | None = None):
+    """term IRI → label: the collection's, then its ontology's, then the IRI's last segment."""
+    collection = _collection(store, collection)
+    labels = dict(zip(collection.terms, collection.labels))
+    hierarchy = _hierarchy(store, collection)
 
     def label(term: str) -> str:
+        if term in labels:
+            return labels[term]
         if hierarchy is not None and term in hierarchy:
             found = hierarchy.label(term)
             if found:
                 return found
-        return labels.get(term) or term.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        return term.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
     return label
 
 
-def _hierarchy(store: Store):
+def _hierarchy(store: Store, collection: Collection):
     import ontology
     from ontology import OntologyError
 
     try:
-        return ontology.hierarchy(store)
+        return ontology.hierarchy(store, collection.ontology)
     except OntologyError:
         return None
 
@@ -354,9 +363,9 @@ def _sort_key(sort: str):
     return keys[sort]
 
 
-def _relations(store: Store, edges: Sequence[Edge]) -> list[Relation]:
-    base = _baseline(store)
-    label = _labeller(store)
+def _relations(store: Store, edges: Sequence[Edge], collection: Collection) -> list[Relation]:
+    base = _baseline(store, collection)
+    label = _labeller(store, collection)
     pairs: dict[tuple[str, str], list[Edge]] = {}
     for e in edges:
         pairs.setdefault((e.term_a, e.term_b), []).append(e)
@@ -380,8 +389,9 @@ def _relations(store: Store, edges: Sequence[Edge]) -> list[Relation]:
 
 def learned_relations(store: Store, *, term: str | None = None, min_change: float | None = None,
                       min_sessions: int = 1, user: str | None = None, since=None, until=None,
-                      sort: str = "change", descending: bool = False) -> list[Relation]:
-    """One row per learned term pair (see the module notes for the definitions).
+                      sort: str = "change", descending: bool = False, collection: Collection | None = None
+                      ) -> list[Relation]:
+    """One row per learned term pair of ``collection`` (see the module notes for the definitions).
 
     Parameters
     ----------
@@ -397,9 +407,13 @@ def learned_relations(store: Store, *, term: str | None = None, min_change: floa
         Count only edges generated in this date range (inclusive, UTC).
     sort : one of :data:`SORT_KEYS`, default ``'change'`` (most negative change first)
     descending : bool, default False
+    collection : Collection, optional
+        Whose pairs (default: the store's only collection).
     """
     _check_filters(term, min_change, min_sessions, sort)
-    rows = _relations(store, learned_edges(store, user=user, since=since, until=until))
+    collection = _collection(store, collection)
+    rows = _relations(store, learned_edges(store, user=user, since=since, until=until, collection=collection),
+                      collection)
     rows = [r for r in rows if r.sessions >= min_sessions
             and (min_change is None or abs(r.change) >= min_change - 1e-12)
             and (term is None or _term_matches(term, r))]
@@ -415,9 +429,10 @@ def _mark_ids(edge: Edge, value: str) -> list[str]:
     return [c for c, v in edge.marks if v == value]
 
 
-def _kept_edges(store: Store, relations: Sequence[Relation], user, since, until) -> list[Edge]:
+def _kept_edges(store: Store, relations: Sequence[Relation], user, since, until, collection) -> list[Edge]:
     keep = {(r.term_a, r.term_b) for r in relations}
-    return [e for e in learned_edges(store, user=user, since=since, until=until) if (e.term_a, e.term_b) in keep]
+    return [e for e in learned_edges(store, user=user, since=since, until=until, collection=collection)
+            if (e.term_a, e.term_b) in keep]
 
 
 def edges_graph(store: Store, edges: Sequence[Edge], label=None) -> Graph:
@@ -503,8 +518,10 @@ def _csv(edges: Sequence[Edge], label) -> str:
 
 
 def export(store: Store, fmt: str = "turtle", *, term: str | None = None, min_change: float | None = None,
-           min_sessions: int = 1, user: str | None = None, since=None, until=None) -> str:
-    """The learned edges (of the pairs :func:`learned_relations` keeps with these filters) as text.
+           min_sessions: int = 1, user: str | None = None, since=None, until=None,
+           collection: Collection | None = None) -> str:
+    """The learned edges (of the pairs :func:`learned_relations` keeps with these filters) of ``collection``
+    (default: the store's only one) as text.
 
     ``fmt``: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`; a
     text cell starting like a formula gets a leading ``'``, see :func:`semgraph.files.spreadsheet_cell`),
@@ -513,15 +530,16 @@ def export(store: Store, fmt: str = "turtle", *, term: str | None = None, min_ch
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    collection = _collection(store, collection)
     filters = {"term": term, "min_change": min_change, "min_sessions": min_sessions, "user": user,
-               "since": since, "until": until}
+               "since": since, "until": until, "collection": collection}
     if fmt == "proposal":
         return turtle(proposal_graph(store, **filters))
     if fmt == "report":
         return report(store, **filters)
     relations = learned_relations(store, **filters)
-    edges = _kept_edges(store, relations, user, since, until)
-    label = _labeller(store)
+    edges = _kept_edges(store, relations, user, since, until, collection)
+    label = _labeller(store, collection)
     if fmt == "csv":
         return _csv(edges, label)
     g = edges_graph(store, edges, label)
@@ -583,15 +601,14 @@ _LINKED = ("ASK { { $a skos:related|skos:closeMatch|skos:exactMatch $b } UNION "
            "{ $b skos:related|skos:closeMatch|skos:exactMatch $a } }")
 
 
-def _ontological(store: Store, terms: Sequence[str]) -> dict[tuple[str, str], float]:
-    """δΘ (Kurtz, normalised over the paper vocabulary plus ``terms``) of every pair of ``terms``."""
+def _ontological(store: Store, terms: Sequence[str], collection: Collection) -> dict[tuple[str, str], float]:
+    """δΘ (Kurtz, normalised over the collection's terms) of every pair of ``terms`` (terms of the collection)."""
     import ontology
     from ontology import OntologyError
-    from ontology.paper_terms import paper_terms
 
-    names = list(dict.fromkeys([t.iri for t in paper_terms()] + list(terms)))
+    names = list(collection.terms)
     try:
-        D = ontology.dissimilarity_matrix(store, names, measure=RULE["measure"])
+        D = ontology.dissimilarity_matrix(store, names, measure=RULE["measure"], ontology=collection.ontology)
     except OntologyError:
         return {}
     index = {t: i for i, t in enumerate(names)}
@@ -619,17 +636,20 @@ def _reparent(hierarchy, a: str, b: str) -> tuple[str, str, tuple[str, ...]] | N
 
 
 def proposals(store: Store, *, term: str | None = None, min_change: float | None = None, min_sessions: int = 1,
-              user: str | None = None, since=None, until=None) -> list[Proposal]:
-    """The proposed ontology changes for the learned pairs kept by these filters, highest confidence first."""
+              user: str | None = None, since=None, until=None, collection: Collection | None = None
+              ) -> list[Proposal]:
+    """The proposed ontology changes for the learned pairs of ``collection`` kept by these filters, highest
+    confidence first."""
+    collection = _collection(store, collection)
     relations = learned_relations(store, term=term, min_change=min_change, min_sessions=1, user=user, since=since,
-                                  until=until)
-    edges = _kept_edges(store, relations, user, since, until)
+                                  until=until, collection=collection)
+    edges = _kept_edges(store, relations, user, since, until, collection)
     by_pair: dict[tuple[str, str], list[Edge]] = {}
     for e in edges:
         by_pair.setdefault((e.term_a, e.term_b), []).append(e)
     terms = sorted({t for r in relations for t in (r.term_a, r.term_b)})
-    delta_theta = _ontological(store, terms) if terms else {}
-    hierarchy = _hierarchy(store)
+    delta_theta = _ontological(store, terms, collection) if terms else {}
+    hierarchy = _hierarchy(store, collection)
     out: list[Proposal] = []
     for rel in relations:
         group = by_pair.get((rel.term_a, rel.term_b), [])
@@ -670,10 +690,17 @@ def proposals(store: Store, *, term: str | None = None, min_change: float | None
     return out
 
 
+def _shown(value):
+    """A filter value as JSON or text shows it (a collection by its name, a date in ISO form)."""
+    if isinstance(value, Collection):
+        return value.name
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
 def proposal_graph(store: Store, **filters) -> Graph:
     """The proposals as RDF: reified ``rdf:Statement`` s typed ``sg:Proposal``, linked to their rounds."""
     found = proposals(store, **filters)
-    label = _labeller(store)
+    label = _labeller(store, filters.get("collection"))
     g = Graph()
     _bind(g)
     now = dt.datetime.now(dt.UTC)
@@ -682,8 +709,7 @@ def proposal_graph(store: Store, **filters) -> Graph:
     g.add((activity, RDF.type, SG.Export))
     g.add((activity, RDFS.label, Literal("ontology-update proposal from learned term similarities")))
     g.add((activity, PROV.startedAtTime, Literal(now.isoformat(), datatype=XSD.dateTime)))
-    params = {"rule": RULE, "filters": {k: (v.isoformat() if isinstance(v, dt.date) else v)
-                                        for k, v in filters.items() if v is not None}}
+    params = {"rule": RULE, "filters": {k: _shown(v) for k, v in filters.items() if v is not None}}
     g.add((activity, SG.parameters, Literal(json.dumps(params, sort_keys=True), datatype=RDF.JSON)))
     g.add((activity, SG.algorithm, Literal("semgraph.export.proposals")))
     for p in found:
@@ -732,12 +758,15 @@ def report(store: Store, **filters) -> str:
     """A readable Markdown change report: the learned relations and the proposals with their evidence."""
     relations = learned_relations(store, **filters)
     found = proposals(store, **filters)
-    label = _labeller(store)
+    label = _labeller(store, filters.get("collection"))
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    used = {k: v for k, v in filters.items() if v is not None and v != "" and not (k == "min_sessions" and v == 1)}
+    used = {k: v for k, v in filters.items() if v is not None and v != "" and k != "collection"
+            and not (k == "min_sessions" and v == 1)}
+    shown = filters.get("collection")
     lines = ["# Learned term relations: change report", "",
-             f"Generated {now} from the feedback graphs of the store.",
-             "Filters: " + (", ".join(f"{k} = {markdown_text(str(v))}" for k, v in used.items()) if used
+             f"Generated {now} from the feedback graphs of the store"
+             + (f", collection {markdown_text(str(_shown(shown)))}." if shown is not None else "."),
+             "Filters: " + (", ".join(f"{k} = {markdown_text(str(_shown(v)))}" for k, v in used.items()) if used
                             else "none") + ".", ""]
     if not relations:
         lines += [("No learned term relations match: no feedback round has changed a term similarity yet "

@@ -290,7 +290,7 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     relevant, irrelevant : array_like, shape (m, k)
         Likelihoods of the cases newly marked in this round (``(0, k)``, ``[]`` or ``None`` when there are none).
     categories : sequence of str, length k
-        Category of every term (e.g. ``[t.category for t in paper_terms()]``).
+        Non-empty category of every term (a collection's ``categories``); only terms of one category are paired.
     round_number : int >= 1
         1 for the first round of a session (``ρ_t = ρ / t`` with ``decay``).
     params : FeedbackParams
@@ -331,6 +331,9 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     q = _vector(query, k, "query")
     if isinstance(categories, str) or len(categories) != k or not all(isinstance(c, str) for c in categories):
         raise InvalidInput(f"categories must be a sequence of {k} category names.")
+    if not all(c.strip() for c in categories):
+        raise InvalidInput("every term needs a non-empty category (an empty one would pair it with every other "
+                           "uncategorised term); give each term its own category to pair none")
     rel = _marks(relevant, k, "relevant")
     irr = _marks(irrelevant, k, "irrelevant")
     hist_rel = _marks(history_relevant, k, "history_relevant")

@@ -277,20 +277,25 @@ class Corpus:
 
     @classmethod
     def from_store(cls, store, vocabulary: Vocabulary | None = None, *, dissimilarity=None,
-                   kinds: Sequence[str] = ("predicted", "reader")) -> Corpus:
-        """Cases with likelihoods, stored captions (generated in memory where missing) and the baseline ``D``.
+                   kinds: Sequence[str] = ("predicted", "reader"), collection=None) -> Corpus:
+        """The cases of ``collection`` (default: the store's only one) with likelihoods, their stored captions
+        (generated in memory where missing) and the collection's baseline ``D``.
 
-        ``D`` defaults to :func:`semgraph.retrieval.baseline_dissimilarity` when that works, else the clamped
-        ontological δΘ (:func:`ontology.dissimilarity_matrix`).
+        ``vocabulary`` defaults to the collection's (:meth:`Vocabulary.from_store`); ``D`` to
+        :func:`semgraph.retrieval.baseline_dissimilarity`.
         """
         from .captions import captions_for, read_captions
         from .casegraph import read_cases, read_likelihoods
+        from .collection import resolve as resolve_collection
         from .errors import NotFound
+        from .retrieval import baseline_dissimilarity
 
-        vocab = Vocabulary.default() if vocabulary is None else vocabulary
+        if collection is None or isinstance(collection, str):
+            collection = resolve_collection(store, collection)
+        vocab = Vocabulary.from_store(store, collection=collection) if vocabulary is None else vocabulary
         terms = list(vocab.iris)
-        ids, A = read_likelihoods(store, terms, kinds=tuple(kinds))
-        by_id = {c.case_id: c for c in read_cases(store)}
+        ids, A = read_likelihoods(store, terms, kinds=tuple(kinds), collection=collection.case_filter)
+        by_id = {c.case_id: c for c in read_cases(store, collection=collection.case_filter)}
         keep = [i for i, case_id in enumerate(ids) if case_id in by_id]
         if not keep:
             raise NotFound("no case with term likelihoods in the store; ingest cases first")
@@ -301,15 +306,8 @@ class Corpus:
         if missing:
             stored.update(captions_for(missing, ids, A, vocab))
         if dissimilarity is None:
-            dissimilarity = _baseline(store, terms)
+            dissimilarity = baseline_dissimilarity(store, collection)[0]
         return cls.build(ids, A, dissimilarity, [stored[i] for i in ids], terms, {i: by_id[i] for i in ids})
-
-
-def _baseline(store, terms: list[str]) -> np.ndarray:
-    """The retrieval engine's baseline D (the stored baseline, else the clamped ontological δΘ)."""
-    from .retrieval import baseline_dissimilarity
-
-    return baseline_dissimilarity(store, terms)[0]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from kg.namespaces import ANNOTATIONS_GRAPH, SG
 from ontology import OntologyError
 
 from .casegraph import Annotation, Case, case_iri, model_iri, write_case
+from .collection import for_cases
 from .errors import InvalidInput, NotFound, SemgraphError
 from .features import MIN_ROI_AREA, FeatureConfig, extract_all
 from .files import data_file, write_atomically
@@ -257,9 +258,11 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     copied: list[Path] = field(default_factory=list)
+    collection: str | None = None
 
     def summary(self) -> str:
-        text = (f"ingested {len(self.ingested)}, skipped (already in the store) {len(self.skipped)}, "
+        into = f" into collection {self.collection}" if self.collection else ""
+        text = (f"ingested {len(self.ingested)}{into}, skipped (already in the store) {len(self.skipped)}, "
                 f"failed {len(self.failed)}")
         return text + (f", copied into the data folder {len(self.copied)}" if self.copied else "")
 
@@ -300,22 +303,30 @@ def resolve_source(source) -> tuple[str, Path]:
 
 def ingest(store: Store, source, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
            progress: bool = True, hierarchy=None, on_case: Callable[[str], None] | None = None,
-           copy_outside: bool | None = None) -> IngestReport:
-    """Ingest a cohort manifest, a folder with ``manifest.json``, a reader-only CSV or AIM XML (see the module doc).
+           copy_outside: bool | None = None, collection: str | None = None,
+           new_collection: Mapping | None = None, strict: bool = False,
+           zero_confidence: str = "auto") -> IngestReport:
+    """Ingest a cohort manifest, a folder with ``manifest.json``, a reader-only CSV or AIM XML (see the module doc)
+    into ``collection`` (default: the store's only one; a new name defines it, see
+    :func:`semgraph.collection.for_cases`, with the options ``new_collection``).
 
-    Reader CSV and AIM cases have no image files; ``copy_outside`` is for manifests (:func:`ingest_manifest`).
+    Reader CSV and AIM cases have no image files; ``copy_outside`` is for manifests (:func:`ingest_manifest`),
+    ``strict`` and ``zero_confidence`` for AIM (:func:`semgraph.aim.ingest_aim`).
     """
     kind, path = resolve_source(source)
     if kind == "reader":
-        return ingest_reader_csv(store, path, hierarchy=hierarchy)
+        return ingest_reader_csv(store, path, hierarchy=hierarchy, collection=collection,
+                                 new_collection=new_collection)
     if kind == "aim":
         from .aim import ingest_aim  # aim imports IngestReport from this module
 
-        return ingest_aim(store, path, hierarchy=hierarchy)
+        return ingest_aim(store, path, hierarchy=hierarchy, strict=strict, zero_confidence=zero_confidence,
+                          collection=collection, new_collection=new_collection)
     from .cohort import read_manifest
 
     return ingest_manifest(store, read_manifest(path), data_dir, model=model, feature_config=feature_config,
-                           progress=progress, on_case=on_case, copy_outside=copy_outside)
+                           progress=progress, on_case=on_case, copy_outside=copy_outside, collection=collection,
+                           new_collection=new_collection)
 
 
 def _manifest_case(record) -> Case:
@@ -332,8 +343,10 @@ def _manifest_case(record) -> Case:
 
 def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_config: FeatureConfig | None = None,
                     progress: bool = True, on_case: Callable[[str], None] | None = None,
-                    copy_outside: bool | None = None) -> IngestReport:
-    """Ingest every case of a read manifest (:func:`semgraph.cohort.read_manifest`); resumable.
+                    copy_outside: bool | None = None, collection: str | None = None,
+                    new_collection: Mapping | None = None) -> IngestReport:
+    """Ingest every case of a read manifest (:func:`semgraph.cohort.read_manifest`) into ``collection`` (default:
+    the store's only one; see :func:`semgraph.collection.for_cases`); resumable.
 
     ``model`` (a fitted :class:`semgraph.terms.TermModels`) adds a "predicted" annotation; its feature
     configuration is used (a different explicit ``feature_config`` is an error). ``on_case`` is called with each
@@ -361,7 +374,9 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
     if copy_outside is None:
         copy_outside = getattr(manifest, "path", None) is None or not _inside(manifest.path, data_dir)
     start = time.perf_counter()
-    report = IngestReport()
+    named = dict.fromkeys(t for record in manifest.cases for t in record.reader_labels)
+    target = for_cases(store, collection, list(named), **dict(new_collection or {}))
+    report = IngestReport(collection=target.name)
     existing = existing_case_ids(store)
     if model is not None:
         record_model(store, model)
@@ -390,7 +405,7 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
             annotations.append(Annotation("predicted", model.likelihoods(feats.roi, feats.patches, feats.kinds),
                                           attributed_to=model_iri(model.version_)))
         save_features(features_path(data_dir, case_id), feats)
-        write_case(store, case, annotations)
+        write_case(store, case, annotations, collection=target.iri)
         existing.add(case_id)
         report.ingested.append(case_id)
         report.copied.extend(copies)
@@ -489,13 +504,16 @@ def _reader_rows(path: Path, resolve) -> tuple[list[str], list[tuple[Case, dict[
     return list(terms.values()), out
 
 
-def ingest_reader_csv(store: Store, path, *, hierarchy=None, replace: bool = False) -> IngestReport:
+def ingest_reader_csv(store: Store, path, *, hierarchy=None, replace: bool = False, collection: str | None = None,
+                      new_collection: Mapping | None = None) -> IngestReport:
     """Ingest a reader-only CSV (no pixels): each row becomes a case with a "reader" annotation.
 
     The whole file is checked first (unknown column, value outside [0, 1], bad date or age, duplicate case id:
     an :class:`InvalidInput` naming the row and column, and nothing is written). Term columns are resolved with
-    ``hierarchy.resolve`` (default: :func:`ontology.hierarchy` of the store). Cases already in the store are
-    skipped unless ``replace``.
+    ``hierarchy.resolve`` (default: the hierarchy of the collection's ontology, else :func:`ontology.hierarchy`).
+    The cases go into ``collection`` (default: the store's only one); a new name defines it from the CSV's term
+    columns in their order (:func:`semgraph.collection.for_cases`, options ``new_collection``). Cases already in
+    the store are skipped unless ``replace``.
     """
     import time
 
@@ -503,21 +521,58 @@ def ingest_reader_csv(store: Store, path, *, hierarchy=None, replace: bool = Fal
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"{path} does not exist")
+    options = dict(new_collection or {})
     if hierarchy is None:
         import ontology
 
-        hierarchy = ontology.hierarchy(store)
-    _, rows = _reader_rows(path, hierarchy.resolve)
-    report = IngestReport()
+        name = (options.get("ontology") or _collection_ontology(store, collection)
+                or _ontology_of_columns(store, path))
+        hierarchy = ontology.hierarchy(store, name)
+        if name and collection is not None:
+            options.setdefault("ontology", name)
+    terms, rows = _reader_rows(path, hierarchy.resolve)
+    target = for_cases(store, collection, terms, **options)
+    report = IngestReport(collection=target.name)
     existing = set() if replace else existing_case_ids(store)
     for case, values in rows:
         if case.case_id in existing:
             report.skipped.append(case.case_id)
             continue
-        write_case(store, case, [Annotation("reader", values)], replace=replace)
+        write_case(store, case, [Annotation("reader", values)], replace=replace, collection=target.iri)
         report.ingested.append(case.case_id)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _ontology_of_columns(store: Store, path: Path) -> str | None:
+    """The first loaded ontology (``radlex-liver`` first, then by name) that resolves every term column of the CSV
+    at ``path``; None when none does (the default ontology then reports the columns it cannot resolve)."""
+    import ontology
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header = [h.strip() for h in next(csv.reader(f), [])]
+    fixed = {"case_id", "patient_id", "diagnosis", *READER_META_COLUMNS}
+    names = [h for h in header if h and h not in fixed]
+    loaded = sorted(ontology.catalog(store), key=lambda i: (i.name != ontology.BUNDLED_RADLEX, i.name))
+    for info in loaded:
+        h = ontology.hierarchy(store, info.name)
+        try:
+            for name in names:
+                h.resolve(name)
+        except OntologyError:
+            continue
+        return info.name
+    return None
+
+
+def _collection_ontology(store: Store, name: str | None) -> str | None:
+    """The ontology of an existing collection ``name`` (None: unknown yet, or the default ontology)."""
+    from .collection import resolve
+
+    try:
+        return resolve(store, name).ontology if name else None
+    except NotFound:
+        return None
 
 
 # ---------------------------------------------------------------------- training data and annotation

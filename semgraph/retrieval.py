@@ -17,6 +17,7 @@ or :class:`semgraph.errors.NotFound`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -25,11 +26,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kg import Store
-from ontology.paper_terms import paper_terms
 
 from . import hsbd
 from .captions import caption
 from .casegraph import Case
+from .collection import Collection
+from .collection import resolve as resolve_collection
 from .errors import InvalidInput, NotFound
 from .explain import (
     Contribution,
@@ -189,21 +191,24 @@ def parse_terms(text: str) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------- baseline
 
 
-def baseline_dissimilarity(store: Store, terms: Sequence[str]) -> tuple[np.ndarray, str]:
-    """The shared baseline ``D`` for ``terms`` and where it came from.
+def baseline_dissimilarity(store: Store, collection: Collection) -> tuple[np.ndarray, str]:
+    """The baseline ``D`` of ``collection`` and where it came from.
 
-    Reads the stored baseline (:func:`semgraph.similarity.read_baseline`); when the store holds none, falls back
-    to the ontological dissimilarity δΘ alone (``ontology.dissimilarity_matrix``, Kurtz measure). The matrix is
-    clamped to ``D_ij >= 1e-3`` so that HSBD stays a metric.
+    Reads the collection's stored baseline (:func:`semgraph.similarity.read_baseline` of its
+    :attr:`~semgraph.collection.Collection.baseline_graph`); when the store holds none, falls back to the
+    ontological dissimilarity δΘ alone (``ontology.dissimilarity_matrix`` in the collection's ontology, Kurtz
+    measure). The matrix is clamped to ``D_ij >= 1e-3`` so that HSBD stays a metric.
     """
     from .similarity import read_baseline
 
+    terms = list(collection.terms)
     try:
-        D, source = read_baseline(store, list(terms)), "baseline"
+        D, source = read_baseline(store, terms, graph=collection.baseline_graph), "baseline"
     except NotFound:
         import ontology
 
-        D, source = ontology.dissimilarity_matrix(store, list(terms)), "ontology (no baseline in the store)"
+        D = ontology.dissimilarity_matrix(store, terms, ontology=collection.ontology)
+        source = "ontology (no baseline in the store)"
     return hsbd.clamp(np.asarray(D, dtype=np.float64)), source
 
 
@@ -219,13 +224,18 @@ class Engine:
 
     #: Where :meth:`from_store` read the cases and likelihoods: ``'snapshot'`` or ``'graph'`` (``'given'`` otherwise).
     loaded_from = "given"
+    #: The collection :meth:`from_store` loaded (None for an engine built from arrays).
+    collection: Collection | None = None
+    #: Ids of the collection's cases :meth:`from_store` left out because their vectors are all zero.
+    left_out: tuple[str, ...] = ()
 
     def __init__(self, terms: Sequence[str], cases: Sequence[Case], vectors, dissimilarity, *,
                  labels: Sequence[str] | None = None, categories: Sequence[str] | None = None,
                  linkage: str = "average", weights: str = "gap", resolver=None, source: str = "given"):
         self.terms = tuple(terms)
         self.labels = tuple(labels) if labels is not None else tuple(t.rsplit("/", 1)[-1] for t in self.terms)
-        self.categories = tuple(categories) if categories is not None else ("",) * len(self.terms)
+        # without categories every term is its own: no pair counts as alternatives of one another
+        self.categories = tuple(categories) if categories is not None else self.terms
         self.cases = tuple(cases)
         self.ids = tuple(c.case_id for c in self.cases)
         self.vectors = np.asarray(vectors, dtype=np.float64)
@@ -242,41 +252,61 @@ class Engine:
         self._captions: dict[str, str] = {}  # shared with the engines derived by with_dissimilarity
 
     @classmethod
-    def from_store(cls, store: Store, *, terms: Sequence[str] | None = None, dissimilarity=None,
-                   linkage: str = "average", weights: str = "gap",
-                   likelihood_kinds: Sequence[str] = ("predicted", "reader"), use_snapshot: bool = True,
-                   snapshot_file: str | os.PathLike | None = None) -> Engine:
-        """Load the cases with likelihoods of ``likelihood_kinds`` and index them.
+    def from_store(cls, store: Store, *, collection: Collection | str | None = None,
+                   terms: Sequence[str] | None = None, dissimilarity=None, linkage: str = "average",
+                   weights: str = "gap", likelihood_kinds: Sequence[str] = ("predicted", "reader"),
+                   use_snapshot: bool = True, snapshot_file: str | os.PathLike | None = None) -> Engine:
+        """Load the cases of ``collection`` with likelihoods of ``likelihood_kinds`` and index them.
 
-        ``terms`` defaults to the paper's vocabulary (:func:`ontology.paper_terms.paper_terms`); ``dissimilarity``
-        defaults to :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores, or any store with a
+        ``collection`` is a :class:`semgraph.collection.Collection` or a name (default: the store's only one, see
+        :func:`semgraph.collection.resolve`); it gives the terms, their labels and categories. ``terms`` restricts
+        the index to some of its terms (in the given order). ``dissimilarity`` defaults to
+        :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores, or any store with a
         ``snapshot_file``) the cases and likelihoods come from :func:`semgraph.snapshot.cases_and_likelihoods`,
         which gives the same values as the graph; :attr:`loaded_from` says which was read.
+
+        Cases whose vector is zero for every term (their annotations name other terms) are left out and listed in
+        :attr:`left_out`; :class:`NotFound` when no case is left.
         """
-        known = {t.iri: t for t in paper_terms()}
-        terms = [t.iri for t in paper_terms()] if terms is None else [str(t) for t in terms]
-        if not terms:
-            raise InvalidInput("the vocabulary is empty")
+        if not isinstance(collection, Collection):
+            collection = resolve_collection(store, collection)
+        if terms is not None:
+            positions = [collection.position(str(t)) for t in terms]
+            if not positions:
+                raise InvalidInput("the vocabulary is empty")
+            collection = replace(collection, terms=tuple(collection.terms[i] for i in positions),
+                                 labels=tuple(collection.labels[i] for i in positions),
+                                 categories=tuple(collection.categories[i] for i in positions),
+                                 aliases=tuple(collection.aliases[i] for i in positions) if collection.aliases else ())
         hierarchy = None
         try:
             import ontology
 
-            hierarchy = ontology.hierarchy(store)
-        except Exception:  # noqa: BLE001 - no ontology loaded: labels fall back to the paper's table
+            hierarchy = ontology.hierarchy(store, collection.ontology)
+        except Exception:  # noqa: BLE001 - no ontology loaded: terms resolve by the collection's labels only
             hierarchy = None
-        labels = [known[t].label if t in known else (_safe_label(hierarchy, t) or t.rsplit("/", 1)[-1])
-                  for t in terms]
-        categories = [known[t].category if t in known else "" for t in terms]
-        cases, A, loaded_from = cases_and_likelihoods(store, terms, likelihood_kinds, use_snapshot=use_snapshot,
-                                                      snapshot_file=snapshot_file)
+        cases, A, loaded_from = cases_and_likelihoods(store, collection.terms, likelihood_kinds,
+                                                      use_snapshot=use_snapshot, snapshot_file=snapshot_file,
+                                                      collection=collection.case_filter)
+        empty = ~np.any(A > 0, axis=1) if len(cases) else np.zeros(0, dtype=bool)
+        left_out = tuple(c.case_id for c, e in zip(cases, empty) if e)
+        if left_out:
+            cases = [c for c, e in zip(cases, empty) if not e]
+            A = A[~empty]
         if not cases:
-            raise NotFound(f"no case with {' or '.join(likelihood_kinds)} likelihoods in {store.location}; "
-                           "ingest cases first (for example `semgraph demo`)")
+            what = f"{' or '.join(likelihood_kinds)} likelihoods of its terms"
+            hint = (f" ({len(left_out)} case(s) have likelihoods only of other terms: are they in another "
+                    "collection? see `semgraph collection list`)" if left_out else
+                    "; ingest cases first (for example `semgraph demo`)")
+            raise NotFound(f"no case of collection {collection.name!r} in {store.location} has {what}{hint}")
         source = "given"
         if dissimilarity is None:
-            dissimilarity, source = baseline_dissimilarity(store, terms)
-        engine = cls(terms, cases, A, dissimilarity, labels=labels, categories=categories, linkage=linkage,
-                     weights=weights, resolver=hierarchy, source=source)
+            dissimilarity, source = baseline_dissimilarity(store, collection)
+        engine = cls(collection.terms, cases, A, dissimilarity, labels=collection.labels,
+                     categories=collection.categories, linkage=linkage, weights=weights, resolver=hierarchy,
+                     source=source)
+        engine.collection = collection
+        engine.left_out = left_out
         engine.loaded_from = loaded_from
         return engine
 
@@ -324,20 +354,31 @@ class Engine:
         vectors and these captions."""
         text = self._captions.get(case_id)
         if text is None:
-            text = self._captions[case_id] = caption(dict(zip(self.terms, self.vector(case_id))),
+            text = self._captions[case_id] = caption(dict(zip(self.terms, self.vector(case_id))), self.vocabulary,
                                                      metadata=self.case(case_id))
         return text
 
+    @property
+    def vocabulary(self):
+        """The text vocabulary of the engine's collection (:class:`semgraph.textquery.Vocabulary`; the paper's
+        with its shipped synonyms for the liver collection and for engines built from arrays)."""
+        from .textquery import Vocabulary
+
+        default = Vocabulary.default()
+        c = self.collection
+        return default if c is None or c.terms == default.iris else _collection_vocabulary(c)
+
     def resolve_term(self, text: str) -> int:
-        """Index of a vocabulary term given by IRI, RadLex id, label or paper label (case-insensitive)."""
+        """Index of a vocabulary term given by IRI, local id (such as RID5715), label or another name of it in the
+        collection (case-insensitive); else through the ontology's labels."""
         key = str(text).strip()
         folded = key.casefold()
         for i, (iri, label) in enumerate(zip(self.terms, self.labels)):
             if key == iri or folded == iri.rsplit("/", 1)[-1].casefold() or folded == label.casefold():
                 return i
-        for i, t in enumerate(paper_terms()):
-            if t.iri in self.terms and folded == t.paper_label.casefold():
-                return self.terms.index(t.iri)
+        for i, other in enumerate(self.collection.aliases if self.collection is not None else ()):
+            if any(folded == alias.casefold() for alias in other):
+                return i
         if self._resolver is not None:
             try:
                 iri = self._resolver.resolve(key)
@@ -411,6 +452,10 @@ class Engine:
         if isinstance(vector, Mapping):
             vector = self.vector_from_terms(vector)
         a = hsbd._as_vector(vector, len(self.terms), "query")
+        if not np.any(a > 0):
+            name = f" of collection {self.collection.name!r}" if self.collection is not None else ""
+            raise InvalidInput(f"the query has a likelihood of 0 for every one of the {len(self.terms)} terms{name}, "
+                               "so every ranking would be arbitrary; give at least one term a value above 0")
         result = self.index.search(a, k=k, mask=self.mask(filters, exclude=exclude))
         rows = [self._row[case_id] for case_id in result.ids]
         tree, groups = self._nodes()
@@ -474,13 +519,11 @@ class Engine:
         return top_contributions(*self._nodes(), a, np.asarray(b, dtype=np.float64)[None, :], top)[0]
 
 
-def _safe_label(hierarchy, term: str) -> str | None:
-    if hierarchy is None:
-        return None
-    try:
-        return hierarchy.label(term)
-    except Exception:  # noqa: BLE001 - a term outside the ontology simply has no label
-        return None
+@functools.cache
+def _collection_vocabulary(collection: Collection):
+    from .textquery import Vocabulary
+
+    return Vocabulary.from_collection(collection)
 
 
 def _metadata_columns(cases: Sequence[Case]) -> dict:

@@ -44,10 +44,12 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
-from kg.namespaces import BASELINE_GRAPH, ID, SG, feedback_graph
+from kg.namespaces import ID, SG, feedback_graph
 
 from . import feedback as _feedback
 from .casegraph import case_iri, user_iri
+from .collection import LIVER_CT, Collection
+from .collection import resolve as resolve_collection
 from .errors import InvalidInput, NotFound, SemgraphError
 from .retrieval import Engine, Filters, Hit
 
@@ -331,6 +333,8 @@ class Session:
         g.append((s, SG.queryVector, _vector_json(self.query0)))
         if self.query_text is not None:
             g.append((s, SG.queryText, Literal(self.query_text)))
+        if self._engine.collection is not None:
+            g.append((s, SG.inCollection, self._engine.collection.iri))
         g.append((s, PROV.wasAssociatedWith, self.user_iri))
         g.append((s, PROV.startedAtTime, _time(self.started_at)))
         g.append((self.user_iri, RDF.type, PROV.Person))
@@ -620,6 +624,10 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     if head.get(str(RDF.type)) is None or not store.ask("ASK { $s a sg:RetrievalSession }", {"s": s}):
         raise NotFound(f"no retrieval session {session_id!r} in the store (a session is recorded with its "
                        "first feedback round)")
+    recorded = _collection_name(head.get(str(SG.inCollection)))
+    if engine.collection is not None and recorded != engine.collection.name:
+        raise InvalidInput(f"session {session_id} belongs to collection {recorded!r}, not to "
+                           f"{engine.collection.name!r}; use --collection {recorded}")
     user = head[str(PROV.wasAssociatedWith)]
     names = store.select(_LABEL, {"u": user})
     name = str(names[0]["name"]) if names else _local(user, "user")
@@ -663,6 +671,21 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
     if session.rounds:
         session._set_state(session.dissimilarity, session.query)
     return session
+
+
+def _collection_name(iri) -> str:
+    """The name of a session's ``sg:inCollection``; sessions recorded before collections existed are liver ones."""
+    return LIVER_CT if iri is None else urllib.parse.unquote(str(iri).rsplit("/", 1)[-1])
+
+
+def session_collection(store: Store, session_id: str) -> str:
+    """The name of the collection session ``session_id`` searched (:class:`NotFound` if it is not recorded)."""
+    rows = store.select("SELECT ?c WHERE { $s a sg:RetrievalSession OPTIONAL { $s sg:inCollection ?c } }",
+                        {"s": session_iri(session_id)})
+    if not rows:
+        raise NotFound(f"no retrieval session {session_id!r} in the store (a session is recorded with its "
+                       "first feedback round)")
+    return _collection_name(rows[0].get("c"))
 
 
 def list_sessions(store: Store) -> list[dict]:
@@ -724,8 +747,10 @@ class Candidate:
         return dict(self.__dict__, sessions=list(self.sessions))
 
 
-def promotion_candidates(store: Store, min_sessions: int = 3) -> list[Candidate]:
-    """Pairs whose net learned change has the same sign in at least ``min_sessions`` independent sessions.
+def promotion_candidates(store: Store, min_sessions: int = 3, *, collection: Collection | None = None
+                         ) -> list[Candidate]:
+    """Pairs of ``collection``'s terms (default: the store's only collection) whose net learned change has the
+    same sign in at least ``min_sessions`` independent sessions.
 
     This is the vote of ALGORITHMS.md §5.2 item 4. A session's net change of a pair is its last learned value minus
     the value before its first change. Sessions count as independent when they differ in user or query (sessions
@@ -734,8 +759,10 @@ def promotion_candidates(store: Store, min_sessions: int = 3) -> list[Candidate]
     """
     if isinstance(min_sessions, bool) or not isinstance(min_sessions, int) or min_sessions < 1:
         raise InvalidInput(f"min_sessions must be a positive integer, got {min_sessions!r}")
+    terms = set((collection or resolve_collection(store)).terms)
     promoted = {str(r["r"]) for r in store.select("SELECT ?r WHERE { ?p a sg:Promotion ; prov:used ?r }")}
-    rows = [r for r in store.select(_LEARNED) if str(r["r"]) not in promoted]
+    rows = [r for r in store.select(_LEARNED)
+            if str(r["r"]) not in promoted and str(r["a"]) in terms and str(r["b"]) in terms]
     key_of = {str(r["s"]): (str(r["user"]), str(r.get("case", r["s"]))) for r in rows}
     out = []
     for (a, b), per_session in sorted(_session_values(rows).items()):
@@ -753,14 +780,14 @@ def promotion_candidates(store: Store, min_sessions: int = 3) -> list[Candidate]
     return out
 
 
-def _baseline_pairs(store: Store) -> dict[tuple[str, str], float]:
+def _baseline_pairs(store: Store, graph: URIRef) -> dict[tuple[str, str], float]:
     rows = store.select("SELECT ?a ?b ?d WHERE { GRAPH $g { ?e a sg:TermSimilarity ; sg:termA ?a ; sg:termB ?b ; "
-                        "sg:dissimilarity ?d } }", {"g": BASELINE_GRAPH})
+                        "sg:dissimilarity ?d } }", {"g": graph})
     return {(str(r["a"]), str(r["b"])): float(r["d"]) for r in rows}
 
 
-def promote(store: Store, target, *, user, reason: str, terms: Sequence[str] | None = None) -> dict:
-    """Make learned values part of the shared baseline, by an explicit and recorded ``sg:Promotion``.
+def promote(store: Store, target, *, user, reason: str, collection: Collection | None = None) -> dict:
+    """Make learned values part of a collection's baseline, by an explicit and recorded ``sg:Promotion``.
 
     Parameters
     ----------
@@ -770,9 +797,9 @@ def promote(store: Store, target, *, user, reason: str, terms: Sequence[str] | N
         Who decides (the curator).
     reason : str
         Why; stored with the promotion.
-    terms : sequence of str, optional
-        Vocabulary of the baseline to write first when the store has none (default: the paper's terms, with the
-        ontological dissimilarity as values).
+    collection : Collection, optional
+        Whose baseline changes (default: the store's only collection). When the store holds no baseline for it,
+        the ontological dissimilarity of its terms is written first.
 
     Returns
     -------
@@ -795,17 +822,18 @@ def promote(store: Store, target, *, user, reason: str, terms: Sequence[str] | N
     per_pair = {pair: float(np.mean([v[3] for v in sessions.values()]))
                 for pair, sessions in _session_values(rows).items()}
     started = _now()
-    ops, bindings = [], {"bg": BASELINE_GRAPH}
-    current = _baseline_pairs(store)
+    collection = collection or resolve_collection(store)
+    ops, bindings = [], {"bg": collection.baseline_graph}
+    current = _baseline_pairs(store, collection.baseline_graph)
     if not current:
         import ontology
-        from ontology.paper_terms import paper_terms
 
         from .similarity import baseline_graph
 
-        names = list(terms) if terms is not None else [t.iri for t in paper_terms()]
-        D0 = ontology.dissimilarity_matrix(store, names)
-        g = baseline_graph(names, D0, kind="ontology", provenance={"measure": "kurtz", "written_by": "promotion"})
+        names = list(collection.terms)
+        D0 = ontology.dissimilarity_matrix(store, names, ontology=collection.ontology)
+        g = baseline_graph(names, D0, kind="ontology", provenance={"measure": "kurtz", "written_by": "promotion"},
+                           graph=collection.baseline_graph)
         ops.append("INSERT DATA { GRAPH $bg {\n" + " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g)
                    + " } }")
         current = {(str(a), str(b)): float(d) for s, a, b, d in _pairs_of(g)}

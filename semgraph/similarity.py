@@ -38,14 +38,16 @@ from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
 
 import ontology
 from kg import Store
-from kg.namespaces import BASELINE_GRAPH, ID, SG
+from kg.namespaces import BASELINE_GRAPH, GRAPH, ID, SG
 
 from .casegraph import model_iri
 from .errors import InvalidInput, NotFound
 
 __all__ = [
     "BASELINE_IRI",
+    "BASES",
     "MODES",
+    "baseline_iri",
     "combine",
     "image_dissimilarity",
     "read_baseline",
@@ -58,6 +60,14 @@ __all__ = [
 MODES = ("combined", "image", "ontology")
 #: The resource describing the baseline (its parameters and provenance).
 BASELINE_IRI = ID["similarity/baseline"]
+#: What a data-driven term dissimilarity δΓ is computed from (``sg:similarityBasis``): the term models' signatures,
+#: or, without term models, the co-occurrence of the terms in the cases' likelihoods (correlation of their columns).
+BASES = ("signatures", "cooccurrence")
+
+
+def baseline_iri(graph=BASELINE_GRAPH) -> URIRef:
+    """The resource describing the baseline held in ``graph`` (``id:similarity/baseline[/<collection>]``)."""
+    return ID[str(graph)[len(str(GRAPH)):]]
 
 # Symmetry / zero-diagonal / range checks accept rounding noise of this size.
 _TOL = 1e-9
@@ -249,9 +259,9 @@ def term_dissimilarity(store: Store, terms: Sequence[str], *, signatures=None, m
     return combine(delta_gamma, delta_theta, weight)
 
 
-def _pair_iri(term_a: str, term_b: str) -> URIRef:
+def _pair_iri(head: URIRef, term_a: str, term_b: str) -> URIRef:
     digest = hashlib.sha1(f"{term_a}\n{term_b}".encode()).hexdigest()[:20]
-    return ID[f"similarity/baseline/pair/{digest}"]
+    return URIRef(f"{head}/pair/{digest}")
 
 
 def _json_default(value):
@@ -265,8 +275,10 @@ def _json_default(value):
 
 
 def baseline_graph(terms: Sequence[str], D, *, kind: str, provenance: Mapping | None = None,
-                   generated_at: dt.datetime | None = None) -> Graph:
+                   generated_at: dt.datetime | None = None, graph=BASELINE_GRAPH, basis: str | None = None) -> Graph:
     """The triples of a baseline (see :func:`write_baseline`), without writing them."""
+    if basis is not None and basis not in BASES:
+        raise InvalidInput(f"basis must be one of {', '.join(BASES)}; got {basis!r}.")
     names = _terms(terms)
     m = _check_unit_dissimilarity(_matrix(D, "D"), "D")
     if m.shape[0] != len(names):
@@ -289,7 +301,7 @@ def baseline_graph(terms: Sequence[str], D, *, kind: str, provenance: Mapping | 
     agent = model_iri(version) if version else None
 
     g = Graph()
-    b = BASELINE_IRI
+    b = baseline_iri(graph)
     g.add((b, RDF.type, PROV.Entity))
     g.add((b, RDFS.label, Literal("term dissimilarity baseline")))
     g.add((b, SG.kind, Literal(kind)))
@@ -297,13 +309,15 @@ def baseline_graph(terms: Sequence[str], D, *, kind: str, provenance: Mapping | 
     g.add((b, PROV.generatedAtTime, when))
     if measure:
         g.add((b, SG.measure, Literal(measure)))
+    if basis:
+        g.add((b, SG.similarityBasis, Literal(basis)))
     if agent is not None:
         g.add((b, PROV.wasAttributedTo, agent))
     k = len(names)
     for i in range(k):
         for j in range(i + 1, k):
             a_iri, b_iri = sorted((names[i], names[j]))
-            s = _pair_iri(a_iri, b_iri)
+            s = _pair_iri(b, a_iri, b_iri)
             g.add((s, RDF.type, SG.TermSimilarity))
             g.add((s, SG.termA, URIRef(a_iri)))
             g.add((s, SG.termB, URIRef(b_iri)))
@@ -318,8 +332,11 @@ def baseline_graph(terms: Sequence[str], D, *, kind: str, provenance: Mapping | 
     return g
 
 
-def write_baseline(store: Store, terms: Sequence[str], D, *, kind: str, provenance: Mapping | None = None) -> int:
-    """Write ``D`` as the shared baseline, atomically replacing the previous one; return the number of triples.
+def write_baseline(store: Store, terms: Sequence[str], D, *, kind: str, provenance: Mapping | None = None,
+                   graph=BASELINE_GRAPH, basis: str | None = None) -> int:
+    """Write ``D`` as the shared baseline of a collection into ``graph`` (its
+    :attr:`~semgraph.collection.Collection.baseline_graph`), atomically replacing the previous one; return the
+    number of triples.
 
     Parameters
     ----------
@@ -336,14 +353,16 @@ def write_baseline(store: Store, terms: Sequence[str], D, *, kind: str, provenan
         stored as triples: ``'measure'`` (the ontological measure → ``sg:measure``) and ``'model_version'`` (the
         term-model version → ``prov:wasAttributedTo id:model/<version>``). Other useful keys: ``'ontology'``,
         ``'weight'``, ``'mode'``, ``'omega_gamma'``.
+    basis : {'signatures', 'cooccurrence'}, optional
+        What the data-driven part δΓ was computed from (``sg:similarityBasis``; see :data:`BASES`).
 
     Raises
     ------
     semgraph.errors.InvalidInput
         If the terms, the matrix, ``kind`` or ``provenance`` are invalid (nothing is written).
     """
-    g = baseline_graph(terms, D, kind=kind, provenance=provenance)
-    store.load(g, str(BASELINE_GRAPH), replace=True)
+    g = baseline_graph(terms, D, kind=kind, provenance=provenance, graph=graph, basis=basis)
+    store.load(g, str(graph), replace=True)
     return len(g)
 
 
@@ -354,8 +373,8 @@ _HINT = ("compute one with semgraph.similarity.term_dissimilarity() and store it
          "(or load the ontology with `semgraph ontology load radlex-liver` and use mode='ontology')")
 
 
-def read_baseline(store: Store, terms: Sequence[str]) -> np.ndarray:
-    """The stored baseline ``D0`` restricted to ``terms`` (k×k, in the order of ``terms``).
+def read_baseline(store: Store, terms: Sequence[str], *, graph=BASELINE_GRAPH) -> np.ndarray:
+    """The baseline ``D0`` stored in ``graph``, restricted to ``terms`` (k×k, in the order of ``terms``).
 
     Raises
     ------
@@ -363,7 +382,7 @@ def read_baseline(store: Store, terms: Sequence[str]) -> np.ndarray:
         If no baseline is stored, or a pair of ``terms`` is missing from it (the message names the pair).
     """
     names = _terms(terms)
-    rows = store.select(_READ, {"g": BASELINE_GRAPH})
+    rows = store.select(_READ, {"g": graph})
     if not rows:
         raise NotFound(f"no term dissimilarity baseline in the store; {_HINT}.")
     values = {(str(r["a"]), str(r["b"])): float(r["d"]) for r in rows}
@@ -379,21 +398,24 @@ def read_baseline(store: Store, terms: Sequence[str]) -> np.ndarray:
     return out
 
 
-def read_baseline_info(store: Store) -> dict:
-    """The stored baseline's ``kind``, ``measure``, ``generated_at``, ``attributed_to`` and ``parameters`` (dict).
+def read_baseline_info(store: Store, *, graph=BASELINE_GRAPH) -> dict:
+    """The ``kind``, ``measure``, ``basis``, ``generated_at``, ``attributed_to`` and ``parameters`` (dict) of the
+    baseline stored in ``graph``.
 
     Raises :class:`semgraph.errors.NotFound` when no baseline is stored.
     """
     rows = store.select(
-        "SELECT ?kind ?measure ?when ?agent ?params WHERE { GRAPH $g { $b sg:kind ?kind ; sg:parameters ?params ; "
-        "prov:generatedAtTime ?when OPTIONAL { $b sg:measure ?measure } OPTIONAL { $b prov:wasAttributedTo ?agent } "
-        "} }", {"g": BASELINE_GRAPH, "b": BASELINE_IRI})
+        "SELECT ?kind ?measure ?basis ?when ?agent ?params WHERE { GRAPH $g { $b sg:kind ?kind ; "
+        "sg:parameters ?params ; prov:generatedAtTime ?when OPTIONAL { $b sg:measure ?measure } "
+        "OPTIONAL { $b sg:similarityBasis ?basis } OPTIONAL { $b prov:wasAttributedTo ?agent } } }",
+        {"g": graph, "b": baseline_iri(graph)})
     if not rows:
         raise NotFound(f"no term dissimilarity baseline in the store; {_HINT}.")
     r = rows[0]
     return {
         "kind": str(r["kind"]),
         "measure": str(r["measure"]) if "measure" in r else None,
+        "basis": str(r["basis"]) if "basis" in r else None,
         "generated_at": str(r["when"]),
         "attributed_to": str(r["agent"]) if "agent" in r else None,
         "parameters": json.loads(str(r["params"])),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import zipfile
@@ -56,12 +57,21 @@ def snapshot_file(store_folder: str | os.PathLike) -> Path:
     return folder.with_name(folder.name + _SUFFIX)
 
 
-def snapshot_path(store: Store) -> Path | None:
-    """The snapshot file of an embedded store (:func:`snapshot_file` of its folder); None for a remote store."""
-    return snapshot_file(store.location) if Path(store.location).is_dir() else None
+def snapshot_path(store: Store, collection: str | None = None) -> Path | None:
+    """The snapshot file of an embedded store (:func:`snapshot_file` of its folder); None for a remote store.
+
+    The cases of one collection (``collection``, an IRI) are kept in their own file beside it, named with a short
+    hash of the IRI, so that engines of two collections do not overwrite each other's snapshot."""
+    if not Path(store.location).is_dir():
+        return None
+    path = snapshot_file(store.location)
+    if collection is None:
+        return path
+    digest = hashlib.sha256(str(collection).encode()).hexdigest()[:12]
+    return path.with_name(path.name.replace(_SUFFIX, f".{digest}{_SUFFIX}"))
 
 
-def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str]) -> str:
+def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str], *, collection: str | None = None) -> str:
     """The store's current key (JSON text): stamp, count and sum of the likelihood values, vocabulary, kinds, format.
 
     Two native aggregate queries: about a second for 1.9 million values.
@@ -71,14 +81,17 @@ def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str]) -> st
     values = store.select(_VALUES, g)[0]
     return json.dumps({"format": FORMAT, "stamps": stamps, "values": int(values["n"]),
                        "sum": str(values["sum"]) if "sum" in values else None,
-                       "terms": list(terms), "kinds": list(kinds), "fields": list(_FIELDS)}, sort_keys=True)
+                       "terms": list(terms), "kinds": list(kinds), "fields": list(_FIELDS),
+                       "collection": None if collection is None else str(collection)}, sort_keys=True)
 
 
-def read_from_graph(store: Store, terms: Sequence[str], kinds: Sequence[str]) -> tuple[list[Case], np.ndarray]:
-    """The cases that have likelihoods of one of ``kinds`` (sorted by id) and their (N, k) likelihood matrix,
-    read through SPARQL (:func:`semgraph.casegraph.read_likelihoods` and :func:`semgraph.casegraph.read_cases`)."""
-    ids, A = read_likelihoods(store, terms, kinds=tuple(kinds))
-    by_id = {c.case_id: c for c in read_cases(store)}
+def read_from_graph(store: Store, terms: Sequence[str], kinds: Sequence[str], *, collection: str | None = None
+                    ) -> tuple[list[Case], np.ndarray]:
+    """The cases that have likelihoods of one of ``kinds`` (sorted by id; only those of ``collection`` when given)
+    and their (N, k) likelihood matrix, read through SPARQL (:func:`semgraph.casegraph.read_likelihoods` and
+    :func:`semgraph.casegraph.read_cases`)."""
+    ids, A = read_likelihoods(store, terms, kinds=tuple(kinds), collection=collection)
+    by_id = {c.case_id: c for c in read_cases(store, collection=collection)}
     keep = [i for i, case_id in enumerate(ids) if case_id in by_id]
     return [by_id[ids[i]] for i in keep], A[keep]
 
@@ -117,21 +130,22 @@ def _load(path: Path, key: str) -> tuple[list[Case], np.ndarray] | None:
 
 
 def cases_and_likelihoods(store: Store, terms: Sequence[str], kinds: Sequence[str], *, use_snapshot: bool = True,
-                          snapshot_file: str | os.PathLike | None = None) -> tuple[list[Case], np.ndarray, str]:
+                          snapshot_file: str | os.PathLike | None = None, collection: str | None = None
+                          ) -> tuple[list[Case], np.ndarray, str]:
     """:func:`read_from_graph`, from the snapshot (``snapshot_file``, else :func:`snapshot_path`) when it is current.
 
     Returns ``(cases, A, source)`` with ``source`` ``'snapshot'`` (read from the file) or ``'graph'`` (read through
     SPARQL; the file was then rewritten, unless ``use_snapshot`` is False, the store is remote and no
     ``snapshot_file`` is given, or the folder is not writable). Both give identical values: the vectors are the float64 values of the graph's literals.
     """
-    path = (Path(snapshot_file) if snapshot_file else snapshot_path(store)) if use_snapshot else None
+    path = (Path(snapshot_file) if snapshot_file else snapshot_path(store, collection)) if use_snapshot else None
     if path is None:
-        return (*read_from_graph(store, terms, kinds), "graph")
-    key = snapshot_key(store, terms, kinds)
+        return (*read_from_graph(store, terms, kinds, collection=collection), "graph")
+    key = snapshot_key(store, terms, kinds, collection=collection)
     loaded = _load(path, key)
     if loaded is not None:
         return (*loaded, "snapshot")
-    cases, A = read_from_graph(store, terms, kinds)
+    cases, A = read_from_graph(store, terms, kinds, collection=collection)
     try:
         _save(path, key, cases, A)
     except OSError:  # a read-only data folder: serve from the graph, as without a snapshot

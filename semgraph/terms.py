@@ -180,6 +180,10 @@ class TermModels(BaseEstimator):
         Ids of the training ROIs when given to :meth:`fit` (``case_ids``), else their indices.
     version_ : str
         ``<UTC time>-<12 hex digits of a hash of the learned arrays>``.
+    ood_ : semgraph.ood.FeatureSummary or None
+        Where the training ROI vectors lie (Mahalanobis summary and threshold of the image-query feature check,
+        :mod:`semgraph.ood`); None with fewer than 10 training ROIs or 3 patients, and for models saved before it.
+        Saved as extra ``ood_*`` arrays and an ``"ood"`` sidecar entry with its own hash (not part of ``version_``).
     """
 
     def __init__(self, *, terms: Sequence[str] | None = None, patch_kinds: Mapping[str, str] | None = None,
@@ -329,6 +333,9 @@ class TermModels(BaseEstimator):
         self.training_cases_ = [str(c) for c in case_ids] if case_ids is not None else [str(j) for j in range(N)]
         if len(self.training_cases_) != N:
             raise InvalidInput(f"case_ids must have {N} entries, got {len(self.training_cases_)}")
+        from .ood import fit_feature_summary, texture_dims
+
+        self.ood_ = fit_feature_summary(data.X, data.groups, texture_dims=texture_dims(cfg, D))
         self.fitted_at_ = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.version_ = f"{self.fitted_at_}-{self._content_hash()[:12]}"
         return self
@@ -505,6 +512,7 @@ class TermModels(BaseEstimator):
             "feature_names": None if self.feature_config_ is None else feature_names(self.feature_config_),
             "n_features": int(self.n_features_in_), "terms": list(self.terms_), "kinds": list(self.kinds_),
             "calibration": self.calibration_, "training_cases": list(self.training_cases_),
+            "ood": None if getattr(self, "ood_", None) is None else self.ood_.metadata(),
             "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
                           "semgraph": semgraph_version},
         }
@@ -513,7 +521,10 @@ class TermModels(BaseEstimator):
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata), each atomically; return the ``.npz`` path."""
         check_is_fitted(self, "coef_")
         npz, sidecar = _paths(path)
-        write_atomically(npz, lambda f: np.savez(f, **{n: getattr(self, n) for n in self._ARRAYS}), durable=True)
+        arrays = {n: getattr(self, n) for n in self._ARRAYS}
+        if getattr(self, "ood_", None) is not None:
+            arrays.update(self.ood_.arrays())
+        write_atomically(npz, lambda f: np.savez(f, **arrays), durable=True)
         text = json.dumps(self.metadata(), indent=1, ensure_ascii=False)
         write_atomically(sidecar, lambda f: f.write(text.encode("utf-8")), durable=True)
         return npz
@@ -555,6 +566,11 @@ class TermModels(BaseEstimator):
         with np.load(npz, allow_pickle=False) as arrays:
             for name in cls._ARRAYS:
                 setattr(model, name, arrays[name])
+            model.ood_ = None  # saved before the feature summary existed: the image-query feature check is skipped
+            if meta.get("ood") is not None:
+                from .ood import FeatureSummary
+
+                model.ood_ = FeatureSummary.from_saved(arrays, meta["ood"], npz.name)
         model.terms_, model.kinds_ = list(meta["terms"]), list(meta["kinds"])
         model.calibration_ = meta["calibration"]
         model.feature_config_ = stored_cfg

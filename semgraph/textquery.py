@@ -32,7 +32,6 @@ parsed without error.
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,10 +162,12 @@ class Vocabulary:
     terms: tuple[VocabularyTerm, ...]
     phrases: Mapping[tuple[str, ...], tuple[tuple[int, ...], str]] = field(repr=False)
     max_words: int = field(repr=False)
+    #: What a case of the collection is, the head of its captions ("Liver lesion", "Lung nodule").
+    subject: str = "Liver lesion"
 
     @classmethod
     def build(cls, terms: Sequence[VocabularyTerm], labels: Mapping[str, Iterable[str]],
-              synonyms: Mapping[str, Iterable[str]] | None = None) -> Vocabulary:
+              synonyms: Mapping[str, Iterable[str]] | None = None, *, subject: str = "Liver lesion") -> Vocabulary:
         """A vocabulary over ``terms``; ``labels`` and ``synonyms`` map a term IRI to its phrases.
 
         Synonyms of IRIs outside ``terms`` are skipped. A phrase that several terms share names all of them (a
@@ -194,7 +195,7 @@ class Vocabulary:
                     else:
                         have[0].add(index[iri])
         frozen = {k: (tuple(sorted(v)), s) for k, (v, s) in phrases.items()}
-        return cls(terms, frozen, max((len(k) for k in frozen), default=1))
+        return cls(terms, frozen, max((len(k) for k in frozen), default=1), subject)
 
     @classmethod
     def default(cls, synonyms: Mapping[str, Iterable[str]] | None = None) -> Vocabulary:
@@ -207,17 +208,33 @@ class Vocabulary:
         return cls.build(terms, labels, synonyms)
 
     @classmethod
-    def from_store(cls, store, *, fallback: bool = True) -> Vocabulary:
-        """Paper terms with the synonyms held by ``store`` (``skos:altLabel`` in any graph).
+    def from_collection(cls, collection, synonyms: Mapping[str, Iterable[str]] | None = None) -> Vocabulary:
+        """A collection's terms (labels, other names, categories) with ``synonyms``; captions are headed by the
+        collection's subject (:attr:`semgraph.collection.Collection.subject`)."""
+        aliases = collection.aliases or ((),) * len(collection.terms)
+        terms = [VocabularyTerm(iri, label, category, other[0] if other else "")
+                 for iri, label, category, other in zip(collection.terms, collection.labels, collection.categories,
+                                                        aliases)]
+        labels = {iri: [label, *other] for iri, label, other in zip(collection.terms, collection.labels, aliases)}
+        return cls.build(terms, labels, synonyms, subject=collection.subject)
 
-        With ``fallback`` and no synonym in the store, the shipped list is used instead.
+    @classmethod
+    def from_store(cls, store, *, fallback: bool = True, collection=None) -> Vocabulary:
+        """The terms of ``collection`` (default: the store's only one) with the synonyms held by ``store``
+        (``skos:altLabel`` in any graph).
+
+        With ``fallback`` and no synonym in the store, the liver collection uses the shipped list instead.
         """
+        from .collection import LIVER_CT
+        from .collection import resolve as resolve_collection
         from .synonyms import read_synonyms
 
-        stored = read_synonyms(store, [t.iri for t in paper_terms()])
-        if not stored and fallback:
-            return cls.default()
-        return cls.default(synonyms=stored)
+        if collection is None or isinstance(collection, str):
+            collection = resolve_collection(store, collection)
+        stored = read_synonyms(store, list(collection.terms))
+        if collection.name == LIVER_CT and collection.terms == cls.default().iris:
+            return cls.default() if not stored and fallback else cls.default(synonyms=stored)
+        return cls.from_collection(collection, stored)
 
     @property
     def iris(self) -> tuple[str, ...]:

@@ -113,7 +113,9 @@ def _public_queries(config: Config, store: kg.Store, timeout: float, lag: float)
     if isinstance(store, EmbeddedStore):
         return QueryReplica(store, store.location + ".replicas", timeout=timeout, min_age=lag)
     if config.store_folder:
-        from .workbench import generation  # renewed by every process after an update through /sparql
+        from .workbench import (
+            generation,  # renewed by every process after an update through /sparql
+        )
 
         return QueryReplica(config.store_folder, config.store_folder + ".replicas", timeout=timeout, min_age=lag,
                             version=lambda: generation(config.data_dir))

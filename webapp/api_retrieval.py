@@ -49,6 +49,7 @@ def request_too_large(exc: RequestEntityTooLarge) -> tuple:
 
 def _session_json(entry, group_by=None) -> dict:
     view = wb.session_view(entry, group_by=group_by)
+    view["warnings"] = list(entry.meta.get("warnings") or [])
     view["links"] = {"self": url_for("api_retrieval.session", session_id=entry.id),
                      "page": url_for("radiology.session_page", session_id=entry.id),
                      "dendrogram": url_for("api_retrieval.dendrogram", session_id=entry.id)}
@@ -98,6 +99,26 @@ def _image_vector(user: str):
     _, folder = wb.get_upload(record["token"])
     parsed = wb.parse_roi(kind, points, request.files.get("mask"), folder)
     return record, parsed, wb.image_query(record["token"], parsed, user)
+
+
+def image_warnings(record: dict, roi: dict) -> list[dict]:
+    """Out-of-distribution warnings (:func:`semgraph.ood.check_image_query`: modality, intensity, features) of the
+    uploaded image ``record`` with region ``roi``, as ``{code, message}``; run after :func:`wb.image_query`, which
+    fails first on a bad image. Warnings never stop the search."""
+    from semgraph.ood import check_image_query
+
+    _, folder = wb.get_upload(record["token"])
+    hu_range = tuple(record["hu_range"]) if record.get("hu_range") else None
+    found = check_image_query(folder / record["file"], roi, wb.term_model(), slice_index=record.get("slice_index"),
+                              hu_range=hu_range)
+    return [w.as_dict() for w in found]
+
+
+def keep_warnings(entry, warnings: list[dict]) -> None:
+    """Keep an image session's query warnings in its start record (the session page and JSON show them)."""
+    if warnings:
+        entry.meta["warnings"] = warnings
+        wb._write_json(wb._meta_path(services(), entry.id), entry.meta)  # proposed: a create_session(warnings=) argument
 
 
 # ------------------------------------------------------------------------------------------- cases
@@ -162,12 +183,13 @@ def search():
 @bp.route("/search/image", methods=["POST"])
 @login_required(role="radiologist")
 def search_image():
-    record, _, vector = _image_vector(current_user().name)
+    record, roi, vector = _image_vector(current_user().name)
     eng = wb.engine()
     _, filters = wb.parse_filters(json.loads(request.form["filters"]) if request.form.get("filters") else None)
     hits = eng.search_vector(vector, wb.parse_k(request.form.get("k")), filters)
     return jsonify({"upload": record["token"], "query_terms": wb.terms_by_category(eng, vector),
-                    "vector": [float(x) for x in vector], "results": wb.hit_views(eng, hits)})
+                    "vector": [float(x) for x in vector], "results": wb.hit_views(eng, hits),
+                    "warnings": image_warnings(record, roi)})
 
 
 # ------------------------------------------------------------------------------------------- sessions
@@ -188,6 +210,7 @@ def create_session():
         filters = json.loads(request.form["filters"]) if request.form.get("filters") else None
         entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")), filters=filters,
                                   label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi)
+        keep_warnings(entry, image_warnings(record, roi))
     else:
         body = _json_body()
         text = body.get("text")
@@ -332,9 +355,14 @@ add_schema("SearchResult", {"type": "object", "properties": {
     "k": {"type": "integer"}, "query_case": {"type": ["string", "null"]},
     "query_diagnosis": {"type": ["string", "null"]}, "results": {"type": "array", "items": ref("Hit")},
     "groups": ref("Groups")}})
+add_schema("QueryWarning", {"type": "object", "required": ["code", "message"], "properties": {
+    "code": {"type": "string", "enum": ["modality", "intensity", "features"]}, "message": {"type": "string"}},
+    "description": "Why an image query may be unlike the liver-CT lesions the term models learnt from (not a DICOM "
+                   "CT, values not plausibly HU, ROI features far from the training lesions'); the search ran anyway"})
 add_schema("ImageSearchResult", {"type": "object", "properties": {
     "upload": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}},
-    "query_terms": ref("TermBars"), "results": {"type": "array", "items": ref("Hit")}}})
+    "query_terms": ref("TermBars"), "results": {"type": "array", "items": ref("Hit")},
+    "warnings": {"type": "array", "items": ref("QueryWarning")}}})
 add_schema("Change", {"type": "object", "properties": {
     "term_a": {"type": "string"}, "term_b": {"type": "string"}, "label_a": {"type": "string"},
     "label_b": {"type": "string"}, "before": {"type": "number"}, "after": {"type": "number"},
@@ -355,6 +383,8 @@ add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "ro
                           "description": "The query after the current round when feedback moved it (Rocchio)"}, "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
     "group_by": {"type": "string"}, "changes": {"type": "array", "items": ref("Change")},
     "matches": {"type": ["integer", "null"]}, "undone": {"type": "integer"},
+    "warnings": {"type": "array", "items": ref("QueryWarning"),
+                 "description": "Warnings of an image query (empty for other queries)"},
     "links": {"type": "object", "additionalProperties": {"type": "string"}}}})
 add_schema("Job", {"type": "object", "required": ["job_id", "kind", "state"], "properties": {
     "job_id": {"type": "string"}, "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},

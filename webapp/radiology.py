@@ -18,6 +18,7 @@ from semgraph.sessions import list_sessions
 from . import jobs as jobs_mod
 from . import thumbnails
 from . import workbench as wb
+from .api_retrieval import image_warnings, keep_warnings
 from .auth import current_user, login_required
 from .services import services
 
@@ -79,7 +80,8 @@ def session_page(session_id: str):
     view = wb.session_view(entry, group_by=_group_arg())
     user = current_user()
     return render_template("radiology/session.html", s=view, can_write=user.name == entry.session.user,
-                           marks_data={"session": entry.id, "round": view["round"]})
+                           marks_data={"session": entry.id, "round": view["round"]},
+                           warnings=entry.meta.get("warnings") or [])
 
 
 @bp.route("/sessions/<session_id>/feedback", methods=["POST"])
@@ -189,6 +191,7 @@ def image_search(token: str):
     entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")),
                               filters=wb.filters_from_form(request.form),
                               label=f"uploaded image {record['filename']}", upload=token, roi=roi)
+    keep_warnings(entry, image_warnings(record, roi))
     return redirect(url_for("radiology.session_page", session_id=entry.id, group=request.form.get("group") or None))
 
 

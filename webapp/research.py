@@ -18,7 +18,7 @@ from semgraph.errors import InvalidInput
 
 from .auth import login_required
 from .openapi import add_path, add_schema, error_response, json_response, ref
-from .services import get_store
+from .services import get_store, services
 
 bp = Blueprint("research", __name__, url_prefix="/research")
 api_bp = Blueprint("research_api", __name__, url_prefix="/api/v1")
@@ -91,7 +91,7 @@ def _active(f: dict) -> dict:
 def relations():
     f = filters()
     sort, descending = _sorting()
-    rows = ex.learned_relations(get_store(), **f, sort=sort, descending=descending)
+    rows = ex.learned_relations(get_store(), **f, collection=services().collection(), sort=sort, descending=descending)
     active = _active(f)
     headers = []
     for key, title in _COLUMNS:
@@ -109,7 +109,7 @@ def relations():
 def download(name: str):
     fmt, mimetype = _DOWNLOADS[name]
     f = filters()
-    text = ex.export(get_store(), fmt, **f)
+    text = ex.export(get_store(), fmt, **f, collection=services().collection())
     stem, suffix = name.split(".")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     filename = f"semgraph-learned-{stem}-{stamp}.{suffix}" if stem == "export" else f"semgraph-{stem}-{stamp}.{suffix}"
@@ -122,7 +122,7 @@ def download(name: str):
 def api_relations():
     f = filters()
     sort, descending = _sorting()
-    rows = ex.learned_relations(get_store(), **f, sort=sort, descending=descending)
+    rows = ex.learned_relations(get_store(), **f, collection=services().collection(), sort=sort, descending=descending)
     return jsonify({"filters": _active(f), "sort": sort, "order": "desc" if descending else "asc",
                     "count": len(rows), "relations": [r.as_dict() for r in rows]})
 
@@ -131,7 +131,7 @@ def api_relations():
 @login_required(role=ROLES)
 def api_proposals():
     f = filters()
-    found = ex.proposals(get_store(), **f)
+    found = ex.proposals(get_store(), **f, collection=services().collection())
     return jsonify({"filters": _active(f), "rule": ex.RULE, "count": len(found),
                     "proposals": [p.as_dict() for p in found]})
 

@@ -141,6 +141,13 @@ class Services:
     public: QueryReplica | kg.Store
     cache: dict = field(default_factory=dict)
 
+    def collection(self):
+        """The collection the app works on: the ``collection`` setting, else the store's only one
+        (:func:`semgraph.collection.resolve`)."""
+        from semgraph.collection import resolve
+
+        return resolve(self.store, self.config.collection or None)
+
     def close(self) -> None:
         """Stop the query replicas and release the store (call when the app is discarded; ``semgraph serve`` does
         it on exit)."""

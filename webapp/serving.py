@@ -138,7 +138,7 @@ def _prepare_snapshot(config: Config) -> None:
     click.echo("preparing the retrieval engine's snapshot ...", err=True)
     store = config.open_store()
     try:
-        Engine.from_store(store, snapshot_file=config.engine_snapshot or None)
+        Engine.from_store(store, collection=config.collection or None, snapshot_file=config.engine_snapshot or None)
     except SemgraphError:
         pass  # no case yet
     finally:

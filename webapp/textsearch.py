@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
-from kg.namespaces import BASELINE_GRAPH, VOCABULARY_GRAPH
+from kg.namespaces import VOCABULARY_GRAPH
 from semgraph.casegraph import annotation_stamps
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.fusion import Corpus, rank_noted_query, rank_text_query
@@ -49,14 +48,16 @@ def _state():
     it; counting the triples took 5 s per request at 100,000 cases), the two small graphs by their size.
     """
     store = get_store()
-    key = (tuple(annotation_stamps(store)), store.count(str(BASELINE_GRAPH)), store.count(str(VOCABULARY_GRAPH)))
+    collection = services().collection()
+    key = (tuple(annotation_stamps(store)), collection, store.count(str(collection.baseline_graph)),
+           store.count(str(VOCABULARY_GRAPH)))
     cache = services().cache
     with _lock:
         hit = cache.get(_CACHE_KEY)
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]
-    vocab = Vocabulary.from_store(store)
-    corpus = Corpus.from_store(store, vocab)  # NotFound when the store has no case yet
+    vocab = Vocabulary.from_store(store, collection=collection)
+    corpus = Corpus.from_store(store, vocab, collection=collection)  # NotFound when the store has no case yet
     with _lock:
         cache[_CACHE_KEY] = (key, vocab, corpus)
     return vocab, corpus
@@ -66,7 +67,7 @@ def _vocabulary() -> Vocabulary:
     try:
         return _state()[0]
     except NotFound:
-        return Vocabulary.from_store(get_store())
+        return Vocabulary.from_store(get_store(), collection=services().collection())
 
 
 def chips(query) -> list[dict]:

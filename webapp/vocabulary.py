@@ -1,4 +1,4 @@
-"""The retrieval vocabulary (the paper's RadLex terms) as the pages and the API show it, and term dissimilarities."""
+"""The collection's vocabulary as the pages and the API show it, and term dissimilarities."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rdflib import URIRef
 
 import ontology
 from ontology.measures import MEASURES
-from ontology.paper_terms import RADLEX_BASE, paper_terms
+from ontology.paper_terms import RADLEX_BASE
 from semgraph.errors import InvalidInput, NotFound
 
 from .services import get_store, services
@@ -42,20 +42,28 @@ def store_labels(iris: list[str]) -> dict[str, list[str]]:
 
 
 def vocabulary() -> list[dict]:
-    """The vocabulary terms in vector order: iri, rid, label, paper_label, category, labels (from the store)."""
-    terms = paper_terms()
-    labels = store_labels([t.iri for t in terms])
-    return [{"iri": t.iri, "rid": t.rid, "label": t.label, "paper_label": t.paper_label, "category": t.category,
-             "labels": labels[t.iri]} for t in terms]
+    """The collection's terms in vector order: iri, rid (the IRI's last part), label, paper_label (its other name in
+    the collection, else the label), category, labels (from the store)."""
+    c = services().collection()
+    labels = store_labels(list(c.terms))
+    aliases = c.aliases or ((),) * len(c.terms)
+    return [{"iri": iri, "rid": _local(iri), "label": label, "paper_label": other[0] if other else label,
+             "category": category, "labels": labels[iri]}
+            for iri, label, category, other in zip(c.terms, c.labels, c.categories, aliases)]
+
+
+def _local(iri: str) -> str:
+    return re.split(r"[/#:]", iri)[-1]
 
 
 def term(rid: str) -> dict:
     """One term of the loaded hierarchy: labels, parents, children, depth, vocabulary membership."""
     iri = term_iri(rid)
-    h = ontology.hierarchy(get_store())
+    c = services().collection()
+    h = ontology.hierarchy(get_store(), c.ontology)
     if iri not in h:
         raise NotFound(f"{rid} is not in the loaded ontology")
-    vocab = {t.iri: t for t in paper_terms()}
+    category = dict(zip(c.terms, c.categories))
 
     def brief(other: str) -> dict:
         return {"iri": other, "rid": other.rsplit("/", 1)[-1], "label": h.label(other)}
@@ -63,7 +71,7 @@ def term(rid: str) -> dict:
     return {"iri": iri, "rid": rid, "label": h.label(iri), "labels": store_labels([iri])[iri],
             "depth": h.depth(iri), "parents": sorted((brief(p) for p in h.parents(iri)), key=lambda d: d["rid"]),
             "children": sorted((brief(c) for c in h.children(iri)), key=lambda d: d["rid"]),
-            "category": vocab[iri].category if iri in vocab else None, "in_vocabulary": iri in vocab}
+            "category": category.get(iri), "in_vocabulary": iri in category}
 
 
 def dissimilarity(rid_a: str, rid_b: str, measure: str = "kurtz") -> dict:
@@ -73,20 +81,21 @@ def dissimilarity(rid_a: str, rid_b: str, measure: str = "kurtz") -> dict:
         raise InvalidInput(f"unknown measure {measure!r}; use one of {', '.join(sorted(MEASURES))}")
     a, b = term_iri(rid_a), term_iri(rid_b)
     store = get_store()
-    h = ontology.hierarchy(store)
+    c = services().collection()
+    h = ontology.hierarchy(store, c.ontology)
     for rid, iri in ((rid_a, a), (rid_b, b)):
         if iri not in h:
             raise NotFound(f"{rid} is not in the loaded ontology")
     spec = MEASURES[measure]
     raw = 0.0 if a == b else float(spec.pair(h, a, b, 1.0))
     path, lca = h.path_and_lca(a, b)
-    iris = [t.iri for t in paper_terms()]
+    iris = list(c.terms)
     value = None
     if a in iris and b in iris:
-        key = ("vocabulary-matrix", measure, store.location, id(h))
+        key = ("vocabulary-matrix", measure, store.location, id(h), c.terms)
         cache = services().cache
         if key not in cache:
-            cache[key] = ontology.dissimilarity_matrix(store, iris, measure)
+            cache[key] = ontology.dissimilarity_matrix(store, iris, measure, ontology=c.ontology)
         value = float(cache[key][iris.index(a), iris.index(b)])
     elif not spec.normalised:
         value = raw

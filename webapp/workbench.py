@@ -97,7 +97,7 @@ def engine(svc: Services | None = None) -> Engine:
         _follow_generation(svc)
         cached = svc.cache.get(ENGINE_KEY)
         if cached is None:
-            cached = svc.cache[ENGINE_KEY] = Engine.from_store(svc.store,
+            cached = svc.cache[ENGINE_KEY] = Engine.from_store(svc.store, collection=svc.config.collection or None,
                                                                snapshot_file=svc.config.engine_snapshot or None)
         return cached
 

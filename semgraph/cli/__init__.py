@@ -25,6 +25,18 @@ class State:
     def __init__(self, config: Config):
         self.config = config
 
+    def collection(self, store, name: str | None = None):
+        """The collection ``name`` (``--collection``), else the configured one, else the store's only one."""
+        from ..collection import resolve
+
+        return resolve(store, name or self.config.collection or None)
+
+
+def collection_option(command: Callable) -> Callable:
+    """The ``--collection NAME`` option (passed as ``collection``), overriding the ``collection`` setting."""
+    return click.option("--collection", "collection", metavar="NAME",
+                        help="Collection to work on [default: the setting, else the store's only one].")(command)
+
 
 def handle_errors(command: Callable) -> Callable:
     """Turn our packages' errors into a one-line message and exit status 1 (no traceback)."""

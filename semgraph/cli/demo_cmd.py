@@ -65,7 +65,7 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
     except NotFound:
         t = time.perf_counter()
         D = similarity.term_dissimilarity(store, terms, signatures=model.signatures_, mode="combined")
-        similarity.write_baseline(store, terms, D, kind="combined",
+        similarity.write_baseline(store, terms, D, kind="combined", basis="signatures",
                                   provenance={"measure": "kurtz", "weight": 0.5, "model_version": model.version_})
         steps.done("wrote the baseline term dissimilarities (½ image + ½ ontology)", t)
     if len(captions.read_captions(store)) < len(read_cases(store)):
@@ -91,8 +91,8 @@ def demo_users(data_dir: Path) -> list[str]:
     password = secrets.token_urlsafe(9)
     for role in ROLES:
         users.add(role, role, password)
-    return [f"users:      {', '.join(ROLES)} (one per role), password {password} — shown once; "
-            "change it with `semgraph user add NAME --role ROLE --replace`"]
+    return [(f"users:      {', '.join(ROLES)} (one per role), password {password} — shown once; "
+            "change it with `semgraph user add NAME --role ROLE --replace`")]
 
 
 @cli.command()

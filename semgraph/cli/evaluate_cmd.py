@@ -9,34 +9,58 @@ import click
 import numpy as np
 
 import ontology
-from ontology.paper_terms import paper_terms
 
 from ..casegraph import read_cases, read_likelihoods
 from ..errors import InvalidInput, NotFound
-from . import State, cli, handle_errors
+from . import State, cli, collection_option, handle_errors
 
 _REPORTED_K = (1, 5, 10, 25)
 
 
-def _load(store, kind: str):
-    """Cases with a diagnosis and ``kind`` term vectors, their truth vectors (or None), terms and categories."""
-    vocabulary = paper_terms()
-    terms = [t.iri for t in vocabulary]
-    categories = [t.category for t in vocabulary]
-    cases = {c.case_id: c for c in read_cases(store)}
+def _load(store, kind: str, collection):
+    """Cases of ``collection`` with a diagnosis and ``kind`` term vectors, and their truth vectors (or None)."""
+    terms = list(collection.terms)
+    cases = {c.case_id: c for c in read_cases(store, collection=collection.case_filter)}
     if not cases:
-        raise NotFound("the store holds no cases; ingest some first (e.g. `semgraph demo`).")
-    ids, vectors = read_likelihoods(store, terms, kinds=(kind,))
-    keep = [n for n, case_id in enumerate(ids) if cases[case_id].diagnosis]
+        raise NotFound(f"collection {collection.name!r} holds no cases; ingest some first (e.g. `semgraph demo`).")
+    ids, vectors = read_likelihoods(store, terms, kinds=(kind,), collection=collection.case_filter)
+    keep = [n for n, case_id in enumerate(ids) if cases[case_id].diagnosis and np.any(vectors[n] > 0)]
     if len(keep) < 2:
-        raise NotFound(f"fewer than 2 cases have a diagnosis and {kind!r} term likelihoods; "
-                       f"try --likelihoods reader or truth.")
+        raise NotFound(f"fewer than 2 cases of collection {collection.name!r} have a diagnosis and {kind!r} "
+                       "likelihoods of its terms; try --likelihoods reader or truth.")
     ids = [ids[n] for n in keep]
     vectors = vectors[keep]
-    truth_ids, truth = read_likelihoods(store, terms, kinds=("truth",))
+    truth_ids, truth = read_likelihoods(store, terms, kinds=("truth",), collection=collection.case_filter)
     row = {case_id: n for n, case_id in enumerate(truth_ids)}
     truth_vectors = truth[[row[c] for c in ids]] if all(c in row for c in ids) else None
-    return ids, vectors, truth_vectors, [cases[c] for c in ids], terms, categories
+    return ids, vectors, truth_vectors, [cases[c] for c in ids]
+
+
+def _data_driven(vectors: np.ndarray, terms: list[str], data_dir) -> tuple[str, np.ndarray, str]:
+    """δΓ and its name: from the latest term model's signatures when it has a direction for every term, else from
+    the co-occurrence of the terms in ``vectors`` (correlation of their likelihood columns)."""
+    from ..evaluation import proxy_signatures
+    from ..ingest import latest_model
+    from ..similarity import image_dissimilarity
+
+    model = latest_model(data_dir)
+    if model is not None and set(terms) <= set(model.terms_):
+        rows = model.signatures_[[list(model.terms_).index(t) for t in terms]]
+        if np.all(np.linalg.norm(rows, axis=1) > 0):
+            return "image", image_dissimilarity(rows), f"term-model signatures (model {model.version_})"
+    return ("cooccurrence", image_dissimilarity(proxy_signatures(vectors)),
+            ("co-occurrence: correlation distance between the terms' likelihood columns (no term model with a "
+            "signature for every term)"))
+
+
+def _ties(results: dict, rounds: int) -> list[str]:
+    """Warnings when every setting gives the same NDCG (nothing distinguishes them: missing likelihoods?)."""
+    curves = [np.round(np.array(s["ndcg"]["mean"], dtype=float), 9) for s in results["settings"].values()]
+    if len(curves) > 1 and all(np.array_equal(c, curves[0]) for c in curves[1:]):
+        return [(f"every setting gives the same NDCG in every round ({len(curves)} settings, {rounds} rounds): the "
+                "term vectors do not separate the cases; check that the cases have likelihoods of the collection's "
+                "terms (semgraph check)")]
+    return []
 
 
 def _table(results: dict, rounds: int) -> list[str]:
@@ -63,58 +87,64 @@ def _table(results: dict, rounds: int) -> list[str]:
               help="Which term vectors of the cases to rank (crossval: out-of-fold likelihoods of `semgraph train "
                    "--lopo`, the honest choice for term models trained on the same cases).")
 @click.option("--weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Weight of the image part in the combined dissimilarity.")
+              help="Weight of the data-driven part δΓ in the combined dissimilarity.")
+@collection_option
 @click.pass_obj
 @handle_errors
 def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_dir: str | None, kind: str,
-                     weight: float) -> None:
+                     weight: float, collection: str | None) -> None:
     """Evaluate retrieval and relevance feedback on the cases in the store (NDCG@K, K = 1..25).
 
     For each seed, random query cases are ranked against every case of another patient (relevant = same
     diagnosis); a simulated reader marks up to 3 relevant and 3 irrelevant cases among the top 10 per round.
-    Compares D = image-only / ontology-only / combined and plain L1, with feedback none / penalty / regularised /
+    Compares D = data-driven only (term-model signatures "image", else term co-occurrence "cooccurrence") /
+    ontology-only / combined and plain L1, with feedback none / penalty / regularised /
     rocchio, and the same on the ground-truth term vectors when the cases have them. Writes evaluation.json and
     PNG figures to DIR.
     """
-    from ..evaluation import ProtocolConfig, compare, proxy_signatures
+    from ..evaluation import ProtocolConfig, compare
     from ..evaluation.figures import (
         plot_dendrograms,
         plot_ndcg_curves,
         plot_result_grid,
     )
-    from ..similarity import combine, image_dissimilarity
+    from ..similarity import combine
 
     out = Path(out_dir) if out_dir else Path(state.config.data_dir) / "evaluation"
     with state.config.open_store(read_only=True) as store:
         if not ontology.catalog(store):
             raise NotFound("no ontology is loaded in the store; load one first: semgraph ontology load radlex-liver")
-        ids, vectors, truth, cases, terms, categories = _load(store, kind)
-        delta_theta = ontology.dissimilarity_matrix(store, terms)
+        chosen = state.collection(store, collection)
+        ids, vectors, truth, cases = _load(store, kind, chosen)
+        terms, categories = list(chosen.terms), list(chosen.categories)
+        delta_theta = ontology.dissimilarity_matrix(store, terms, ontology=chosen.ontology)
     if np.any(vectors < 0) or np.any(vectors > 1):
         raise InvalidInput("stored likelihoods must lie in [0, 1].")
-    delta_gamma = image_dissimilarity(proxy_signatures(vectors))
-    dissimilarities = {"image": delta_gamma, "ontology": delta_theta,
+    basis, delta_gamma, gamma_source = _data_driven(vectors, terms, state.config.data_dir)
+    dissimilarities = {basis: delta_gamma, "ontology": delta_theta,
                        "combined": combine(delta_gamma, delta_theta, weight)}
     config = ProtocolConfig(n_queries=queries, rounds=rounds)
     results = compare(vectors, [c.diagnosis for c in cases], [c.patient_id for c in cases], categories,
                       dissimilarities, truth=None if kind == "truth" else truth, seeds=range(seeds),
                       config=config, case_ids=ids, source=kind)
+    results["collection"] = chosen.name
     results["likelihoods"] = kind
     results["weight"] = weight
-    results["delta_gamma"] = ("proxy: correlation distance between the terms' likelihood columns "
-                              "(no term-model signatures are stored yet)")
+    results["delta_gamma"] = gamma_source
     results["ceiling"] = "truth" if (truth is not None and kind != "truth") else None
+    results["warnings"] = _ties(results, rounds)
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
     main = [f"{kind}/{d}/{fb}" for d in ("combined",) for fb in ("none", "penalty", "regularised", "rocchio")]
-    main += [f"{kind}/l1/none", f"{kind}/image/none", f"{kind}/ontology/none"]
+    main += [f"{kind}/l1/none", f"{kind}/{basis}/none", f"{kind}/ontology/none"]
     plot_ndcg_curves(results, out / "ndcg.png", main)
     plot_ndcg_curves(results, out / "ndcg_residual.png", main, residual=True)
     figures = ["ndcg.png", "ndcg_residual.png"]
     example = results.get("example")
     if example is not None:
-        labels = [t.paper_label for t in paper_terms()]
+        labels = [other[0] if other else label for label, other in
+                  zip(chosen.labels, chosen.aliases or ((),) * len(chosen.terms))]
         plot_dendrograms(example["dissimilarity_before"], example["dissimilarity_after"], labels,
                          out / "dendrogram.png",
                          titles=("before feedback", f"after {rounds} rounds ({example['setting']})"))
@@ -122,6 +152,7 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
                          out / "results_grid.png", title=f"{example['setting']}, after {rounds} rounds")
         figures += ["dendrogram.png", "results_grid.png"]
 
+    click.echo(f"collection {chosen.name}: δΓ from {gamma_source}")
     click.echo(f"{len(ids)} cases ({kind} likelihoods), {results['n_eligible_queries']} eligible queries, "
                f"{queries} queries x {seeds} seeds, {rounds} rounds; mean NDCG@K over seeds:")
     for line in _table(results, rounds):
@@ -129,4 +160,6 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
     for name, r in results["regularisation"].items():
         click.echo(f"worse after {rounds} rounds ({name}): penalty {r['worse_penalty']}, regularised "
                    f"{r['worse_regularised']} (avoided {r['avoided']}, new {r['new_worse']})")
+    for warning in results["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {out / 'evaluation.json'} and {', '.join(figures)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..export import EXTENSIONS, FORMATS, export, safe_export_path
-from . import State, cli, handle_errors
+from . import State, cli, collection_option, handle_errors
 
 
 @cli.command("export")
@@ -24,10 +24,12 @@ from . import State, cli, handle_errors
 @click.option("--user", metavar="NAME", help="Only this user's rounds.")
 @click.option("--term", metavar="TEXT", help="Only pairs where a term's label contains TEXT (or its RadLex id is TEXT).")
 @click.option("--min-change", type=click.FloatRange(0, None), help="Only pairs with |learned − baseline| ≥ X.")
+@collection_option
 @click.pass_obj
 @handle_errors
 def export_command(state: State, fmt: str, out: str | None, min_sessions: int, since: str | None,
-                   until: str | None, user: str | None, term: str | None, min_change: float | None) -> None:
+                   until: str | None, user: str | None, term: str | None, min_change: float | None,
+                   collection: str | None) -> None:
     """Export the term similarities learned from relevance feedback, with their provenance.
 
     Prints to standard output unless --out names a file (written under DATA_DIR/exports).
@@ -36,7 +38,7 @@ def export_command(state: State, fmt: str, out: str | None, min_sessions: int, s
     target = safe_export_path(folder, out) if out else None  # validated before any work or write
     with state.config.open_store() as store:
         text = export(store, fmt, term=term, min_change=min_change, min_sessions=min_sessions, user=user,
-                      since=since, until=until)
+                      since=since, until=until, collection=state.collection(store, collection))
     if target is None:
         click.echo(text, nl=not text.endswith("\n"))
         return

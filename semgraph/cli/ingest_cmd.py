@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import State, cli, handle_errors
+from . import State, cli, collection_option, handle_errors
 
 
 @cli.group(name="cohort")
@@ -43,9 +43,23 @@ def _print_report(report) -> None:
 @cli.command(name="ingest")
 @click.argument("source", metavar="MANIFEST_OR_FOLDER_OR_CSV")
 @click.option("--no-model", is_flag=True, help="Do not add predicted likelihoods even if a trained model exists.")
+@collection_option
+@click.option("--title", help="With a new --collection: its title.")
+@click.option("--case-label", help="With a new --collection: what one case is, as captions begin (e.g. 'Lung "
+                                   "nodule') [default: Case].")
+@click.option("--term-root", metavar="TERM", help="With a new --collection: the class whose direct subclasses name "
+                                                  "the terms' categories [default: the deepest class above every "
+                                                  "term].")
+@click.option("--strict", is_flag=True, help="AIM XML: reject the import when a code names no term of the loaded "
+                                             "ontology, instead of skipping the code with a warning.")
+@click.option("--zero-confidence", type=click.Choice(["auto", "absent", "selected"]), default="auto",
+              show_default=True, help="AIM XML: annotatorConfidence 0 means 0.0 ('absent') or 'not given', 1.0 "
+                                      "('selected'); 'auto': 'selected' in ePAD's AIMv4_2/AIMv4_3 files, else "
+                                      "'absent' (docs/aim.md).")
 @click.pass_obj
 @handle_errors
-def ingest_command(state: State, source: str, no_model: bool) -> None:
+def ingest_command(state: State, source: str, no_model: bool, collection: str | None, title: str | None,
+                   case_label: str | None, term_root: str | None, strict: bool, zero_confidence: str) -> None:
     """Ingest a cohort manifest (or a folder holding manifest.json), or a reader-ratings CSV.
 
     Image cases: features go to DATA_DIR/features, the case and its reader (and truth) terms to the store, and
@@ -55,17 +69,46 @@ def ingest_command(state: State, source: str, no_model: bool) -> None:
     inside it are recorded where they are. A reader CSV has columns case_id, patient_id,
     optional diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI,
     RadLex id or label) with values in [0, 1]; the whole file is checked before anything is written.
+
+    Cases go into a collection (--collection, default the store's only one). A new name defines the collection
+    from the file's terms (a CSV's term columns in their order), with the categories of the ontology's branches
+    (see docs/collections.md); terms outside an existing collection are refused (CSV) or left out with a warning
+    (AIM; --strict refuses them).
+
+    AIM XML (a .xml file or a folder of them, e.g. an ePAD export): codes without a term of the loaded ontology are
+    skipped and listed per file (--strict rejects the import instead); see docs/aim.md.
     """
     from semgraph import ingest as ingest_mod
 
     kind, _ = ingest_mod.resolve_source(source)
     data_dir = state.config.data_dir
     model = None if (no_model or kind == "reader") else ingest_mod.latest_model(data_dir)
+    new = {key: value for key, value in (("title", title), ("case_label", case_label), ("term_root", term_root))
+           if value}
     with state.config.open_store() as store:
-        report = ingest_mod.ingest(store, source, data_dir, model=model)
+        if term_root:
+            new["term_root"] = _resolve_term(store, term_root)
+        report = ingest_mod.ingest(store, source, data_dir, model=model, strict=strict,
+                                   zero_confidence=zero_confidence,
+                                   collection=collection or state.config.collection or None, new_collection=new)
     if model is not None:
         click.echo(f"predicted likelihoods by model {model.version_}")
+    if kind == "aim":
+        for line in report.file_lines():
+            click.echo(line)
     _print_report(report)
+
+
+def _resolve_term(store, text: str) -> str:
+    """The IRI of a term of a loaded ontology named by IRI, label or local id."""
+    import ontology
+
+    for info in ontology.catalog(store):
+        try:
+            return ontology.hierarchy(store, info.name).resolve(text)
+        except ontology.OntologyError:
+            continue
+    return ontology.hierarchy(store).resolve(text)  # raises with suggestions
 
 
 def _auc_table(result, labels) -> list[str]:

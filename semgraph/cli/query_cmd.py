@@ -9,7 +9,7 @@ import click
 
 from ..errors import InvalidInput
 from ..grouping import GROUPINGS
-from . import State, cli, handle_errors
+from . import State, cli, collection_option, handle_errors
 from .text_cmd import text_search
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -49,10 +49,16 @@ def _echo_hits(hits, n_terms: int, fmt: str, extra: dict | None = None) -> None:
         click.echo(f"{rank:>4}  {h.case_id:<{width}}  {h.distance:>8.3f}  {h.diagnosis or '-':<11} {why}")
 
 
-def _engine(store):
+def _engine(state: State, store, collection: str | None):
+    """The retrieval engine of the collection; cases left out (no likelihood of its terms) are reported."""
     from ..retrieval import Engine
 
-    return Engine.from_store(store)
+    engine = Engine.from_store(store, collection=state.collection(store, collection))
+    if engine.left_out:
+        shown = ", ".join(engine.left_out[:5]) + (" ..." if len(engine.left_out) > 5 else "")
+        click.echo(f"warning: {len(engine.left_out)} case(s) of collection {engine.collection.name!r} have no "
+                   f"likelihood for any of its terms and are left out: {shown}", err=True)
+    return engine
 
 
 def _load_model(path: str | None, data_dir):
@@ -79,8 +85,13 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
         except ValueError:
             raise InvalidInput(f"--hu-range {hu_range!r}: expected two numbers LOW,HIGH") from None
         hu = (lo, hi)
-    return engine.image_vector(image, rois, model=_load_model(model_path, data_dir), slice_index=slice_index,
-                               hu_range=hu)
+    from ..ood import check_image_query
+
+    model = _load_model(model_path, data_dir)
+    vector = engine.image_vector(image, rois, model=model, slice_index=slice_index, hu_range=hu)
+    for warning in check_image_query(image, rois, model, slice_index=slice_index, hu_range=hu):
+        click.echo(f"warning ({warning.code}): {warning.message}", err=True)  # the search still runs
+    return vector
 
 
 @cli.command()
@@ -105,13 +116,14 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @click.option("--hu-range", metavar="LOW,HIGH", help="HU values of the darkest and brightest pixel of a PNG/TIFF.")
 @click.option("--model", "model_path", metavar="PATH", help="Term model for --image (default: the latest trained).")
 @click.option("--exclude-same-patient", is_flag=True, help="With --case: leave out the query patient's cases.")
+@collection_option
 @_K
 @_FILTER
 @_FORMAT
 @click.pass_obj
 @handle_errors
 def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, image, mask, rect, polygon,
-          slice_index, hu_range, model_path, exclude_same_patient, k, filters, fmt) -> None:
+          slice_index, hu_range, model_path, exclude_same_patient, collection, k, filters, fmt) -> None:
     """Rank the cases of the store by HSBD to a case, a term vector or an image region, or by a free text.
 
     Each result shows its distance, its diagnosis and the dendrogram nodes (terms or groups of terms) that make
@@ -132,11 +144,11 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
         if exclude_same_patient:
             raise click.UsageError("--exclude-same-patient goes with --case")
         text_search(state, text, k=k, group_by=group_by, w_img=w_img, all_terms=all_terms, fmt=fmt,
-                    filters=filters)
+                    filters=filters, collection=collection)
         return
     parsed = Filters.coerce(list(filters))
     with state.config.open_store(read_only=True) as store:
-        engine = _engine(store)
+        engine = _engine(state, store, collection)
     if case_id:
         vector = engine.vector(case_id)
     elif terms:
@@ -148,13 +160,13 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
         if exclude_same_patient:
             raise click.UsageError("--exclude-same-patient does not go with --note")
         text_search(state, note, k=k, group_by=group_by, w_img=w_img, fmt=fmt, filters=filters, vector=vector,
-                    exclude=case_id)
+                    exclude=case_id, collection=collection)
         return
     if case_id:
         hits = engine.search_case(case_id, k, parsed, exclude_same_patient=exclude_same_patient)
     else:
         hits = engine.search_vector(vector, k, parsed)
-    _echo_hits(hits, len(engine.terms), fmt, {"dissimilarity": engine.source})
+    _echo_hits(hits, len(engine.terms), fmt, {"collection": engine.collection.name, "dissimilarity": engine.source})
 
 
 def _echo_round(session, rnd, fmt: str) -> None:
@@ -198,13 +210,14 @@ def _echo_round(session, rnd, fmt: str) -> None:
                    "text session, else penalty].")
 @click.option("--user", metavar="NAME", help="Who gives the feedback (required with --new).")
 @click.option("--undo", is_flag=True, help="Remove the session's last round (drops its named graph).")
+@collection_option
 @_K
 @_FILTER
 @_FORMAT
 @click.pass_obj
 @handle_errors
 def feedback(state: State, session_id, new, case_id, terms, text, relevant, irrelevant, neutral, algorithm, user,
-             undo, k, filters, fmt) -> None:
+             undo, collection, k, filters, fmt) -> None:
     """Give relevance feedback: mark results, learn term dissimilarities, re-rank; each round is recorded.
 
     A session started with --text has the parsed term vector of the text as its query: Rocchio moves that vector
@@ -216,6 +229,7 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
     from ..sessions import (
         TEXT_ALGORITHM,
         load_session,
+        session_collection,
         start_session,
         start_text_session,
     )
@@ -245,7 +259,7 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
             raise InvalidInput(str(exc)) from None
     parsed = Filters.coerce(list(filters))
     with state.config.open_store() as store:
-        engine = _engine(store)
+        engine = _engine(state, store, collection or (None if new else session_collection(store, session_id)))
         if new and text is not None:
             session = start_text_session(store, engine, text, user, k=k, filters=parsed)
         elif new:
@@ -282,10 +296,10 @@ def session() -> None:
 @handle_errors
 def session_show(state: State, session_id: str, fmt: str) -> None:
     """Show a session's query, rounds, marks and learned changes."""
-    from ..sessions import load_session
+    from ..sessions import load_session, session_collection
 
     with state.config.open_store(read_only=True) as store:
-        s = load_session(store, session_id, _engine(store))
+        s = load_session(store, session_id, _engine(state, store, session_collection(store, session_id)))
     if fmt == "json":
         click.echo(json.dumps({"session_id": s.session_id, "user": s.user, "query_case": s.query_case,
                                "query_text": s.query_text, "started_at": s.started_at.isoformat(), "rounds": [r.as_dict() for r in s.rounds]},
@@ -325,25 +339,25 @@ def session_list(state: State) -> None:
 @click.option("--session", "session_id", metavar="ID", help="Promote the learned values of a session.")
 @click.option("--round", "round_ids", multiple=True, metavar="ID", help="Promote these rounds (repeatable).")
 @click.option("--user", metavar="NAME", help="The curator deciding the promotion.")
-@click.option("--reason", help="Why the values should become the shared baseline.")
+@click.option("--reason", help="Why the values should become the collection's baseline.")
 @click.option("--candidates", is_flag=True, help="Only list pairs learned the same way in several sessions.")
 @click.option("--min-sessions", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --candidates: independent sessions needed.")
+@collection_option
 @click.pass_obj
 @handle_errors
-def promote(state: State, session_id, round_ids, user, reason, candidates, min_sessions) -> None:
+def promote(state: State, session_id, round_ids, user, reason, candidates, min_sessions, collection) -> None:
     """Make learned term dissimilarities part of the shared baseline (an explicit, recorded decision)."""
     from ..sessions import promote as do_promote
-    from ..sessions import promotion_candidates
+    from ..sessions import promotion_candidates, session_collection
 
     if candidates:
         with state.config.open_store(read_only=True) as store:
-            found = promotion_candidates(store, min_sessions)
-            labels = _engine(store).labels if found else ()
-            terms = _engine(store).terms if found else ()
+            chosen = state.collection(store, collection)
+            found = promotion_candidates(store, min_sessions, collection=chosen)
         if not found:
             click.echo(f"no pair changed the same way in {min_sessions} or more independent sessions")
-        name = dict(zip(terms, labels))
+        name = dict(zip(chosen.terms, chosen.labels))
         for c in found:
             way = "closer" if c.sign < 0 else "farther apart"
             click.echo(f"{name.get(c.term_a, c.term_a)} ↔ {name.get(c.term_b, c.term_b)}: {way} in "
@@ -355,9 +369,10 @@ def promote(state: State, session_id, round_ids, user, reason, candidates, min_s
     if not user or not reason:
         raise click.UsageError("a promotion needs --user NAME and --reason TEXT")
     with state.config.open_store() as store:
-        done = do_promote(store, session_id or list(round_ids), user=user, reason=reason)
-        engine = _engine(store)
-    name = dict(zip(engine.terms, engine.labels))
+        chosen = state.collection(store, collection or (session_collection(store, session_id) if session_id
+                                                        else None))
+        done = do_promote(store, session_id or list(round_ids), user=user, reason=reason, collection=chosen)
+    name = dict(zip(chosen.terms, chosen.labels))
     click.echo(f"promotion {done['promotion_id']} by {user}: {len(done['changes'])} baseline value"
                f"{'s' * (len(done['changes']) != 1)} changed")
     for a, b, old, new in done["changes"]:

@@ -15,7 +15,7 @@ from ..fusion import Corpus, rank_noted_query, rank_text_query
 from ..grouping import GROUPINGS, group
 from ..suggest import DISCLAIMER, suggest_for_vector
 from ..textquery import Vocabulary
-from . import State, cli, handle_errors
+from . import State, cli, collection_option, handle_errors
 
 
 def _match_lines(query) -> list[str]:
@@ -29,18 +29,18 @@ def _match_lines(query) -> list[str]:
     return lines
 
 
-def _load(store):
-    vocab = Vocabulary.from_store(store)
-    return vocab, Corpus.from_store(store, vocab)
+def _load(store, collection):
+    vocab = Vocabulary.from_store(store, collection=collection)
+    return vocab, Corpus.from_store(store, vocab, collection=collection)
 
 
-def _candidates(store, filters, corpus) -> list[str] | None:
+def _candidates(store, filters, corpus, collection) -> list[str] | None:
     """Ids of the corpus cases the filters allow (None: no filter, every case is a candidate)."""
     from ..retrieval import Engine, Filters
 
     if not filters:
         return None
-    engine = Engine.from_store(store)
+    engine = Engine.from_store(store, collection=collection)
     allowed = engine.mask(Filters.coerce(list(filters)))
     ids = list(engine.ids) if allowed is None else [i for i, ok in zip(engine.ids, allowed) if ok]
     known = set(corpus.ids)
@@ -48,8 +48,8 @@ def _candidates(store, filters, corpus) -> list[str] | None:
 
 
 def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = None, w_img: float = 0.7,
-                all_terms: bool = False, fmt: str = "table", filters=(), vector=None, exclude: str | None = None
-                ) -> None:
+                all_terms: bool = False, fmt: str = "table", filters=(), vector=None, exclude: str | None = None,
+                collection: str | None = None) -> None:
     """Rank the store's cases by the fused text ranking and print it (shared by ``search`` and ``query --text``).
 
     Prints which words matched which terms and which were ignored, the fused-score formula and the hits (grouped
@@ -59,8 +59,9 @@ def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = 
     text channel compares the note with the captions (``query --note``); ``exclude`` leaves the query case out.
     """
     with state.config.open_store(read_only=True) as store:
-        vocab, corpus = _load(store)
-        candidates = _candidates(store, filters, corpus)
+        chosen = state.collection(store, collection)
+        vocab, corpus = _load(store, chosen)
+        candidates = _candidates(store, filters, corpus, chosen)
     if exclude is not None:
         candidates = [i for i in (corpus.ids if candidates is None else candidates) if i != exclude]
     w_txt = round(1.0 - w_img, 12)
@@ -126,15 +127,18 @@ def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = 
               help="Weight of the term-vector (HSBD) channel; the caption-text channel gets 1 − w-img.")
 @click.option("--all-terms", is_flag=True, help="Compare every term in HSBD, not only the mentioned categories.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@collection_option
 @click.pass_obj
 @handle_errors
-def search(state: State, text: str, k: int, group_by: str | None, w_img: float, all_terms: bool, fmt: str) -> None:
+def search(state: State, text: str, k: int, group_by: str | None, w_img: float, all_terms: bool, fmt: str,
+           collection: str | None) -> None:
     """Search cases by a free-text description, e.g. "well-defined hypodense lesion, no enhancement".
 
     Shows which words matched which RadLex terms (and which were ignored), then the ranking by
     w-img · HSBD similarity + (1 − w-img) · caption similarity. Same as ``semgraph query --text``.
     """
-    text_search(state, text, k=k, group_by=group_by, w_img=w_img, all_terms=all_terms, fmt=fmt)
+    text_search(state, text, k=k, group_by=group_by, w_img=w_img, all_terms=all_terms, fmt=fmt,
+                collection=collection)
 
 
 @cli.command()
@@ -143,12 +147,13 @@ def search(state: State, text: str, k: int, group_by: str | None, w_img: float, 
               help="Number of similar cases that vote.")
 @click.option("--include-same-patient", is_flag=True, help="Let the patient's other cases vote too.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@collection_option
 @click.pass_obj
 @handle_errors
-def suggest(state: State, case_id: str, k: int, include_same_patient: bool, fmt: str) -> None:
+def suggest(state: State, case_id: str, k: int, include_same_patient: bool, fmt: str, collection: str | None) -> None:
     """Suggest a diagnosis for a case from its most similar cases (decision support only)."""
     with state.config.open_store() as store:
-        _, corpus = _load(store)
+        _, corpus = _load(store, state.collection(store, collection))
     if case_id not in corpus.cases:
         raise InvalidInput(f"no case {case_id!r} with term likelihoods in the store")
     focus = corpus.cases[case_id]

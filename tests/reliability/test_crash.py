@@ -49,7 +49,7 @@ def test_a_second_process_gets_store_locked_and_the_first_is_unaffected(tmp_path
         assert holder.stdout.readline().split() == ["ACK", "write", "1", "1"]
         with pytest.raises(kg.StoreLockedError, match="already open in another process"):
             kg.open_store(data / "graph")
-        with pytest.raises(kg.StoreLockedError):  # pyoxigraph's lock is exclusive for read-only opens too
+        with pytest.raises(kg.StoreLockedError):  # a reader cannot share a folder a writer holds (kg/embedded.py)
             kg.open_store(data / "graph", read_only=True)
         holder.stdin.write("2\n")
         holder.stdin.flush()

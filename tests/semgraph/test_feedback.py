@@ -115,6 +115,8 @@ def test_bad_params_and_categories():
         FeedbackParams(tau=1.5)
     with pytest.raises(InvalidInput):
         apply_feedback(D4, D4, Q, [], [], ["a", "b"], round_number=1)
+    with pytest.raises(InvalidInput, match="non-empty category"):  # "" would pair every uncategorised term
+        apply_feedback(D4, D4, Q, [], [], ["a", "a", "", ""], round_number=1)
 
 
 def test_as_dict():

@@ -212,10 +212,10 @@ def test_cli_generate_ingest_train_annotate(tmp_path, monkeypatch):
     assert "run `semgraph train` first" in run("annotate", ok=False)
     first = run("ingest", "c")
     assert "skipped (already in the store) 0" in first
-    ingested = int(first.split("ingested ", 1)[1].split(",", 1)[0])
+    ingested = int(first.split("ingested ", 1)[1].split(" ", 1)[0])
     assert f"copied into the data folder {2 * ingested}" in first  # ./c is outside the data folder ./data
     again = run("ingest", "c/manifest.json")
-    assert "ingested 0, skipped (already in the store)" in again and "copied" not in again
+    assert "ingested 0 into collection liver-ct, skipped (already in the store)" in again and "copied" not in again
     assert "[file]" not in run("check")
     out = run("train", "--lopo", "--folds", "3")
     assert "trained model" in out and "GroupKFold(3): 3 folds" in out and "hypodense" in out and "mean" in out

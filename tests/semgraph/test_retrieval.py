@@ -103,7 +103,7 @@ def test_each_filter_keeps_exactly_the_matching_cases(engine):
     by_id = {c.case_id: c for c in engine.cases}
 
     def kept(*filters):
-        return {h.case_id for h in engine.search_vector(np.zeros(19), k=100, filters=list(filters))}
+        return {h.case_id for h in engine.search_vector(np.full(19, 0.5), k=100, filters=list(filters))}
 
     assert kept("diagnosis=cyst") == {c for c, x in by_id.items() if x.diagnosis == "cyst"}
     assert kept("age=40-60") == {c for c, x in by_id.items() if x.age is not None and 40 <= x.age <= 60}

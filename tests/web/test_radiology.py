@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from semgraph.casegraph import Annotation, Case, read_cases, user_iri, write_case
+from semgraph.collection import bundled
 
 
 def _load_helper():
@@ -299,7 +300,7 @@ def test_script_in_a_diagnosis_or_caption_renders_as_text(rsite):
 
     evil = "<script>alert(1)</script>"
     case = Case("evil-1", "evil-patient", "evil-study", diagnosis=evil, liver_segment="<b>VII</b>", age=50, sex="F")
-    write_case(rsite.store, case, [Annotation("reader", {next(iter(_vocab())): 0.9})])
+    write_case(rsite.store, case, [Annotation("reader", {next(iter(_vocab())): 0.9})], collection=bundled().iri)
     workbench.invalidate(rsite.app.extensions["semgraph"])
     b = client(rsite, "rita")
     html = b.get("/cases/evil-1").text
