@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -253,22 +252,6 @@ def texture_dims(config: FeatureConfig | None, n_features: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- the checks
 
 
-def dicom_modality(path) -> str | None:
-    """The Modality (0008,0060) of a DICOM file, stripped; None when absent or unreadable.
-
-    Read with the image loader's bounded DICOM reader (a deflated file is inflated at most up to its pixel data).
-    """
-    from .imaging._load import _open_dicom
-
-    try:
-        with _open_dicom(Path(path)) as (ds, _):
-            value = ds.get("Modality")
-    except InvalidInput:
-        return None
-    text = str(value or "").strip()
-    return text[:16] or None
-
-
 def modality_warning(modality: str | None) -> QueryWarning | None:
     """A ``modality`` warning when a DICOM Modality is given and is not :data:`EXPECTED_MODALITY`."""
     if modality is None or modality.upper() == EXPECTED_MODALITY:
@@ -351,12 +334,11 @@ def check_image_query(image_path, roi: Mapping, model=None, *, slice_index: int 
 
     image = imaging.load_image(image_path, slice_index=slice_index, hu_range=hu_range)
     mask = imaging.roi_mask(image.hu.shape, **dict(roi))
-    modality = dicom_modality(image_path) if image.format == "dicom" else None
-    return check_loaded(image, mask, model, modality=modality)
+    return check_loaded(image, mask, model, modality=image.modality)
 
 
 __all__ = [
     "EXPECTED_MODALITY", "MAX_CT_HU", "MAX_HIGH_FRACTION", "MAX_MEDIAN_HU", "QUANTILE", "SCALE_FLOOR",
-    "WARNING_CODES", "FeatureSummary", "QueryWarning", "check_image_query", "check_loaded", "dicom_modality",
+    "WARNING_CODES", "FeatureSummary", "QueryWarning", "check_image_query", "check_loaded",
     "feature_warning", "fit_feature_summary", "intensity_warning", "modality_warning", "texture_dims",
 ]

@@ -114,13 +114,6 @@ def image_warnings(record: dict, roi: dict) -> list[dict]:
     return [w.as_dict() for w in found]
 
 
-def keep_warnings(entry, warnings: list[dict]) -> None:
-    """Keep an image session's query warnings in its start record (the session page and JSON show them)."""
-    if warnings:
-        entry.meta["warnings"] = warnings
-        wb._write_json(wb._meta_path(services(), entry.id), entry.meta)  # proposed: a create_session(warnings=) argument
-
-
 # ------------------------------------------------------------------------------------------- cases
 
 
@@ -209,8 +202,8 @@ def create_session():
         record, roi, vector = _image_vector(user)
         filters = json.loads(request.form["filters"]) if request.form.get("filters") else None
         entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")), filters=filters,
-                                  label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi)
-        keep_warnings(entry, image_warnings(record, roi))
+                                  label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi,
+                                  warnings=image_warnings(record, roi))
     else:
         body = _json_body()
         text = body.get("text")

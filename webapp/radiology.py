@@ -18,7 +18,7 @@ from semgraph.sessions import list_sessions
 from . import jobs as jobs_mod
 from . import thumbnails
 from . import workbench as wb
-from .api_retrieval import image_warnings, keep_warnings
+from .api_retrieval import image_warnings
 from .auth import current_user, login_required
 from .services import services
 
@@ -190,8 +190,8 @@ def image_search(token: str):
     vector = wb.image_query(token, roi, user)
     entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")),
                               filters=wb.filters_from_form(request.form),
-                              label=f"uploaded image {record['filename']}", upload=token, roi=roi)
-    keep_warnings(entry, image_warnings(record, roi))
+                              label=f"uploaded image {record['filename']}", upload=token, roi=roi,
+                              warnings=image_warnings(record, roi))
     return redirect(url_for("radiology.session_page", session_id=entry.id, group=request.form.get("group") or None))
 
 

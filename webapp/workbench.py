@@ -295,8 +295,11 @@ def text_label(text: str) -> str:
 
 def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label: str | None = None,
                    upload: str | None = None, roi: dict | None = None, text: str | None = None,
-                   algorithm: str | None = None) -> Entry:
+                   algorithm: str | None = None, warnings: list[dict] | None = None) -> Entry:
     """Start a session for ``query`` (a case id or a likelihood vector) by ``user`` and keep its start record.
+
+    ``warnings`` (``{code, message}`` items, e.g. an uploaded image's out-of-distribution warnings) are kept in the
+    record; the session page and its JSON show them.
 
     With ``text`` (and ``query=None``) the query is the parsed term vector of a free-text query
     (:func:`semgraph.sessions.start_text_session`). ``algorithm`` is the feedback algorithm of every round of the
@@ -318,6 +321,8 @@ def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label:
             "query_vector": [float(x) for x in session.query0], "k": k, "filters": texts,
             "label": label or default_label,
             "upload": upload, "roi": _roi_record(roi), "started_at": session.started_at.isoformat()}
+    if warnings:
+        meta["warnings"] = list(warnings)
     _write_json(_meta_path(svc, session.session_id), meta)
     entry = Entry(session, meta)
     entry.rankings[0] = list(session.ranking)

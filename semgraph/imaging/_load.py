@@ -46,6 +46,8 @@ class LoadedImage:
         Format detected from the file content.
     slice_index : int or None
         Frame (DICOM), slice (NIfTI) or page (TIFF) that was read; None for a single-slice file.
+    modality : str or None
+        The DICOM Modality (0008,0060), e.g. ``'CT'`` or ``'MR'``; None for other formats or when absent.
     """
 
     hu: np.ndarray
@@ -53,6 +55,7 @@ class LoadedImage:
     spacing_known: bool
     format: str
     slice_index: int | None = None
+    modality: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -232,6 +235,7 @@ def _load_dicom(path: Path, slice_index: int | None, max_size: int) -> LoadedIma
         spacing_known=known,
         format="dicom",
         slice_index=index,
+        modality=str(ds.get("Modality") or "").strip()[:16] or None,
     )
 
 

@@ -57,6 +57,16 @@ def test_select_variables_and_unbound(store, ttl_file):
     assert row == {"s": URIRef(EX + "c")}
 
 
+def test_select_values_gives_lexical_values_in_variable_order(store, ttl_file):
+    store.load(ttl_file, G1)
+    rows = store.select_values("SELECT ?l ?s ?n WHERE { GRAPH $g { ?s rdfs:label ?l "
+                               "OPTIONAL { ?s <https://example.org/n> ?n } } } ORDER BY ?s", {"g": URIRef(G1)})
+    # an IRI's text, a literal's lexical form without language or datatype, None for an unbound variable
+    assert rows == [("alpha", EX + "a", "1"), ("beta", EX + "b", None), ("gamma", EX + "c", None)]
+    with pytest.raises(QueryError, match="expected a SELECT query"):
+        store.select_values("ASK { ?s ?p ?o }")
+
+
 def test_construct_returns_graph(store, ttl_file):
     store.load(ttl_file, G1)
     g = store.construct("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH $g { ?s ?p ?o } }", {"g": URIRef(G1)})

@@ -99,7 +99,7 @@ def test_mr_small_dicom_gives_a_modality_warning(folder):
     codes = [w.code for w in found]
     assert codes[0] == "modality" and "intensity" not in codes  # the modality explains the values
     assert "DICOM MR image, not CT" in found[0].message
-    assert ood.dicom_modality(_mr_small()) == "MR"
+    assert load_image(_mr_small()).modality == "MR"
     assert ood.modality_warning("CT") is None and ood.modality_warning(None) is None
 
 
