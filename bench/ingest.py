@@ -6,7 +6,7 @@ liver-like noise. The whole-ingest rows run `semgraph.ingest.ingest` on a genera
 generator's lesion sizes) into an embedded store, each in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) and its tracemalloc peak belong to that ingest alone: 10,000 cases (1,000 with --quick).
 The first table compares, in the same run, the previous ingest path (``extract`` + ``extract_patches``, two
-transforms; the original code kept in ``semgraph/features/_legacy.py``) with ``extract_all`` (one transform), and
+transforms; the original code kept in ``bench/legacy_features.py``) with ``extract_all`` (one transform), and
 the ROI-vector-only call old vs new. The stage table times each step of an ingest on 200 cases: DICOM decode,
 PNG mask read, features, feature file, store write (the one atomic write per case).
 Prints tables and writes bench/results/ingest.json.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import legacy_features as _legacy
 from semgraph.features import (
     FeatureConfig,
-    _legacy,
     extract,
     extract_all,
     extract_patches,
@@ -74,7 +74,7 @@ def rate(func, rois, config, min_seconds: float) -> tuple[float, int]:
 
 
 def old_two_calls(image, mask, config):
-    """The previous ingest path: two calls, each transforming the lesion box (kept in features/_legacy.py)."""
+    """The previous ingest path: two calls, each transforming the lesion box (kept in bench/legacy_features.py)."""
     return _legacy.extract(image, mask, config), _legacy.extract_patches(image, mask, config)
 
 

@@ -18,11 +18,13 @@ with 95 % intervals over seeds (mean ± 1.96·sd/√seeds), and writes bench/res
 
     python -m bench.lidc                 # 20 seeds x 10 queries, 3 rounds
     python -m bench.lidc --quick         # 4 seeds x 5 queries
+    python -m bench.lidc --keep DIR      # keep the files and the data folder in DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import tempfile
@@ -105,10 +107,14 @@ def main() -> None:
     parser.add_argument("--readings", type=Path, default=DEFAULT_READINGS)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "lidc.json")
+    parser.add_argument("--keep", type=Path, help="build in this new folder and keep it (the taxonomy, the CSV and "
+                        "the data folder, to try the commands on), instead of a temporary one")
     args = parser.parse_args()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)  # a new folder: never write over earlier data
     seeds, queries, rounds = (4, 5, 3) if args.quick else (20, 10, 3)
     result: dict = {"readings": str(args.readings), "seeds": seeds, "queries": queries, "rounds": rounds}
-    with tempfile.TemporaryDirectory() as tmp:
+    with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         tmp = Path(tmp)
         data = tmp / "data"
         (tmp / "lidc.ttl").write_text(taxonomy(), encoding="utf-8")

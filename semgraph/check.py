@@ -53,6 +53,7 @@ from kg.namespaces import (
 from .casegraph import ANNOTATION_KINDS
 from .errors import InvalidInput
 from .files import data_file
+from .rounds import FEEDBACK_PREFIX, RELEVANCE, recorded
 from .sessions import CLAIM_LEASE
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
@@ -60,9 +61,7 @@ __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
 #: At most this many problems of one kind are listed (the count of each kind is always exact).
 MAX_PER_KIND = 50
 
-_FEEDBACK_PREFIX = str(GRAPH["feedback/"])
 _ONTOLOGY_PREFIX = str(GRAPH["ontology/"])
-_RELEVANCE = ("relevant", "irrelevant", "neutral")
 
 
 @dataclass(frozen=True)
@@ -258,9 +257,9 @@ WHERE {
   OPTIONAL { GRAPH ?g { ?e prov:wasGeneratedBy ?r BIND(EXISTS { ?r a sg:FeedbackRound } AS ?roundHere) } }
 } GROUP BY ?e ?g
 """
-_RECORDED_NUMBERS = """
-SELECT DISTINCT ?s ?n WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n
-  FILTER NOT EXISTS { ?r sg:pending ?pending } } }
+_RECORDED_NUMBERS = f"""
+SELECT DISTINCT ?s ?n WHERE {{ GRAPH ?g {{ ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n
+  {recorded("r")} }} }}
 """
 _PENDING = "SELECT ?r ?end WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:pending ?p OPTIONAL { ?r prov:endedAtTime ?end } } }"
 _DUPLICATE_NUMBERS = """
@@ -276,7 +275,7 @@ def _check_rounds(store: Store, report: CheckReport) -> None:
                 ("starts", "prov:startedAtTime"), ("ends", "prov:endedAtTime"), ("algorithms", "sg:algorithm"))
     for r in rounds:
         subject = r["r"]
-        if not str(r["g"]).startswith(_FEEDBACK_PREFIX):
+        if not str(r["g"]).startswith(FEEDBACK_PREFIX):
             report.add("round", subject, f"is in the graph {r['g']}, not in a feedback graph")
         for var, name in required:
             if int(r[var]) != 1:
@@ -290,8 +289,8 @@ def _check_rounds(store: Store, report: CheckReport) -> None:
     for r in store.select(_MARKS):
         if int(r["cases"]) != 1:
             report.add("round", r["m"], f"mark has {int(r['cases'])} sg:markedCase values (expected 1)")
-        if int(r["values"]) != 1 or str(r.get("value")) not in _RELEVANCE:
-            report.add("round", r["m"], f"mark needs one sg:relevance of {', '.join(_RELEVANCE)}")
+        if int(r["values"]) != 1 or str(r.get("value")) not in RELEVANCE:
+            report.add("round", r["m"], f"mark needs one sg:relevance of {', '.join(RELEVANCE)}")
     for r in store.select(_DUPLICATE_NUMBERS):
         report.add("round", r["s"], f"session has {int(r['rounds'])} rounds numbered {r['n']} (a lost conflict)")
     numbers: dict = {}

@@ -1,7 +1,8 @@
 """The one configuration object, filled from defaults < a TOML file < environment variables < explicit values.
 
-Every setting is listed once in :data:`SETTINGS` (name, default, help); the CLI, the docs and the tests read it
-from there. Environment variables are ``SEMGRAPH_`` + the upper-case name (``SEMGRAPH_STORE``).
+Every setting, of the library and of the web application, is listed once in :data:`ALL_SETTINGS` (name, default,
+type, help, scope); :class:`Config`, :mod:`webapp.settings`, the CLI, ``docs/settings.md`` and the tests read it from
+there. Environment variables are ``SEMGRAPH_`` + the upper-case name (``SEMGRAPH_STORE``).
 """
 
 from __future__ import annotations
@@ -21,20 +22,45 @@ from .errors import ConfigurationError
 DEFAULT_CONFIG_FILE = "semgraph.toml"
 
 
+#: Where a setting is read (the ``scope`` of a :class:`Setting`).
+SCOPES = {
+    "library": "Fields of `semgraph.config.Config`: set in the `[semgraph]` table of the TOML file, by an environment "
+               "variable, or by a command-line flag where the command has one.",
+    "web": "Keys of the web application's Flask config (`app.config`): set by environment variables only (a mapping "
+           "given to `webapp.create_app` overrides them).",
+    "environment": "Set by an environment variable only.",
+    "fixed": "Built-in constants, not settable; listed so that every number the documentation quotes has one source.",
+}
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One configuration setting."""
+    """One setting: its name, default, meaning and where it is read (see :data:`SCOPES`)."""
 
     name: str
     default: Any
     help: str
+    scope: str = "library"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r} of setting {self.name}")
 
     @property
-    def env(self) -> str:
-        return "SEMGRAPH_" + self.name.upper()
+    def env(self) -> str | None:
+        """The environment variable, ``SEMGRAPH_`` + the upper-case name (None for a fixed constant)."""
+        return None if self.scope == "fixed" else "SEMGRAPH_" + self.name.upper()
+
+    @property
+    def type(self) -> str:
+        return type(self.default).__name__
 
 
-SETTINGS: tuple[Setting, ...] = (
+#: Every setting of the library and the web application, and the built-in limits the docs quote: the one table.
+#: :data:`SETTINGS` (library) and :data:`WEB_SETTINGS` (web) are its parts; ``docs/settings.md`` is generated from it
+#: by :func:`settings_markdown` (``python -m semgraph.config docs/settings.md``; a test fails when it is stale).
+ALL_SETTINGS: tuple[Setting, ...] = (
+    # --- library (Config)
     Setting("data_dir", "semgraph-data", "Data folder: the embedded store, features, models, thumbnails."),
     Setting("store", "", "Store location: a folder (embedded Oxigraph) or a SPARQL query URL; "
                          "default DATA_DIR/graph."),
@@ -46,20 +72,119 @@ SETTINGS: tuple[Setting, ...] = (
                               "`semgraph collection list`)."),
     Setting("engine_snapshot", "", "File of the retrieval engine's snapshot of a remote store (checked against the "
                                    "store before use; default: none for a remote store, beside an embedded one)."),
+    Setting("config", "", "TOML file with a [semgraph] table (default ./semgraph.toml if present; `--config FILE`).",
+            "environment"),
+    # --- web application (Flask config keys)
+    Setting("SPARQL_MAX_ROWS", 10_000, "Most result rows (SELECT) or triples (CONSTRUCT/DESCRIBE) /sparql returns; "
+                                       "a larger result is refused with 400 'Result too large'.", "web"),
+    Setting("SPARQL_TIMEOUT", 30.0, "Seconds a /sparql query may run before the client gets 503 'Query timed out'.",
+            "web"),
+    Setting("SPARQL_MAX_QUERY_LENGTH", 100_000, "Longest query or update text in characters (413 beyond).", "web"),
+    Setting("SPARQL_MAX_CONCURRENT", 4, "/sparql queries running at once in a server process for anonymous "
+                                        "clients, and as many for logged-in users; a query that finds every slot "
+                                        "busy for SPARQL_QUEUE_WAIT seconds gets 503 with Retry-After.", "web"),
+    Setting("SPARQL_MAX_PER_CLIENT", 1, "/sparql queries one client (a logged-in user, else an IP address) may "
+                                        "have running at once; more get 429 with Retry-After.", "web"),
+    Setting("SPARQL_QUEUE_WAIT", 2.0, "Seconds a /sparql query waits for a free slot before 503.", "web"),
+    Setting("SPARQL_MAX_LAG", 1.0, "Seconds by which the store as /sparql queries see it may lag behind the store "
+                                   "(their read-only copy is renewed in the background at most this often); 0: "
+                                   "every query sees every write, at the cost of a renewal (~0.1 s) before it.",
+            "web"),
+    Setting("SPARQL_ALLOW_REMOTE", False, "Allow SERVICE (federated queries) and LOAD in /sparql queries and "
+                                          "updates; off: they are refused with 400 and the server makes no "
+                                          "outbound request.", "web"),
+    Setting("SPARQL_UPDATE_TOKEN", "", "Bearer token that allows SPARQL Update on /sparql without a login "
+                                       "(empty: only logged-in curators and admins may update).", "web"),
+    Setting("SECRET_KEY", "", "Key that signs session cookies, at least 32 characters (empty: a random key kept in "
+                              "DATA_DIR/secret_key).", "web"),
+    Setting("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, "Largest request body in bytes (413 beyond).", "web"),
+    Setting("SECURE_COOKIES", False, "Mark the session cookie Secure, so browsers send it only over HTTPS. Turn it "
+                                     "on behind HTTPS (off: the app also works over plain HTTP on localhost).",
+            "web"),
+    Setting("LOGIN_FAILURES_PER_USER", 5, "Failed logins for one user name within LOGIN_FAILURE_WINDOW after which "
+                                          "logins for that name get 429 with Retry-After (the password is not even "
+                                          "checked); a successful login clears the count.", "web"),
+    Setting("LOGIN_FAILURES_PER_ADDRESS", 50, "Failed logins from one client address within LOGIN_FAILURE_WINDOW "
+                                              "after which every login from it gets 429 with Retry-After.", "web"),
+    Setting("LOGIN_FAILURE_WINDOW", 900.0, "Seconds a failed login counts against its user name and address "
+                                           "(counted in DATA_DIR/login-throttle.json, shared by all workers).", "web"),
+    # --- built-in limits (not settable)
+    Setting("DEFAULT_K", 25, "Results of a search or a feedback session when no k is given: `semgraph query`, "
+                             "`semgraph search`, `semgraph feedback`, the web pages, the JSON API (`k`) and "
+                             "`Engine.search_*` / `semgraph.sessions`.", "fixed"),
+    Setting("MAX_K", 200, "Largest k the web pages and the JSON API accept (400 beyond).", "fixed"),
+    Setting("MAX_UPLOAD_BYTES", 8 * 1024 * 1024, "Largest uploaded image or mask file in bytes (413 beyond; "
+                                                 "MAX_CONTENT_LENGTH bounds the whole request).", "fixed"),
+    Setting("MAX_UPLOAD_SIDE", 2048, "Largest side in pixels of an image uploaded to the web app (refused with 400 "
+                                     "beyond).", "fixed"),
+    Setting("MAX_FORM_MEMORY_SIZE", 500_000, "Largest non-file form field in bytes (Flask's default; 413 beyond).",
+            "fixed"),
 )
+
+#: The library's settings (the fields of :class:`Config`).
+SETTINGS: tuple[Setting, ...] = tuple(s for s in ALL_SETTINGS if s.scope == "library")
+#: The web application's settings (keys of its Flask config; see :mod:`webapp.settings`).
+WEB_SETTINGS: tuple[Setting, ...] = tuple(s for s in ALL_SETTINGS if s.scope == "web")
+
+
+def setting(name: str) -> Setting:
+    """The setting called ``name`` (KeyError when there is none)."""
+    for s in ALL_SETTINGS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+#: Default number of results (CLI ``--k``, web pages, JSON API, :class:`~semgraph.retrieval.Engine`, sessions).
+DEFAULT_K: int = setting("DEFAULT_K").default
+
+
+def _shown(setting: Setting) -> str:
+    value = setting.default
+    if isinstance(value, bool):
+        return "`on`" if value else "`off`"
+    if value == "":
+        return "(empty)"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def settings_markdown() -> str:
+    """``docs/settings.md``: the table :data:`ALL_SETTINGS` as Markdown, one section per scope."""
+    titles = {"library": "Library settings", "web": "Web application settings",
+              "environment": "Environment only", "fixed": "Built-in limits (not settable)"}
+    lines = ["# Settings", "",
+             ("<!-- Generated from semgraph/config.py (ALL_SETTINGS) by `python -m semgraph.config docs/settings.md`;"
+              " do not edit by hand. -->"), "",
+             ("Values come from the defaults < the TOML file (`[semgraph]` table; `semgraph.toml`, or the file "
+              "`SEMGRAPH_CONFIG` names) < environment variables < command-line flags. The web settings are read "
+              "from environment variables only. Booleans accept `1 true yes on` / `0 false no off`."), ""]
+    for scope, title in titles.items():
+        rows = [s for s in ALL_SETTINGS if s.scope == scope]
+        lines += [f"## {title}", "", SCOPES[scope], "",
+                  "| name | environment variable | default | type | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| `{s.name}` | {f'`{s.env}`' if s.env else '—'} | {_shown(s)} | {s.type} | {_cell(s.help)} |"
+                  for s in rows]
+        lines.append("")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class Config:
     """Resolved settings (see :data:`SETTINGS` for their meaning)."""
 
-    data_dir: str = "semgraph-data"
-    store: str = ""
-    update_url: str = ""
-    timeout: float = 60.0
-    store_folder: str = ""
-    collection: str = ""
-    engine_snapshot: str = ""
+    data_dir: str = setting("data_dir").default
+    store: str = setting("store").default
+    update_url: str = setting("update_url").default
+    timeout: float = setting("timeout").default
+    store_folder: str = setting("store_folder").default
+    collection: str = setting("collection").default
+    engine_snapshot: str = setting("engine_snapshot").default
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, *, config_file: str | os.PathLike | None = None,
@@ -107,3 +232,19 @@ class Config:
         """Open the configured store."""
         return kg.open_store(self.store_location, update_url=self.update_url or None, read_only=read_only,
                              timeout=self.timeout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m semgraph.config [FILE]``: write :func:`settings_markdown` to FILE (``docs/settings.md``) or print it."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    text = settings_markdown()
+    if args:
+        Path(args[0]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """Explanations of HSBD distances: the dendrogram nodes (groups of terms) that contribute most to a distance.
 
-HSBD is a sum over the 2k-1 dendrogram nodes (ALGORITHMS.md section 1.3),
+HSBD is a sum over the 2k-1 dendrogram nodes (docs/algorithms.md section 1.3),
 
 .. math:: \\mathrm{HSBD}(a, b) = \\sum_v c_v(a, b), \\qquad c_v(a, b) = |(M a)_v - (M b)_v| = W_v |S_v(a) - S_v(b)|,
 

@@ -22,9 +22,10 @@ Learned value
     over sessions of each session's last value. ``change = learned − baseline``.
 
 Independent sessions
-    As in :func:`semgraph.sessions.promotion_candidates`: sessions count as independent when they differ in user or
-    query case; several sessions of one user on one query count once (the latest). A session's net direction for a
-    pair is the sign of (its last value − the value before its first change of the pair).
+    The vote of :func:`semgraph.rounds.votes`, the one :func:`semgraph.sessions.promotion_candidates` counts:
+    sessions count as independent when they differ in user or query case; several sessions of one user on one query
+    count once (the latest by session start). A session's net direction for a pair is the sign of (its last value −
+    the value before its first change of the pair).
 
 Proposal rule (:data:`RULE`)
     Only pairs that feedback made *closer* are proposed. With ``n_s`` agreeing independent sessions (net change
@@ -62,15 +63,16 @@ import json
 import math
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, SKOS, XSD
 
 from kg import Store
-from kg.namespaces import GRAPH, ID, SG
+from kg.namespaces import ID, SG
 
+from . import rounds as _rounds
 from .casegraph import user_iri
 from .collection import Collection
 from .collection import resolve as resolve_collection
@@ -78,14 +80,10 @@ from .errors import InvalidInput
 from .files import csv_text
 from .timeline import as_date
 
-__all__ = ["CSV_COLUMNS", "EXTENSIONS", "FORMATS", "MARKDOWN_SPECIAL", "RULE", "SORT_KEYS", "Edge", "Proposal",
-           "Relation", "export", "learned_edges", "learned_relations", "markdown_text", "proposal_graph", "proposals",
-           "report", "safe_export_path"]
+__all__ = ["CSV_COLUMNS", "MARKDOWN_SPECIAL", "RULE", "SORT_KEYS", "Edge", "ExportFormat", "Proposal", "Relation",
+           "available_formats", "export", "get_format", "learned_edges", "learned_relations", "markdown_text",
+           "proposal_graph", "proposals", "register_format", "report", "safe_export_path"]
 
-#: Prefix of the feedback round graphs.
-FEEDBACK_PREFIX = str(GRAPH["feedback/"])
-#: Export formats of :func:`export`.
-FORMATS = ("turtle", "json-ld", "csv", "proposal", "report")
 #: Sort keys of :func:`learned_relations`.
 SORT_KEYS = ("pair", "baseline", "learned", "change", "rounds", "sessions", "users", "first", "last")
 #: Columns of the CSV export (one row per learned edge).
@@ -127,6 +125,13 @@ class Edge:
     round_ended: dt.datetime
     derived_from: tuple[str, ...] = ()
     marks: tuple[tuple[str, str], ...] = ()  # (case id, relevance) of the round
+    session_started: dt.datetime | None = None  # None: not recorded (the round's start stands in for the vote)
+
+    def as_change(self) -> _rounds.LearnedChange:
+        """The edge as :func:`semgraph.rounds.votes` counts it."""
+        return _rounds.LearnedChange(self.term_a, self.term_b, self.session, self.round, self.round_number,
+                                     self.previous, self.value, self.user_iri, self.query_case,
+                                     self.session_started or self.round_started)
 
 
 @dataclass(frozen=True)
@@ -167,23 +172,19 @@ class Relation:
                 "round_ids": list(self.round_ids)}
 
 
-_EDGES = """
-SELECT DISTINCT ?e ?g ?a ?b ?d ?prev ?t ?r ?n ?alg ?params ?start ?end ?s ?sid ?u ?uname ?q WHERE {
-  GRAPH ?g {
+_EDGES = f"""
+SELECT DISTINCT ?e ?g ?a ?b ?d ?prev ?t ?r ?n ?alg ?params ?start ?end ?s ?sid ?sstart ?u ?uname ?q WHERE {{
+  GRAPH ?g {{
     ?e a sg:TermSimilarity ; sg:kind "learned" ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ; sg:previous ?prev ;
        prov:wasGeneratedBy ?r ; prov:generatedAtTime ?t .
     ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
        prov:startedAtTime ?start ; prov:endedAtTime ?end ; prov:wasAssociatedWith ?u .
-    OPTIONAL { ?u rdfs:label ?uname } OPTIONAL { ?s rdfs:label ?sid } OPTIONAL { ?s sg:queryCase ?q }
-    FILTER NOT EXISTS { ?r sg:pending ?pending }
-  }
+    OPTIONAL {{ ?u rdfs:label ?uname }} OPTIONAL {{ ?s rdfs:label ?sid }} OPTIONAL {{ ?s sg:queryCase ?q }}
+    OPTIONAL {{ ?s prov:startedAtTime ?sstart }}
+    {_rounds.recorded("r")}
+  }}
   FILTER(STRSTARTS(STR(?g), $prefix))
 """
-_MARKS = """
-SELECT DISTINCT ?r ?case ?rel WHERE {
-  GRAPH ?g { ?r a sg:FeedbackRound ; sg:mark ?m . ?m sg:markedCase ?case ; sg:relevance ?rel }
-  FILTER(STRSTARTS(STR(?g), $prefix))
-}"""
 _DERIVED = """
 SELECT DISTINCT ?e ?case WHERE {
   GRAPH ?g { ?e sg:kind "learned" ; prov:wasDerivedFrom ?case }
@@ -225,7 +226,7 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
                                                                                       (until, "until")))
     if since_d and until_d and since_d > until_d:
         raise InvalidInput(f"the date range is empty: since {since_d} is after until {until_d}")
-    query, bindings = _EDGES, {"prefix": FEEDBACK_PREFIX}
+    query, bindings = _EDGES, {"prefix": _rounds.FEEDBACK_PREFIX}
     u = _user_filter(user)
     if u is not None:
         query += "  FILTER(?u = $user)\n"
@@ -237,11 +238,9 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
         query += "  FILTER(?t < $until)\n"
         bindings["until"] = Literal(_start_of(until_d + dt.timedelta(days=1)).isoformat(), datatype=XSD.dateTime)
     rows = store.select(query + "}", bindings)
-    marks: dict[str, list[tuple[str, str]]] = {}
-    for r in store.select(_MARKS, {"prefix": FEEDBACK_PREFIX}):
-        marks.setdefault(str(r["r"]), []).append((_local(r["case"], "case"), str(r["rel"])))
+    marks = _rounds.marks_of(store)
     derived: dict[str, list[str]] = {}
-    for r in store.select(_DERIVED, {"prefix": FEEDBACK_PREFIX}):
+    for r in store.select(_DERIVED, {"prefix": _rounds.FEEDBACK_PREFIX}):
         derived.setdefault(str(r["e"]), []).append(_local(r["case"], "case"))
     seen: dict[str, Edge] = {}
     for r in rows:
@@ -257,7 +256,8 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
             query_case=_local(r["q"], "case") if "q" in r else None, algorithm=str(r["alg"]),
             parameters=str(r["params"]), round_started=_aware(r["start"].toPython()),
             round_ended=_aware(r["end"].toPython()), derived_from=tuple(sorted(derived.get(e, ()))),
-            marks=tuple(sorted(marks.get(str(r["r"]), ()))))
+            marks=tuple(sorted(marks.get(str(r["r"]), {}).items())),
+            session_started=_aware(r["sstart"].toPython()) if "sstart" in r else None)
     return sorted(seen.values(), key=lambda x: (x.generated_at, x.session, x.round_number, x.term_a, x.term_b))
 
 
@@ -301,35 +301,9 @@ def _hierarchy(store: Store, collection: Collection):
 # --------------------------------------------------------------------------------------------------- the table
 
 
-@dataclass(frozen=True)
-class _Votes:
-    closer: list  # [(session, user, last value)]
-    farther: list
-
-
-def _session_net(edges: Sequence[Edge]) -> dict[str, tuple[float, float, str, str | None, dt.datetime]]:
-    """session → (value before its first change, last value, user, query case, session start) for one pair."""
-    out: dict[str, tuple[float, float, str, str | None, dt.datetime]] = {}
-    for e in sorted(edges, key=lambda x: (x.session, x.round_number)):
-        if e.session not in out:
-            out[e.session] = (e.previous, e.value, e.user_iri, e.query_case, e.round_started)
-        else:
-            first, _, u, q, t = out[e.session]
-            out[e.session] = (first, e.value, u, q, t)
-    return out
-
-
-def _votes(edges: Sequence[Edge]) -> _Votes:
-    """Independent sessions' net directions: one vote per (user, query case), the latest session wins."""
-    by_key: dict[tuple, tuple[dt.datetime, str, str, float, int]] = {}
-    for s, (first, last, u, q, started) in _session_net(edges).items():
-        sign = (last > first) - (last < first)
-        key = (u, q if q is not None else s)
-        if key not in by_key or (started, s) > by_key[key][:2]:
-            by_key[key] = (started, s, u, last, sign)
-    closer = [(s, u, v) for _, s, u, v, sign in by_key.values() if sign < 0]
-    farther = [(s, u, v) for _, s, u, v, sign in by_key.values() if sign > 0]
-    return _Votes(sorted(closer), sorted(farther))
+def _votes(edges: Sequence[Edge]) -> _rounds.Votes:
+    """The independent sessions' votes on the pair of ``edges`` (:func:`semgraph.rounds.votes`)."""
+    return _rounds.votes([e.as_change() for e in edges])
 
 
 def _check_filters(term, min_change, min_sessions, sort):
@@ -377,11 +351,11 @@ def _relations(store: Store, edges: Sequence[Edge], collection: Collection) -> l
             baseline, source = base[key], "baseline graph"
         else:
             baseline, source = group[0].previous, "before first round"
-        net = _session_net(group)
+        net = _rounds.session_net(e.as_change() for e in group)
         votes = _votes(group)
         out.append(Relation(
             a, b, label(a), label(b), baseline, source, group[-1].value,
-            sum(v[1] for v in net.values()) / len(net), len({e.round for e in group}), len(net),
+            sum(v.last for v in net.values()) / len(net), len({e.round for e in group}), len(net),
             tuple(sorted({e.user for e in group})), group[0].generated_at, group[-1].generated_at,
             len(votes.closer), len(votes.farther), tuple(sorted({_local(e.round, "round") for e in group}))))
     return out
@@ -443,37 +417,15 @@ def edges_graph(store: Store, edges: Sequence[Edge], label=None) -> Graph:
     g = Graph()
     _bind(g)
     for e in edges:
-        node, r, s, u = URIRef(e.iri), URIRef(e.round), URIRef(e.session), URIRef(e.user_iri)
-        g.add((node, RDF.type, SG.TermSimilarity))
-        g.add((node, RDF.type, PROV.Entity))
-        g.add((node, SG.termA, URIRef(e.term_a)))
-        g.add((node, SG.termB, URIRef(e.term_b)))
-        g.add((node, SG.dissimilarity, Literal(e.value, datatype=XSD.double)))
-        g.add((node, SG.previous, Literal(e.previous, datatype=XSD.double)))
-        g.add((node, SG.kind, Literal("learned")))
-        g.add((node, PROV.wasGeneratedBy, r))
-        g.add((node, PROV.wasAttributedTo, u))
-        g.add((node, PROV.generatedAtTime, Literal(e.generated_at.isoformat(), datatype=XSD.dateTime)))
-        for c in e.derived_from:
-            g.add((node, PROV.wasDerivedFrom, case_iri(c)))
+        r, s, u = URIRef(e.round), URIRef(e.session), URIRef(e.user_iri)
+        for triple in _rounds.pair_triples(
+                URIRef(e.iri), round_=r, term_a=e.term_a, term_b=e.term_b, value=e.value, previous=e.previous,
+                user=u, generated_at=e.generated_at, derived_from=e.derived_from) + _rounds.round_triples(
+                r, session=s, number=e.round_number, user=u, started=e.round_started, ended=e.round_ended,
+                algorithm=e.algorithm, parameters=e.parameters, marks=e.marks):
+            g.add(triple)
         for t in (e.term_a, e.term_b):
             g.add((URIRef(t), RDFS.label, Literal(label(t))))
-        g.add((r, RDF.type, SG.FeedbackRound))
-        g.add((r, RDF.type, PROV.Activity))
-        g.add((r, SG.session, s))
-        g.add((r, SG.roundNumber, Literal(e.round_number, datatype=XSD.integer)))
-        g.add((r, SG.algorithm, Literal(e.algorithm)))
-        g.add((r, SG.parameters, Literal(e.parameters, datatype=RDF.JSON)))
-        g.add((r, PROV.startedAtTime, Literal(e.round_started.isoformat(), datatype=XSD.dateTime)))
-        g.add((r, PROV.endedAtTime, Literal(e.round_ended.isoformat(), datatype=XSD.dateTime)))
-        g.add((r, PROV.wasAssociatedWith, u))
-        for n, (case_id, value) in enumerate(e.marks, start=1):
-            m = URIRef(f"{e.round}/mark/{n}")
-            g.add((r, SG.mark, m))
-            g.add((r, PROV.used, case_iri(case_id)))
-            g.add((m, RDF.type, SG.Mark))
-            g.add((m, SG.markedCase, case_iri(case_id)))
-            g.add((m, SG.relevance, Literal(value)))
         g.add((s, RDF.type, SG.RetrievalSession))
         g.add((s, RDF.type, PROV.Activity))
         g.add((s, RDFS.label, Literal(e.session_id)))
@@ -521,33 +473,110 @@ def export(store: Store, fmt: str = "turtle", *, term: str | None = None, min_ch
            min_sessions: int = 1, user: str | None = None, since=None, until=None,
            collection: Collection | None = None) -> str:
     """The learned edges (of the pairs :func:`learned_relations` keeps with these filters) of ``collection``
-    (default: the store's only one) as text.
+    (default: the store's only one) as text in the registered format ``fmt`` (:func:`available_formats`).
 
-    ``fmt``: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`; a
+    Built in: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`; a
     text cell starting like a formula gets a leading ``'``, see :func:`semgraph.files.spreadsheet_cell`),
     ``'proposal'`` (Turtle, see :func:`proposal_graph`) or ``'report'`` (Markdown, :func:`report`; every text that
-    comes from the store or the filters is escaped, see :func:`markdown_text`).
+    comes from the store or the filters is escaped, see :func:`markdown_text`). InvalidInput for an unknown format.
     """
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    collection = _collection(store, collection)
+    writer = get_format(fmt).write
     filters = {"term": term, "min_change": min_change, "min_sessions": min_sessions, "user": user,
-               "since": since, "until": until, "collection": collection}
-    if fmt == "proposal":
-        return turtle(proposal_graph(store, **filters))
-    if fmt == "report":
-        return report(store, **filters)
+               "since": since, "until": until, "collection": _collection(store, collection)}
+    return writer(store, filters)
+
+
+# --------------------------------------------------------------------------------------------------- formats
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """A format of :func:`export`.
+
+    ``write(store, filters)`` returns the export as text; ``filters`` holds the keyword arguments of
+    :func:`learned_relations` (term, min_change, min_sessions, user, since, until) and the resolved collection.
+    Files get ``extension``; the researchers' page offers it as ``/research/<stem><extension>`` (:attr:`download`,
+    unique among the formats) served as ``media_type``. ``label`` says in a few words what it holds.
+    """
+
+    name: str
+    extension: str
+    media_type: str
+    label: str
+    write: Callable[[Store, dict], str]
+    stem: str = "export"
+
+    @property
+    def download(self) -> str:
+        """File name of its download on the researchers' page, e.g. ``export.ttl``."""
+        return self.stem + self.extension
+
+
+_FORMATS: dict[str, ExportFormat] = {}
+
+
+def register_format(fmt: ExportFormat, *, replace: bool = False) -> None:
+    """Add ``fmt`` to the formats of :func:`export` (after the registered ones). ValueError for an empty name, an
+    extension without a leading dot, or a name or download file name that is taken (unless ``replace``)."""
+    if not fmt.name or not fmt.extension.startswith(".") or "/" in fmt.download:
+        raise ValueError(f"invalid export format {fmt!r}: needs a name, an extension like '.ttl' and a plain stem.")
+    taken = {f.download: f.name for f in _FORMATS.values() if f.name != fmt.name}
+    if (fmt.name in _FORMATS and not replace) or fmt.download in taken:
+        raise ValueError(f"export format {fmt.name!r} or its download {fmt.download!r} is already registered.")
+    _FORMATS[fmt.name] = fmt
+
+
+def available_formats() -> tuple[str, ...]:
+    """Names of the registered export formats, in registration order."""
+    return tuple(_FORMATS)
+
+
+def get_format(name: str) -> ExportFormat:
+    """The export format registered under ``name``; InvalidInput if there is none."""
+    if name not in _FORMATS:
+        raise InvalidInput(f"unknown export format {name!r}; use one of {', '.join(_FORMATS)}")
+    return _FORMATS[name]
+
+
+def _edges(store: Store, filters: dict) -> tuple[list[Edge], Callable[[str], str]]:
+    """The learned edges kept by ``filters`` and the term labeller of their collection."""
     relations = learned_relations(store, **filters)
-    edges = _kept_edges(store, relations, user, since, until, collection)
-    label = _labeller(store, collection)
-    if fmt == "csv":
-        return _csv(edges, label)
-    g = edges_graph(store, edges, label)
-    if fmt == "turtle":
-        return turtle(g)
+    edges = _kept_edges(store, relations, filters["user"], filters["since"], filters["until"], filters["collection"])
+    return edges, _labeller(store, filters["collection"])
+
+
+def _write_turtle(store: Store, filters: dict) -> str:
+    return turtle(edges_graph(store, *_edges(store, filters)))
+
+
+def _write_json_ld(store: Store, filters: dict) -> str:
     context = {"sg": str(SG._NS), "prov": str(PROV), "rdfs": str(RDFS), "xsd": str(XSD), "skos": str(SKOS),
                "rid": "http://radlex.org/RID/", "id": str(ID)}
-    return g.serialize(format="json-ld", context=context, indent=2)
+    return edges_graph(store, *_edges(store, filters)).serialize(format="json-ld", context=context, indent=2)
+
+
+def _write_csv(store: Store, filters: dict) -> str:
+    return _csv(*_edges(store, filters))
+
+
+def _write_proposal(store: Store, filters: dict) -> str:
+    return turtle(proposal_graph(store, **filters))
+
+
+def _write_report(store: Store, filters: dict) -> str:
+    return report(store, **filters)
+
+
+register_format(ExportFormat("turtle", ".ttl", "text/turtle; charset=utf-8",
+                             "the learned edges with PROV-O provenance (Turtle)", _write_turtle))
+register_format(ExportFormat("json-ld", ".jsonld", "application/ld+json; charset=utf-8",
+                             "the learned edges with PROV-O provenance (JSON-LD)", _write_json_ld))
+register_format(ExportFormat("csv", ".csv", "text/csv; charset=utf-8",
+                             "the learned edges with their provenance, one row each (CSV)", _write_csv))
+register_format(ExportFormat("proposal", ".ttl", "text/turtle; charset=utf-8",
+                             "an RDF ontology-update proposal (Turtle)", _write_proposal, stem="proposal"))
+register_format(ExportFormat("report", ".md", "text/markdown; charset=utf-8", "a Markdown change report",
+                             _write_report, stem="report"))
 
 
 # --------------------------------------------------------------------------------------------------- proposal
@@ -826,8 +855,6 @@ def markdown_text(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- files
 
-#: File name extension of each export format.
-EXTENSIONS = {"turtle": ".ttl", "json-ld": ".jsonld", "csv": ".csv", "proposal": ".ttl", "report": ".md"}
 _MAX_NAME = 200
 
 

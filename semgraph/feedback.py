@@ -1,6 +1,11 @@
-"""Relevance feedback on term dissimilarities and on the query vector (ALGORITHMS.md §5).
+"""Relevance feedback on term dissimilarities and on the query vector (docs/algorithms.md §5).
 
-Three algorithms, selectable and combinable with ``+`` (e.g. ``"regularised+rocchio"``):
+The algorithms live in one registry (:func:`register_algorithm`, :func:`available_algorithms`,
+:func:`get_algorithm`): each entry names the function that applies its part of a round, whether that part changes
+the term dissimilarities ``D`` and/or moves the query, and the :class:`FeedbackParams` fields it reads.
+:func:`apply_feedback`, the evaluation protocol, the command line and the web app all read it. Elementary
+algorithms combine with ``+`` (e.g. ``"regularised+rocchio"``) as long as at most one part changes ``D`` and at
+most one moves the query. The built-in ones:
 
 ``penalty`` (the paper, §5.1)
     For every query term ``x_i`` with ``a_i > τ`` and every other term ``x_j`` of the same Table-1 category: if
@@ -16,14 +21,17 @@ Three algorithms, selectable and combinable with ``+`` (e.g. ``"regularised+rocc
     ``q = clip(α·q0 + β·mean(relevant so far) − γ·mean(irrelevant so far), 0, 1)`` with ``q0`` the original query;
     ``D`` is not changed.
 
-:func:`apply_feedback` is a pure function (no store, no I/O).
+A session uses :data:`DEFAULT_ALGORITHM` unless told otherwise, :data:`TEXT_ALGORITHM` for a free-text query
+(:func:`session_algorithm`). :func:`apply_feedback` is a pure function (no store, no I/O).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,33 +39,74 @@ from . import hsbd
 from .errors import InvalidInput
 from .similarity import _check_unit_dissimilarity, _matrix
 
-__all__ = ["ALGORITHMS", "FeedbackParams", "FeedbackResult", "TermChange", "apply_feedback", "parse_algorithm",
-           "penalty_votes"]
+__all__ = ["DEFAULT_ALGORITHM", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams", "FeedbackResult", "RoundInputs",
+           "Step", "TermChange", "apply_feedback", "available_algorithms", "changes_dissimilarity", "get_algorithm",
+           "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
 
-#: The elementary algorithms; ``FeedbackParams.algorithm`` joins one or more of them with ``+``.
-ALGORITHMS = ("penalty", "regularised", "rocchio")
+#: Feedback algorithm of a session whose query is a case or a term vector.
+DEFAULT_ALGORITHM = "penalty"
+#: Feedback algorithm of a text-query session: Rocchio moves the parsed term vector towards the relevant cases (the
+#: query's unmentioned categories get the values the relevant cases share) and the regularised penalty learns term
+#: dissimilarities inside its trust region.
+TEXT_ALGORITHM = "regularised+rocchio"
+
+_ALGORITHMS: dict[str, Algorithm] = {}  # name -> entry, in registration order (built-ins: below their steps)
+
+
+def available_algorithms() -> tuple[str, ...]:
+    """The registered elementary algorithms, in registration order."""
+    return tuple(_ALGORITHMS)
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The registry entry of the elementary algorithm ``name``; ValueError if none is registered under it."""
+    if name not in _ALGORITHMS:
+        raise ValueError(f"Invalid algorithm: {name!r}. The supported values are "
+                         f"{', '.join(map(repr, _ALGORITHMS))} and '+'-joined combinations.")
+    return _ALGORITHMS[name]
 
 
 def parse_algorithm(name: str) -> frozenset[str]:
     """The set of elementary algorithms in ``name`` (``"regularised+rocchio"`` → {regularised, rocchio}).
 
-    Raises ValueError for an unknown part, a repeated part, or ``penalty`` together with ``regularised`` (both
-    change ``D``; ``regularised`` already contains the penalty step).
+    Raises ValueError for an unknown part, a repeated part, or two parts that both change ``D`` (e.g. ``penalty``
+    and ``regularised``: the latter already contains the penalty step) or both move the query.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"Invalid algorithm: {name!r}. Use one of {', '.join(ALGORITHMS)} or a '+'-joined "
-                         "combination such as 'regularised+rocchio'.")
+        raise ValueError(f"Invalid algorithm: {name!r}. Use one of {', '.join(_ALGORITHMS)} or a '+'-joined "
+                         f"combination such as {TEXT_ALGORITHM!r}.")
     parts = [p.strip() for p in name.split("+")]
     for p in parts:
-        if p not in ALGORITHMS:
+        if p not in _ALGORITHMS:
             raise ValueError(f"Invalid algorithm: {name!r} ({p!r} is unknown). The supported values are "
-                             f"{', '.join(map(repr, ALGORITHMS))} and '+'-joined combinations.")
+                             f"{', '.join(map(repr, _ALGORITHMS))} and '+'-joined combinations.")
     if len(set(parts)) != len(parts):
         raise ValueError(f"Invalid algorithm: {name!r} names a part twice.")
-    if {"penalty", "regularised"} <= set(parts):
-        raise ValueError(f"Invalid algorithm: {name!r}. 'penalty' and 'regularised' both update the term "
-                         "dissimilarities; choose one (regularised = penalty + guards).")
+    for flag, what in (("changes_dissimilarity", "updates the term dissimilarities"),
+                       ("moves_query", "moves the query")):
+        clash = [p for p in parts if getattr(_ALGORITHMS[p], flag)]
+        if len(clash) > 1:
+            raise ValueError(f"Invalid algorithm: {name!r}. {' and '.join(map(repr, clash))} each {what}; "
+                             "choose one.")
     return frozenset(parts)
+
+
+def changes_dissimilarity(algorithm: str) -> bool:
+    """Whether a part of ``algorithm`` (a name as :func:`parse_algorithm` takes it) changes the term dissimilarities."""
+    return any(_ALGORITHMS[p].changes_dissimilarity for p in parse_algorithm(algorithm))
+
+
+def session_algorithm(algorithm: str | None, *, text: bool) -> str:
+    """The feedback algorithm of a session: ``algorithm`` checked (outer spaces removed), else
+    :data:`TEXT_ALGORITHM` for a text query, else :data:`DEFAULT_ALGORITHM`. InvalidInput for a bad name."""
+    if algorithm in (None, ""):
+        return TEXT_ALGORITHM if text else DEFAULT_ALGORITHM
+    if not isinstance(algorithm, str):
+        raise InvalidInput(f"algorithm must be a text such as {DEFAULT_ALGORITHM!r} or {TEXT_ALGORITHM!r}")
+    try:
+        return FeedbackParams(algorithm=algorithm.strip()).algorithm
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _number(value, name: str, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
@@ -73,12 +122,13 @@ def _number(value, name: str, *, low: float, high: float = math.inf, low_open: b
 
 @dataclass(frozen=True)
 class FeedbackParams:
-    """Parameters of :func:`apply_feedback` (defaults from ALGORITHMS.md §5).
+    """Parameters of :func:`apply_feedback` (defaults from docs/algorithms.md §5).
 
     Attributes
     ----------
-    algorithm : str, default 'penalty'
-        ``'penalty'``, ``'regularised'``, ``'rocchio'`` or a ``+``-joined combination (see :func:`parse_algorithm`).
+    algorithm : str, default :data:`DEFAULT_ALGORITHM`
+        A registered algorithm (:func:`available_algorithms`) or a ``+``-joined combination (see
+        :func:`parse_algorithm`).
     rho : float > 0, default 0.1
         Step ρ of the penalty update.
     tau : float in [0, 1], default 0.5
@@ -97,7 +147,7 @@ class FeedbackParams:
         Rocchio weights of the original query, the relevant centroid and the irrelevant centroid.
     """
 
-    algorithm: str = "penalty"
+    algorithm: str = DEFAULT_ALGORITHM
     rho: float = 0.1
     tau: float = 0.5
     eps: float = 0.15
@@ -150,6 +200,76 @@ class FeedbackResult:
     query: np.ndarray
     changes: tuple[TermChange, ...]
     params: FeedbackParams
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """The validated inputs of one round (see :func:`apply_feedback`), as every algorithm's step receives them."""
+
+    dissimilarity: np.ndarray       # the current D, k x k
+    baseline: np.ndarray            # the session's D0, k x k
+    query: np.ndarray               # the ORIGINAL query q0, (k,)
+    relevant: np.ndarray            # cases newly marked relevant, (m, k)
+    irrelevant: np.ndarray          # ... irrelevant, (m, k)
+    history_relevant: np.ndarray    # cases marked relevant in earlier rounds, (m', k)
+    history_irrelevant: np.ndarray  # ... irrelevant, (m', k)
+    categories: tuple[str, ...]     # one non-empty category per term
+    round_number: int               # >= 1
+    params: FeedbackParams
+
+
+class Step(NamedTuple):
+    """One algorithm's part of a round: the new ``D`` (k x k, symmetric, zero diagonal, off-diagonal in
+    ``[d_min, 1]``) if it changes the dissimilarities, the new query (in [0, 1]) if it moves the query, else None."""
+
+    dissimilarity: np.ndarray | None = None
+    query: np.ndarray | None = None
+
+
+#: ``supports(q0, b, i, j, params)``: whether the marked case ``b`` (term vector) drove the change of pair (i, j).
+Support = Callable[[np.ndarray, np.ndarray, int, int, FeedbackParams], bool]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered elementary feedback algorithm.
+
+    ``step`` computes its part of a round from the inputs alone (pure) and returns a :class:`Step` holding the new
+    ``D`` exactly when ``changes_dissimilarity`` and the new query exactly when ``moves_query``. ``parameters``
+    are the :class:`FeedbackParams` fields it reads. ``supports`` (algorithms that change ``D``) tells which marked
+    cases explain a changed pair, as a round's provenance records them; None: every case marked in the direction
+    of the change (relevant for closer, irrelevant for farther).
+    """
+
+    name: str
+    description: str
+    step: Callable[[RoundInputs], Step]
+    changes_dissimilarity: bool
+    moves_query: bool
+    parameters: tuple[str, ...]
+    supports: Support | None = None
+
+
+def register_algorithm(algorithm: Algorithm, *, replace: bool = False) -> None:
+    """Add ``algorithm`` to the registry (after the registered ones). ValueError for a name that is not an
+    identifier or is taken (unless ``replace``), an entry that changes nothing, or an unknown parameter name."""
+    fields = {f.name for f in dataclasses.fields(FeedbackParams)} - {"algorithm"}
+    if not algorithm.name.isidentifier():
+        raise ValueError(f"an algorithm name must be an identifier, got {algorithm.name!r}.")
+    if algorithm.name in _ALGORITHMS and not replace:
+        raise ValueError(f"algorithm {algorithm.name!r} is already registered; pass replace=True.")
+    if not (algorithm.changes_dissimilarity or algorithm.moves_query):
+        raise ValueError(f"algorithm {algorithm.name!r} must change the dissimilarities or move the query.")
+    unknown = set(algorithm.parameters) - fields
+    if unknown:
+        raise ValueError(f"algorithm {algorithm.name!r} reads unknown parameters {sorted(unknown)}; the "
+                         f"FeedbackParams fields are {sorted(fields)}.")
+    _ALGORITHMS[algorithm.name] = algorithm
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -235,43 +355,69 @@ def _ordered_fraction(D: np.ndarray, q: np.ndarray, rel: np.ndarray, irr: np.nda
     return float(np.mean(np.where(diff > scale, 1.0, np.where(diff < -scale, 0.0, 0.5))))
 
 
-def _penalty_step(D, S, rho, d_min):
-    out = np.clip(D + rho * S, d_min, 1.0)
+def _penalty(r: RoundInputs) -> Step:
+    p = r.params
+    S = penalty_votes(r.query, r.relevant, r.irrelevant, r.categories, tau=p.tau, eps=p.eps)
+    out = np.clip(r.dissimilarity + p.rho * S, p.d_min, 1.0)
     np.fill_diagonal(out, 0.0)
-    return out
+    return Step(dissimilarity=out)
 
 
-def _regularised_step(D, D0, S, rho_t, p: FeedbackParams, q, rel, irr):
-    lower = np.maximum(D0 - p.kappa, p.d_min)
-    upper = np.maximum(np.minimum(D0 + p.kappa, 1.0), lower)  # if D0 + κ < d_min the metric guard wins
+def _penalty_supports(q0: np.ndarray, b: np.ndarray, i: int, j: int, p: FeedbackParams) -> bool:
+    """The penalty rule: ``b`` has one term of the pair present and comparable to the other term in the query."""
+    return any(q0[x] > p.tau and b[y] > p.tau and abs(b[y] - q0[x]) <= p.eps + 1e-12 for x, y in ((i, j), (j, i)))
 
-    def step(r):
-        out = np.clip(D + r * S, lower, upper)
+
+def _regularised(r: RoundInputs) -> Step:
+    p, D, q, rel, irr = r.params, r.dissimilarity, r.query, r.relevant, r.irrelevant
+    S = penalty_votes(q, rel, irr, r.categories, tau=p.tau, eps=p.eps)
+    rho_t = p.rho / r.round_number if p.decay else p.rho
+    lower = np.maximum(r.baseline - p.kappa, p.d_min)
+    upper = np.maximum(np.minimum(r.baseline + p.kappa, 1.0), lower)  # if D0 + κ < d_min the metric guard wins
+
+    def step(rho):
+        out = np.clip(D + rho * S, lower, upper)
         np.fill_diagonal(out, 0.0)
         return out
 
     unchanged = step(0.0)  # D pulled into the trust region
     candidate = step(rho_t)
     if not p.accept_check or rel.shape[0] == 0 or irr.shape[0] == 0 or not np.any(S):
-        return candidate
+        return Step(dissimilarity=candidate)
     before = _ordered_fraction(unchanged, q, rel, irr)
     for _ in range(2):
         if _ordered_fraction(candidate, q, rel, irr) >= before - 1e-12:
-            return candidate
+            return Step(dissimilarity=candidate)
         rho_t /= 2.0
         candidate = step(rho_t)
     if _ordered_fraction(candidate, q, rel, irr) >= before - 1e-12:
-        return candidate
-    return unchanged
+        return Step(dissimilarity=candidate)
+    return Step(dissimilarity=unchanged)
 
 
-def _rocchio(q0, rel_all, irr_all, p: FeedbackParams) -> np.ndarray:
-    q = p.alpha * q0
+def _rocchio(r: RoundInputs) -> Step:
+    p = r.params
+    rel_all = np.vstack([r.history_relevant, r.relevant])
+    irr_all = np.vstack([r.history_irrelevant, r.irrelevant])
+    q = p.alpha * r.query
     if rel_all.shape[0]:
         q = q + p.beta * rel_all.mean(axis=0)
     if irr_all.shape[0]:
         q = q - p.gamma * irr_all.mean(axis=0)
-    return np.clip(q, 0.0, 1.0)
+    return Step(query=np.clip(q, 0.0, 1.0))
+
+
+register_algorithm(Algorithm(
+    "penalty", "The paper's penalty step: same-category pairs supported by the marks move by rho (§5.1).",
+    _penalty, changes_dissimilarity=True, moves_query=False, parameters=("rho", "tau", "eps", "d_min"),
+    supports=_penalty_supports))
+register_algorithm(Algorithm(
+    "regularised", "The penalty step with decay rho/t, a trust region around D0 and an acceptance check (§5.2).",
+    _regularised, changes_dissimilarity=True, moves_query=False,
+    parameters=("rho", "tau", "eps", "d_min", "kappa", "decay", "accept_check"), supports=_penalty_supports))
+register_algorithm(Algorithm(
+    "rocchio", "Rocchio query-point movement towards the relevant and away from the irrelevant cases (§5.3).",
+    _rocchio, changes_dissimilarity=False, moves_query=True, parameters=("alpha", "beta", "gamma")))
 
 
 def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categories: Sequence[str], *,
@@ -294,7 +440,7 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     round_number : int >= 1
         1 for the first round of a session (``ρ_t = ρ / t`` with ``decay``).
     params : FeedbackParams
-        Algorithm and parameters.
+        Algorithm (each of its parts runs its registered step on these inputs) and parameters.
     history_relevant, history_irrelevant : array_like, shape (m', k), optional
         Cases marked in earlier rounds of the session (``rocchio`` averages over all marks so far).
 
@@ -302,7 +448,7 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     -------
     FeedbackResult
         The new ``D`` (symmetric, zero diagonal, off-diagonal clamped to ``[d_min, 1]``), the new query (the input
-        unless ``rocchio`` is part of the algorithm), every changed pair ``i < j``, and the parameters.
+        unless a part of the algorithm moves it, e.g. ``rocchio``), every changed pair ``i < j``, and the parameters.
 
     Raises
     ------
@@ -338,24 +484,21 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     irr = _marks(irrelevant, k, "irrelevant")
     hist_rel = _marks(history_relevant, k, "history_relevant")
     hist_irr = _marks(history_irrelevant, k, "history_irrelevant")
-    p = params
 
-    new_D = np.clip(D, p.d_min, 1.0)
+    inputs = RoundInputs(D, D0, q, rel, irr, hist_rel, hist_irr, tuple(categories), int(round_number), params)
+
+    new_D = np.clip(D, params.d_min, 1.0)
     np.fill_diagonal(new_D, 0.0)
-    if "penalty" in parts or "regularised" in parts:
-        S = penalty_votes(q, rel, irr, categories, tau=p.tau, eps=p.eps)
-        if "penalty" in parts:
-            new_D = _penalty_step(D, S, p.rho, p.d_min)
-        else:
-            rho_t = p.rho / round_number if p.decay else p.rho
-            new_D = _regularised_step(D, D0, S, rho_t, p, q, rel, irr)
-
     new_q = q.copy()
-    if "rocchio" in parts:
-        new_q = _rocchio(q, np.vstack([hist_rel, rel]), np.vstack([hist_irr, irr]), p)
+    for name in parts:  # at most one part changes D and one moves the query (parse_algorithm): order is irrelevant
+        step = _ALGORITHMS[name].step(inputs)
+        if step.dissimilarity is not None:
+            new_D = step.dissimilarity
+        if step.query is not None:
+            new_q = step.query
 
     iu, ju = np.triu_indices(k, 1)
     changed = np.flatnonzero(new_D[iu, ju] != D[iu, ju])
     changes = tuple(TermChange(int(iu[n]), int(ju[n]), float(D[iu[n], ju[n]]), float(new_D[iu[n], ju[n]]))
                     for n in changed)
-    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changes, params=p)
+    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changes, params=params)

@@ -1,6 +1,6 @@
 """Fused ranking of free-text (and noted image) queries: HSBD on term vectors + text similarity to captions.
 
-LifeSeeker 6.0 (ALGORITHMS.md §7) scores an image by ``W_IaT · sim_IaT + W_TaT · sim_TaT`` with weights
+LifeSeeker 6.0 (docs/algorithms.md §7) scores an image by ``W_IaT · sim_IaT + W_TaT · sim_TaT`` with weights
 (0.7, 0.3). Our mapping (§7.2):
 
 - **Image channel** ("IaT"): the query's term vector t(q) (:func:`semgraph.textquery.parse_text`) against each case's

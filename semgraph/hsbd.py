@@ -8,7 +8,7 @@ the whole distance is an L1 distance between linear projections,
 .. math:: \\mathrm{HSBD}(a, b) = \\lVert M a - M b \\rVert_1, \\qquad M = W P,
 
 where ``P`` is the (2k-1) x k node-membership matrix of the dendrogram and ``W`` the diagonal matrix of node
-weights (design notes, ALGORITHMS.md section 1). :func:`projection` returns ``M``; a database of vectors can then
+weights (docs/algorithms.md section 1). :func:`projection` returns ``M``; a database of vectors can then
 be searched with any L1 nearest-neighbour index (see :mod:`semgraph.index`).
 
 Errors: malformed data (a dissimilarity matrix or a vector) raises :class:`semgraph.errors.InvalidInput`; an
@@ -37,7 +37,7 @@ __all__ = [
 
 #: Allowed values of the ``linkage`` option (both give monotone merge heights).
 LINKAGES = ("average", "complete")
-#: Allowed values of the ``weights`` option (level weights of ALGORITHMS.md section 1.2).
+#: Allowed values of the ``weights`` option (level weights of docs/algorithms.md section 1.2).
 WEIGHTS = ("gap", "height", "uniform")
 
 # Two candidate merges whose linkage values differ by at most _TIE_RTOL * max(D) are a tie. The relative

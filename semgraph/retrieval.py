@@ -32,6 +32,7 @@ from .captions import caption
 from .casegraph import Case
 from .collection import Collection
 from .collection import resolve as resolve_collection
+from .config import DEFAULT_K
 from .errors import InvalidInput, NotFound
 from .explain import (
     Contribution,
@@ -446,7 +447,7 @@ class Engine:
         return allowed if restricted else None
 
     # ------------------------------------------------------------------ searching
-    def search_vector(self, vector, k: int = 25, filters=None, *, exclude: Sequence[str] = (),
+    def search_vector(self, vector, k: int = DEFAULT_K, filters=None, *, exclude: Sequence[str] = (),
                       explain: int = 3) -> list[Hit]:
         """The ``k`` nearest allowed cases to a likelihood vector (array of length k_terms, or ``{term: value}``)."""
         if isinstance(vector, Mapping):
@@ -463,7 +464,7 @@ class Engine:
         return [Hit(self.ids[row], float(d), self.cases[row].diagnosis, e)
                 for row, d, e in zip(rows, result.distances, why)]
 
-    def search_case(self, case_id: str, k: int = 25, filters=None, *, exclude_same_patient: bool = False,
+    def search_case(self, case_id: str, k: int = DEFAULT_K, filters=None, *, exclude_same_patient: bool = False,
                     explain: int = 3) -> list[Hit]:
         """The ``k`` nearest allowed cases to an indexed case (the case itself is never returned)."""
         query = self.case(case_id)
@@ -472,7 +473,7 @@ class Engine:
             f = replace(f, exclude_patient=f.exclude_patient + (query.patient_id,))
         return self.search_vector(self.vector(case_id), k, f, exclude=(case_id,), explain=explain)
 
-    def search_image(self, image_path, roi: Mapping, k: int = 25, filters=None, *, model=None,
+    def search_image(self, image_path, roi: Mapping, k: int = DEFAULT_K, filters=None, *, model=None,
                      slice_index: int | None = None, hu_range=None, explain: int = 3) -> list[Hit]:
         """Search with an image and a region of interest, through features and a term model.
 

@@ -7,14 +7,7 @@ atomic update into its own named graph ``feedback_graph(round_id)``::
     id:session/S  a sg:RetrievalSession, prov:Activity ; sg:queryCase id:case/C ; sg:queryVector "[...]"^^rdf:JSON ;
                   prov:wasAssociatedWith id:user/alice ; prov:startedAtTime "..."
                   (a session started from a free-text query has sg:queryText "..." and no sg:queryCase)
-    id:round/R    a sg:FeedbackRound, prov:Activity ; sg:session id:session/S ; sg:roundNumber 1 ;
-                  prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
-                  sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
-                  prov:used id:case/C5 ; sg:mark id:round/R/mark/1
-    id:round/R/mark/1  a sg:Mark ; sg:markedCase id:case/C5 ; sg:relevance "relevant"
-    id:round/R/pair/RID43336/RID6042  a sg:TermSimilarity, prov:Entity ; sg:termA rid:RID43336 ; sg:termB rid:RID6042 ;
-                  sg:dissimilarity 0.32 ; sg:previous 0.42 ; sg:kind "learned" ; prov:wasGeneratedBy id:round/R ;
-                  prov:wasAttributedTo id:user/alice ; prov:generatedAtTime "..." ; prov:wasDerivedFrom id:case/C5
+    id:round/R    a sg:FeedbackRound ... (the round, its marks and learned pairs: see :mod:`semgraph.rounds`)
 
 (the session's description is repeated in each of its rounds' graphs, so that every round graph is
 self-contained and dropping the last one removes the session). The round is first written with
@@ -47,22 +40,20 @@ from kg import Store
 from kg.namespaces import ID, SG, feedback_graph
 
 from . import feedback as _feedback
+from . import rounds as _rounds
 from .casegraph import case_iri, user_iri
 from .collection import LIVER_CT, Collection
 from .collection import resolve as resolve_collection
+from .config import DEFAULT_K
 from .errors import InvalidInput, NotFound, SemgraphError
 from .retrieval import Engine, Filters, Hit
+from .rounds import RELEVANCE, round_iri, session_iri
 
 __all__ = ["RELEVANCE", "TEXT_ALGORITHM", "Candidate", "PairChange", "Round", "Session",
            "list_sessions", "load_session", "promote", "promotion_candidates", "start_session", "start_text_session"]
 
-#: Allowed mark values.
-RELEVANCE = ("relevant", "irrelevant", "neutral")
-
-#: Default feedback of a text-query session: Rocchio moves the parsed term vector towards the relevant cases (the
-#: query's unmentioned categories get the values the relevant cases share) and the regularised penalty learns term
-#: dissimilarities inside its trust region.
-TEXT_ALGORITHM = "regularised+rocchio"
+#: Default feedback of a text-query session (:data:`semgraph.feedback.TEXT_ALGORITHM`).
+TEXT_ALGORITHM = _feedback.TEXT_ALGORITHM
 
 #: Attempts at recording a round when every client that claimed its number at the same moment withdrew
 #: (:meth:`Session._write`), and the base of the random pause between them (seconds, doubled per attempt).
@@ -104,14 +95,6 @@ def _json(value) -> Literal:
 
 def _vector_json(v: np.ndarray) -> Literal:
     return _json([float(x) for x in v])  # repr of a float round-trips exactly
-
-
-def session_iri(session_id: str) -> URIRef:
-    return ID["session/" + urllib.parse.quote(session_id, safe="")]
-
-
-def round_iri(round_id: str) -> URIRef:
-    return ID["round/" + urllib.parse.quote(round_id, safe="")]
 
 
 def _local(iri, prefix: str) -> str:
@@ -194,7 +177,7 @@ class Session:
     """
 
     def __init__(self, store: Store, engine: Engine, *, session_id: str, user, query_case: str | None,
-                 query_vector: np.ndarray, started_at: dt.datetime, k: int = 25, filters=None,
+                 query_vector: np.ndarray, started_at: dt.datetime, k: int = DEFAULT_K, filters=None,
                  query_text: str | None = None):
         self.store = store
         self.session_id = session_id
@@ -303,16 +286,10 @@ class Session:
         if a_j < a_i:
             i, j = j, i
         wanted = "relevant" if change.after < change.before else "irrelevant"
-        q, tau, eps = self.query0, params.tau, params.eps
-        support = []
-        for case_id, value in marks.items():
-            if value != wanted:
-                continue
-            b = self._engine.vectors[self._engine._row[case_id]]
-            if ((q[i] > tau and b[j] > tau and abs(b[j] - q[i]) <= eps + 1e-12)
-                    or (q[j] > tau and b[i] > tau and abs(b[i] - q[j]) <= eps + 1e-12)):
-                support.append(case_id)
-        if not support:  # not the penalty rule (trust-region pull, ...): the marks of that direction
+        rules = [a.supports for a in map(_feedback.get_algorithm, params.parts) if a.supports is not None]
+        support = [c for c, v in marks.items() if v == wanted and any(
+            rule(self.query0, self._engine.vectors[self._engine._row[c]], i, j, params) for rule in rules)]
+        if not support:  # no rule explains it (trust-region pull, ...): the marks of that direction
             support = [c for c, v in marks.items() if v == wanted] or [c for c, v in marks.items() if v != "neutral"]
         labels = self._engine.labels
         return PairChange(self.terms[i], self.terms[j], labels[i], labels[j], change.before, change.after,
@@ -345,39 +322,15 @@ class Session:
         """The triples of a round (with its session's description), as written by :meth:`feedback`, each once.
 
         A plain list (an rdflib Graph cost ~25 µs per triple, about 1 ms per round, only to be serialised)."""
-        g = self._session_triples()
         r = new.iri
-        g.append((r, RDF.type, SG.FeedbackRound))
-        g.append((r, RDF.type, PROV.Activity))
-        g.append((r, SG.session, self.iri))
-        g.append((r, SG.roundNumber, Literal(new.number, datatype=XSD.integer)))
-        g.append((r, PROV.startedAtTime, _time(new.started_at)))
-        g.append((r, PROV.endedAtTime, _time(new.ended_at)))
-        g.append((r, PROV.wasAssociatedWith, self.user_iri))
-        g.append((r, SG.algorithm, Literal(new.params.algorithm)))
-        g.append((r, SG.parameters, _json(new.params.as_dict())))
-        g.append((r, SG.queryVector, _vector_json(new.query)))
-        for n, (case_id, value) in enumerate(sorted(new.marks.items()), start=1):
-            m = URIRef(f"{r}/mark/{n}")
-            g.append((r, SG.mark, m))
-            g.append((r, PROV.used, case_iri(case_id)))
-            g.append((m, RDF.type, SG.Mark))
-            g.append((m, SG.markedCase, case_iri(case_id)))
-            g.append((m, SG.relevance, Literal(value)))
+        g = self._session_triples() + _rounds.round_triples(
+            r, session=self.iri, number=new.number, user=self.user_iri, started=new.started_at, ended=new.ended_at,
+            algorithm=new.params.algorithm, parameters=json.dumps(new.params.as_dict(), sort_keys=True),
+            marks=sorted(new.marks.items()), query_vector=_vector_json(new.query))
         for c in new.changes:
-            e = URIRef(f"{r}/pair/{_tail(c.term_a)}/{_tail(c.term_b)}")
-            g.append((e, RDF.type, SG.TermSimilarity))
-            g.append((e, RDF.type, PROV.Entity))
-            g.append((e, SG.termA, URIRef(c.term_a)))
-            g.append((e, SG.termB, URIRef(c.term_b)))
-            g.append((e, SG.dissimilarity, Literal(float(c.after), datatype=XSD.double)))
-            g.append((e, SG.previous, Literal(float(c.before), datatype=XSD.double)))
-            g.append((e, SG.kind, Literal("learned")))
-            g.append((e, PROV.wasGeneratedBy, r))
-            g.append((e, PROV.wasAttributedTo, self.user_iri))
-            g.append((e, PROV.generatedAtTime, _time(new.ended_at)))
-            for case_id in c.derived_from:
-                g.append((e, PROV.wasDerivedFrom, case_iri(case_id)))
+            g += _rounds.pair_triples(_rounds.pair_iri(r, c.term_a, c.term_b), round_=r, term_a=c.term_a,
+                                      term_b=c.term_b, value=c.after, previous=c.before, user=self.user_iri,
+                                      generated_at=new.ended_at, derived_from=c.derived_from)
         return list(dict.fromkeys(g))
 
     def _write(self, new: Round) -> None:
@@ -470,7 +423,7 @@ class Session:
     def _recorded(self, round_: Round | None) -> bool:
         """Is ``round_`` recorded, not pending (``None``, the start of the session, always is)?"""
         return round_ is None or self.store.ask(
-            "ASK { GRAPH $g { $r a sg:FeedbackRound FILTER NOT EXISTS { $r sg:pending ?pending } } }",
+            f"ASK {{ GRAPH $g {{ $r a sg:FeedbackRound {_rounds.recorded('r')} }} }}",
             {"g": round_.graph, "r": round_.iri})
 
     # ------------------------------------------------------------------ rollback
@@ -537,10 +490,6 @@ def _ntriples(g: Iterable[tuple]) -> str:
     return " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g)
 
 
-def _tail(iri: str) -> str:
-    return urllib.parse.quote(iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1], safe="")
-
-
 def _query_vector(engine: Engine, query) -> tuple[str | None, np.ndarray]:
     if isinstance(query, str):
         return query, engine.vector(query)
@@ -551,7 +500,7 @@ def _query_vector(engine: Engine, query) -> tuple[str | None, np.ndarray]:
     return None, hsbd._as_vector(query, len(engine.terms), "query")
 
 
-def start_session(store: Store, engine: Engine, query, user, *, k: int = 25, filters=None,
+def start_session(store: Store, engine: Engine, query, user, *, k: int = DEFAULT_K, filters=None,
                   query_text: str | None = None) -> Session:
     """Start a session for ``query`` (a case id, a likelihood vector or ``{term: value}``) by ``user``.
 
@@ -565,7 +514,7 @@ def start_session(store: Store, engine: Engine, query, user, *, k: int = 25, fil
                    query_vector=vector, started_at=_now(), k=k, filters=filters, query_text=query_text)
 
 
-def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabulary=None, k: int = 25,
+def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabulary=None, k: int = DEFAULT_K,
                        filters=None) -> Session:
     """Start a session whose query is the term vector of a free-text query (:func:`semgraph.textquery.parse_text`).
 
@@ -597,23 +546,9 @@ def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabul
 # pattern per property would join those copies with each other (rounds^properties rows), so read (p, o) pairs.
 _SESSION = "SELECT DISTINCT ?p ?o WHERE { $s ?p ?o }"
 _LABEL = "SELECT DISTINCT ?name WHERE { $u rdfs:label ?name } ORDER BY ?name LIMIT 1"
-_ROUNDS = """
-SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {
-  ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
-     prov:startedAtTime ?start ; prov:endedAtTime ?end ; $qv ?vector .
-  FILTER NOT EXISTS { ?r sg:pending ?pending }
-} ORDER BY ?n"""
-_MARKS = """
-SELECT ?r ?case ?relevance WHERE { ?r sg:session $s ; sg:mark ?m . ?m sg:markedCase ?case ; sg:relevance ?relevance }
-"""
-_EDGES = """
-SELECT ?r ?e ?a ?b ?d ?prev ?from WHERE {
-  ?r sg:session $s . ?e prov:wasGeneratedBy ?r ; sg:kind "learned" ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ;
-     sg:previous ?prev . OPTIONAL { ?e prov:wasDerivedFrom ?from }
-}"""
 
 
-def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, filters=None) -> Session:
+def load_session(store: Store, session_id: str, engine: Engine, *, k: int = DEFAULT_K, filters=None) -> Session:
     """Rebuild a session from the graph: ``engine``'s baseline ``D`` plus its rounds' learned edges, in order.
 
     The result has the same ``D``, query and ranking as the live session had (given the same engine, ``k`` and
@@ -640,28 +575,21 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = 25, 
                       query_text=str(text) if text is not None else None)
     # The rounds first: a round is written in one transaction, so the marks and edges read next include those of
     # every round listed here, even when another process records a round meanwhile (that one is left out whole).
-    stored_rounds = store.select(_ROUNDS, {"s": s, "qv": SG.queryVector})
-    marks: dict[str, dict[str, str]] = {}
-    for r in store.select(_MARKS, {"s": s}):
-        marks.setdefault(str(r["r"]), {})[_local(r["case"], "case")] = str(r["relevance"])
-    edges: dict[str, dict[str, list]] = {}
-    for r in store.select(_EDGES, {"s": s}):
-        e = edges.setdefault(str(r["r"]), {}).setdefault(
-            str(r["e"]), [str(r["a"]), str(r["b"]), float(r["d"]), float(r["prev"]), []])
-        if "from" in r:
-            e[4].append(_local(r["from"], "case"))
+    stored_rounds = _rounds.rounds_of(store, s)
+    marks = _rounds.marks_of(store, s)
+    edges = _rounds.pair_changes_of(store, s)
     index = {t: i for i, t in enumerate(engine.terms)}
     labels = engine.labels
     D = session.baseline.copy()
     for r in stored_rounds:
         changes = []
-        for a, b, d, prev, derived in sorted(edges.get(str(r["r"]), {}).values()):
+        for a, b, d, prev, derived in edges.get(str(r["r"]), ()):
             if a not in index or b not in index:
                 raise InvalidInput(f"session {session_id} learned a value for {a} / {b}, which is not in the "
                                    "engine's vocabulary")
             i, j = index[a], index[b]
             D[i, j] = D[j, i] = d
-            changes.append(PairChange(a, b, labels[i], labels[j], prev, d, tuple(sorted(derived))))
+            changes.append(PairChange(a, b, labels[i], labels[j], prev, d, derived))
         params_dict = json.loads(str(r["params"]))
         params = _feedback.FeedbackParams(**params_dict)
         session.rounds.append(Round(
@@ -688,14 +616,17 @@ def session_collection(store: Store, session_id: str) -> str:
     return _collection_name(rows[0].get("c"))
 
 
+_SESSIONS = f"""
+SELECT ?s ?name ?case ?text ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {{
+  ?s a sg:RetrievalSession ; rdfs:label ?name ; prov:startedAtTime ?started ; prov:wasAssociatedWith ?u .
+  ?r sg:session ?s . {_rounds.recorded("r")}
+  OPTIONAL {{ ?s sg:queryCase ?case }} OPTIONAL {{ ?s $qt ?text }}
+}} GROUP BY ?s ?name ?case ?text ?started ORDER BY DESC(?started)"""
+
+
 def list_sessions(store: Store) -> list[dict]:
     """Every recorded session: id, user, query case or text, number of rounds, start time (newest first)."""
-    rows = store.select("""
-        SELECT ?s ?name ?case ?text ?started (COUNT(DISTINCT ?r) AS ?rounds) WHERE {
-          ?s a sg:RetrievalSession ; rdfs:label ?name ; prov:startedAtTime ?started ; prov:wasAssociatedWith ?u .
-          ?r sg:session ?s . FILTER NOT EXISTS { ?r sg:pending ?pending }
-          OPTIONAL { ?s sg:queryCase ?case } OPTIONAL { ?s $qt ?text }
-        } GROUP BY ?s ?name ?case ?text ?started ORDER BY DESC(?started)""", {"qt": SG.queryText})
+    rows = store.select(_SESSIONS, {"qt": SG.queryText})
     out = []
     for r in rows:
         users = store.select("SELECT DISTINCT ?n WHERE { $s prov:wasAssociatedWith ?u . ?u rdfs:label ?n }",
@@ -709,26 +640,10 @@ def list_sessions(store: Store) -> list[dict]:
 
 # --------------------------------------------------------------------------------------------------- promotion
 
-_LEARNED = """
-SELECT ?s ?r ?n ?a ?b ?d ?prev ?user ?case WHERE {
-  ?e sg:kind "learned" ; prov:wasGeneratedBy ?r ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ; sg:previous ?prev .
-  ?r sg:session ?s ; sg:roundNumber ?n . ?s prov:wasAssociatedWith ?user . OPTIONAL { ?s sg:queryCase ?case }
-  FILTER NOT EXISTS { ?r sg:pending ?pending }
-}"""
-
-
-def _session_values(rows) -> dict[tuple[str, str], dict[str, tuple[int, float, int, float]]]:
-    """{pair: {session: (first round, previous value then, last round, value then)}}."""
-    out: dict = {}
-    for r in rows:
-        pair, s, n = (str(r["a"]), str(r["b"])), str(r["s"]), int(r["n"])
-        first_n, first_prev, last_n, last_d = out.setdefault(pair, {}).get(
-            s, (n, float(r["prev"]), n, float(r["d"])))
-        if n <= first_n:
-            first_n, first_prev = n, float(r["prev"])
-        if n >= last_n:
-            last_n, last_d = n, float(r["d"])
-        out[pair][s] = (first_n, first_prev, last_n, last_d)
+def _by_pair(changes: Iterable[_rounds.LearnedChange]) -> dict[tuple[str, str], list[_rounds.LearnedChange]]:
+    out: dict[tuple[str, str], list[_rounds.LearnedChange]] = {}
+    for c in changes:
+        out.setdefault((c.term_a, c.term_b), []).append(c)
     return out
 
 
@@ -752,31 +667,24 @@ def promotion_candidates(store: Store, min_sessions: int = 3, *, collection: Col
     """Pairs of ``collection``'s terms (default: the store's only collection) whose net learned change has the
     same sign in at least ``min_sessions`` independent sessions.
 
-    This is the vote of ALGORITHMS.md §5.2 item 4. A session's net change of a pair is its last learned value minus
-    the value before its first change. Sessions count as independent when they differ in user or query (sessions
-    by one user on one query case count once, with the latest session's value). Rounds already used by a
-    promotion are ignored. Nothing is written: a curator reviews the list and calls :func:`promote`.
+    The vote is :func:`semgraph.rounds.votes` (docs/algorithms.md §5.5; the exports count the same votes): a
+    session's net change of a pair is its last learned value minus the value before its first change; sessions by
+    one user on one query case count once (the latest session by start time). Rounds already used by a promotion
+    are ignored. Nothing is written: a curator reviews the list and calls :func:`promote`.
     """
     if isinstance(min_sessions, bool) or not isinstance(min_sessions, int) or min_sessions < 1:
         raise InvalidInput(f"min_sessions must be a positive integer, got {min_sessions!r}")
     terms = set((collection or resolve_collection(store)).terms)
     promoted = {str(r["r"]) for r in store.select("SELECT ?r WHERE { ?p a sg:Promotion ; prov:used ?r }")}
-    rows = [r for r in store.select(_LEARNED)
-            if str(r["r"]) not in promoted and str(r["a"]) in terms and str(r["b"]) in terms]
-    key_of = {str(r["s"]): (str(r["user"]), str(r.get("case", r["s"]))) for r in rows}
+    changes = [c for c in _rounds.learned_changes(store)
+               if c.round not in promoted and c.term_a in terms and c.term_b in terms]
     out = []
-    for (a, b), per_session in sorted(_session_values(rows).items()):
-        votes: dict[tuple, tuple[str, float, int]] = {}
-        for s, (_, prev, last_n, value) in sorted(per_session.items()):
-            sign = int(np.sign(value - prev))
-            if sign:
-                votes[key_of[s]] = (s, value, sign)  # later sessions (by id order) replace earlier ones
-        for sign in (-1, 1):
-            agree = [(s, v) for s, v, sg in votes.values() if sg == sign]
+    for (a, b), group in sorted(_by_pair(changes).items()):
+        votes = _rounds.votes(group)
+        for sign, agree, against in ((-1, votes.closer, votes.farther), (1, votes.farther, votes.closer)):
             if len(agree) >= min_sessions:
-                out.append(Candidate(a, b, sign, tuple(sorted(_local(s, "session") for s, _ in agree)),
-                                     sum(1 for *_, sg in votes.values() if sg == -sign),
-                                     float(np.mean([v for _, v in agree]))))
+                out.append(Candidate(a, b, sign, tuple(sorted(_local(v.session, "session") for v in agree)),
+                                     len(against), float(np.mean([v.value for v in agree]))))
     return out
 
 
@@ -818,9 +726,8 @@ def promote(store: Store, target, *, user, reason: str, collection: Collection |
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("a promotion needs a reason (why these learned values should become the baseline)")
     rounds = _target_rounds(store, target)
-    rows = [r for r in store.select(_LEARNED) if str(r["r"]) in rounds]
-    per_pair = {pair: float(np.mean([v[3] for v in sessions.values()]))
-                for pair, sessions in _session_values(rows).items()}
+    per_pair = {pair: float(np.mean([net.last for net in _rounds.session_net(group).values()]))
+                for pair, group in _by_pair(c for c in _rounds.learned_changes(store) if c.round in rounds).items()}
     started = _now()
     collection = collection or resolve_collection(store)
     ops, bindings = [], {"bg": collection.baseline_graph}
@@ -883,12 +790,10 @@ def _pairs_of(g: Graph):
 
 def _target_rounds(store: Store, target) -> set[str]:
     if isinstance(target, str):
-        rows = store.select("SELECT DISTINCT ?r WHERE { ?r a sg:FeedbackRound ; sg:session $s "
-                            "FILTER NOT EXISTS { ?r sg:pending ?pending } }",
-                            {"s": session_iri(target)})
-        if not rows:
+        found = _rounds.round_ids_of(store, session_iri(target))
+        if not found:
             raise NotFound(f"no retrieval session {target!r} with recorded rounds")
-        return {str(r["r"]) for r in rows}
+        return found
     ids = list(target or ())
     if not ids or not all(isinstance(r, str) and r for r in ids):
         raise InvalidInput("give a session id or a non-empty list of round ids to promote")

@@ -1,6 +1,6 @@
 """Term dissimilarities: image-based δΓ, ontological δΘ, their combination, and the baseline in the graph.
 
-The k×k matrix ``D`` ("Mtsim") that HSBD builds its dendrogram from is (ALGORITHMS.md §3)
+The k×k matrix ``D`` ("Mtsim") that HSBD builds its dendrogram from is (docs/algorithms.md §3)
 
 .. math:: D = w\\,\\delta_\\Gamma + (1 - w)\\,\\delta_\\Theta ,
 
@@ -105,7 +105,7 @@ def _check_unit_dissimilarity(m: np.ndarray, name: str) -> np.ndarray:
 
 
 def image_dissimilarity(signatures) -> np.ndarray:
-    """Image-based term dissimilarity δΓ from the term signatures (ALGORITHMS.md §3).
+    """Image-based term dissimilarity δΓ from the term signatures (docs/algorithms.md §3.1).
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def image_dissimilarity(signatures) -> np.ndarray:
     Rows are unit-normalised first, so the distance measures the angle between the term directions only
     (``||Γ_i - Γ_j|| = sqrt(2 - 2 cos θ_ij)`` ∈ [0, 2]) and not the norm of ``w`` (which depends on the SVM's C and
     on how separable a term is). The normaliser is the **observed** maximum ``ω_Γ = max_{i≠j} ||Γ_i - Γ_j||``, so
-    the most dissimilar pair gets exactly 1 (the choice of ALGORITHMS.md Q11; the fixed bound ω = 2 would leave most
+    the most dissimilar pair gets exactly 1 (docs/algorithms.md §3.1; the fixed bound ω = 2 would leave most
     entries well below 1 and weaken the image part against δΘ, whose maximum is 1 too). When every pair is at
     distance 0 (identical directions, or k = 1) the result is all zeros.
 

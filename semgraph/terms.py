@@ -1,6 +1,6 @@
 """Term models: one-vs-all linear SVMs on texture patches, calibrated term likelihoods, term signatures.
 
-ALGORITHMS.md §4.5 and §3. For each vocabulary term a linear SVM separates the patches of the ROIs annotated with
+docs/algorithms.md §4.5, §3.1. For each vocabulary term a linear SVM separates the patches of the ROIs annotated with
 the term from the patches of the other ROIs. Margin-like terms learn from *margin* patches, the other terms from
 *internal* patches. The ROI-level raw score of term i is the decision function on the ROI feature vector,
 ``z_i = <w_i, (x_ROI − μ)/σ> + b_i``, and its likelihood ``a_i = σ(α_i z_i + β_i)`` (Platt scaling) or an isotonic
@@ -11,7 +11,7 @@ to the texture dimensions and unit-normalised.
 Everything the models need to predict is held in plain arrays, so :meth:`TermModels.save` writes a ``.npz`` with a
 JSON sidecar and no pickle. :func:`lopo_auc` runs the leave-one-patient-out evaluation.
 
-Choices marked [I] in ALGORITHMS.md and made here:
+Our choices (marked "ours" in docs/algorithms.md §4), made here:
 
 - SVM: ``sklearn.svm.LinearSVC(loss="squared_hinge", dual=False, class_weight="balanced")`` (primal L2-SVM,
   fast and deterministic when patches far outnumber features). C comes from ``Cs`` by the ROI-level AUC of an

@@ -1,6 +1,6 @@
 """Free-text queries to term vectors: ``"well-circumscribed, without enhancement"`` → t(q) ∈ [0, 1]^k.
 
-:func:`parse_text` maps a query onto the vocabulary (ALGORITHMS.md §7.2, "IaT analogue"):
+:func:`parse_text` maps a query onto the vocabulary (docs/algorithms.md §7.1, the term-vector channel):
 
 1. **Tokens.** Words are runs of letters and digits; hyphens, slashes and spaces separate words, so
    ``well-defined`` = ``well defined``. Each word is lower-cased and a plural ``s`` is dropped (:func:`normalise_word`);

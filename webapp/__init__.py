@@ -19,7 +19,7 @@ from flask import Flask
 import kg
 from kg.embedded import EmbeddedStore
 from kg.replica import GRACE, QueryReplica
-from semgraph.config import SETTINGS, Config
+from semgraph.config import SETTINGS, Config, setting
 from semgraph.users import UserStore
 
 from . import settings as web_settings
@@ -103,6 +103,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(textsearch.bp)
     app.register_blueprint(textsearch.api_bp)
     app.jinja_env.globals["current_user"] = auth.current_user
+    app.jinja_env.globals["MAX_K"] = setting("MAX_K").default
     app.after_request(_security_headers)
     return app
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from semgraph.errors import InvalidInput
+from semgraph.feedback import DEFAULT_ALGORITHM, TEXT_ALGORITHM, available_algorithms
 from semgraph.sessions import list_sessions
 
 from . import jobs as jobs_mod
@@ -451,9 +452,10 @@ add_path("/sessions", "post", {
             "text": {"type": "string", "maxLength": 2000,
                      "description": "A free-text query; its parsed term vector (as GET /parse shows it) is the "
                                     "session's query, and the text is recorded with the session"},
-            "algorithm": {"type": "string", "examples": ["penalty", "regularised+rocchio"],
-                          "description": "Feedback algorithm of every round (default: regularised+rocchio for a "
-                                         "text, penalty otherwise)"},
+            "algorithm": {"type": "string", "examples": [DEFAULT_ALGORITHM, TEXT_ALGORITHM],
+                          "description": f"Feedback algorithm of every round: {', '.join(available_algorithms())} "
+                                         f"or a '+'-joined combination (default: {TEXT_ALGORITHM} for a text, "
+                                         f"{DEFAULT_ALGORITHM} otherwise)"},
             "k": {"type": "integer"}, "filters": _FILTERS}}},
         "multipart/form-data": {"schema": _IMAGE_FORM}}},
     "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),

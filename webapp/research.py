@@ -2,7 +2,8 @@
 
 HTML: ``/research/relations`` (filter by term, minimum change, minimum sessions, user and date range, all as query
 parameters; sort by clicking a column header: ``sort`` and ``order`` parameters, done on the server). Downloads with
-the same filters: ``/research/export.ttl|.jsonld|.csv``, ``/research/proposal.ttl``, ``/research/report.md``.
+the same filters, one per export format of :mod:`semgraph.export` (``/research/<stem><extension>``, e.g.
+``/research/export.ttl``, ``/research/report.md``).
 JSON: ``/api/v1/relations`` and ``/api/v1/relations/proposals``. Researchers, curators and admins only.
 All domain logic is in :mod:`semgraph.export`.
 """
@@ -25,16 +26,9 @@ api_bp = Blueprint("research_api", __name__, url_prefix="/api/v1")
 
 #: Roles that see the researchers' pages (admin always passes).
 ROLES = ("researcher", "curator")
-#: Filter parameters understood by every route here.
-FILTER_PARAMS = ("term", "min_change", "min_sessions", "user", "since", "until")
 
-_DOWNLOADS = {
-    "export.ttl": ("turtle", "text/turtle; charset=utf-8"),
-    "export.jsonld": ("json-ld", "application/ld+json; charset=utf-8"),
-    "export.csv": ("csv", "text/csv; charset=utf-8"),
-    "proposal.ttl": ("proposal", "text/turtle; charset=utf-8"),
-    "report.md": ("report", "text/markdown; charset=utf-8"),
-}
+#: The downloads: one per export format of :mod:`semgraph.export`, by its download file name.
+_DOWNLOADS = {f.download: f for f in map(ex.get_format, ex.available_formats())}
 _COLUMNS = (("pair", "Term pair"), ("baseline", "Baseline"), ("learned", "Learned"), ("change", "Change"),
             ("rounds", "Rounds"), ("sessions", "Sessions"), ("users", "Users"), ("first", "First"),
             ("last", "Last"))
@@ -99,21 +93,21 @@ def relations():
         headers.append({"key": key, "title": title, "sorted": key == sort,
                         "order": "desc" if descending else "asc",
                         "href": url_for("research.relations", **active, sort=key, order=next_order)})
-    downloads = [(name, url_for("research.download", name=name, **active)) for name in _DOWNLOADS]
+    downloads = [(name, url_for("research.download", name=name, **active), fmt.label)
+                 for name, fmt in _DOWNLOADS.items()]
     return render_template("research/relations.html", rows=rows, filters=f, headers=headers, downloads=downloads,
                            sort=sort, order="desc" if descending else "asc", active=active)
 
 
-@bp.route("/<any('export.ttl', 'export.jsonld', 'export.csv', 'proposal.ttl', 'report.md'):name>")
+@bp.route(f"/<any({', '.join(map(repr, _DOWNLOADS))}):name>")
 @login_required(role=ROLES)
 def download(name: str):
-    fmt, mimetype = _DOWNLOADS[name]
-    f = filters()
-    text = ex.export(get_store(), fmt, **f, collection=services().collection())
-    stem, suffix = name.split(".")
+    fmt = _DOWNLOADS[name]
+    text = ex.export(get_store(), fmt.name, **filters(), collection=services().collection())
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-    filename = f"semgraph-learned-{stem}-{stamp}.{suffix}" if stem == "export" else f"semgraph-{stem}-{stamp}.{suffix}"
-    return Response(text, content_type=mimetype,
+    stem = "learned-export" if fmt.stem == "export" else fmt.stem
+    filename = f"semgraph-{stem}-{stamp}{fmt.extension}"
+    return Response(text, content_type=fmt.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

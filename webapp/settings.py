@@ -1,4 +1,5 @@
-"""Settings of the web application: one table, read from ``SEMGRAPH_*`` environment variables.
+"""Settings of the web application, read from ``SEMGRAPH_*`` environment variables. They are listed, with the
+library's, in the one table :data:`semgraph.config.ALL_SETTINGS` (scope ``web``; :data:`WEB_SETTINGS` is that part).
 
 They become keys of the Flask config (``app.config["SPARQL_MAX_ROWS"]``); a test mapping given to
 :func:`webapp.create_app` overrides them. The store and data folder come from :class:`semgraph.config.Config`.
@@ -12,41 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from semgraph.config import Setting
+from semgraph.config import WEB_SETTINGS
 from semgraph.errors import ConfigurationError
-
-#: Every web setting, with its default and meaning (the env variable is ``SEMGRAPH_`` + the name).
-WEB_SETTINGS: tuple[Setting, ...] = (
-    Setting("SPARQL_MAX_ROWS", 10_000, "Most result rows (SELECT) or triples (CONSTRUCT/DESCRIBE) /sparql returns; "
-                                       "a larger result is refused with 400 'Result too large'."),
-    Setting("SPARQL_TIMEOUT", 30.0, "Seconds a /sparql query may run before the client gets 503 'Query timed out'."),
-    Setting("SPARQL_MAX_QUERY_LENGTH", 100_000, "Longest query or update text in characters (413 beyond)."),
-    Setting("SPARQL_MAX_CONCURRENT", 4, "/sparql queries running at once in a server process for anonymous "
-                                        "clients, and as many for logged-in users; a query that finds every slot "
-                                        "busy for SPARQL_QUEUE_WAIT seconds gets 503 with Retry-After."),
-    Setting("SPARQL_MAX_PER_CLIENT", 1, "/sparql queries one client (a logged-in user, else an IP address) may "
-                                        "have running at once; more get 429 with Retry-After."),
-    Setting("SPARQL_QUEUE_WAIT", 2.0, "Seconds a /sparql query waits for a free slot before 503."),
-    Setting("SPARQL_MAX_LAG", 1.0, "Seconds by which the store as /sparql queries see it may lag behind the store "
-                                   "(their read-only copy is renewed in the background at most this often); 0: "
-                                   "every query sees every write, at the cost of a renewal (~0.1 s) before it."),
-    Setting("SPARQL_ALLOW_REMOTE", False, "Allow SERVICE (federated queries) and LOAD in /sparql queries and "
-                                          "updates; off: they are refused with 400 and the server makes no "
-                                          "outbound request."),
-    Setting("SPARQL_UPDATE_TOKEN", "", "Bearer token that allows SPARQL Update on /sparql without a login "
-                                       "(empty: only logged-in curators and admins may update)."),
-    Setting("SECRET_KEY", "", "Key that signs session cookies (empty: a random key kept in DATA_DIR/secret_key)."),
-    Setting("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, "Largest request body in bytes."),
-    Setting("SECURE_COOKIES", False, "Mark the session cookie Secure, so browsers send it only over HTTPS. Turn it "
-                                     "on behind HTTPS (off: the app also works over plain HTTP on localhost)."),
-    Setting("LOGIN_FAILURES_PER_USER", 5, "Failed logins for one user name within LOGIN_FAILURE_WINDOW after which "
-                                          "logins for that name get 429 with Retry-After (the password is not even "
-                                          "checked); a successful login clears the count."),
-    Setting("LOGIN_FAILURES_PER_ADDRESS", 50, "Failed logins from one client address within LOGIN_FAILURE_WINDOW "
-                                              "after which every login from it gets 429 with Retry-After."),
-    Setting("LOGIN_FAILURE_WINDOW", 900.0, "Seconds a failed login counts against its user name and address "
-                                           "(counted in DATA_DIR/login-throttle.json, shared by all workers)."),
-)
 
 SECRET_KEY_FILE = "secret_key"
 
@@ -56,7 +24,7 @@ def web_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for setting in WEB_SETTINGS:
-        raw = environ.get("SEMGRAPH_" + setting.name)
+        raw = environ.get(setting.env)
         if raw is None:
             values[setting.name] = setting.default
             continue
@@ -64,7 +32,7 @@ def web_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             values[setting.name] = parse_bool(raw) if isinstance(setting.default, bool) \
                 else type(setting.default)(raw)
         except ValueError as exc:
-            raise ConfigurationError(f"SEMGRAPH_{setting.name}={raw!r} is not a valid "
+            raise ConfigurationError(f"{setting.env}={raw!r} is not a valid "
                                      f"{type(setting.default).__name__}") from exc
     return values
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from semgraph.rounds import recorded
+
 
 @dataclass(frozen=True)
 class Example:
@@ -70,15 +72,17 @@ ORDER BY DESC(?time)
 LIMIT 100"""),
     Example(
         "user-rounds", "The rounds of one user",
-        "Feedback rounds of one user with their session, query case and number of marks (replace the user).",
-        """SELECT ?session ?round ?number ?queryCase (COUNT(?mark) AS ?marks) WHERE {
+        "Recorded feedback rounds of one user with their session, query case and number of marks (replace the "
+        "user).",
+        f"""SELECT ?session ?round ?number ?queryCase (COUNT(?mark) AS ?marks) WHERE {{
   ?round a sg:FeedbackRound ;
          prov:wasAssociatedWith <https://w3id.org/semgraph/id/user/alice> ;
          sg:session ?session ;
          sg:roundNumber ?number .
-  OPTIONAL { ?session sg:queryCase ?queryCase }
-  OPTIONAL { ?round sg:mark ?mark }
-}
+  {recorded("round")}
+  OPTIONAL {{ ?session sg:queryCase ?queryCase }}
+  OPTIONAL {{ ?round sg:mark ?mark }}
+}}
 GROUP BY ?session ?round ?number ?queryCase
 ORDER BY ?session ?number"""),
     Example(

@@ -17,6 +17,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 
 from kg.namespaces import VOCABULARY_GRAPH
 from semgraph.casegraph import annotation_stamps
+from semgraph.config import DEFAULT_K, setting
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.fusion import Corpus, rank_noted_query, rank_text_query
 from semgraph.grouping import GROUPINGS, group
@@ -32,8 +33,7 @@ from .services import get_store, services
 bp = Blueprint("textsearch", __name__)
 api_bp = Blueprint("textsearch_api", __name__, url_prefix="/api/v1")
 
-DEFAULT_K = 20
-MAX_K = 200
+MAX_K = setting("MAX_K").default
 _CACHE_KEY = "textsearch.corpus"
 _lock = threading.Lock()
 

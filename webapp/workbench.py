@@ -36,18 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rdflib import URIRef
 
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph import grouping
 from semgraph.casegraph import case_iri
+from semgraph.config import DEFAULT_K, setting
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.feedback import FeedbackParams
+from semgraph.feedback import FeedbackParams, session_algorithm
 from semgraph.files import write_atomically
 from semgraph.retrieval import Engine, Filters, Hit, parse_filter
+from semgraph.rounds import case_rounds
 from semgraph.sessions import (
     RELEVANCE,
-    TEXT_ALGORITHM,
     Session,
     load_session,
     start_session,
@@ -68,14 +68,13 @@ UPLOADS_DIR = "uploads"
 #: Most sessions kept in memory (each holds its own index); older ones are replayed from the store on demand.
 SESSION_CACHE_SIZE = 32
 #: Largest uploaded image or mask in bytes (the app's MAX_CONTENT_LENGTH bounds the whole request).
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_UPLOAD_BYTES = setting("MAX_UPLOAD_BYTES").default
 #: Largest uploaded image side in pixels.
-MAX_UPLOAD_SIDE = 2048
+MAX_UPLOAD_SIDE = setting("MAX_UPLOAD_SIDE").default
 #: Accepted upload file names (the content is checked too).
 IMAGE_SUFFIXES = (".dcm", ".dicom", ".ima", ".nii", ".nii.gz", ".png")
 MASK_SUFFIXES = (".png", ".nii", ".nii.gz", ".dcm")
-DEFAULT_K = 24
-MAX_K = 200
+MAX_K = setting("MAX_K").default
 WRITE_ROLES = ("radiologist",)
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -273,19 +272,6 @@ def _meta_path(svc: Services, session_id: str) -> Path:
 def _write_json(path: Path, value: dict) -> None:
     text = json.dumps(value, indent=1).encode("utf-8")
     write_atomically(path, lambda handle: handle.write(text))
-
-
-def session_algorithm(algorithm: str | None, *, text: bool) -> str:
-    """The feedback algorithm of a session: the one asked for (checked), else regularised+rocchio for a text query
-    (Rocchio moves the parsed term vector, the regularised penalty learns term dissimilarities), else penalty."""
-    if algorithm in (None, ""):
-        return TEXT_ALGORITHM if text else "penalty"
-    if not isinstance(algorithm, str):
-        raise InvalidInput("algorithm must be a text such as 'penalty' or 'regularised+rocchio'")
-    try:
-        return FeedbackParams(algorithm=algorithm.strip()).algorithm
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
 
 
 def text_label(text: str) -> str:
@@ -614,19 +600,6 @@ SELECT ?kind ?term ?value ?agent ?time WHERE { GRAPH $g {
   ?a sg:annotates $c ; sg:annotationKind ?kind ; sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value .
   OPTIONAL { ?a prov:wasAttributedTo ?agent } OPTIONAL { ?a prov:generatedAtTime ?time } } }"""
 
-_HISTORY = """
-SELECT ?round ?n ?session ?name ?relevance ?ended ?role WHERE {
-  { ?round sg:mark ?m . ?m sg:markedCase $c ; sg:relevance ?relevance . BIND("marked" AS ?role) }
-  UNION
-  { ?session sg:queryCase $c . ?round sg:session ?session . BIND("query" AS ?role) }
-  ?round a sg:FeedbackRound ; sg:session ?session ; sg:roundNumber ?n ; prov:endedAtTime ?ended ;
-         prov:wasAssociatedWith ?user .
-  FILTER NOT EXISTS { ?round sg:pending ?pending }
-  OPTIONAL { ?user rdfs:label ?name }
-} ORDER BY DESC(?ended)"""
-
-_DERIVED = "SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE { ?e prov:wasDerivedFrom $c ; prov:wasGeneratedBy $r }"
-
 
 def annotations(case_id: str) -> list[dict]:
     """Every annotation of a case (reader / predicted / truth) as bars, in vocabulary order."""
@@ -650,18 +623,10 @@ def annotations(case_id: str) -> list[dict]:
 
 def feedback_history(case_id: str) -> list[dict]:
     """The feedback rounds that involved a case (marked in them, or their session's query), newest first."""
-    store = services().store
-    c = case_iri(case_id)
-    out = []
-    for r in store.select(_HISTORY, {"c": c}):
-        session_id = str(r["session"]).rsplit("/", 1)[-1]
-        derived = store.select(_DERIVED, {"c": c, "r": URIRef(str(r["round"]))})
-        out.append({"round_id": str(r["round"]).rsplit("/", 1)[-1], "round": int(r["n"]),
-                    "session_id": session_id, "user": str(r["name"]) if "name" in r else None,
-                    "role": str(r["role"]), "relevance": str(r["relevance"]) if "relevance" in r else None,
-                    "ended_at": str(r["ended"]),
-                    "learned_edges": int(derived[0]["n"]) if derived else 0})
-    return out
+    return [{"round_id": r.round.rsplit("/", 1)[-1], "round": r.number, "session_id": r.session.rsplit("/", 1)[-1],
+             "user": r.user, "role": r.role, "relevance": r.relevance, "ended_at": r.ended,
+             "learned_edges": r.learned_edges}
+            for r in case_rounds(services().store, case_iri(case_id))]
 
 
 def case_summary(eng: Engine, case) -> dict:

@@ -13,7 +13,7 @@ import click
 from kg import StoreError
 from ontology import OntologyError
 
-from ..config import SETTINGS, Config
+from ..config import SETTINGS, Config, setting
 from ..errors import SemgraphError
 
 _HELP = {s.name: f"{s.help} [env: {s.env}]" for s in SETTINGS}
@@ -55,8 +55,9 @@ def handle_errors(command: Callable) -> Callable:
 @click.option("--store", metavar="PATH|URL", help=_HELP["store"])
 @click.option("--update-url", metavar="URL", help=_HELP["update_url"])
 @click.option("--data-dir", metavar="PATH", help=_HELP["data_dir"])
-@click.option("--config", "config_file", metavar="FILE", help="TOML file with a [semgraph] table "
-              "(default ./semgraph.toml if present) [env: SEMGRAPH_CONFIG]")
+@click.option("--config", "config_file", metavar="FILE",
+              help=f"{setting('config').help.split(' (')[0]} (default ./semgraph.toml if present) "
+                   f"[env: {setting('config').env}]")
 @click.version_option(package_name="semgraph")
 @click.pass_context
 def cli(ctx: click.Context, store, update_url, data_dir, config_file) -> None:

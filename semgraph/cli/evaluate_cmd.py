@@ -98,11 +98,11 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
     For each seed, random query cases are ranked against every case of another patient (relevant = same
     diagnosis); a simulated reader marks up to 3 relevant and 3 irrelevant cases among the top 10 per round.
     Compares D = data-driven only (term-model signatures "image", else term co-occurrence "cooccurrence") /
-    ontology-only / combined and plain L1, with feedback none / penalty / regularised /
-    rocchio, and the same on the ground-truth term vectors when the cases have them. Writes evaluation.json and
-    PNG figures to DIR.
+    ontology-only / combined and plain L1, with no feedback and with each feedback algorithm (the --algorithm
+    values of `semgraph feedback`), and the same on the ground-truth term vectors when the cases have them.
+    Writes evaluation.json and PNG figures to DIR.
     """
-    from ..evaluation import ProtocolConfig, compare
+    from ..evaluation import FEEDBACKS, ProtocolConfig, compare
     from ..evaluation.figures import (
         plot_dendrograms,
         plot_ndcg_curves,
@@ -136,7 +136,7 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
-    main = [f"{kind}/{d}/{fb}" for d in ("combined",) for fb in ("none", "penalty", "regularised", "rocchio")]
+    main = [f"{kind}/combined/{fb}" for fb in FEEDBACKS]
     main += [f"{kind}/l1/none", f"{kind}/{basis}/none", f"{kind}/ontology/none"]
     plot_ndcg_curves(results, out / "ndcg.png", main)
     plot_ndcg_curves(results, out / "ndcg_residual.png", main, residual=True)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from ..export import EXTENSIONS, FORMATS, export, safe_export_path
+from ..export import available_formats, export, get_format, safe_export_path
 from . import State, cli, collection_option, handle_errors
 
 
 @cli.command("export")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="turtle", show_default=True,
-              help="turtle / json-ld / csv: the learned edges with PROV-O provenance; proposal: an RDF "
-                   "ontology-update proposal (Turtle); report: a Markdown change report.")
+@click.option("--format", "fmt", type=click.Choice(available_formats()), default="turtle", show_default=True,
+              help="; ".join(f"{name}: {get_format(name).label}" for name in available_formats()) + ".")
 @click.option("--out", "out", metavar="FILE",
               help="Write to this file inside DATA_DIR/exports (a relative name; paths leaving that folder are "
                    "refused) instead of printing.")
@@ -43,7 +42,7 @@ def export_command(state: State, fmt: str, out: str | None, min_sessions: int, s
         click.echo(text, nl=not text.endswith("\n"))
         return
     if not target.suffix:
-        target = target.with_suffix(EXTENSIONS[fmt])
+        target = target.with_suffix(get_format(fmt).extension)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {fmt} export to {target}")

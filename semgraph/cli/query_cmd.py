@@ -7,14 +7,17 @@ import json
 
 import click
 
+from ..config import DEFAULT_K
 from ..errors import InvalidInput
+from ..feedback import DEFAULT_ALGORITHM, TEXT_ALGORITHM, available_algorithms
 from ..grouping import GROUPINGS
 from . import State, cli, collection_option, handle_errors
 from .text_cmd import text_search
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
                        help="Output format.")
-_K = click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
+_K = click.option("--k", "k", type=click.IntRange(min=1), default=DEFAULT_K, show_default=True,
+                  help="Number of results.")
 _FILTER = click.option("--filter", "filters", multiple=True, metavar="FILTER",
                        help="Restrict the cases searched (repeatable): diagnosis=cyst[,hcc], 'term:hypodense>0.5', "
                             "age=40-70, sex=F, date=2020-01-01..2021-12-31, phase=..., segment=VI, "
@@ -206,8 +209,8 @@ def _echo_round(session, rnd, fmt: str) -> None:
 @click.option("--irrelevant", metavar="C1,C2", help="Cases marked irrelevant.")
 @click.option("--neutral", metavar="C1,C2", help="Cases marked neutral (recorded, no effect).")
 @click.option("--algorithm", default=None,
-              help="penalty, regularised, rocchio or a '+'-joined combination [default: regularised+rocchio for a "
-                   "text session, else penalty].")
+              help=f"{', '.join(available_algorithms())} or a '+'-joined combination [default: {TEXT_ALGORITHM} for "
+                   f"a text session, else {DEFAULT_ALGORITHM}].")
 @click.option("--user", metavar="NAME", help="Who gives the feedback (required with --new).")
 @click.option("--undo", is_flag=True, help="Remove the session's last round (drops its named graph).")
 @collection_option
@@ -224,10 +227,9 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
     towards the relevant cases and the regularised penalty learns term dissimilarities (the default for text
     sessions, regularised+rocchio).
     """
-    from ..feedback import FeedbackParams
+    from ..feedback import FeedbackParams, session_algorithm
     from ..retrieval import Filters, parse_terms
     from ..sessions import (
-        TEXT_ALGORITHM,
         load_session,
         session_collection,
         start_session,
@@ -269,7 +271,7 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
             session = load_session(store, session_id, engine, k=k, filters=parsed)
             if user and user != session.user:
                 raise InvalidInput(f"session {session_id} belongs to {session.user}; start your own with --new")
-        params = FeedbackParams(algorithm=algorithm or (TEXT_ALGORITHM if session.query_text else "penalty"))
+        params = FeedbackParams(algorithm=session_algorithm(algorithm, text=bool(session.query_text)))
         if undo:
             removed = session.undo()
             if fmt == "json":

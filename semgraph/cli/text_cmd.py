@@ -10,6 +10,7 @@ import json
 
 import click
 
+from ..config import DEFAULT_K
 from ..errors import InvalidInput
 from ..fusion import Corpus, rank_noted_query, rank_text_query
 from ..grouping import GROUPINGS, group
@@ -47,7 +48,7 @@ def _candidates(store, filters, corpus, collection) -> list[str] | None:
     return [i for i in ids if i in known]
 
 
-def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = None, w_img: float = 0.7,
+def text_search(state: State, text: str, *, k: int = DEFAULT_K, group_by: str | None = None, w_img: float = 0.7,
                 all_terms: bool = False, fmt: str = "table", filters=(), vector=None, exclude: str | None = None,
                 collection: str | None = None) -> None:
     """Rank the store's cases by the fused text ranking and print it (shared by ``search`` and ``query --text``).
@@ -120,7 +121,8 @@ def text_search(state: State, text: str, *, k: int = 10, group_by: str | None = 
 
 @cli.command()
 @click.argument("text")
-@click.option("--k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--k", "k", default=DEFAULT_K, show_default=True, type=click.IntRange(1, 1000),
+              help="Number of results.")
 @click.option("--group", "group_by", type=click.Choice(GROUPINGS), default=None,
               help="Group the results by diagnosis, patient or cluster (top groups first).")
 @click.option("--w-img", default=0.7, show_default=True, type=click.FloatRange(0, 1),

@@ -1,4 +1,4 @@
-"""Evaluation of retrieval with relevance feedback: NDCG@K and the paper's protocol (ALGORITHMS.md §6).
+"""Evaluation of retrieval with relevance feedback: NDCG@K and the paper's protocol (docs/algorithms.md §6).
 
 Figures are in :mod:`semgraph.evaluation.figures` (imported on demand: it needs matplotlib).
 """

@@ -1,4 +1,4 @@
-"""The retrieval-with-feedback evaluation protocol (ALGORITHMS.md §6.2, made concrete).
+"""The retrieval-with-feedback evaluation protocol (docs/algorithms.md §6.2, made concrete).
 
 For each seed, ``n_queries`` query cases are drawn at random (among the cases that have at least one case of the
 same diagnosis from another patient). For each query, every case of ANOTHER patient is ranked by HSBD (or plain
@@ -21,7 +21,13 @@ import numpy as np
 
 from semgraph import hsbd
 from semgraph.errors import InvalidInput
-from semgraph.feedback import FeedbackParams, apply_feedback, parse_algorithm
+from semgraph.feedback import (
+    FeedbackParams,
+    apply_feedback,
+    available_algorithms,
+    changes_dissimilarity,
+    parse_algorithm,
+)
 
 from .metrics import FORMS, ndcg_curve
 
@@ -35,8 +41,9 @@ __all__ = [
     "simulate_likelihoods",
 ]
 
-#: Feedback settings compared by :func:`compare` ("none" = no learning, the reader's marks are still recorded).
-FEEDBACKS = ("none", "penalty", "regularised", "rocchio")
+#: Feedback settings compared by :func:`compare`: "none" (no learning, the reader's marks are still recorded) and
+#: every registered algorithm of :mod:`semgraph.feedback`.
+FEEDBACKS = ("none", *available_algorithms())
 _WORSE_TOL = 1e-9
 
 
@@ -148,6 +155,11 @@ def _rank(dist: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return pool[np.lexsort((pool, d))]
 
 
+def _l1_feedbacks(feedbacks: Sequence[str]) -> list[str]:
+    """The settings meaningful on plain L1 (no ``D``): "none" and those of ``feedbacks`` that leave ``D`` alone."""
+    return ["none", *(fb for fb in feedbacks if fb != "none" and not changes_dissimilarity(fb))]
+
+
 def _feedback_params(feedback) -> FeedbackParams | None:
     if feedback is None or feedback == "none":
         return None
@@ -172,8 +184,8 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
     categories : sequence of str, length k
         Term categories (the same-category rule of the penalty algorithm).
     dissimilarity : array_like, shape (k, k), optional
-        The baseline ``D0``; ``None`` ranks by plain L1 on the vectors (then only ``'none'`` and ``'rocchio'``
-        feedback are meaningful).
+        The baseline ``D0``; ``None`` ranks by plain L1 on the vectors (then only ``'none'`` and algorithms that do
+        not change ``D``, such as ``'rocchio'``, are meaningful).
     feedback : str or FeedbackParams or None, default 'penalty'
         ``'none'``/None, an algorithm name of :mod:`semgraph.feedback` or full parameters.
     seed : int
@@ -196,8 +208,9 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
     n, _ = A.shape
     cfg = config
     params = _feedback_params(feedback)
-    if dissimilarity is None and params is not None and params.parts & {"penalty", "regularised"}:
-        raise InvalidInput("plain L1 ranking has no term dissimilarities to learn; use feedback 'none' or 'rocchio'.")
+    if dissimilarity is None and params is not None and changes_dissimilarity(params.algorithm):
+        usable = " or ".join(map(repr, _l1_feedbacks(FEEDBACKS)))
+        raise InvalidInput(f"plain L1 ranking has no term dissimilarities to learn; use feedback {usable}.")
     D0 = None if dissimilarity is None else np.array(dissimilarity, dtype=np.float64)
     ids = [str(i) for i in range(n)] if case_ids is None else [str(c) for c in case_ids]
     diag = np.asarray(diagnoses, dtype=object)
@@ -209,7 +222,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         rng = np.random.default_rng(seed)
         queries = rng.choice(eligible, size=min(cfg.n_queries, eligible.size), replace=False)
     queries = [int(q) for q in queries]
-    placeholder = np.ones((A.shape[1], A.shape[1])) - np.eye(A.shape[1])  # D for rocchio on plain L1 (unused)
+    placeholder = np.ones((A.shape[1], A.shape[1])) - np.eye(A.shape[1])  # D for query-only feedback on L1 (unused)
 
     rounds = cfg.rounds
     ndcg = np.full((len(queries), rounds + 1, cfg.max_k), np.nan)
@@ -321,9 +334,10 @@ def compare(likelihoods, diagnoses: Sequence[str], patients: Sequence[str], cate
     """Run every compared setting over the seeds and return a JSON-serialisable result.
 
     Settings are ``"<source>/<D>/<feedback>"`` for every D of ``dissimilarities`` (e.g. 'image', 'ontology',
-    'combined') and every feedback of ``feedbacks``, plus ``"<source>/l1/none"`` and ``"<source>/l1/rocchio"``
-    (plain L1 on the vectors); with ``truth`` (ground-truth term vectors, N×k) the same settings again under the
-    source ``"truth"`` as the ceiling of the term-based approach. All settings of one seed use the same queries.
+    'combined') and every feedback of ``feedbacks``, plus ``"<source>/l1/none"`` and ``"<source>/l1/<feedback>"``
+    for every feedback of ``feedbacks`` that leaves ``D`` alone, e.g. rocchio (plain L1 on the vectors); with
+    ``truth`` (ground-truth term vectors, N×k) the same settings again under the source ``"truth"`` as the ceiling
+    of the term-based approach. All settings of one seed use the same queries.
 
     Returns
     -------
@@ -361,7 +375,7 @@ def compare(likelihoods, diagnoses: Sequence[str], patients: Sequence[str], cate
     example_out = None
     for src, vectors in sources.items():
         grid = [(d, fb) for d in dissimilarities for fb in feedbacks]
-        grid += [("l1", fb) for fb in ("none", "rocchio") if fb in feedbacks or fb == "none"]
+        grid += [("l1", fb) for fb in _l1_feedbacks(feedbacks)]
         for dname, fb in grid:
             name = f"{src}/{dname}/{fb}"
             D = None if dname == "l1" else dissimilarities[dname]

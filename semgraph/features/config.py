@@ -13,7 +13,7 @@ _PRECISIONS = ("single", "double")
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Parameters of :func:`semgraph.features.extract` (defaults: ALGORITHMS.md §4.4).
+    """Parameters of :func:`semgraph.features.extract` (defaults: docs/algorithms.md §4.2–4.4).
 
     Attributes
     ----------
@@ -39,7 +39,7 @@ class FeatureConfig:
         Histogram range in HU; values outside fall into the end bins.
     padding : int, default 16
         Mirror padding (px) around the lesion box before the transform; at least ``patch_size // 2``.
-        ALGORITHMS.md §4.3 suggests ``>= 2^J · 6`` (96 for J = 4); 16 is the speed/edge-effect compromise.
+        docs/algorithms.md §4.3 suggests ``>= 2^J · 6`` (96 for J = 4); 16 is the speed/edge-effect compromise.
     precision : {'single', 'double'}, default 'single'
         Floating-point precision of the transform (the histogram is always exact).
     margin_features : bool, default False

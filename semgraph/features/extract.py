@@ -2,7 +2,7 @@
 
 The transform is computed once per ROI, on the lesion bounding box enlarged by half a patch (image pixels) and
 mirror-padded by ``config.padding``; energies are then read inside the ROI mask or inside each 12×12 patch. A
-patch is never transformed on its own (ALGORITHMS.md §4.3–4.4).
+patch is never transformed on its own (docs/algorithms.md §4.3–4.4).
 """
 
 from __future__ import annotations

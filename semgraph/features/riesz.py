@@ -56,7 +56,7 @@ def riesz_filters(shape, order: int, *, half: bool = True) -> np.ndarray:
 
     Notes
     -----
-    With ``u = ω / ||ω||`` (ALGORITHMS.md §4.2):
+    With ``u = ω / ||ω||`` (docs/algorithms.md §4.2):
 
     .. math:: \\hat R^{(n, N-n)}(\\omega) = \\sqrt{\\binom{N}{n}}\\,(-j u_1)^n (-j u_2)^{N-n},
 
@@ -158,7 +158,7 @@ def simoncelli_filters(shape, scales: int, *, initial_highpass: bool = False, ha
     ``ψ̂(ω) = cos(π/2 · log2(2||ω||/π))`` for ``π/4 < ||ω|| <= π``, else 0, and ``ψ̂_s(ω) = ψ̂(2^s ω)``.
     ``φ̂_J² = 1`` on ``||ω|| <= π/2^{J+1}``, ``1 − ψ̂(2^{J−1}ω)²`` on ``(π/2^{J+1}, π/2^J]``, 0 beyond;
     ``ĥ_0² = ψ̂(ω/2)²`` on ``(π/2, π]`` and 1 for ``||ω|| > π``. Then
-    ``ĥ_0² + Σ_s ψ̂_s² + φ̂_J² = 1`` on the whole grid; without ĥ_0 only on ``||ω|| <= π/2`` (ALGORITHMS.md §4.3).
+    ``ĥ_0² + Σ_s ψ̂_s² + φ̂_J² = 1`` on the whole grid; without ĥ_0 only on ``||ω|| <= π/2`` (docs/algorithms.md §4.3).
 
     References
     ----------

@@ -12,7 +12,7 @@ from semgraph.errors import InvalidInput, NotFound
 
 #: Largest accepted image side, in pixels (see ``max_size`` of :func:`semgraph.imaging.load_image`).
 DEFAULT_MAX_SIZE = 4096
-#: Smallest accepted ROI bounding-box side, in pixels: one texture patch (ALGORITHMS.md §4.4).
+#: Smallest accepted ROI bounding-box side, in pixels: one texture patch (docs/algorithms.md §4.4).
 DEFAULT_MIN_ROI = 12
 #: Most pixel or voxel data, in bytes once decompressed and decoded, that an image file may declare: 1 GiB (a NIfTI
 #: volume of 512 x 512 x 1024 voxels of 32 bits; a DICOM of 128 frames of 2048 x 2048 pixels of 16 bits). It is

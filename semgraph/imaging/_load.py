@@ -185,17 +185,6 @@ def _pick_slice(count: int, slice_index: int | None, what: str, name: str) -> in
 # --- DICOM ----------------------------------------------------------------------------------------------------
 
 
-def _first(ds, sequence_path: tuple[str, ...]):
-    """Follow ``sequence_path`` through first sequence items; None when an element is missing."""
-    node = ds
-    for keyword in sequence_path[:-1]:
-        seq = getattr(node, keyword, None)
-        if not seq:
-            return None
-        node = seq[0]
-    return getattr(node, sequence_path[-1], None)
-
-
 def _frame_group(ds, keyword: str, frame: int):
     """Return a functional-group macro item (shared, else per-frame) or None."""
     for groups, index in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", frame)):

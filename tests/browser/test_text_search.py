@@ -9,6 +9,7 @@ import pytest
 import ontology
 from ontology.paper_terms import paper_terms
 from semgraph.captions import write_captions
+from semgraph.config import DEFAULT_K
 from livesite import live_app
 from synthetic import write_synthetic_cases
 
@@ -55,7 +56,7 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     page.wait_for_selector(".group-head")
     heads = page.locator(".group-head h3").all_inner_texts()
     assert len(heads) >= 2 and len(set(heads)) == len(heads)
-    assert page.locator("ol.text-hits li").count() == 20
+    assert page.locator("ol.text-hits li").count() == DEFAULT_K  # of the 30 cases
     assert "img" in page.locator("ol.text-hits li .scores").first.inner_text()
     assert page.locator("ol.text-hits li .caption").first.inner_text().startswith("Liver lesion")
     assert "Decision support only" in page.locator("#query-suggestion").inner_text()
@@ -81,7 +82,7 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     assert sorted(present) == ["circumscribed margin", "hypodense", "nonenhancing"]
     first = page.locator("#hits article.hit").evaluate_all("els => els.map(e => e.dataset.case)")
     diagnoses = page.locator("#hits article.hit .diagnosis").all_inner_texts()
-    assert len(first) == 20
+    assert len(first) == DEFAULT_K
     shot(page, "24-text-session-round1")
 
     relevant = [c for c, d in zip(first, diagnoses) if d == "cyst"][:3]

@@ -176,9 +176,19 @@ def test_sparql_endpoint_over_http(live, query, method, fmt, accept, extra):
         assert live.snapshot() == before, f"a rejected request ({r.status_code}) changed the store"
 
 
-def test_zz_fuzz_summary():
-    print("fuzz examples run:", dict(sorted(COUNTS.items())), "total", sum(COUNTS.values()))
-    assert sum(COUNTS.values()) >= 500, COUNTS
+def test_zz_fuzz_summary(tmp_path_factory):
+    """Hypothesis really generates the examples asked for: the fixture-free fuzzers above run again here (so this
+    test passes alone and in any order) and must reach 500 examples between them."""
+    before = dict(COUNTS)
+    test_image_loader_random_and_truncated_bytes(tmp_path_factory=tmp_path_factory)
+    test_roi_mask_wrong_types_and_huge_dimensions()
+    test_manifest_reader(tmp_path_factory=tmp_path_factory)
+    test_text_query_parser()
+    here = {name: n - before.get(name, 0) for name, n in COUNTS.items() if n > before.get(name, 0)}
+    print("fuzz examples run:", dict(sorted(COUNTS.items())), "total", sum(COUNTS.values()),
+          "; in this test:", dict(sorted(here.items())))
+    assert set(here) == {"image loader", "roi mask", "manifest reader", "text parser"}, here
+    assert sum(here.values()) >= 500, here
 
 
 def test_schemathesis_api(live):

@@ -108,10 +108,21 @@ def test_store_resolution_order(run, tmp_path, monkeypatch):
     assert "unknown settings ['stor']" in run("ontology", "info", ok=False)
 
 
+def _command_paths(group, prefix=()) -> list[tuple[str, ...]]:
+    """Every registered command and group below ``group``, as argument paths (the group itself first)."""
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        paths.extend(_command_paths(command, prefix + (name,)) if hasattr(command, "commands") else [prefix + (name,)])
+    return paths
+
+
 def test_every_command_has_help(run):
-    for args in (["--help"], ["demo", "--help"], ["ontology", "--help"], ["ontology", "load", "--help"],
-                 ["ontology", "info", "--help"], ["ontology", "dissimilarity", "--help"], ["sparql", "--help"]):
-        assert "Usage: " in run(*args)
+    paths = _command_paths(cli)
+    assert len(paths) > 25 and ("ontology", "load") in paths and ("sparql",) in paths
+    for path in paths:
+        out = run(*path, "--help")
+        usage = out.splitlines()[0].split()  # Usage: PROG [path...] [OPTIONS] ...
+        assert usage[0] == "Usage:" and usage[2:2 + len(path)] == list(path) and "Options:" in out, (path, out)
 
 
 def test_console_script_runs(tmp_path):

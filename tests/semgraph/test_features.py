@@ -448,9 +448,9 @@ def test_bad_inputs(func):
 
 
 # ---------------------------------------------------------------------- single-transform path (extract_all)
+from bench import legacy_features as _legacy
 from semgraph.features import (
     MARGIN_FEATURE_NAMES,
-    _legacy,
     extract_all,
     margin_descriptors,
     patch_centres,
