@@ -37,7 +37,7 @@ from semgraph.evaluation import (
     run_protocol,
     simulate_likelihoods,
 )
-from semgraph.similarity import combine, image_dissimilarity
+from semgraph.retrieval.similarity import combine, image_dissimilarity
 
 KINDS = ("truth", "reader", "predicted")
 REPORTED_K = (1, 5, 10, 15, 20, 25)

@@ -8,13 +8,13 @@ holding all 40 values (1 for the rated level, 0 for the others, as a reader CSV 
 becomes the diagnosis (benign 1-2, indeterminate 3, malignant 4-5). Without the CSV (a checkout without
 ``shared/``) seeded random ratings of the same shape are used.
 
-* 1,200 cases are written as the app writes them: one :func:`semgraph.casegraph.write_case` per case.
+* 1,200 cases are written as the app writes them: one :func:`semgraph.graph.casegraph.write_case` per case.
 * 100,000 cases (the readings repeated under new ids) are bulk-loaded: the same triples
-  (:func:`semgraph.casegraph.case_triples`' layout) written as N-Triples and loaded with pyoxigraph's bulk loader.
+  (:func:`semgraph.graph.casegraph.case_triples`' layout) written as N-Triples and loaded with pyoxigraph's bulk loader.
 
 For each store the table gives, in one run: the previous read path (one SPARQL join over the likelihood nodes
 through ``Store.select``, rdflib terms per value; kept below as :func:`joined_read`) as the baseline, the current
-:func:`semgraph.snapshot.read_from_graph`, and ``Engine.from_store`` cold from the graph (``use_snapshot=False``)
+:func:`semgraph.graph.snapshot.read_from_graph`, and ``Engine.from_store`` cold from the graph (``use_snapshot=False``)
 and warm from the snapshot, with the ratio of each to the baseline. The new result is checked against the
 baseline's (same cases, same float64 matrix).
 
@@ -44,7 +44,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 import kg
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
-from semgraph.casegraph import (
+from semgraph.graph.casegraph import (
     Annotation,
     Case,
     annotation_iri,
@@ -55,8 +55,8 @@ from semgraph.casegraph import (
     update_annotations,
     write_case,
 )
-from semgraph.retrieval import Engine
-from semgraph.snapshot import read_from_graph, snapshot_path
+from semgraph.graph.snapshot import read_from_graph, snapshot_path
+from semgraph.retrieval.engine import Engine
 
 READINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "lidc-dev" / "readings.csv"
 #: Rating column → number of levels (malignancy is the diagnosis, not a term).
@@ -132,7 +132,7 @@ def build_written(folder: Path, n: int) -> float:
 
 
 def case_lines(case: Case, annotation: Annotation, graph: str) -> list[str]:
-    """The N-Quads of :func:`semgraph.casegraph.case_triples` for one ratings-only case, formatted directly (100k
+    """The N-Quads of :func:`semgraph.graph.casegraph.case_triples` for one ratings-only case, formatted directly (100k
     calls of ``case_triples`` would take minutes); :func:`build_bulk` checks them against ``case_triples``."""
     c, s, p = (f"<{iri}>" for iri in (case_iri(case.case_id), study_iri(case.study_id), patient_iri(case.patient_id)))
     a_iri = annotation_iri(case.case_id, annotation.kind)

@@ -2,7 +2,7 @@
 and the whole ingest (load DICOM + mask, ROI and patch features, feature file, one store write per case).
 
 Each ROI of the feature rows is a disk of diameter 128 px (bounding box 128×128) inside a 192×192 slice of
-liver-like noise. The whole-ingest rows run `semgraph.ingest.ingest` on a generated cohort (256×256 slices, the
+liver-like noise. The whole-ingest rows run `semgraph.exchange.ingest.ingest` on a generated cohort (256×256 slices, the
 generator's lesion sizes) into an embedded store, each in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) and its tracemalloc peak belong to that ingest alone: 10,000 cases (1,000 with --quick).
 The first table compares, in the same run, the previous ingest path (``extract`` + ``extract_patches``, two
@@ -92,10 +92,10 @@ def stage_profile(cohort: str, n: int, config: FeatureConfig) -> dict:
     import tempfile
 
     import kg
-    from semgraph.casegraph import Annotation, write_case
     from semgraph.cohort import read_manifest
+    from semgraph.exchange.ingest import CaseFeatures, _manifest_case, save_features
+    from semgraph.graph.casegraph import Annotation, write_case
     from semgraph.imaging import load_image, roi_mask
-    from semgraph.ingest import CaseFeatures, _manifest_case, save_features
 
     manifest = read_manifest(Path(cohort) / "manifest.json")
     t = dict.fromkeys(("dicom", "png_mask", "features", "feature_file", "store_write"), 0.0)
@@ -125,7 +125,7 @@ def stage_profile(cohort: str, n: int, config: FeatureConfig) -> dict:
 _INGEST_CHILD = r"""
 import json, resource, sys, time, tracemalloc
 import kg
-from semgraph.ingest import ingest
+from semgraph.exchange.ingest import ingest
 cohort, data, trace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 if trace:
     tracemalloc.start()
@@ -151,7 +151,7 @@ def whole_ingest(n: int, profile_cases: int = 200) -> tuple[list[dict], dict]:
         start = time.perf_counter()
         generate(n, seed=0, out_dir=f"{tmp}/cohort", progress=False)
         generated = time.perf_counter() - start
-        from semgraph.ingest import INGEST_FEATURE_CONFIG
+        from semgraph.exchange.ingest import INGEST_FEATURE_CONFIG
 
         stages = stage_profile(f"{tmp}/cohort", min(profile_cases, n), INGEST_FEATURE_CONFIG)
         for trace in (False, True):
@@ -234,7 +234,7 @@ def main(argv=None) -> dict:
         "rows": rows,
         "ingest_stages": stages,
         "ingest_rows": ingest_rows,
-        "ingest_note": "ROI/s of semgraph.ingest.ingest (DICOM + PNG mask load, ROI + patch features, npz file, "
+        "ingest_note": "ROI/s of semgraph.exchange.ingest.ingest (DICOM + PNG mask load, ROI + patch features, npz file, "
                        "one atomic store write per case) into an embedded store, in a subprocess; maxrss = peak "
                        "resident memory of that subprocess; the tracemalloc row is slower (tracing overhead)",
     }

@@ -128,7 +128,7 @@ def main() -> None:
         result["cases"] = n
 
         import kg
-        from semgraph.retrieval import Engine
+        from semgraph.retrieval.engine import Engine
 
         with kg.open_store(data / "graph") as store:
             t = time.perf_counter()

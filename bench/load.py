@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> dict:
             stacks.write_text(log)
             print(f"requests timed out: the server's thread stacks are in {stacks}")
 
-        from semgraph.check import check_store
         from semgraph.config import Config
+        from semgraph.graph.check import check_store
 
         with Config.load({"data_dir": str(folder)}).open_store() as store:
             integrity = check_store(store)

@@ -1,7 +1,7 @@
 """Benchmark HSBD top-K retrieval: projected L1 index vs naive per-pair HSBD vs sklearn L1 brute force.
 
 For each database size N, random term-likelihood vectors (k = 18 terms, fixed seed) are indexed with
-:class:`semgraph.index.HSBDIndex`, and the script measures
+:class:`semgraph.retrieval.index.HSBDIndex`, and the script measures
 
 * ``index``: median latency of a single top-K query on the projected index (``Y = A M^T``, blocked L1 scan);
 * ``naive``: HSBD computed pair by pair with the literal level-by-level loop (dendrogram built once), timed on a
@@ -10,7 +10,7 @@ For each database size N, random term-likelihood vectors (k = 18 terms, fixed se
   different metric: a speed baseline only);
 * ``rebuild``: time to go from a new dissimilarity matrix to a searchable index (new dendrogram, new M, new Y);
 * ``Y MiB``: memory of the projected vectors (float32);
-* ``round``: one relevance-feedback round of a retrieval session (:mod:`semgraph.sessions`) with 3 relevant and
+* ``round``: one relevance-feedback round of a retrieval session (:mod:`semgraph.feedback.sessions`) with 3 relevant and
   3 irrelevant marks, for the 19 paper terms: ``apply_feedback`` (penalty), rebuild of the index for the new D and
   the new top-K ranking with explanations, EXCLUDING the store write (median of ``--feedback-repeats``), for N up to
   ``--feedback-max`` (default 100k);
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semgraph import hsbd
-from semgraph.index import HSBDIndex
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.index import HSBDIndex
 
 DEFAULT_SIZES = (72, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (72, 10_000)
@@ -255,7 +255,7 @@ def counted(index: HSBDIndex):
 
 def bench_pruning(n: int, args, rng: np.random.Generator) -> list[dict]:
     """Pruned search vs full scan, stored and derived index, on random and on cohort-like data."""
-    import semgraph.index as index_module
+    import semgraph.retrieval.index as index_module
 
     rows = []
     for data in ("random", "cohort"):
@@ -288,9 +288,9 @@ def bench_feedback(n: int, args, rng: np.random.Generator) -> dict:
 
     import kg
     from ontology.paper_terms import paper_terms
-    from semgraph.casegraph import Case
-    from semgraph.retrieval import Engine
-    from semgraph.sessions import start_session
+    from semgraph.feedback.sessions import start_session
+    from semgraph.graph.casegraph import Case
+    from semgraph.retrieval.engine import Engine
 
     terms = paper_terms()
     k = len(terms)

@@ -7,7 +7,7 @@ mean NDCG@K (K = 5, 10, 25, Järvelin–Kekäläinen form, ideal ordering over t
 
 * ``hsbd``: w = (1, 0), masked HSBD over the mentioned categories (default), and ``hsbd-full`` (all terms);
 * ``text``: w = (0, 1), TF-IDF cosine between the query's negation-aware caption text
-  (:func:`semgraph.fusion.caption_query_text`) and the captions, and ``text-raw``: the same with the raw query text
+  (:func:`semgraph.retrieval.fusion.caption_query_text`) and the captions, and ``text-raw``: the same with the raw query text
   (before negation handling: "no enhancement" then favours the captions that mention enhancement);
 * ``fused``: w = (0.7, 0.3) (LifeSeeker), masked; and ``fused-full``.
 
@@ -21,7 +21,7 @@ clamped, as the retrieval engine uses when no baseline is stored.
 
 Then feedback on text queries: on a demo store of 72 cases (:func:`semgraph.cli.demo_cmd.build_demo`, seed 0, 128
 px: trained term models, predicted likelihoods, the combined baseline D), each query starts a retrieval session
-whose query is its parsed term vector (:func:`semgraph.sessions.start_text_session`; the session ranks every case by
+whose query is its parsed term vector (:func:`semgraph.feedback.sessions.start_text_session`; the session ranks every case by
 HSBD over all terms). A simulated reader who knows the diagnoses marks, among the top 10 not yet marked, the first 3
 of the intended diagnosis relevant and the first 3 others irrelevant; :meth:`Session.feedback` applies the round
 (``rocchio``, ``regularised`` or ``regularised+rocchio``, default parameters) and re-ranks. Mean NDCG@10 (whole
@@ -46,13 +46,13 @@ import numpy as np
 
 import kg
 import ontology
-from semgraph import hsbd
-from semgraph.captions import caption
 from semgraph.cohort import iter_labels
 from semgraph.evaluation.metrics import ndcg
-from semgraph.fusion import Corpus, rank_fused, rank_text_query
-from semgraph.suggest import evaluate_suggestion
-from semgraph.textquery import Vocabulary, parse_text
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.fusion import Corpus, rank_fused, rank_text_query
+from semgraph.retrieval.suggest import evaluate_suggestion
+from semgraph.text.captions import caption
+from semgraph.text.textquery import Vocabulary, parse_text
 
 #: (intended diagnosis, query text): typical portal-venous CT findings, two phrasings per diagnosis.
 QUERIES: tuple[tuple[str, str], ...] = (
@@ -144,9 +144,9 @@ def _reader_marks(ranking: list[str], marked: set[str], dx: dict, diagnosis: str
 def feedback_run(rounds: int = 3, n: int = 72, seed: int = 0, size: int = 128) -> dict:
     """NDCG@10 of text-query sessions before and after ``rounds`` rounds of simulated feedback (see the notes)."""
     from semgraph.cli.demo_cmd import build_demo
-    from semgraph.feedback import FeedbackParams
-    from semgraph.retrieval import Engine
-    from semgraph.sessions import start_text_session
+    from semgraph.feedback.algorithms import FeedbackParams
+    from semgraph.feedback.sessions import start_text_session
+    from semgraph.retrieval.engine import Engine
 
     with tempfile.TemporaryDirectory() as tmp:
         store = kg.open_store(Path(tmp) / "graph")

@@ -12,7 +12,7 @@ ontology-only baseline. ``--data-root`` keeps the built folders (``DIR/cases-N``
 live in a temporary folder.
 
 The first search of a fresh server builds the retrieval engine (``Engine.from_store``: from the snapshot beside the
-store when it is current, else through SPARQL, writing the snapshot; :mod:`semgraph.snapshot`); it is timed on its
+store when it is current, else through SPARQL, writing the snapshot; :mod:`semgraph.graph.snapshot`); it is timed on its
 own, with which of the two it was, then the server is warmed up. Each concurrency level then runs C closed-loop clients (threads with one requests.Session
 each, logged in as a radiologist, CSRF token in ``X-CSRF-Token``) over a bounded number of operations:
 
@@ -250,9 +250,9 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
     """In-process: Engine.from_store time, one search and one round profiled and broken into steps."""
     from flask import json as fjson
 
-    from semgraph import sessions
-    from semgraph.retrieval import Engine
-    from semgraph.snapshot import snapshot_path
+    from semgraph.feedback import sessions
+    from semgraph.graph.snapshot import snapshot_path
+    from semgraph.retrieval.engine import Engine
     from webapp import create_app
     from webapp import workbench as wb
 
@@ -364,7 +364,7 @@ def prepare(size: int, root: Path) -> tuple[Path, dict]:
 
 
 def _snapshot_mtime(folder: Path) -> float | None:
-    from semgraph.snapshot import snapshot_file
+    from semgraph.graph.snapshot import snapshot_file
 
     path = snapshot_file(folder / "graph")
     return path.stat().st_mtime if path.is_file() else None

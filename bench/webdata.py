@@ -7,7 +7,7 @@
   triples of ~5k cases are built at once as pyoxigraph quads and written with pyoxigraph's ``bulk_extend`` straight
   into the store folder (``Store.load``, one transaction per call, managed ~20k quads/s and slowed down as the store
   grew: about 20 minutes for 100k cases). The
-  triples have exactly the shape :func:`semgraph.casegraph.case_triples` gives (checked against it on the first
+  triples have exactly the shape :func:`semgraph.graph.casegraph.case_triples` gives (checked against it on the first
   cases before anything is written). Vectors are the reader labels of :func:`semgraph.cohort.iter_labels` plus
   Gaussian noise, clipped to [0, 1]; metadata (age, sex, date, phase, segment) is drawn from a seeded generator.
   The RadLex liver subset and an ontology-only baseline (``similarity.write_baseline``, Kurtz measure) complete it.
@@ -31,7 +31,8 @@ import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from kg.sparql import to_oxigraph
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import (
+from semgraph.config import Config
+from semgraph.graph.casegraph import (
     Annotation,
     Case,
     annotation_iri,
@@ -41,7 +42,6 @@ from semgraph.casegraph import (
     patient_iri,
     study_iri,
 )
-from semgraph.config import Config
 
 #: Benchmark users: name → (role, password).
 USERS = {"bench-rad": ("radiologist", "bench-radiologist-pw"), "bench-cur": ("curator", "bench-curator-pw")}
@@ -173,7 +173,7 @@ def _check_shape(builder: _Triples, case: Case, vector: np.ndarray, when: dt.dat
 def build_large_folder(data_dir: Path, *, n: int = 100_000, seed: int = 0, noise: float = 0.15,
                        progress=print) -> dict:
     """A data folder with ``n`` likelihoods-only cases, radlex-liver and an ontology-only baseline."""
-    from semgraph import similarity
+    from semgraph.retrieval import similarity
 
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import kg
-
-from .errors import ConfigurationError
+from semgraph.errors import ConfigurationError
 
 #: The TOML file read when present (overridden by ``SEMGRAPH_CONFIG``).
 DEFAULT_CONFIG_FILE = "semgraph.toml"
@@ -111,7 +110,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     # --- built-in limits (not settable)
     Setting("DEFAULT_K", 25, "Results of a search or a feedback session when no k is given: `semgraph query`, "
                              "`semgraph search`, `semgraph feedback`, the web pages, the JSON API (`k`) and "
-                             "`Engine.search_*` / `semgraph.sessions`.", "fixed"),
+                             "`Engine.search_*` / `semgraph.feedback.sessions`.", "fixed"),
     Setting("MAX_K", 200, "Largest k the web pages and the JSON API accept (400 beyond).", "fixed"),
     Setting("MAX_UPLOAD_BYTES", 8 * 1024 * 1024, "Largest uploaded image or mask file in bytes (413 beyond; "
                                                  "MAX_CONTENT_LENGTH bounds the whole request).", "fixed"),
@@ -135,7 +134,7 @@ def setting(name: str) -> Setting:
     raise KeyError(name)
 
 
-#: Default number of results (CLI ``--k``, web pages, JSON API, :class:`~semgraph.retrieval.Engine`, sessions).
+#: Default number of results (CLI ``--k``, web pages, JSON API, :class:`~semgraph.retrieval.engine.Engine`, sessions).
 DEFAULT_K: int = setting("DEFAULT_K").default
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 __all__ = ["FORMULA_STARTS", "csv_text", "data_file", "spreadsheet_cell", "write_atomically"]
 

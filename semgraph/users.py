@@ -31,8 +31,8 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from .errors import InvalidInput, NotFound, SemgraphError, TooManyRequests
-from .files import write_atomically
+from semgraph.errors import InvalidInput, NotFound, SemgraphError, TooManyRequests
+from semgraph.files import write_atomically
 
 #: The roles, from the least to the most privileged. ``admin`` may do everything the others may.
 ROLES = ("researcher", "radiologist", "curator", "admin")

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cohort import iter_labels
+from semgraph.graph.casegraph import Annotation, Case, write_case
 
 TERMS = [t.iri for t in paper_terms()]
 
@@ -20,7 +20,7 @@ def write_synthetic_cases(store, n: int, seed: int, details: Callable[[int], dic
     """Write ``n`` cases of the seeded synthetic cohort (study ``S{i}``), each with one predicted annotation.
 
     Likelihoods are ``clip(0.1 + 0.8·reader label + U(−0.08, 0.08), 0, 1)`` per term; ``details(i)`` gives more
-    :class:`~semgraph.casegraph.Case` fields (dates, age, sex ...) for the i-th case.
+    :class:`~semgraph.graph.casegraph.Case` fields (dates, age, sex ...) for the i-th case.
     """
     rng = np.random.default_rng(seed)
     for i, lab in enumerate(iter_labels(n, seed)):

@@ -106,8 +106,8 @@ def test_the_built_in_limits_are_the_ones_the_code_uses():
     import flask
 
     from semgraph.cli import query_cmd, text_cmd
-    from semgraph.retrieval import Engine
-    from semgraph.sessions import start_session
+    from semgraph.feedback.sessions import start_session
+    from semgraph.retrieval.engine import Engine
     from webapp import textsearch
     from webapp import workbench as wb
 

@@ -15,8 +15,12 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from semgraph.errors import InvalidInput
-from semgraph.feedback import DEFAULT_ALGORITHM, TEXT_ALGORITHM, available_algorithms
-from semgraph.sessions import list_sessions
+from semgraph.feedback.algorithms import (
+    DEFAULT_ALGORITHM,
+    TEXT_ALGORITHM,
+    available_algorithms,
+)
+from semgraph.feedback.sessions import list_sessions
 
 from . import jobs as jobs_mod
 from . import thumbnails
@@ -103,10 +107,10 @@ def _image_vector(user: str):
 
 
 def image_warnings(record: dict, roi: dict) -> list[dict]:
-    """Out-of-distribution warnings (:func:`semgraph.ood.check_image_query`: modality, intensity, features) of the
+    """Out-of-distribution warnings (:func:`semgraph.terms.ood.check_image_query`: modality, intensity, features) of the
     uploaded image ``record`` with region ``roi``, as ``{code, message}``; run after :func:`wb.image_query`, which
     fails first on a bad image. Warnings never stop the search."""
-    from semgraph.ood import check_image_query
+    from semgraph.terms.ood import check_image_query
 
     _, folder = wb.get_upload(record["token"])
     hu_range = tuple(record["hu_range"]) if record.get("hu_range") else None

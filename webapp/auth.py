@@ -29,8 +29,8 @@ from flask import (
 )
 from rdflib import URIRef
 
-from semgraph.casegraph import user_iri
 from semgraph.errors import SemgraphError
+from semgraph.graph.casegraph import user_iri
 from semgraph.users import LoginThrottle, User
 
 from .errors import wants_json

@@ -22,7 +22,7 @@ Jobs
 ----
 ``ingest``
     An uploaded zip of a cohort folder (``manifest.json`` + images + masks, e.g. from ``semgraph cohort generate``)
-    is unpacked to ``DATA_DIR/cohorts/<random id>/`` and ingested with :func:`semgraph.ingest.ingest_manifest`,
+    is unpacked to ``DATA_DIR/cohorts/<random id>/`` and ingested with :func:`semgraph.exchange.ingest.ingest_manifest`,
     with the latest term model when there is one. Progress: one step per case of the manifest. Before anything is
     written, the upload is refused (400) for an unsafe member name (absolute, ``..``), more than
     :data:`MAX_ZIP_MEMBERS` members, more than :data:`MAX_UNPACKED_BYTES` in all, a member over
@@ -32,7 +32,7 @@ Jobs
     whose ``manifest.json`` cannot be read. A refused upload, or an ingest job that fails before writing a case,
     removes what it unpacked; the folder of a job that wrote cases stays, since they refer to its files.
 ``train``
-    :func:`semgraph.ingest.train` on every ingested image case, then :func:`semgraph.ingest.annotate` with the new
+    :func:`semgraph.exchange.ingest.train` on every ingested image case, then :func:`semgraph.exchange.ingest.annotate` with the new
     model. Progress: three steps (training set, fit, annotate).
 
 When a job finishes the engine and model caches are dropped in every process serving the data folder
@@ -348,7 +348,7 @@ def ingest_work(svc, manifest, unpacked: Path) -> Callable[[Progress], dict]:
     folder stays (the case refers to its files; running the job again skips the cases written).
     """
     def work(progress: Progress) -> dict:
-        from semgraph.ingest import ingest_manifest, latest_model
+        from semgraph.exchange.ingest import ingest_manifest, latest_model
 
         progress.total(len(manifest.cases))
         seen: list[str] = []
@@ -375,7 +375,7 @@ def ingest_work(svc, manifest, unpacked: Path) -> Callable[[Progress], dict]:
 def train_work(svc) -> Callable[[Progress], dict]:
     """The work of a training job: train term models, then annotate every image case with them."""
     def work(progress: Progress) -> dict:
-        from semgraph.ingest import annotate, train, training_set
+        from semgraph.exchange.ingest import annotate, train, training_set
 
         progress.total(3)
         progress.say("reading the training set")

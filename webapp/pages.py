@@ -9,8 +9,8 @@ from rdflib import BNode, Literal, URIRef
 
 from kg import StoreError
 from kg.sparql import PREFIXES
-from semgraph.casegraph import user_iri
 from semgraph.errors import SemgraphError
+from semgraph.graph.casegraph import user_iri
 
 from . import vocabulary as vocab
 from .auth import Forbidden, current_user

@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from semgraph.errors import InvalidInput
-from semgraph.sessions import list_sessions
+from semgraph.feedback.sessions import list_sessions
 
 from . import jobs as jobs_mod
 from . import thumbnails

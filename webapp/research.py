@@ -2,10 +2,10 @@
 
 HTML: ``/research/relations`` (filter by term, minimum change, minimum sessions, user and date range, all as query
 parameters; sort by clicking a column header: ``sort`` and ``order`` parameters, done on the server). Downloads with
-the same filters, one per export format of :mod:`semgraph.export` (``/research/<stem><extension>``, e.g.
+the same filters, one per export format of :mod:`semgraph.exchange.export` (``/research/<stem><extension>``, e.g.
 ``/research/export.ttl``, ``/research/report.md``).
 JSON: ``/api/v1/relations`` and ``/api/v1/relations/proposals``. Researchers, curators and admins only.
-All domain logic is in :mod:`semgraph.export`.
+All domain logic is in :mod:`semgraph.exchange.export`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import datetime as dt
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
-from semgraph import export as ex
 from semgraph.errors import InvalidInput
+from semgraph.exchange import export as ex
 
 from .auth import login_required
 from .openapi import add_path, add_schema, error_response, json_response, ref
@@ -27,7 +27,7 @@ api_bp = Blueprint("research_api", __name__, url_prefix="/api/v1")
 #: Roles that see the researchers' pages (admin always passes).
 ROLES = ("researcher", "curator")
 
-#: The downloads: one per export format of :mod:`semgraph.export`, by its download file name.
+#: The downloads: one per export format of :mod:`semgraph.exchange.export`, by its download file name.
 _DOWNLOADS = {f.download: f for f in map(ex.get_format, ex.available_formats())}
 _COLUMNS = (("pair", "Term pair"), ("baseline", "Baseline"), ("learned", "Learned"), ("change", "Change"),
             ("rounds", "Rounds"), ("sessions", "Sessions"), ("users", "Users"), ("first", "First"),

@@ -143,8 +143,8 @@ class Services:
 
     def collection(self):
         """The collection the app works on: the ``collection`` setting, else the store's only one
-        (:func:`semgraph.collection.resolve`)."""
-        from semgraph.collection import resolve
+        (:func:`semgraph.graph.collection.resolve`)."""
+        from semgraph.graph.collection import resolve
 
         return resolve(self.store, self.config.collection or None)
 

@@ -27,7 +27,7 @@ from flask import Flask
 
 from semgraph.config import Config
 from semgraph.errors import SemgraphError
-from semgraph.snapshot import snapshot_file
+from semgraph.graph.snapshot import snapshot_file
 
 from . import create_app, workbench
 
@@ -133,7 +133,7 @@ def serve_workers(config: Config, host: str, port: int, workers: int, threads: i
 
 def _prepare_snapshot(config: Config) -> None:
     """Write a current engine snapshot of the embedded store, before the store server takes the folder."""
-    from semgraph.retrieval import Engine
+    from semgraph.retrieval.engine import Engine
 
     click.echo("preparing the retrieval engine's snapshot ...", err=True)
     store = config.open_store()

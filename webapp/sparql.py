@@ -29,8 +29,8 @@ from kg import QueryError, Result
 from kg.namespaces import GRAPH, ID
 from kg.replica import QueryReplica
 from kg.sparql import check_nesting, outbound_operations, query_form
-from semgraph.casegraph import update_annotations, user_iri
 from semgraph.errors import SemgraphError
+from semgraph.graph.casegraph import update_annotations, user_iri
 
 from .auth import Forbidden, NotLoggedIn, current_user
 from .csrf import check_csrf, csrf_exempt

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from semgraph.rounds import recorded
+from semgraph.graph.rounds import recorded
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ HTML: ``/search?q=...&group=diagnosis|patient|cluster&k=&w_img=&case=`` (``case`
 diagnosis-suggestion panels of one result); ``POST /search/session`` (form ``q``, ``k``, ``csrf_token``; radiologists)
 starts a feedback session whose query is the parsed term vector of the text and redirects to its page. JSON: ``/api/v1/parse?text=`` (the chips), ``/api/v1/search/text``,
 ``/api/v1/cases/<id>/timeline``, ``/api/v1/cases/<id>/suggestion``. Logged-in users only. The parsing, ranking,
-grouping, timeline and vote are :mod:`semgraph.textquery`, :mod:`semgraph.fusion`, :mod:`semgraph.grouping`,
-:mod:`semgraph.timeline` and :mod:`semgraph.suggest`; this module only wires them to HTTP.
+grouping, timeline and vote are :mod:`semgraph.text.textquery`, :mod:`semgraph.retrieval.fusion`, :mod:`semgraph.retrieval.grouping`,
+:mod:`semgraph.retrieval.timeline` and :mod:`semgraph.retrieval.suggest`; this module only wires them to HTTP.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import numpy as np
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from kg.namespaces import VOCABULARY_GRAPH
-from semgraph.casegraph import annotation_stamps
 from semgraph.config import DEFAULT_K, setting
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.fusion import Corpus, rank_noted_query, rank_text_query
-from semgraph.grouping import GROUPINGS, group
-from semgraph.suggest import DISCLAIMER, suggest, suggest_for_vector
-from semgraph.textquery import MAX_TEXT_LENGTH, Vocabulary, parse_text
-from semgraph.timeline import patient_timeline
+from semgraph.graph.casegraph import annotation_stamps
+from semgraph.retrieval.fusion import Corpus, rank_noted_query, rank_text_query
+from semgraph.retrieval.grouping import GROUPINGS, group
+from semgraph.retrieval.suggest import DISCLAIMER, suggest, suggest_for_vector
+from semgraph.retrieval.timeline import patient_timeline
+from semgraph.text.textquery import MAX_TEXT_LENGTH, Vocabulary, parse_text
 
 from . import workbench as wb
 from .auth import current_user, login_required

@@ -1,14 +1,14 @@
 """What the radiologists' pages (:mod:`webapp.radiology`) and their JSON twin (:mod:`webapp.api_retrieval`) share.
 
-* The retrieval engine (:class:`semgraph.retrieval.Engine`) built once per app and kept in the services cache;
+* The retrieval engine (:class:`semgraph.retrieval.engine.Engine`) built once per app and kept in the services cache;
   :func:`invalidate` drops it (a background ingest or training job does so when it finishes, and so does a SPARQL
   Update through ``/sparql``). It also writes a new token to ``DATA_DIR/cache-generation``; every app serving
   the same data folder (``semgraph serve --workers N``) compares that token with the one its caches were built
   under and drops them when it changed, so a write through one worker process is seen by all.
 * Retrieval sessions across requests. A session lives at ``/sessions/<id>``: its start (query, user, k, filters,
-  a label) is kept in ``DATA_DIR/web-sessions/<id>.json`` because :mod:`semgraph.sessions` records a session only
+  a label) is kept in ``DATA_DIR/web-sessions/<id>.json`` because :mod:`semgraph.feedback.sessions` records a session only
   with its first feedback round; its rounds live in the store and are replayed with
-  :func:`semgraph.sessions.load_session` when the session is not in this process's memory (after a restart).
+  :func:`semgraph.feedback.sessions.load_session` when the session is not in this process's memory (after a restart).
   On a store that other processes write to (:attr:`kg.Store.shared`), a session kept in memory is checked against
   the rounds stored for it before each use and replayed when another process added or undid a round.
 * Uploaded query images (``DATA_DIR/uploads/<token>/``), checked for size, type and content. An upload is
@@ -38,21 +38,21 @@ from pathlib import Path
 import numpy as np
 
 from kg.namespaces import ANNOTATIONS_GRAPH
-from semgraph import grouping
-from semgraph.casegraph import case_iri
 from semgraph.config import DEFAULT_K, setting
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.feedback import FeedbackParams, session_algorithm
-from semgraph.files import write_atomically
-from semgraph.retrieval import Engine, Filters, Hit, parse_filter
-from semgraph.rounds import case_rounds
-from semgraph.sessions import (
+from semgraph.feedback.algorithms import FeedbackParams, session_algorithm
+from semgraph.feedback.sessions import (
     RELEVANCE,
     Session,
     load_session,
     start_session,
     start_text_session,
 )
+from semgraph.files import write_atomically
+from semgraph.graph.casegraph import case_iri
+from semgraph.graph.rounds import case_rounds
+from semgraph.retrieval import grouping
+from semgraph.retrieval.engine import Engine, Filters, Hit, parse_filter
 
 from .auth import Forbidden, current_user
 from .services import Services, services
@@ -133,7 +133,7 @@ def invalidate(svc: Services) -> None:
 
 def term_model(svc: Services | None = None):
     """The latest trained term model of the data folder; :class:`NoModel` (409) when none was trained."""
-    from semgraph.ingest import latest_model, models_dir
+    from semgraph.exchange.ingest import latest_model, models_dir
 
     svc = svc or services()
     marker = models_dir(svc.config.data_dir) / "LATEST"
@@ -288,7 +288,7 @@ def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label:
     record; the session page and its JSON show them.
 
     With ``text`` (and ``query=None``) the query is the parsed term vector of a free-text query
-    (:func:`semgraph.sessions.start_text_session`). ``algorithm`` is the feedback algorithm of every round of the
+    (:func:`semgraph.feedback.sessions.start_text_session`). ``algorithm`` is the feedback algorithm of every round of the
     session (default: :func:`session_algorithm`).
     """
     svc = services()
@@ -442,7 +442,7 @@ def undo(entry: Entry, user, *, seen: int | None = None) -> int:
     returns the number of the round that was undone.
 
     The round is dropped only while it is the session's last round in the store (see
-    :meth:`semgraph.sessions.Session.undo`): when another window or server process added or undid a round
+    :meth:`semgraph.feedback.sessions.Session.undo`): when another window or server process added or undid a round
     meanwhile, the 409 leaves the store as it is and the next request works on the session as stored.
     """
     check_owner(entry, user)
@@ -649,7 +649,7 @@ def list_cases(q: str = "", diagnosis: str = "", limit: int = 50, offset: int = 
 
 def case_detail(case_id: str) -> dict:
     """Metadata, caption, all annotations, the patient's other studies and the feedback history of a case."""
-    from semgraph.timeline import patient_timeline
+    from semgraph.retrieval.timeline import patient_timeline
 
     eng = engine()
     check_id(case_id, "case")
@@ -831,14 +831,14 @@ def round_dissimilarity(entry: Entry, number: int | None) -> tuple[int, np.ndarr
 
 
 def dendrogram_svg(D, labels, terms=None, highlight=(), *, title: str = "") -> str:
-    """A horizontal dendrogram of the terms under ``D`` (:func:`semgraph.hsbd.dendrogram`) as SVG text.
+    """A horizontal dendrogram of the terms under ``D`` (:func:`semgraph.retrieval.hsbd.dendrogram`) as SVG text.
 
     Leaves are rows (labels on the right), merge heights run along x from 0 (left) to the root's height; labels of
     ``highlight`` terms are drawn bold in orange. Every text is XML-escaped.
     """
     from xml.sax.saxutils import escape
 
-    from semgraph import hsbd
+    from semgraph.retrieval import hsbd
 
     tree = hsbd.dendrogram(D)
     k = tree.k

@@ -12,9 +12,8 @@ import click
 
 from kg import StoreError
 from ontology import OntologyError
-
-from ..config import SETTINGS, Config, setting
-from ..errors import SemgraphError
+from semgraph.config import SETTINGS, Config, setting
+from semgraph.errors import SemgraphError
 
 _HELP = {s.name: f"{s.help} [env: {s.env}]" for s in SETTINGS}
 
@@ -27,7 +26,7 @@ class State:
 
     def collection(self, store, name: str | None = None):
         """The collection ``name`` (``--collection``), else the configured one, else the store's only one."""
-        from ..collection import resolve
+        from semgraph.graph.collection import resolve
 
         return resolve(store, name or self.config.collection or None)
 

@@ -1,10 +1,10 @@
-"""``semgraph backup`` and ``semgraph restore`` (see :mod:`semgraph.backup`)."""
+"""``semgraph backup`` and ``semgraph restore`` (see :mod:`semgraph.graph.backup`)."""
 
 from __future__ import annotations
 
 import click
 
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 
 @cli.command(name="backup")
@@ -18,7 +18,7 @@ def backup_command(state: State, out_dir: str, include_secrets: bool) -> None:
 
     users.json and secret_key are left out unless --include-secrets.
     """
-    from semgraph.backup import backup
+    from semgraph.graph.backup import backup
 
     location = state.config.store_location
     remote = location.startswith(("http://", "https://"))
@@ -39,7 +39,7 @@ def backup_command(state: State, out_dir: str, include_secrets: bool) -> None:
 @handle_errors
 def restore_command(state: State, backup_dir: str, into: str | None, force: bool) -> None:
     """Verify a backup's checksums and restore it into a new data folder (embedded store in DIR/graph)."""
-    from semgraph.backup import restore
+    from semgraph.graph.backup import restore
 
     target = into or state.config.data_dir
     info = restore(backup_dir, target, force=force)

@@ -1,4 +1,4 @@
-"""``semgraph check``: the integrity check of the store (see :mod:`semgraph.check`)."""
+"""``semgraph check``: the integrity check of the store (see :mod:`semgraph.graph.check`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 
 @cli.command(name="check")
@@ -20,7 +20,7 @@ def check_command(state: State, fmt: str) -> None:
     Reads only. Prints what was checked and every problem (at most 50 listed per kind); exits with status 1 when
     there is a problem.
     """
-    from semgraph.check import check_store
+    from semgraph.graph.check import check_store
 
     with state.config.open_store(read_only=not state.config.store_location.startswith(("http://", "https://"))) \
             as store:

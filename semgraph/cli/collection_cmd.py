@@ -7,8 +7,7 @@ import json
 import click
 
 from kg.namespaces import ANNOTATIONS_GRAPH
-
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 _COUNTS = "SELECT ?c (COUNT(?case) AS ?n) WHERE { GRAPH $a { ?case a sg:Case ; sg:inCollection ?c } } GROUP BY ?c"
 _ALL = "SELECT (COUNT(?case) AS ?n) WHERE { GRAPH $a { ?case a sg:Case } }"
@@ -33,7 +32,7 @@ def collection_group() -> None:
 @handle_errors
 def collection_list(state: State, fmt: str) -> None:
     """List the collections of the store with their number of cases and terms."""
-    from ..collection import bundled, stored_collections
+    from semgraph.graph.collection import bundled, stored_collections
 
     with state.config.open_store(read_only=True) as store:
         collections = stored_collections(store) or [bundled()]

@@ -15,9 +15,8 @@ import click
 
 import ontology
 from ontology.paper_terms import paper_terms
-
-from ..errors import NotFound
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
+from semgraph.errors import NotFound
 
 
 class _Steps:
@@ -32,9 +31,11 @@ class _Steps:
 
 def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[str]:
     """Create what is missing in ``data_dir`` and its store; return the lines of the summary."""
-    from .. import captions, ingest, similarity, synonyms
-    from ..casegraph import read_cases
-    from ..cohort import generate
+    from semgraph.cohort import generate
+    from semgraph.exchange import ingest
+    from semgraph.graph.casegraph import read_cases
+    from semgraph.retrieval import similarity
+    from semgraph.text import captions, synonyms
 
     steps = _Steps()
     terms = [t.iri for t in paper_terms()]
@@ -83,7 +84,7 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
 
 def demo_users(data_dir: Path) -> list[str]:
     """Create one user per role with a fresh random password if the data folder has no users yet."""
-    from ..users import ROLES, UserStore
+    from semgraph.users import ROLES, UserStore
 
     users = UserStore.in_data_dir(data_dir)
     if users.list():
@@ -119,6 +120,6 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool, n: int, seed:
         click.echo("next: semgraph serve | semgraph query --case case-000001 | semgraph search 'hypodense, "
                    "peripheral nodular enhancement'")
         return
-    from .serve_cmd import serve
+    from semgraph.cli.serve_cmd import serve
 
     ctx.invoke(serve, host=host, port=port)

@@ -9,10 +9,9 @@ import click
 import numpy as np
 
 import ontology
-
-from ..casegraph import read_cases, read_likelihoods
-from ..errors import InvalidInput, NotFound
-from . import State, cli, collection_option, handle_errors
+from semgraph.cli import State, cli, collection_option, handle_errors
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.graph.casegraph import read_cases, read_likelihoods
 
 _REPORTED_K = (1, 5, 10, 25)
 
@@ -39,9 +38,9 @@ def _load(store, kind: str, collection):
 def _data_driven(vectors: np.ndarray, terms: list[str], data_dir) -> tuple[str, np.ndarray, str]:
     """δΓ and its name: from the latest term model's signatures when it has a direction for every term, else from
     the co-occurrence of the terms in ``vectors`` (correlation of their likelihood columns)."""
-    from ..evaluation import proxy_signatures
-    from ..ingest import latest_model
-    from ..similarity import image_dissimilarity
+    from semgraph.evaluation import proxy_signatures
+    from semgraph.exchange.ingest import latest_model
+    from semgraph.retrieval.similarity import image_dissimilarity
 
     model = latest_model(data_dir)
     if model is not None and set(terms) <= set(model.terms_):
@@ -102,13 +101,13 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
     values of `semgraph feedback`), and the same on the ground-truth term vectors when the cases have them.
     Writes evaluation.json and PNG figures to DIR.
     """
-    from ..evaluation import FEEDBACKS, ProtocolConfig, compare
-    from ..evaluation.figures import (
+    from semgraph.evaluation import FEEDBACKS, ProtocolConfig, compare
+    from semgraph.evaluation.figures import (
         plot_dendrograms,
         plot_ndcg_curves,
         plot_result_grid,
     )
-    from ..similarity import combine
+    from semgraph.retrieval.similarity import combine
 
     out = Path(out_dir) if out_dir else Path(state.config.data_dir) / "evaluation"
     with state.config.open_store(read_only=True) as store:

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import click
 
-from ..export import available_formats, export, get_format, safe_export_path
-from . import State, cli, collection_option, handle_errors
+from semgraph.cli import State, cli, collection_option, handle_errors
+from semgraph.exchange.export import (
+    available_formats,
+    export,
+    get_format,
+    safe_export_path,
+)
 
 
 @cli.command("export")

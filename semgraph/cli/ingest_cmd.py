@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import State, cli, collection_option, handle_errors
+from semgraph.cli import State, cli, collection_option, handle_errors
 
 
 @cli.group(name="cohort")
@@ -78,7 +78,7 @@ def ingest_command(state: State, source: str, no_model: bool, collection: str | 
     AIM XML (a .xml file or a folder of them, e.g. an ePAD export): codes without a term of the loaded ontology are
     skipped and listed per file (--strict rejects the import instead); see docs/aim.md.
     """
-    from semgraph import ingest as ingest_mod
+    from semgraph.exchange import ingest as ingest_mod
 
     kind, _ = ingest_mod.resolve_source(source)
     data_dir = state.config.data_dir
@@ -134,8 +134,8 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
     use. Run `semgraph annotate` afterwards to predict the likelihoods of the cases already ingested.
     """
     from ontology.paper_terms import paper_terms
-    from semgraph import ingest as ingest_mod
-    from semgraph.terms import TermModels, lopo_auc
+    from semgraph.exchange import ingest as ingest_mod
+    from semgraph.terms.models import TermModels, lopo_auc
 
     data_dir = state.config.data_dir
     with state.config.open_store() as store:
@@ -164,7 +164,7 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
 @handle_errors
 def annotate_command(state: State) -> None:
     """Re-predict the term likelihoods of every ingested image case with the latest model (from stored features)."""
-    from semgraph import ingest as ingest_mod
+    from semgraph.exchange import ingest as ingest_mod
 
     data_dir = state.config.data_dir
     model = ingest_mod.latest_model(data_dir, required=True)

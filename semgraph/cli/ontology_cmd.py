@@ -6,8 +6,7 @@ import click
 
 import ontology
 from ontology.measures import MEASURES
-
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 
 @cli.group(name="ontology")

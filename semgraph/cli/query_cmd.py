@@ -7,12 +7,16 @@ import json
 
 import click
 
-from ..config import DEFAULT_K
-from ..errors import InvalidInput
-from ..feedback import DEFAULT_ALGORITHM, TEXT_ALGORITHM, available_algorithms
-from ..grouping import GROUPINGS
-from . import State, cli, collection_option, handle_errors
-from .text_cmd import text_search
+from semgraph.cli import State, cli, collection_option, handle_errors
+from semgraph.cli.text_cmd import text_search
+from semgraph.config import DEFAULT_K
+from semgraph.errors import InvalidInput
+from semgraph.feedback.algorithms import (
+    DEFAULT_ALGORITHM,
+    TEXT_ALGORITHM,
+    available_algorithms,
+)
+from semgraph.retrieval.grouping import GROUPINGS
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
                        help="Output format.")
@@ -54,7 +58,7 @@ def _echo_hits(hits, n_terms: int, fmt: str, extra: dict | None = None) -> None:
 
 def _engine(state: State, store, collection: str | None):
     """The retrieval engine of the collection; cases left out (no likelihood of its terms) are reported."""
-    from ..retrieval import Engine
+    from semgraph.retrieval.engine import Engine
 
     engine = Engine.from_store(store, collection=state.collection(store, collection))
     if engine.left_out:
@@ -66,8 +70,8 @@ def _engine(state: State, store, collection: str | None):
 
 def _load_model(path: str | None, data_dir):
     """The term model at ``path``, else the latest trained one (a clear error saying how to train one)."""
-    from ..ingest import latest_model
-    from ..terms import TermModels
+    from semgraph.exchange.ingest import latest_model
+    from semgraph.terms.models import TermModels
 
     return TermModels.load(path) if path else latest_model(data_dir, required=True)
 
@@ -88,7 +92,7 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
         except ValueError:
             raise InvalidInput(f"--hu-range {hu_range!r}: expected two numbers LOW,HIGH") from None
         hu = (lo, hi)
-    from ..ood import check_image_query
+    from semgraph.terms.ood import check_image_query
 
     model = _load_model(model_path, data_dir)
     vector = engine.image_vector(image, rois, model=model, slice_index=slice_index, hu_range=hu)
@@ -133,7 +137,7 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
     up most of the distance. With --text the ranking is the fused one of `semgraph search`: the words matched to
     terms (and those ignored), then w-img · HSBD similarity + (1 − w-img) · caption similarity per case.
     """
-    from ..retrieval import Filters, parse_terms
+    from semgraph.retrieval.engine import Filters, parse_terms
 
     given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--text", text), ("--image", image))
              if v is not None and v != ""]
@@ -227,14 +231,14 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
     towards the relevant cases and the regularised penalty learns term dissimilarities (the default for text
     sessions, regularised+rocchio).
     """
-    from ..feedback import FeedbackParams, session_algorithm
-    from ..retrieval import Filters, parse_terms
-    from ..sessions import (
+    from semgraph.feedback.algorithms import FeedbackParams, session_algorithm
+    from semgraph.feedback.sessions import (
         load_session,
         session_collection,
         start_session,
         start_text_session,
     )
+    from semgraph.retrieval.engine import Filters, parse_terms
 
     if bool(session_id) == bool(new):
         raise click.UsageError("give either --session ID or --new")
@@ -298,7 +302,7 @@ def session() -> None:
 @handle_errors
 def session_show(state: State, session_id: str, fmt: str) -> None:
     """Show a session's query, rounds, marks and learned changes."""
-    from ..sessions import load_session, session_collection
+    from semgraph.feedback.sessions import load_session, session_collection
 
     with state.config.open_store(read_only=True) as store:
         s = load_session(store, session_id, _engine(state, store, session_collection(store, session_id)))
@@ -324,7 +328,7 @@ def session_show(state: State, session_id: str, fmt: str) -> None:
 @handle_errors
 def session_list(state: State) -> None:
     """List recorded sessions, newest first."""
-    from ..sessions import list_sessions
+    from semgraph.feedback.sessions import list_sessions
 
     with state.config.open_store(read_only=True) as store:
         rows = list_sessions(store)
@@ -350,8 +354,8 @@ def session_list(state: State) -> None:
 @handle_errors
 def promote(state: State, session_id, round_ids, user, reason, candidates, min_sessions, collection) -> None:
     """Make learned term dissimilarities part of the shared baseline (an explicit, recorded decision)."""
-    from ..sessions import promote as do_promote
-    from ..sessions import promotion_candidates, session_collection
+    from semgraph.feedback.sessions import promote as do_promote
+    from semgraph.feedback.sessions import promotion_candidates, session_collection
 
     if candidates:
         with state.config.open_store(read_only=True) as store:

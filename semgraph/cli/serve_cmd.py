@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 
 @cli.command()

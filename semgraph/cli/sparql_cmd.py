@@ -9,8 +9,7 @@ from rdflib import URIRef
 
 import kg
 from kg import results
-
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
 
 _FORMATS = {"table": results.to_table, "json": results.to_json, "csv": results.to_csv, "tsv": results.to_tsv}
 

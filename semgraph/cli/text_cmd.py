@@ -10,13 +10,13 @@ import json
 
 import click
 
-from ..config import DEFAULT_K
-from ..errors import InvalidInput
-from ..fusion import Corpus, rank_noted_query, rank_text_query
-from ..grouping import GROUPINGS, group
-from ..suggest import DISCLAIMER, suggest_for_vector
-from ..textquery import Vocabulary
-from . import State, cli, collection_option, handle_errors
+from semgraph.cli import State, cli, collection_option, handle_errors
+from semgraph.config import DEFAULT_K
+from semgraph.errors import InvalidInput
+from semgraph.retrieval.fusion import Corpus, rank_noted_query, rank_text_query
+from semgraph.retrieval.grouping import GROUPINGS, group
+from semgraph.retrieval.suggest import DISCLAIMER, suggest_for_vector
+from semgraph.text.textquery import Vocabulary
 
 
 def _match_lines(query) -> list[str]:
@@ -37,7 +37,7 @@ def _load(store, collection):
 
 def _candidates(store, filters, corpus, collection) -> list[str] | None:
     """Ids of the corpus cases the filters allow (None: no filter, every case is a candidate)."""
-    from ..retrieval import Engine, Filters
+    from semgraph.retrieval.engine import Engine, Filters
 
     if not filters:
         return None

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..users import ROLES, UserStore
-from . import State, cli, handle_errors
+from semgraph.cli import State, cli, handle_errors
+from semgraph.users import ROLES, UserStore
 
 
 def _users(state: State) -> UserStore:

@@ -2,9 +2,21 @@
 
 from semgraph.cohort.build import generate
 from semgraph.cohort.manifest import CaseRecord, Manifest, read_manifest
-from semgraph.cohort.profiles import DIAGNOSES, PAPER_COUNTS, PROFILES, probability_table, split_counts
+from semgraph.cohort.profiles import (
+    DIAGNOSES,
+    PAPER_COUNTS,
+    PROFILES,
+    probability_table,
+    split_counts,
+)
 from semgraph.cohort.sheet import contact_sheet
-from semgraph.cohort.stream import Case, CaseMetadata, LesionLabels, iter_cases, iter_labels
+from semgraph.cohort.stream import (
+    Case,
+    CaseMetadata,
+    LesionLabels,
+    iter_cases,
+    iter_labels,
+)
 from semgraph.cohort.writers import read_image, read_mask
 
 __all__ = [

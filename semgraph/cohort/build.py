@@ -9,7 +9,13 @@ from tqdm import tqdm
 from semgraph.cohort.manifest import ManifestWriter, case_row
 from semgraph.cohort.profiles import split_counts
 from semgraph.cohort.stream import iter_cases
-from semgraph.cohort.writers import FORMATS, check_format, write_dicom, write_mask, write_nifti
+from semgraph.cohort.writers import (
+    FORMATS,
+    check_format,
+    write_dicom,
+    write_mask,
+    write_nifti,
+)
 from semgraph.errors import InvalidInput
 
 DEFAULT_OUT_DIR = Path("semgraph-data") / "cohort"

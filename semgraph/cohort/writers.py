@@ -34,7 +34,11 @@ def check_format(image_format: str) -> str:
 def write_dicom(path: Path, case) -> None:
     """Write ``case.hu`` as a single-frame CT DICOM file with the case's patient and study tags."""
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import (
+        PYDICOM_IMPLEMENTATION_UID,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
 
     m = case.metadata
     meta = FileMetaDataset()

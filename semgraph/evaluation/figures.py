@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
+from semgraph.retrieval import hsbd
 
 __all__ = ["plot_dendrograms", "plot_ndcg_curves", "plot_result_grid", "scipy_linkage"]
 
@@ -53,7 +53,7 @@ def plot_ndcg_curves(results: dict, path, settings: Sequence[str] | None = None,
 
 
 def scipy_linkage(dissimilarity) -> np.ndarray:
-    """The :func:`semgraph.hsbd.dendrogram` of ``dissimilarity`` as a scipy linkage matrix ``Z`` ((k−1) × 4)."""
+    """The :func:`semgraph.retrieval.hsbd.dendrogram` of ``dissimilarity`` as a scipy linkage matrix ``Z`` ((k−1) × 4)."""
     tree = hsbd.dendrogram(dissimilarity)
     k = tree.k
     counts = tree.membership.sum(axis=1)

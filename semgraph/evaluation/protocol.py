@@ -5,7 +5,7 @@ same diagnosis from another patient). For each query, every case of ANOTHER pati
 L1) to the query; the gain of a case is 1 if it has the query's diagnosis, else 0. A simulated reader who knows
 the diagnoses then looks at the top ``top_l`` cases not yet marked and marks the first ``max_relevant`` of the
 same diagnosis as relevant and the first ``max_irrelevant`` of another diagnosis as irrelevant;
-:func:`semgraph.feedback.apply_feedback` updates the term dissimilarities (and/or the query), the dendrogram and
+:func:`semgraph.feedback.algorithms.apply_feedback` updates the term dissimilarities (and/or the query), the dendrogram and
 projections are rebuilt and the pool is re-ranked. NDCG@K (K = 1..max_k) is recorded after every round on the whole
 pool (the ranking as the metric produces it, marked cases are not pinned) and on the residual collection (every
 case marked so far removed from the ranking and from the ideal ordering).
@@ -19,17 +19,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
-from semgraph.feedback import (
+from semgraph.evaluation.metrics import FORMS, ndcg_curve
+from semgraph.feedback.algorithms import (
     FeedbackParams,
     apply_feedback,
     available_algorithms,
     changes_dissimilarity,
     parse_algorithm,
 )
-
-from .metrics import FORMS, ndcg_curve
+from semgraph.retrieval import hsbd
 
 __all__ = [
     "FEEDBACKS",
@@ -42,7 +41,7 @@ __all__ = [
 ]
 
 #: Feedback settings compared by :func:`compare`: "none" (no learning, the reader's marks are still recorded) and
-#: every registered algorithm of :mod:`semgraph.feedback`.
+#: every registered algorithm of :mod:`semgraph.feedback.algorithms`.
 FEEDBACKS = ("none", *available_algorithms())
 _WORSE_TOL = 1e-9
 
@@ -187,7 +186,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         The baseline ``D0``; ``None`` ranks by plain L1 on the vectors (then only ``'none'`` and algorithms that do
         not change ``D``, such as ``'rocchio'``, are meaningful).
     feedback : str or FeedbackParams or None, default 'penalty'
-        ``'none'``/None, an algorithm name of :mod:`semgraph.feedback` or full parameters.
+        ``'none'``/None, an algorithm name of :mod:`semgraph.feedback.algorithms` or full parameters.
     seed : int
         Seeds the draw of the queries (ignored when ``queries`` is given).
     queries : sequence of int, optional

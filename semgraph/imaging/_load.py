@@ -16,7 +16,14 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from semgraph.errors import InvalidInput
-from semgraph.imaging._checks import DEFAULT_MAX_SIZE, check_data_size, check_int, check_path, check_range, check_size
+from semgraph.imaging._checks import (
+    DEFAULT_MAX_SIZE,
+    check_data_size,
+    check_int,
+    check_path,
+    check_range,
+    check_size,
+)
 
 _DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
 #: Most bytes a file may hold before its pixel data: a NIfTI data offset (``vox_offset``: the header and its
@@ -287,7 +294,10 @@ def _open_dicom(path: Path) -> Iterator[tuple[Any, Callable[..., np.ndarray]]]:
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import _read_file_meta_info, read_preamble  # what dcmread itself reads first
+    from pydicom.filereader import (  # what dcmread itself reads first
+        _read_file_meta_info,
+        read_preamble,
+    )
     from pydicom.pixels import pixel_array
 
     force = path.suffix.lower() in _DICOM_EXTENSIONS

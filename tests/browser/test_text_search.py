@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from livesite import live_app
+from synthetic import write_synthetic_cases
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.captions import write_captions
 from semgraph.config import DEFAULT_K
-from livesite import live_app
-from synthetic import write_synthetic_cases
+from semgraph.text.captions import write_captions
 
 USER, PASSWORD = "rita", "rita-browser-password"
 TERMS = [t.iri for t in paper_terms()]

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from rdflib import BNode, Literal, URIRef
 
 from kg.errors import QueryError
-from kg.sparql import bind, check_nesting, outbound_operations, query_form, to_oxigraph, to_rdflib
+from kg.sparql import (
+    bind,
+    check_nesting,
+    outbound_operations,
+    query_form,
+    to_oxigraph,
+    to_rdflib,
+)
 
 
 def test_bind_leaves_strings_iris_comments_and_variables_alone():

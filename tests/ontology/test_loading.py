@@ -10,7 +10,12 @@ import pytest
 
 import ontology
 from kg.namespaces import ontology_graph
-from ontology import HierarchyCycleError, OntologyError, OntologySourceError, UnknownTermError
+from ontology import (
+    HierarchyCycleError,
+    OntologyError,
+    OntologySourceError,
+    UnknownTermError,
+)
 from ontology.paper_terms import paper_terms
 
 TOY_TTL = """@prefix ex: <http://example.org/toy#> .

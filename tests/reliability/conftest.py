@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import requests
 from livesite import LiveServer, WebClient
+from synthetic import write_synthetic_cases
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.retrieval import Engine
-from semgraph.similarity import write_baseline
-from synthetic import write_synthetic_cases
+from semgraph.retrieval.engine import Engine
+from semgraph.retrieval.similarity import write_baseline
 
 TERMS = [t.iri for t in paper_terms()]
 

@@ -1,7 +1,7 @@
 """A worker process for the crash-consistency tests: it writes and prints one ``ACK`` line per committed write.
 
     python tests/reliability/crash_worker.py ingest DATA_DIR MANIFEST        # the real `semgraph ingest` CLI
-    python tests/reliability/crash_worker.py feedback DATA_DIR ROUNDS SEED  # feedback rounds via semgraph.sessions
+    python tests/reliability/crash_worker.py feedback DATA_DIR ROUNDS SEED  # feedback rounds via semgraph.feedback.sessions
     python tests/reliability/crash_worker.py hold DATA_DIR                   # open the store, write on each stdin line
 
 The tests kill it with SIGKILL at random moments and compare the store with the acknowledged writes.
@@ -18,7 +18,7 @@ def ack(*parts) -> None:
 
 
 def run_ingest(data_dir: str, manifest: str) -> None:
-    import semgraph.ingest as ingest_mod
+    import semgraph.exchange.ingest as ingest_mod
     from semgraph.cli import load_commands
 
     original = ingest_mod.write_case
@@ -37,8 +37,8 @@ def run_feedback(data_dir: str, rounds: int, seed: int) -> None:
     import numpy as np
 
     import kg
-    from semgraph.retrieval import Engine
-    from semgraph.sessions import start_session
+    from semgraph.feedback.sessions import start_session
+    from semgraph.retrieval.engine import Engine
 
     store = kg.open_store(f"{data_dir}/graph")
     engine = Engine.from_store(store)

@@ -8,12 +8,12 @@ import html
 import pytest
 
 from kg.namespaces import ANNOTATIONS_GRAPH
-from semgraph.backup import restore
-from semgraph.casegraph import Annotation, Case, case_iri, read_cases, write_case
 from semgraph.errors import InvalidInput
-from semgraph.retrieval import Engine
-from semgraph.sessions import list_sessions, start_session
-from semgraph.textquery import parse_text
+from semgraph.feedback.sessions import list_sessions, start_session
+from semgraph.graph.backup import restore
+from semgraph.graph.casegraph import Annotation, Case, case_iri, read_cases, write_case
+from semgraph.retrieval.engine import Engine
+from semgraph.text.textquery import parse_text
 
 from .conftest import TERMS, fill, marks_for
 

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 import kg
-from semgraph.backup import backup, restore, verify
 from semgraph.cli import load_commands
 from semgraph.errors import InvalidInput
-from semgraph.retrieval import Engine
-from semgraph.sessions import start_session
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.backup import backup, restore, verify
+from semgraph.retrieval.engine import Engine
 
 from .conftest import fill, marks_for
 

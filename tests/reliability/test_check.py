@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from kg.namespaces import ANNOTATIONS_GRAPH, BASELINE_GRAPH, GRAPH, feedback_graph
-from semgraph.check import check_store
 from semgraph.cli import load_commands
-from semgraph.sessions import start_session
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.check import check_store
 
 from .conftest import fill, marks_for
 
@@ -121,7 +121,7 @@ def _corruptions():
 
 
 def _case(engine):
-    from semgraph.casegraph import case_iri
+    from semgraph.graph.casegraph import case_iri
 
     return case_iri(engine.ids[3])
 

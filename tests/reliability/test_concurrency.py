@@ -1,4 +1,4 @@
-"""32 concurrent clients submitting feedback rounds through semgraph.sessions, on both store backends.
+"""32 concurrent clients submitting feedback rounds through semgraph.feedback.sessions, on both store backends.
 
 Different sessions: every round lands, with all its learned edges (counted). The same session: clients racing
 for the same round number get one winner and clean 409 conflicts for the rest, never two rounds with one number.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from semgraph.check import check_store
 from semgraph.errors import SemgraphError
-from semgraph.sessions import load_session, start_session
+from semgraph.feedback.sessions import load_session, start_session
+from semgraph.graph.check import check_store
 
 from .conftest import marks_for
 

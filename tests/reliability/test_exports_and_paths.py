@@ -24,10 +24,10 @@ from click.testing import CliRunner
 
 import kg
 from semgraph import cohort
-from semgraph.casegraph import Annotation, Case, case_iri, write_case
 from semgraph.cli import load_commands
-from semgraph.retrieval import Engine
-from semgraph.sessions import start_session
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.casegraph import Annotation, Case, case_iri, write_case
+from semgraph.retrieval.engine import Engine
 
 from .conftest import TERMS, Live, fill, marks_for
 

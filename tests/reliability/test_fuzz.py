@@ -101,7 +101,7 @@ _CELL = st.one_of(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), 
 def test_reader_csv_ingest_writes_nothing_when_rejected(tmp_path_factory, reader_store, header, rows):
     import csv
 
-    from semgraph.ingest import ingest_reader_csv
+    from semgraph.exchange.ingest import ingest_reader_csv
 
     path = tmp_path_factory.mktemp("csv") / "reader.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -122,7 +122,7 @@ def test_reader_csv_ingest_writes_nothing_when_rejected(tmp_path_factory, reader
 @given(text=st.one_of(st.text(max_size=200), st.integers(), st.none(), st.binary(max_size=20),
                       st.lists(st.text(max_size=5), max_size=3)))
 def test_text_query_parser(text):
-    from semgraph.textquery import parse_text
+    from semgraph.text.textquery import parse_text
 
     _count("text parser")
     try:

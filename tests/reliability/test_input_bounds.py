@@ -28,7 +28,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, RLELossless, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    RLELossless,
+    generate_uid,
+)
 
 from semgraph.errors import InvalidInput
 from semgraph.imaging import _checks, _load, load_image

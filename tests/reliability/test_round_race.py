@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from semgraph import sessions as sessions_module
-from semgraph.check import check_store
 from semgraph.errors import InvalidInput, SemgraphError
-from semgraph.sessions import load_session, start_session
+from semgraph.feedback import sessions as sessions_module
+from semgraph.feedback.sessions import load_session, start_session
+from semgraph.graph.check import check_store
 
 from .conftest import marks_for
 

@@ -23,9 +23,9 @@ import requests
 from click.testing import CliRunner
 
 from kg.namespaces import ANNOTATIONS_GRAPH
-from semgraph.casegraph import Annotation, Case, case_iri, write_case
-from semgraph.retrieval import Engine
-from semgraph.sessions import start_session
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.casegraph import Annotation, Case, case_iri, write_case
+from semgraph.retrieval.engine import Engine
 
 from .conftest import PASSWORDS, TERMS, Live, marks_for
 
@@ -177,9 +177,8 @@ def test_research_download_names_are_a_closed_list(site):
 def poisoned(site):
     """A case whose diagnosis and stored caption are scripts, a term label and a synonym that are scripts, and a
     recorded feedback session by a user whose name is a script."""
-    from webapp import workbench
-
     import ontology
+    from webapp import workbench
 
     store = site.store
     write_case(store, Case("xss-case", "xss-patient", "xss-study", diagnosis=EVIL, liver_segment=EVIL, age=40, sex="F"),

@@ -30,9 +30,9 @@ import requests
 from livesite import LiveServer
 
 import kg
-from semgraph.check import check_store
-from semgraph.retrieval import Engine
-from semgraph.sessions import load_session
+from semgraph.feedback.sessions import load_session
+from semgraph.graph.check import check_store
+from semgraph.retrieval.engine import Engine
 
 from .conftest import Live
 

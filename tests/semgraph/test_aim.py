@@ -13,10 +13,16 @@ from rdflib import URIRef
 
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
-from semgraph.aim import CodeResolver, SkippedCode, ingest_aim, parse_aim, safe_parse
-from semgraph.casegraph import read_cases, read_likelihoods
 from semgraph.errors import InvalidInput, NotFound
-from semgraph.retrieval import Engine
+from semgraph.exchange.aim import (
+    CodeResolver,
+    SkippedCode,
+    ingest_aim,
+    parse_aim,
+    safe_parse,
+)
+from semgraph.graph.casegraph import read_cases, read_likelihoods
+from semgraph.retrieval.engine import Engine
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aim"
 CODES = DATA / "codes"  # the files of the code and confidence tests (a subfolder: not among the examples below)
@@ -214,7 +220,7 @@ def test_undeclared_entity_is_not_well_formed():
 
 
 def test_oversized_file_refused(monkeypatch):
-    from semgraph import aim
+    from semgraph.exchange import aim
 
     monkeypatch.setattr(aim, "MAX_FILE_BYTES", 10)
     with pytest.raises(InvalidInput, match="more than the 10 allowed"):
@@ -242,7 +248,7 @@ def test_replace_rewrites_existing_case(onto_store, tmp_path):
 
 
 def test_semgraph_ingest_dispatches_aim_files_and_folders(onto_store, tmp_path):
-    from semgraph.ingest import ingest, resolve_source
+    from semgraph.exchange.ingest import ingest, resolve_source
 
     assert resolve_source(DATA) == ("aim", DATA)
     assert resolve_source(DATA / "two_lesions.xml") == ("aim", DATA / "two_lesions.xml")

@@ -9,17 +9,17 @@ from rdflib import URIRef
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.captions import caption, read_captions, write_captions
-from semgraph.casegraph import Annotation, Case, annotation_stamps, write_case
 from semgraph.errors import InvalidInput
-from semgraph.synonyms import (
+from semgraph.graph.casegraph import Annotation, Case, annotation_stamps, write_case
+from semgraph.text.captions import caption, read_captions, write_captions
+from semgraph.text.synonyms import (
     SYNONYMS_GRAPH,
     Synonym,
     bundled_synonyms,
     read_synonyms,
     write_synonyms,
 )
-from semgraph.textquery import Vocabulary, parse_text
+from semgraph.text.textquery import Vocabulary, parse_text
 
 R = "http://radlex.org/RID/"
 

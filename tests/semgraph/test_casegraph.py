@@ -7,8 +7,16 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from semgraph.casegraph import Annotation, Case, case_exists, model_iri, read_cases, read_likelihoods, write_case
 from semgraph.errors import InvalidInput
+from semgraph.graph.casegraph import (
+    Annotation,
+    Case,
+    case_exists,
+    model_iri,
+    read_cases,
+    read_likelihoods,
+    write_case,
+)
 
 T1, T2, T3 = (f"http://radlex.org/RID/RID{n}" for n in (5715, 5711, 6042))
 

@@ -16,10 +16,16 @@ from synthetic import TERMS, write_synthetic_cases
 import kg
 import ontology
 from semgraph.cli import load_commands
-from semgraph.collection import LIVER_CT, bundled, default_categories, resolve, stored_collections
 from semgraph.errors import InvalidInput
-from semgraph.retrieval import Engine
-from semgraph.similarity import write_baseline
+from semgraph.graph.collection import (
+    LIVER_CT,
+    bundled,
+    default_categories,
+    resolve,
+    stored_collections,
+)
+from semgraph.retrieval.engine import Engine
+from semgraph.retrieval.similarity import write_baseline
 
 cli = load_commands()
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 import kg
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cli import load_commands
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
@@ -35,6 +34,7 @@ from semgraph.evaluation.figures import (
     plot_result_grid,
     scipy_linkage,
 )
+from semgraph.graph.casegraph import Annotation, Case, write_case
 
 L3 = math.log2(3)
 

@@ -1,4 +1,4 @@
-"""Tests of semgraph.explain: the vectorised top contributions agree with sorting every node's share."""
+"""Tests of semgraph.retrieval.explain: the vectorised top contributions agree with sorting every node's share."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semgraph import hsbd
-from semgraph.explain import contributions, node_groups, top_contributions
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.explain import contributions, node_groups, top_contributions
 
 
 @st.composite

@@ -12,17 +12,17 @@ import pytest
 from click.testing import CliRunner
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF, RDFS, SKOS
+from synthetic import write_synthetic_cases
 
 import kg
 import ontology
 from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
-from semgraph import export as ex
-from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
 from semgraph.errors import InvalidInput
-from semgraph.retrieval import Engine
-from semgraph.sessions import round_iri, start_session
-from synthetic import write_synthetic_cases
+from semgraph.exchange import export as ex
+from semgraph.feedback.sessions import round_iri, start_session
+from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
+from semgraph.retrieval.engine import Engine
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"
@@ -85,7 +85,7 @@ def test_rows_counts_dates_and_users(store, engine, two_rounds):
 
 
 def test_the_stored_baseline_is_used_when_there_is_one(store, engine, two_rounds):
-    from semgraph.similarity import write_baseline
+    from semgraph.retrieval.similarity import write_baseline
 
     D = np.full((len(TERMS), len(TERMS)), 0.5)
     np.fill_diagonal(D, 0.0)

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
-from semgraph.feedback import (
+from semgraph.feedback.algorithms import (
     FeedbackParams,
     TermChange,
     apply_feedback,
     parse_algorithm,
 )
+from semgraph.retrieval import hsbd
 
 CATS = ["a", "a", "b", "b"]
 D4 = np.array([[0, .5, .8, .8], [.5, 0, .8, .8], [.8, .8, 0, .5], [.8, .8, .5, 0]])

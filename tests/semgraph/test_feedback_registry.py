@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semgraph import feedback as fb
 from semgraph.errors import InvalidInput
 from semgraph.evaluation import FEEDBACKS, ProtocolConfig, compare, run_protocol
-from semgraph.feedback import (
+from semgraph.feedback import algorithms as fb
+from semgraph.feedback.algorithms import (
     Algorithm,
     FeedbackParams,
     Step,

@@ -14,12 +14,12 @@ from hypothesis.extra.numpy import arrays
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph import hsbd
-from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cli import load_commands
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
-from semgraph.fusion import (
+from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.fusion import (
     Corpus,
     caption_query_text,
     distance_to_similarity,
@@ -31,7 +31,7 @@ from semgraph.fusion import (
     rescale,
     text_similarity,
 )
-from semgraph.textquery import Vocabulary, parse_text
+from semgraph.text.textquery import Vocabulary, parse_text
 
 TERMS = paper_terms()
 K = len(TERMS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semgraph.casegraph import Case
 from semgraph.errors import InvalidInput
-from semgraph.grouping import group, group_by_cluster, group_by_key
+from semgraph.graph.casegraph import Case
+from semgraph.retrieval.grouping import group, group_by_cluster, group_by_key
 
 IDS = ["a", "b", "c", "d", "e"]
 SCORES = [0.9, 0.8, 0.7, 0.6, 0.5]

@@ -1,4 +1,4 @@
-"""Tests of semgraph.hsbd: hand-computed values, validation, and hypothesis properties (ALGORITHMS.md section 1.6)."""
+"""Tests of semgraph.retrieval.hsbd: hand-computed values, validation, and hypothesis properties (ALGORITHMS.md section 1.6)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.cluster.hierarchy import linkage as scipy_linkage
 from scipy.spatial.distance import squareform
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
+from semgraph.retrieval import hsbd
 
 LINKAGES = ["average", "complete"]
 WEIGHTS = ["gap", "height", "uniform"]

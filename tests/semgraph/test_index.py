@@ -1,4 +1,4 @@
-"""Tests of semgraph.index.HSBDIndex against brute-force HSBD (semgraph.hsbd.distance)."""
+"""Tests of semgraph.retrieval.index.HSBDIndex against brute-force HSBD (semgraph.retrieval.hsbd.distance)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from semgraph import hsbd
-from semgraph import index as index_module
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput
-from semgraph.index import HSBDIndex
+from semgraph.retrieval import hsbd
+from semgraph.retrieval import index as index_module
+from semgraph.retrieval.index import HSBDIndex
 
 
 def _random_dissimilarity(rng: np.random.Generator, k: int) -> np.ndarray:

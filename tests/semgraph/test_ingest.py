@@ -15,13 +15,10 @@ from click.testing import CliRunner
 import kg
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
-from semgraph.casegraph import case_exists, model_iri, read_cases, read_likelihoods
-from semgraph.check import check_store
 from semgraph.cli import load_commands
 from semgraph.cohort import generate, read_manifest
 from semgraph.errors import InvalidInput
-from semgraph.files import data_file
-from semgraph.ingest import (
+from semgraph.exchange.ingest import (
     annotate,
     features_path,
     ingest,
@@ -31,7 +28,15 @@ from semgraph.ingest import (
     load_features,
     train,
 )
-from semgraph.terms import SingleClassTermWarning
+from semgraph.files import data_file
+from semgraph.graph.casegraph import (
+    case_exists,
+    model_iri,
+    read_cases,
+    read_likelihoods,
+)
+from semgraph.graph.check import check_store
+from semgraph.terms.models import SingleClassTermWarning
 
 N = 24
 HYPODENSE, IRREGULAR = "http://radlex.org/RID/RID6042", "http://radlex.org/RID/RID5715"

@@ -1,4 +1,4 @@
-"""Out-of-distribution checks of image queries (semgraph.ood): modality, intensities, ROI features; the feature
+"""Out-of-distribution checks of image queries (semgraph.terms.ood): modality, intensities, ROI features; the feature
 summary saved with the term models; the CLI warning. One module-scoped data folder: a 30-case synthetic cohort
 (128 px) ingested, with term models trained and the cases annotated."""
 
@@ -15,12 +15,14 @@ from PIL import Image
 
 import kg
 import ontology
-from semgraph import cohort, ingest, ood
+from semgraph import cohort
 from semgraph.cohort import read_manifest
 from semgraph.errors import InvalidInput
+from semgraph.exchange import ingest
 from semgraph.features import FeatureConfig
 from semgraph.imaging import LoadedImage, load_image, rectangle_mask
-from semgraph.terms import SingleClassTermWarning, TermModels
+from semgraph.terms import ood
+from semgraph.terms.models import SingleClassTermWarning, TermModels
 
 
 def _mr_small() -> str:

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 import ontology
 from ontology.paper_terms import paper_terms
-from semgraph import hsbd
-from semgraph.captions import caption
-from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.cohort import iter_labels
 from semgraph.errors import InvalidInput, NotFound
-from semgraph.index import HSBDIndex
-from semgraph.retrieval import Engine, Filters, parse_filter, parse_terms
+from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.engine import Engine, Filters, parse_filter, parse_terms
+from semgraph.retrieval.index import HSBDIndex
+from semgraph.text.captions import caption
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"

@@ -1,4 +1,4 @@
-"""The feedback round's graph shape, its read queries and the one vote of independent sessions (semgraph.rounds)."""
+"""The feedback round's graph shape, its read queries and the one vote of independent sessions (semgraph.graph.rounds)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from synthetic import write_synthetic_cases
 
 import ontology
 from kg.namespaces import SG, feedback_graph
-from semgraph import rounds
-from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
-from semgraph.export import learned_relations, proposals
-from semgraph.retrieval import Engine
-from semgraph.sessions import Session, load_session, promotion_candidates
+from semgraph.exchange.export import learned_relations, proposals
+from semgraph.feedback.sessions import Session, load_session, promotion_candidates
+from semgraph.graph import rounds
+from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
+from semgraph.retrieval.engine import Engine
 
 R = "http://radlex.org/RID/"
 HYPO, WATER, SOFT = R + "RID6042", R + "RID43336", R + "RID43337"
@@ -128,7 +128,7 @@ def _round_graph(store, round_id):
 
 
 def test_the_export_writes_a_round_as_the_session_stored_it(store, engine):
-    from semgraph.export import edges_graph, learned_edges
+    from semgraph.exchange.export import edges_graph, learned_edges
 
     rnd = session(store, engine, "s1", "alice", T0).feedback({"REL": "relevant", "IRR": "irrelevant"})
     stored = _round_graph(store, rnd.round_id)

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from rdflib import URIRef
+from synthetic import write_synthetic_cases
 
 import kg
 import ontology
 from kg.namespaces import BASELINE_GRAPH, SG
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, case_iri, user_iri, write_case
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.feedback import FeedbackParams
-from semgraph.retrieval import Engine
-from semgraph.sessions import (
+from semgraph.feedback.algorithms import FeedbackParams
+from semgraph.feedback.sessions import (
     TEXT_ALGORITHM,
     list_sessions,
     load_session,
@@ -26,7 +25,8 @@ from semgraph.sessions import (
     start_session,
     start_text_session,
 )
-from synthetic import write_synthetic_cases
+from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
+from semgraph.retrieval.engine import Engine
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 import ontology
 from kg.namespaces import BASELINE_GRAPH
 from semgraph.errors import InvalidInput, NotFound
-from semgraph.similarity import (
+from semgraph.retrieval.similarity import (
     combine,
     image_dissimilarity,
     read_baseline,

@@ -15,10 +15,10 @@ import kg
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, annotation_iri, write_case
-from semgraph.ingest import store_crossval
-from semgraph.retrieval import Engine
-from semgraph.snapshot import snapshot_path
+from semgraph.exchange.ingest import store_crossval
+from semgraph.graph.casegraph import Annotation, Case, annotation_iri, write_case
+from semgraph.graph.snapshot import snapshot_path
+from semgraph.retrieval.engine import Engine
 
 TERMS = [t.iri for t in paper_terms()]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
-from semgraph.suggest import (
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.suggest import (
     DISCLAIMER,
     evaluate_suggestion,
     suggest,

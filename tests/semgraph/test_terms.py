@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.features import FeatureConfig
-from semgraph.terms import (
+from semgraph.terms.models import (
     SingleClassTermWarning,
     TermModels,
     lopo_auc,
@@ -222,7 +222,7 @@ def _toy(seed=0, n=24, per=6, d=5):
 
 
 def test_patch_mean_score_is_the_mean_of_patch_decisions():
-    from semgraph.terms import TermModels
+    from semgraph.terms.models import TermModels
 
     X, Y, P, K, case, groups = _toy()
     model = TermModels(terms=["t"], patch_kinds={"t": "margin"}, Cs=(1.0,)).fit(
@@ -248,7 +248,7 @@ def test_patch_mean_score_is_the_mean_of_patch_decisions():
 
 
 def test_patch_mean_beats_roi_vector_when_only_patches_carry_the_signal():
-    from semgraph.terms import TermModels, lopo_auc
+    from semgraph.terms.models import TermModels, lopo_auc
 
     X, Y, P, K, case, groups = _toy(seed=1, n=40)
     est = {"terms": ["t"], "patch_kinds": {"t": "margin"}, "Cs": (1.0,)}
@@ -261,7 +261,7 @@ def test_patch_mean_beats_roi_vector_when_only_patches_carry_the_signal():
 def test_models_saved_before_roi_score_load_as_roi(tmp_path):
     import json as _json
 
-    from semgraph.terms import TermModels
+    from semgraph.terms.models import TermModels
 
     X, Y, P, K, case, groups = _toy()
     model = TermModels(terms=["t"], Cs=(1.0,)).fit(X, Y, patches=P, patch_kinds=K, patch_case=case, groups=groups)

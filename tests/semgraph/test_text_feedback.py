@@ -8,13 +8,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from synthetic import write_synthetic_cases
 
 import kg
 import ontology
 from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
-from synthetic import write_synthetic_cases
+from semgraph.graph.casegraph import Annotation, Case, write_case
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput
-from semgraph.synonyms import bundled_synonyms, parse_synonyms
-from semgraph.textquery import (
+from semgraph.text.synonyms import bundled_synonyms, parse_synonyms
+from semgraph.text.textquery import (
     MAX_TEXT_LENGTH,
     Vocabulary,
     VocabularyTerm,

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
 from semgraph.errors import InvalidInput, NotFound
-from semgraph.timeline import (
+from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.retrieval.timeline import (
     add_months,
     after,
     before,

@@ -46,8 +46,8 @@ def best_feedback_query(store, k: int = 12):
 
     Test setup only: it picks the input; what the pages show is checked by the tests.
     """
-    from semgraph import sessions
-    from semgraph.retrieval import Engine
+    from semgraph.feedback import sessions
+    from semgraph.retrieval.engine import Engine
 
     engine = Engine.from_store(store)
     best = None
@@ -73,8 +73,9 @@ def best_feedback_query(store, k: int = 12):
 def build_cohort_site(tmp_path_factory, users: dict[str, tuple[str, str]], *, n: int = 30, extra=None) -> CohortSite:
     from waitress import create_server
 
-    from semgraph import cohort, ingest
-    from semgraph.casegraph import read_cases
+    from semgraph import cohort
+    from semgraph.exchange import ingest
+    from semgraph.graph.casegraph import read_cases
     from webapp import create_app
 
     data_dir = tmp_path_factory.mktemp("radiology-data")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import requests
 
-from semgraph.casegraph import read_cases, user_iri
+from semgraph.graph.casegraph import read_cases, user_iri
 
 
 def _load_helper():

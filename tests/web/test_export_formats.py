@@ -1,4 +1,4 @@
-"""The export-format registry: every registered format round-trips through :func:`semgraph.export.export`, is a
+"""The export-format registry: every registered format round-trips through :func:`semgraph.exchange.export.export`, is a
 choice of `semgraph export --format` (and its file gets the format's extension) and is a download of the researchers'
 page (route, link, media type, file name); adding one is one registry entry."""
 
@@ -16,10 +16,10 @@ from rdflib.namespace import RDF, SKOS
 import kg
 import ontology
 from kg.namespaces import SG
-from semgraph import export as ex
-from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.retrieval import Engine
-from semgraph.sessions import start_session
+from semgraph.exchange import export as ex
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.retrieval.engine import Engine
 
 R = "http://radlex.org/RID/"
 HYPO, WATER, SOFT = R + "RID6042", R + "RID43336", R + "RID43337"

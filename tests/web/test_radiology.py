@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import requests
 
-from semgraph.casegraph import Annotation, Case, read_cases, user_iri, write_case
-from semgraph.collection import bundled
+from semgraph.graph.casegraph import Annotation, Case, read_cases, user_iri, write_case
+from semgraph.graph.collection import bundled
 
 
 def _load_helper():

@@ -8,17 +8,17 @@ import io
 import re
 
 import pytest
+from livesite import WebClient, live_app
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
+from synthetic import write_synthetic_cases
 
 import ontology
 from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
-from semgraph.casegraph import Annotation, Case, write_case
-from semgraph.retrieval import Engine
-from semgraph.sessions import start_session
-from livesite import WebClient, live_app
-from synthetic import write_synthetic_cases
+from semgraph.feedback.sessions import start_session
+from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.retrieval.engine import Engine
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"

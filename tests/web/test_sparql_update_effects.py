@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from livesite import WebClient, live_app
+from synthetic import write_synthetic_cases
 
 import ontology
 from ontology.paper_terms import paper_terms
-from synthetic import write_synthetic_cases
 
 USERS = {"rita": ("radiologist", "rita-password-1"), "carl": ("curator", "carl-password-1")}
 TERMS = [t.iri for t in paper_terms()]

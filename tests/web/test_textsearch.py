@@ -7,14 +7,14 @@ import re
 
 import pytest
 import requests
+from livesite import WebClient, live_app
+from synthetic import write_synthetic_cases
 
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from ontology.paper_terms import paper_terms
-from semgraph.captions import write_captions
-from semgraph.casegraph import Annotation, Case, case_iri, write_case
-from livesite import WebClient, live_app
-from synthetic import write_synthetic_cases
+from semgraph.graph.casegraph import Annotation, Case, case_iri, write_case
+from semgraph.text.captions import write_captions
 
 TERMS = [t.iri for t in paper_terms()]
 R = "http://radlex.org/RID/"

@@ -16,10 +16,10 @@ from synthetic import TERMS, write_synthetic_cases
 
 import kg
 import ontology
-from semgraph.casegraph import case_iri
-from semgraph.retrieval import Engine
-from semgraph.sessions import load_session
-from semgraph.similarity import write_baseline
+from semgraph.feedback.sessions import load_session
+from semgraph.graph.casegraph import case_iri
+from semgraph.retrieval.engine import Engine
+from semgraph.retrieval.similarity import write_baseline
 from semgraph.users import UserStore
 
 USERS = {"rad": ("radiologist", "rad-password-1"), "cur": ("curator", "cur-password-1")}

@@ -11,7 +11,7 @@ CT described by 19 RadLex terms, lung nodules described by reader rating levels,
         sg:category "margin" ; rdfs:label "margin 5" ; skos:altLabel "sharp margin"
 
 A case belongs to one collection: ``id:case/C1 sg:inCollection id:collection/...`` in the annotations graph
-(written by :func:`semgraph.casegraph.write_case`). The position orders the likelihood vectors; the category groups
+(written by :func:`semgraph.graph.casegraph.write_case`). The position orders the likelihood vectors; the category groups
 terms that are alternatives of one another (the feedback algorithms' same-category rule); by default it is the
 branch of the ontology the term lies in: the child of the term root on a shortest path down to the term, where the
 term root is the deepest class above every term of the collection unless given.
@@ -44,8 +44,7 @@ from kg.namespaces import (
     SG,
     ontology_graph,
 )
-
-from .errors import InvalidInput, NotFound
+from semgraph.errors import InvalidInput, NotFound
 
 __all__ = ["LIVER_CT", "Collection", "bundled", "collection_iri", "default_categories", "define", "resolve",
            "stored_collections", "validate_name"]

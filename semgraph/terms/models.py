@@ -50,11 +50,12 @@ from semgraph.features import (
     INTERNAL,
     MARGIN,
     MARGIN_FEATURE_NAMES,
+    MIN_ROI_AREA,
     FeatureConfig,
+    extract_all,
     feature_names,
 )
-
-from .files import write_atomically
+from semgraph.files import write_atomically
 
 #: Patch kind meaning "every patch of the ROI".
 ALL = "all"
@@ -180,9 +181,9 @@ class TermModels(BaseEstimator):
         Ids of the training ROIs when given to :meth:`fit` (``case_ids``), else their indices.
     version_ : str
         ``<UTC time>-<12 hex digits of a hash of the learned arrays>``.
-    ood_ : semgraph.ood.FeatureSummary or None
+    ood_ : semgraph.terms.ood.FeatureSummary or None
         Where the training ROI vectors lie (Mahalanobis summary and threshold of the image-query feature check,
-        :mod:`semgraph.ood`); None with fewer than 10 training ROIs or 3 patients, and for models saved before it.
+        :mod:`semgraph.terms.ood`); None with fewer than 10 training ROIs or 3 patients, and for models saved before it.
         Saved as extra ``ood_*`` arrays and an ``"ood"`` sidecar entry with its own hash (not part of ``version_``).
     """
 
@@ -333,7 +334,7 @@ class TermModels(BaseEstimator):
         self.training_cases_ = [str(c) for c in case_ids] if case_ids is not None else [str(j) for j in range(N)]
         if len(self.training_cases_) != N:
             raise InvalidInput(f"case_ids must have {N} entries, got {len(self.training_cases_)}")
-        from .ood import fit_feature_summary, texture_dims
+        from semgraph.terms.ood import fit_feature_summary, texture_dims
 
         self.ood_ = fit_feature_summary(data.X, data.groups, texture_dims=texture_dims(cfg, D))
         self.fitted_at_ = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -568,7 +569,7 @@ class TermModels(BaseEstimator):
                 setattr(model, name, arrays[name])
             model.ood_ = None  # saved before the feature summary existed: the image-query feature check is skipped
             if meta.get("ood") is not None:
-                from .ood import FeatureSummary
+                from semgraph.terms.ood import FeatureSummary
 
                 model.ood_ = FeatureSummary.from_saved(arrays, meta["ood"], npz.name)
         model.terms_, model.kinds_ = list(meta["terms"]), list(meta["kinds"])
@@ -750,3 +751,13 @@ def lopo_auc(X, Y, groups, *, patches=None, patch_kinds=None, patch_case=None, e
     terms = [t.iri for t in paper_terms()] if template.terms is None else list(template.terms)
     return LopoResult(terms, per_term_auc(data.Y, out), out, per_term_auc(data.Y, raw), raw,
                       data.Y.sum(axis=0).astype(int), scheme, len(splits))
+
+
+def roi_likelihoods(model, image_hu, mask) -> dict[str, float]:
+    """Term likelihoods of one region, predicted exactly as ingest predicts them (the model's feature
+    configuration, one transform, ROI vector plus patch scores); ``{term IRI: likelihood}``."""
+    config = getattr(model, "feature_config_", None)
+    if config is None:
+        raise InvalidInput(f"model {model.version_} has no feature configuration; it cannot predict from images")
+    feats = extract_all(image_hu, mask, config, allow_small=True, min_area=MIN_ROI_AREA)
+    return model.likelihoods(feats.vector, feats.patches.features, feats.patches.kinds)

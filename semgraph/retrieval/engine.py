@@ -1,10 +1,10 @@
 """The retrieval engine: the cases of a store in an HSBD index, searched by case, term vector or image.
 
-:meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.casegraph.read_likelihoods`;
-from the derived snapshot beside an embedded store when it is current, :mod:`semgraph.snapshot`), the term
+:meth:`Engine.from_store` reads every case with term likelihoods (:func:`semgraph.graph.casegraph.read_likelihoods`;
+from the derived snapshot beside an embedded store when it is current, :mod:`semgraph.graph.snapshot`), the term
 dissimilarity ``D`` (the shared baseline, see :func:`baseline_dissimilarity`) and builds an
-:class:`semgraph.index.HSBDIndex`. A search returns :class:`Hit` objects: case id, HSBD distance, diagnosis and an
-explanation, the dendrogram nodes (groups of terms) that contribute most to the distance (:mod:`semgraph.explain`,
+:class:`semgraph.retrieval.index.HSBDIndex`. A search returns :class:`Hit` objects: case id, HSBD distance, diagnosis and an
+explanation, the dendrogram nodes (groups of terms) that contribute most to the distance (:mod:`semgraph.retrieval.explain`,
 computed for all hits in one pass).
 
 Filters (:class:`Filters`) become a boolean mask over the index rows that the index applies *during* its scan, so a
@@ -26,23 +26,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kg import Store
-
-from . import hsbd
-from .captions import caption
-from .casegraph import Case
-from .collection import Collection
-from .collection import resolve as resolve_collection
-from .config import DEFAULT_K
-from .errors import InvalidInput, NotFound
-from .explain import (
+from semgraph.config import DEFAULT_K
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.graph.casegraph import Case
+from semgraph.graph.collection import Collection
+from semgraph.graph.collection import resolve as resolve_collection
+from semgraph.graph.snapshot import cases_and_likelihoods
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.explain import (
     Contribution,
     NodeGroups,
     contributions,
     node_groups,
     top_contributions,
 )
-from .index import HSBDIndex
-from .snapshot import cases_and_likelihoods
+from semgraph.retrieval.index import HSBDIndex
+from semgraph.text.captions import caption
 
 __all__ = ["Contribution", "Engine", "Filters", "Hit", "baseline_dissimilarity", "parse_filter", "parse_terms"]
 
@@ -195,12 +194,12 @@ def parse_terms(text: str) -> dict[str, float]:
 def baseline_dissimilarity(store: Store, collection: Collection) -> tuple[np.ndarray, str]:
     """The baseline ``D`` of ``collection`` and where it came from.
 
-    Reads the collection's stored baseline (:func:`semgraph.similarity.read_baseline` of its
-    :attr:`~semgraph.collection.Collection.baseline_graph`); when the store holds none, falls back to the
+    Reads the collection's stored baseline (:func:`semgraph.retrieval.similarity.read_baseline` of its
+    :attr:`~semgraph.graph.collection.Collection.baseline_graph`); when the store holds none, falls back to the
     ontological dissimilarity δΘ alone (``ontology.dissimilarity_matrix`` in the collection's ontology, Kurtz
     measure). The matrix is clamped to ``D_ij >= 1e-3`` so that HSBD stays a metric.
     """
-    from .similarity import read_baseline
+    from semgraph.retrieval.similarity import read_baseline
 
     terms = list(collection.terms)
     try:
@@ -259,11 +258,11 @@ class Engine:
                    use_snapshot: bool = True, snapshot_file: str | os.PathLike | None = None) -> Engine:
         """Load the cases of ``collection`` with likelihoods of ``likelihood_kinds`` and index them.
 
-        ``collection`` is a :class:`semgraph.collection.Collection` or a name (default: the store's only one, see
-        :func:`semgraph.collection.resolve`); it gives the terms, their labels and categories. ``terms`` restricts
+        ``collection`` is a :class:`semgraph.graph.collection.Collection` or a name (default: the store's only one, see
+        :func:`semgraph.graph.collection.resolve`); it gives the terms, their labels and categories. ``terms`` restricts
         the index to some of its terms (in the given order). ``dissimilarity`` defaults to
         :func:`baseline_dissimilarity`. With ``use_snapshot`` (embedded stores, or any store with a
-        ``snapshot_file``) the cases and likelihoods come from :func:`semgraph.snapshot.cases_and_likelihoods`,
+        ``snapshot_file``) the cases and likelihoods come from :func:`semgraph.graph.snapshot.cases_and_likelihoods`,
         which gives the same values as the graph; :attr:`loaded_from` says which was read.
 
         Cases whose vector is zero for every term (their annotations name other terms) are left out and listed in
@@ -315,7 +314,7 @@ class Engine:
         """A new engine over the same cases with another ``D`` (this engine is unchanged).
 
         Its index shares this engine's vectors and projects them while scanning
-        (:meth:`semgraph.index.HSBDIndex.with_dissimilarity`): building it costs one dendrogram, independent of the
+        (:meth:`semgraph.retrieval.index.HSBDIndex.with_dissimilarity`): building it costs one dendrogram, independent of the
         number of cases, and it ranks exactly as an engine built from scratch with that ``D``.
         """
         other = object.__new__(Engine)
@@ -349,7 +348,7 @@ class Engine:
         return self.vectors[self._row[case_id]].copy()
 
     def caption(self, case_id: str) -> str:
-        """The caption of an indexed case (:func:`semgraph.captions.caption` of its likelihoods and metadata).
+        """The caption of an indexed case (:func:`semgraph.text.captions.caption` of its likelihoods and metadata).
 
         Computed once per case and kept: the engines derived with :meth:`with_dissimilarity` share the cases, the
         vectors and these captions."""
@@ -361,9 +360,9 @@ class Engine:
 
     @property
     def vocabulary(self):
-        """The text vocabulary of the engine's collection (:class:`semgraph.textquery.Vocabulary`; the paper's
+        """The text vocabulary of the engine's collection (:class:`semgraph.text.textquery.Vocabulary`; the paper's
         with its shipped synonyms for the liver collection and for engines built from arrays)."""
-        from .textquery import Vocabulary
+        from semgraph.text.textquery import Vocabulary
 
         default = Vocabulary.default()
         c = self.collection
@@ -489,8 +488,8 @@ class Engine:
         if model is None:
             raise NotFound("searching by image needs a trained term model, and none was given; "
                            "train one with `semgraph train`")
-        from . import imaging
-        from .ingest import roi_likelihoods
+        from semgraph import imaging
+        from semgraph.terms.models import roi_likelihoods
 
         if not isinstance(roi, Mapping) or set(roi) - {"mask", "polygon", "rectangle"} or len(roi) != 1:
             raise InvalidInput("roi must be exactly one of {'mask': ...}, {'polygon': ...}, {'rectangle': ...}")
@@ -522,7 +521,7 @@ class Engine:
 
 @functools.cache
 def _collection_vocabulary(collection: Collection):
-    from .textquery import Vocabulary
+    from semgraph.text.textquery import Vocabulary
 
     return Vocabulary.from_collection(collection)
 

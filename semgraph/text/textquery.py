@@ -40,8 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ontology.paper_terms import RADLEX_BASE, paper_terms
-
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 __all__ = ["COMPLEMENTS", "IMPLIES", "MAX_TEXT_LENGTH", "Match", "TextQuery", "Vocabulary", "VocabularyTerm", "normalise",
            "normalise_word", "parse_text"]
@@ -210,7 +209,7 @@ class Vocabulary:
     @classmethod
     def from_collection(cls, collection, synonyms: Mapping[str, Iterable[str]] | None = None) -> Vocabulary:
         """A collection's terms (labels, other names, categories) with ``synonyms``; captions are headed by the
-        collection's subject (:attr:`semgraph.collection.Collection.subject`)."""
+        collection's subject (:attr:`semgraph.graph.collection.Collection.subject`)."""
         aliases = collection.aliases or ((),) * len(collection.terms)
         terms = [VocabularyTerm(iri, label, category, other[0] if other else "")
                  for iri, label, category, other in zip(collection.terms, collection.labels, collection.categories,
@@ -225,9 +224,9 @@ class Vocabulary:
 
         With ``fallback`` and no synonym in the store, the liver collection uses the shipped list instead.
         """
-        from .collection import LIVER_CT
-        from .collection import resolve as resolve_collection
-        from .synonyms import read_synonyms
+        from semgraph.graph.collection import LIVER_CT
+        from semgraph.graph.collection import resolve as resolve_collection
+        from semgraph.text.synonyms import read_synonyms
 
         if collection is None or isinstance(collection, str):
             collection = resolve_collection(store, collection)
@@ -439,7 +438,7 @@ def _vector_and_mask(matches: Sequence[Match], vocab: Vocabulary, k: int) -> tup
 @functools.cache
 def _shipped_vocabulary() -> Vocabulary:
     """The default vocabulary with the shipped synonym list, built once per process (it is immutable)."""
-    from .synonyms import bundled_synonyms
+    from semgraph.text.synonyms import bundled_synonyms
 
     grouped: dict[str, list[str]] = {}
     for s in bundled_synonyms():

@@ -1,7 +1,7 @@
 """In-memory HSBD retrieval index: HSBD top-K search as L1 search over projected vectors.
 
 HSBD is an L1 distance between linear projections, ``HSBD(a, b) = ||M a - M b||_1`` with ``M = W P`` from
-:func:`semgraph.hsbd.projection`. :class:`HSBDIndex` stores ``Y = A M^T`` (one projected row per case) and answers a
+:func:`semgraph.retrieval.hsbd.projection`. :class:`HSBDIndex` stores ``Y = A M^T`` (one projected row per case) and answers a
 query by an exact L1 scan in memory-bounded blocks. After relevance feedback changes the term dissimilarities,
 :meth:`HSBDIndex.rebuild` recomputes ``M`` and ``Y`` from the stored likelihood vectors, and
 :meth:`HSBDIndex.with_dissimilarity` gives an index for the new ``D`` that shares the vectors and projects them while
@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from semgraph import hsbd
 from semgraph.errors import InvalidInput
+from semgraph.retrieval import hsbd
 
 __all__ = ["BACKENDS", "HSBDIndex", "SearchResult"]
 
@@ -70,7 +70,7 @@ class HSBDIndex:
     Parameters
     ----------
     dissimilarity : array_like, shape (k, k)
-        Term dissimilarity matrix (``Mtsim``), validated as in :func:`semgraph.hsbd.dendrogram`.
+        Term dissimilarity matrix (``Mtsim``), validated as in :func:`semgraph.retrieval.hsbd.dendrogram`.
     ids : iterable of hashable, optional
         Case identifiers of the initial ``vectors`` (unique).
     vectors : array_like, shape (n, k), optional
@@ -237,7 +237,7 @@ class HSBDIndex:
     def _project_rows(self, A32: np.ndarray) -> np.ndarray:
         """Project float32 rows (n, k) to float32 ``(M a)`` columns, shape (2k-1, n).
 
-        :meth:`semgraph.hsbd.Dendrogram.project_rows` (float64, element-wise), rounded once to float32: a row's
+        :meth:`semgraph.retrieval.hsbd.Dendrogram.project_rows` (float64, element-wise), rounded once to float32: a row's
         projection does not depend on how many rows are projected with it.
         """
         return self.tree.project_rows(A32, np.float32)

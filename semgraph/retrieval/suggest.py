@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInput
-from .fusion import distance_to_similarity, hsbd_distances
+from semgraph.errors import InvalidInput
+from semgraph.retrieval.fusion import distance_to_similarity, hsbd_distances
 
 __all__ = ["DISCLAIMER", "Suggestion", "evaluate_suggestion", "suggest", "suggest_for_vector"]
 
@@ -87,7 +87,7 @@ def suggest(ids: Sequence[str], similarities: Sequence[float], diagnoses: Mappin
 def suggest_for_vector(vector, vectors, ids: Sequence[str], diagnoses: Mapping[str, str], projection, *,
                        k: int = 10, exclude: Sequence[str] = (), similarity_map: str = "linear") -> Suggestion:
     """Suggest a diagnosis for a term vector: HSBD to every case (except ``exclude``), similarity by
-    :func:`semgraph.fusion.distance_to_similarity` over the candidates, then :func:`suggest` on the top ``k``."""
+    :func:`semgraph.retrieval.fusion.distance_to_similarity` over the candidates, then :func:`suggest` on the top ``k``."""
     skip = set(exclude)
     rows = [r for r, i in enumerate(ids) if i not in skip]
     if not rows:

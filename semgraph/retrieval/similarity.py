@@ -39,9 +39,8 @@ from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
 import ontology
 from kg import Store
 from kg.namespaces import BASELINE_GRAPH, GRAPH, ID, SG
-
-from .casegraph import model_iri
-from .errors import InvalidInput, NotFound
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.graph.casegraph import model_iri
 
 __all__ = [
     "BASELINE_IRI",
@@ -335,7 +334,7 @@ def baseline_graph(terms: Sequence[str], D, *, kind: str, provenance: Mapping | 
 def write_baseline(store: Store, terms: Sequence[str], D, *, kind: str, provenance: Mapping | None = None,
                    graph=BASELINE_GRAPH, basis: str | None = None) -> int:
     """Write ``D`` as the shared baseline of a collection into ``graph`` (its
-    :attr:`~semgraph.collection.Collection.baseline_graph`), atomically replacing the previous one; return the
+    :attr:`~semgraph.graph.collection.Collection.baseline_graph`), atomically replacing the previous one; return the
     number of triples.
 
     Parameters
@@ -369,7 +368,7 @@ def write_baseline(store: Store, terms: Sequence[str], D, *, kind: str, provenan
 _READ = """
 SELECT ?a ?b ?d WHERE { GRAPH $g { ?s a sg:TermSimilarity ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d } }
 """
-_HINT = ("compute one with semgraph.similarity.term_dissimilarity() and store it with write_baseline() "
+_HINT = ("compute one with semgraph.retrieval.similarity.term_dissimilarity() and store it with write_baseline() "
          "(or load the ontology with `semgraph ontology load radlex-liver` and use mode='ontology')")
 
 

@@ -1,13 +1,13 @@
 """Retrieval sessions and their feedback rounds, recorded in the graph with PROV-O provenance.
 
 A session is a query (a case or a likelihood vector), a user and the baseline ``D0`` of its engine. Each call of
-:meth:`Session.feedback` runs :func:`semgraph.feedback.apply_feedback`, re-ranks, and writes the round in ONE
+:meth:`Session.feedback` runs :func:`semgraph.feedback.algorithms.apply_feedback`, re-ranks, and writes the round in ONE
 atomic update into its own named graph ``feedback_graph(round_id)``::
 
     id:session/S  a sg:RetrievalSession, prov:Activity ; sg:queryCase id:case/C ; sg:queryVector "[...]"^^rdf:JSON ;
                   prov:wasAssociatedWith id:user/alice ; prov:startedAtTime "..."
                   (a session started from a free-text query has sg:queryText "..." and no sg:queryCase)
-    id:round/R    a sg:FeedbackRound ... (the round, its marks and learned pairs: see :mod:`semgraph.rounds`)
+    id:round/R    a sg:FeedbackRound ... (the round, its marks and learned pairs: see :mod:`semgraph.graph.rounds`)
 
 (the session's description is repeated in each of its rounds' graphs, so that every round graph is
 self-contained and dropping the last one removes the session). The round is first written with
@@ -38,30 +38,26 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ID, SG, feedback_graph
-
-from . import feedback as _feedback
-from . import rounds as _rounds
-from .casegraph import case_iri, user_iri
-from .collection import LIVER_CT, Collection
-from .collection import resolve as resolve_collection
-from .config import DEFAULT_K
-from .errors import InvalidInput, NotFound, SemgraphError
-from .retrieval import Engine, Filters, Hit
-from .rounds import RELEVANCE, round_iri, session_iri
+from semgraph.config import DEFAULT_K
+from semgraph.errors import InvalidInput, NotFound, SemgraphError
+from semgraph.feedback import algorithms as _feedback
+from semgraph.graph import rounds as _rounds
+from semgraph.graph.casegraph import case_iri, user_iri
+from semgraph.graph.collection import LIVER_CT, Collection
+from semgraph.graph.collection import resolve as resolve_collection
+from semgraph.graph.rounds import CLAIM_LEASE, RELEVANCE, round_iri, session_iri
+from semgraph.retrieval.engine import Engine, Filters, Hit
 
 __all__ = ["RELEVANCE", "TEXT_ALGORITHM", "Candidate", "PairChange", "Round", "Session",
            "list_sessions", "load_session", "promote", "promotion_candidates", "start_session", "start_text_session"]
 
-#: Default feedback of a text-query session (:data:`semgraph.feedback.TEXT_ALGORITHM`).
+#: Default feedback of a text-query session (:data:`semgraph.feedback.algorithms.TEXT_ALGORITHM`).
 TEXT_ALGORITHM = _feedback.TEXT_ALGORITHM
 
 #: Attempts at recording a round when every client that claimed its number at the same moment withdrew
 #: (:meth:`Session._write`), and the base of the random pause between them (seconds, doubled per attempt).
 CLAIM_ATTEMPTS = 6
 CLAIM_PAUSE = 0.01
-#: Seconds after its computation at which a round still pending (claimed, neither recorded nor withdrawn) is taken
-#: for the leftover of a crashed process: it no longer holds its number, and the next client that sees it drops it.
-CLAIM_LEASE = 120.0
 
 _CLAIMS_FROM = ("SELECT DISTINCT ?r ?n ?g ?end ?pending WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; "
                 "sg:roundNumber ?n ; prov:endedAtTime ?end OPTIONAL { ?r sg:pending ?pending } } FILTER(?n >= $n) }")
@@ -495,7 +491,7 @@ def _query_vector(engine: Engine, query) -> tuple[str | None, np.ndarray]:
         return query, engine.vector(query)
     if isinstance(query, Mapping):
         return None, engine.vector_from_terms(query)
-    from . import hsbd
+    from semgraph.retrieval import hsbd
 
     return None, hsbd._as_vector(query, len(engine.terms), "query")
 
@@ -516,7 +512,7 @@ def start_session(store: Store, engine: Engine, query, user, *, k: int = DEFAULT
 
 def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabulary=None, k: int = DEFAULT_K,
                        filters=None) -> Session:
-    """Start a session whose query is the term vector of a free-text query (:func:`semgraph.textquery.parse_text`).
+    """Start a session whose query is the term vector of a free-text query (:func:`semgraph.text.textquery.parse_text`).
 
     The text is recorded with the session (``sg:queryText``). The session ranks by HSBD over all terms, as every
     session does (unmentioned categories count as absent until Rocchio moves the query; use
@@ -524,7 +520,7 @@ def start_text_session(store: Store, engine: Engine, text: str, user, *, vocabul
     (:meth:`Vocabulary.from_store`). Raises :class:`InvalidInput` for an empty or over-long text and for a text
     that names no term of the vocabulary (there would be nothing for feedback to move).
     """
-    from .textquery import Vocabulary, parse_text
+    from semgraph.text.textquery import Vocabulary, parse_text
 
     vocab = Vocabulary.from_store(store) if vocabulary is None else vocabulary
     parsed = parse_text(text, vocab)
@@ -667,7 +663,7 @@ def promotion_candidates(store: Store, min_sessions: int = 3, *, collection: Col
     """Pairs of ``collection``'s terms (default: the store's only collection) whose net learned change has the
     same sign in at least ``min_sessions`` independent sessions.
 
-    The vote is :func:`semgraph.rounds.votes` (docs/algorithms.md §5.5; the exports count the same votes): a
+    The vote is :func:`semgraph.graph.rounds.votes` (docs/algorithms.md §5.5; the exports count the same votes): a
     session's net change of a pair is its last learned value minus the value before its first change; sessions by
     one user on one query case count once (the latest session by start time). Rounds already used by a promotion
     are ignored. Nothing is written: a curator reviews the list and calls :func:`promote`.
@@ -734,8 +730,7 @@ def promote(store: Store, target, *, user, reason: str, collection: Collection |
     current = _baseline_pairs(store, collection.baseline_graph)
     if not current:
         import ontology
-
-        from .similarity import baseline_graph
+        from semgraph.retrieval.similarity import baseline_graph
 
         names = list(collection.terms)
         D0 = ontology.dissimilarity_matrix(store, names, ontology=collection.ontology)

@@ -4,7 +4,7 @@ The list ``semgraph/data/synonyms.tsv`` is our own (see ``semgraph/data/README.m
 (term, phrase) with the term's RadLex id, the phrase and a note. :func:`write_synonyms` writes it into the named graph
 :data:`SYNONYMS_GRAPH` as ``rid:RIDnnnn skos:altLabel "phrase"@en`` (one atomic replace of that graph), and
 :func:`read_synonyms` reads the alternative labels back from the store, so curators can edit synonyms with SPARQL
-and the text parser (:mod:`semgraph.textquery`) uses what the graph holds.
+and the text parser (:mod:`semgraph.text.textquery`) uses what the graph holds.
 
 Errors: a malformed list raises :class:`semgraph.errors.InvalidInput` naming the line; nothing is written.
 """
@@ -24,8 +24,7 @@ from rdflib.namespace import SKOS
 
 from kg import Store
 from kg.namespaces import GRAPH, RID
-
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 __all__ = ["SYNONYMS_GRAPH", "Synonym", "bundled_synonyms", "parse_synonyms", "read_synonyms", "synonym_graph",
            "write_synonyms"]

@@ -12,7 +12,7 @@ Each round is one named graph ``feedback_graph(round_id)`` (``id:`` = ``https://
                   sg:dissimilarity 0.32 ; sg:previous 0.42 ; sg:kind "learned" ; prov:wasGeneratedBy id:round/R ;
                   prov:wasAttributedTo id:user/alice ; prov:generatedAtTime "..." ; prov:wasDerivedFrom id:case/C5
 
-(plus the session's description, :mod:`semgraph.sessions`). A round written as a claim carries ``sg:pending true``
+(plus the session's description, :mod:`semgraph.feedback.sessions`). A round written as a claim carries ``sg:pending true``
 until it is confirmed; every reader skips such rounds (:func:`recorded`). :func:`round_triples` and
 :func:`pair_triples` build the triples for every writer (the session, the export); :func:`votes` is the one rule
 by which independent sessions vote on a pair (promotion candidates, export tables and proposals).
@@ -30,8 +30,7 @@ from rdflib.namespace import PROV, RDF, XSD
 
 from kg import Store
 from kg.namespaces import GRAPH, ID, SG, feedback_graph
-
-from .casegraph import case_iri
+from semgraph.graph.casegraph import case_iri
 
 __all__ = ["FEEDBACK_PREFIX", "RELEVANCE", "CaseRound", "LearnedChange", "SessionNet", "Vote", "Votes", "case_rounds",
            "feedback_graph", "learned_changes", "marks_of", "pair_changes_of", "pair_iri", "pair_triples", "recorded",
@@ -41,6 +40,9 @@ __all__ = ["FEEDBACK_PREFIX", "RELEVANCE", "CaseRound", "LearnedChange", "Sessio
 FEEDBACK_PREFIX = str(GRAPH["feedback/"])
 #: The values of a mark's ``sg:relevance``.
 RELEVANCE = ("relevant", "irrelevant", "neutral")
+#: Seconds after its computation at which a round still pending (claimed, neither recorded nor withdrawn) is taken
+#: for the leftover of a crashed process: it no longer holds its number, and the next client that sees it drops it.
+CLAIM_LEASE = 120.0
 
 
 def session_iri(session_id: str) -> URIRef:

@@ -7,7 +7,7 @@ HSBD is a sum over the 2k-1 dendrogram nodes (docs/algorithms.md section 1.3),
 with ``S_v(x)`` the sum of ``x`` over the leaves of node ``v``. :func:`contributions` lists every share of one pair
 (the reference); :func:`top_contributions` gives the largest non-zero shares of one query against many rows in one
 vectorised pass (one projection of all rows, one sort), which is what a search needs for its hits.
-Projections are :meth:`semgraph.hsbd.Dendrogram.project_rows` (element-wise float64), so both give the same values.
+Projections are :meth:`semgraph.retrieval.hsbd.Dendrogram.project_rows` (element-wise float64), so both give the same values.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hsbd import Dendrogram
+from semgraph.retrieval.hsbd import Dendrogram
 
 __all__ = ["Contribution", "NodeGroups", "contributions", "node_groups", "top_contributions"]
 

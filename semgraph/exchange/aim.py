@@ -1,7 +1,7 @@
 """Ingest reader annotations exported as AIM (Annotation and Image Markup) XML, e.g. by ePAD.
 
 Each ``ImageAnnotation`` becomes one case with a "reader" annotation, exactly as a row of a reader CSV does
-(:func:`semgraph.ingest.ingest_reader_csv`). Two layouts are read (element names are matched by local name, so the
+(:func:`semgraph.exchange.ingest.ingest_reader_csv`). Two layouts are read (element names are matched by local name, so the
 AIM namespace, ``gme://caCORE.caCORE/4.4/edu.northwestern.radiology.AIM`` or ``.../3.2/...``, may vary):
 
 AIM 4.0 (root ``ImageAnnotationCollection``)::
@@ -75,10 +75,9 @@ from rdflib import URIRef
 from kg import Store
 from kg.namespaces import SG
 from ontology import Hierarchy
-
-from .casegraph import Annotation, Case, case_exists, write_case
-from .errors import InvalidInput, NotFound
-from .ingest import IngestReport
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.exchange.ingest import IngestReport
+from semgraph.graph.casegraph import Annotation, Case, case_exists, write_case
 
 RADLEX_BASE = "http://radlex.org/RID/"
 _NCIT = ("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#", "http://purl.obolibrary.org/obo/NCIT_")
@@ -576,17 +575,17 @@ def ingest_aim(store: Store, source, *, hierarchy: Hierarchy | None = None, repl
     missing ids, a confidence outside [0, 1], a repeated case id, and with ``strict`` a code without a term of the
     loaded ontology: one :class:`InvalidInput` listing them, nothing written). Without ``strict`` such codes are
     skipped and listed per file (``report.files``, :meth:`AimIngestReport.file_lines`). Then each case is written in
-    its own atomic :func:`semgraph.casegraph.write_case` with a "reader" annotation. Cases already in the store are
+    its own atomic :func:`semgraph.graph.casegraph.write_case` with a "reader" annotation. Cases already in the store are
     skipped unless ``replace``; annotations left without any term are listed in ``report.failed``.
     ``zero_confidence`` says how ``annotatorConfidence`` 0 is read.
 
     The cases go into ``collection`` (default: the store's only one; a new name is defined from the terms found,
-    with the options ``new_collection``, see :func:`semgraph.collection.for_cases`). Terms of the ontology that are
+    with the options ``new_collection``, see :func:`semgraph.graph.collection.for_cases`). Terms of the ontology that are
     not terms of an existing collection are left out of the cases and listed in ``report.outside`` (with
     ``strict``: an :class:`InvalidInput`, nothing written).
     """
-    from .collection import for_cases
-    from .collection import resolve as resolve_collection
+    from semgraph.graph.collection import for_cases
+    from semgraph.graph.collection import resolve as resolve_collection
 
     start = time.perf_counter()
     try:

@@ -10,7 +10,7 @@
 * **feedback rounds** (``feedback/*`` graphs): each ``sg:FeedbackRound`` has one ``sg:session``, one integer
   ``sg:roundNumber``, a user (``prov:wasAssociatedWith``), start and end times, one ``sg:algorithm`` and at least one
   complete ``sg:Mark``; no two rounds of a session share a number, and a session's recorded rounds are numbered
-  1, 2, 3 ... without a gap; a round still ``sg:pending`` longer than :data:`semgraph.sessions.CLAIM_LEASE` is the
+  1, 2, 3 ... without a gap; a round still ``sg:pending`` longer than :data:`semgraph.graph.rounds.CLAIM_LEASE` is the
   leftover of a crashed process. Each learned edge (``sg:kind "learned"``) has
   ``sg:termA``, ``sg:termB``, ``sg:dissimilarity`` in [0, 1], ``sg:previous``, ``prov:wasGeneratedBy`` (a round
   in the same graph), ``prov:wasAttributedTo`` and ``prov:generatedAtTime``; an edge whose round is missing is
@@ -49,12 +49,10 @@ from kg.namespaces import (
     GRAPH,
     SG,
 )
-
-from .casegraph import ANNOTATION_KINDS
-from .errors import InvalidInput
-from .files import data_file
-from .rounds import FEEDBACK_PREFIX, RELEVANCE, recorded
-from .sessions import CLAIM_LEASE
+from semgraph.errors import InvalidInput
+from semgraph.files import data_file
+from semgraph.graph.casegraph import ANNOTATION_KINDS
+from semgraph.graph.rounds import CLAIM_LEASE, FEEDBACK_PREFIX, RELEVANCE, recorded
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
 
@@ -410,8 +408,7 @@ def _check_collections(store: Store, report: CheckReport) -> None:
     its ontology; every case in exactly one collection (once any is stored); no likelihood of a case naming a term
     outside its collection."""
     import ontology
-
-    from .collection import stored_collections
+    from semgraph.graph.collection import stored_collections
 
     rows = store.select(_COLLECTION_TERMS, {"g": COLLECTIONS_GRAPH})
     by_collection: dict[str, list] = {}

@@ -3,7 +3,7 @@
 For an image case: load the image and mask (:mod:`semgraph.imaging`), extract the ROI vector and the patch
 features (:mod:`semgraph.features`), write them to ``DATA_DIR/features/<sha1 of the case IRI>.npz`` (temp file +
 ``os.replace``), then write the case with its annotations in one atomic store write
-(:func:`semgraph.casegraph.write_case`): the reader's terms ("reader"), the generating terms when the manifest has
+(:func:`semgraph.graph.casegraph.write_case`): the reader's terms ("reader"), the generating terms when the manifest has
 them ("truth") and, when a term model is given, its likelihoods ("predicted", attributed to the model version).
 The feature file is complete before the case exists in the store, so a crash never leaves a half case; rerunning
 skips the cases already in the store. A bad case is reported with its id and reason and skipped.
@@ -44,12 +44,18 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
 from ontology import OntologyError
-
-from .casegraph import Annotation, Case, case_iri, model_iri, write_case
-from .collection import for_cases
-from .errors import InvalidInput, NotFound, SemgraphError
-from .features import MIN_ROI_AREA, FeatureConfig, extract_all
-from .files import data_file, write_atomically
+from semgraph.errors import InvalidInput, NotFound, SemgraphError
+from semgraph.features import MIN_ROI_AREA, FeatureConfig, extract_all
+from semgraph.files import data_file, write_atomically
+from semgraph.graph.casegraph import (
+    Annotation,
+    Case,
+    case_iri,
+    model_iri,
+    replace_annotation,
+    write_case,
+)
+from semgraph.graph.collection import for_cases
 
 FEATURES_DIR = "features"
 #: Where ingest copies the image and mask files that are outside the data folder: ``DATA_DIR/images/<case id>/``.
@@ -88,7 +94,7 @@ def compute_features(image_path, mask_path, config: FeatureConfig | None = None)
     when it has at least :data:`semgraph.features.MIN_ROI_AREA` (16) pixels: its ROI vector is computed as usual
     and its patches are its margin patches only (no internal patch); smaller regions are an error.
     """
-    from .imaging import load_image, roi_mask
+    from semgraph.imaging import load_image, roi_mask
 
     cfg = config or INGEST_FEATURE_CONFIG
     image = load_image(image_path)
@@ -96,16 +102,6 @@ def compute_features(image_path, mask_path, config: FeatureConfig | None = None)
     feats = extract_all(image.hu, mask, cfg, allow_small=True, min_area=MIN_ROI_AREA)
     p = feats.patches
     return CaseFeatures(feats.vector, p.features, p.kinds, p.centres, cfg)
-
-
-def roi_likelihoods(model, image_hu, mask) -> dict[str, float]:
-    """Term likelihoods of one region, predicted exactly as ingest predicts them (the model's feature
-    configuration, one transform, ROI vector plus patch scores); ``{term IRI: likelihood}``."""
-    config = getattr(model, "feature_config_", None)
-    if config is None:
-        raise InvalidInput(f"model {model.version_} has no feature configuration; it cannot predict from images")
-    feats = extract_all(image_hu, mask, config, allow_small=True, min_area=MIN_ROI_AREA)
-    return model.likelihoods(feats.vector, feats.patches.features, feats.patches.kinds)
 
 
 def save_features(path: Path, features: CaseFeatures) -> None:
@@ -118,7 +114,7 @@ def save_features(path: Path, features: CaseFeatures) -> None:
 
 def load_features(path: Path) -> CaseFeatures:
     """Read a feature file written by :func:`save_features`."""
-    from .terms import _config_from_dict
+    from semgraph.terms.models import _config_from_dict
 
     if not path.is_file():
         raise NotFound(f"feature file {path} does not exist")
@@ -219,7 +215,7 @@ def save_model(data_dir, model) -> Path:
 
 def latest_model(data_dir, *, required: bool = False):
     """The model named in ``DATA_DIR/models/LATEST`` (None if there is none, unless ``required``)."""
-    from .terms import TermModels
+    from semgraph.terms.models import TermModels
 
     marker = models_dir(data_dir) / LATEST_MODEL
     if not marker.is_file():
@@ -277,7 +273,7 @@ def existing_case_ids(store: Store) -> set[str]:
 def resolve_source(source) -> tuple[str, Path]:
     """('manifest' | 'reader' | 'aim', path) for a manifest file, a folder with ``manifest.json``, a reader CSV, or
     AIM XML (a ``.xml`` file or a folder of them)."""
-    from .cohort.manifest import BASE_COLUMNS
+    from semgraph.cohort.manifest import BASE_COLUMNS
 
     path = Path(source)
     if path.is_dir():
@@ -308,21 +304,23 @@ def ingest(store: Store, source, data_dir, *, model=None, feature_config: Featur
            zero_confidence: str = "auto") -> IngestReport:
     """Ingest a cohort manifest, a folder with ``manifest.json``, a reader-only CSV or AIM XML (see the module doc)
     into ``collection`` (default: the store's only one; a new name defines it, see
-    :func:`semgraph.collection.for_cases`, with the options ``new_collection``).
+    :func:`semgraph.graph.collection.for_cases`, with the options ``new_collection``).
 
     Reader CSV and AIM cases have no image files; ``copy_outside`` is for manifests (:func:`ingest_manifest`),
-    ``strict`` and ``zero_confidence`` for AIM (:func:`semgraph.aim.ingest_aim`).
+    ``strict`` and ``zero_confidence`` for AIM (:func:`semgraph.exchange.aim.ingest_aim`).
     """
     kind, path = resolve_source(source)
     if kind == "reader":
         return ingest_reader_csv(store, path, hierarchy=hierarchy, collection=collection,
                                  new_collection=new_collection)
     if kind == "aim":
-        from .aim import ingest_aim  # aim imports IngestReport from this module
+        from semgraph.exchange.aim import (
+            ingest_aim,  # aim imports IngestReport from this module
+        )
 
         return ingest_aim(store, path, hierarchy=hierarchy, strict=strict, zero_confidence=zero_confidence,
                           collection=collection, new_collection=new_collection)
-    from .cohort import read_manifest
+    from semgraph.cohort import read_manifest
 
     return ingest_manifest(store, read_manifest(path), data_dir, model=model, feature_config=feature_config,
                            progress=progress, on_case=on_case, copy_outside=copy_outside, collection=collection,
@@ -346,9 +344,9 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model=None, feature_con
                     copy_outside: bool | None = None, collection: str | None = None,
                     new_collection: Mapping | None = None) -> IngestReport:
     """Ingest every case of a read manifest (:func:`semgraph.cohort.read_manifest`) into ``collection`` (default:
-    the store's only one; see :func:`semgraph.collection.for_cases`); resumable.
+    the store's only one; see :func:`semgraph.graph.collection.for_cases`); resumable.
 
-    ``model`` (a fitted :class:`semgraph.terms.TermModels`) adds a "predicted" annotation; its feature
+    ``model`` (a fitted :class:`semgraph.terms.models.TermModels`) adds a "predicted" annotation; its feature
     configuration is used (a different explicit ``feature_config`` is an error). ``on_case`` is called with each
     case id before its features are extracted (used by tests to simulate a crash).
 
@@ -512,7 +510,7 @@ def ingest_reader_csv(store: Store, path, *, hierarchy=None, replace: bool = Fal
     an :class:`InvalidInput` naming the row and column, and nothing is written). Term columns are resolved with
     ``hierarchy.resolve`` (default: the hierarchy of the collection's ontology, else :func:`ontology.hierarchy`).
     The cases go into ``collection`` (default: the store's only one); a new name defines it from the CSV's term
-    columns in their order (:func:`semgraph.collection.for_cases`, options ``new_collection``). Cases already in
+    columns in their order (:func:`semgraph.graph.collection.for_cases`, options ``new_collection``). Cases already in
     the store are skipped unless ``replace``.
     """
     import time
@@ -567,7 +565,7 @@ def _ontology_of_columns(store: Store, path: Path) -> str | None:
 
 def _collection_ontology(store: Store, name: str | None) -> str | None:
     """The ontology of an existing collection ``name`` (None: unknown yet, or the default ontology)."""
-    from .collection import resolve
+    from semgraph.graph.collection import resolve
 
     try:
         return resolve(store, name).ontology if name else None
@@ -592,7 +590,7 @@ class TrainingSet:
 
 
 def _image_cases(store: Store, data_dir) -> list[tuple[Case, Path]]:
-    from .casegraph import read_cases
+    from semgraph.graph.casegraph import read_cases
 
     out = []
     for case in read_cases(store):
@@ -605,8 +603,7 @@ def _image_cases(store: Store, data_dir) -> list[tuple[Case, Path]]:
 def training_set(store: Store, data_dir, terms: Iterable[str] | None = None, *, kind: str = "reader") -> TrainingSet:
     """Stack the stored features and the ``kind`` labels ("reader" or "truth") of every ingested image case."""
     from ontology.paper_terms import paper_terms
-
-    from .casegraph import read_likelihoods
+    from semgraph.graph.casegraph import read_likelihoods
 
     terms = [t.iri for t in paper_terms()] if terms is None else list(terms)
     cases = _image_cases(store, data_dir)
@@ -639,7 +636,7 @@ def train(store: Store, data_dir, *, estimator=None, data: TrainingSet | None = 
 
     Returns ``(model, data)``. ``data`` defaults to :func:`training_set` of the store.
     """
-    from .terms import TermModels
+    from semgraph.terms.models import TermModels
 
     if data is None:
         data = training_set(store, data_dir, None if estimator is None or estimator.terms is None else estimator.terms)
@@ -661,8 +658,6 @@ def annotate(store: Store, data_dir, model, *, progress: bool = True) -> IngestR
 
     from tqdm import tqdm
 
-    from .casegraph import annotation_iri
-
     start = time.perf_counter()
     record_model(store, model)
     report = IngestReport()
@@ -674,7 +669,7 @@ def annotate(store: Store, data_dir, model, *, progress: bool = True) -> IngestR
             report.failed.append((case.case_id, "features extracted with another configuration than the model's"))
             continue
         annotation = Annotation("predicted", model.likelihoods(f.roi, f.patches, f.kinds), attributed_to=agent)
-        _replace_annotation(store, case.case_id, annotation, annotation_iri(case.case_id, "predicted"))
+        replace_annotation(store, case.case_id, annotation)
         report.ingested.append(case.case_id)
     report.seconds = time.perf_counter() - start
     return report
@@ -683,30 +678,16 @@ def annotate(store: Store, data_dir, model, *, progress: bool = True) -> IngestR
 def store_crossval(store: Store, case_ids, terms, likelihoods, model) -> None:
     """Store out-of-fold likelihoods (``crossval`` annotations, attributed to ``model``'s version) of ``case_ids``,
     replacing earlier ones; the evaluation protocol ranks these (``semgraph evaluate --likelihoods crossval``)."""
-    from .casegraph import annotation_iri
-
     agent = model_iri(model.version_)
     for case_id, row in zip(case_ids, np.asarray(likelihoods, dtype=np.float64)):
         values = {t: float(np.clip(v, 0.0, 1.0)) for t, v in zip(terms, row)}
-        _replace_annotation(store, case_id, Annotation("crossval", values, attributed_to=agent),
-                            annotation_iri(case_id, "crossval"))
+        replace_annotation(store, case_id, Annotation("crossval", values, attributed_to=agent))
 
-
-def _replace_annotation(store: Store, case_id: str, annotation: Annotation, iri) -> None:
-    """Replace one annotation of a case (delete its triples, insert the new ones) in one update."""
-    from .casegraph import case_triples, update_annotations
-
-    g = case_triples(Case(case_id=case_id, patient_id="_", study_id="_"), [annotation])
-    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g if str(s).startswith(str(iri)))
-    text = ("DELETE WHERE { GRAPH $g { $a sg:likelihood ?l . ?l ?lp ?lo } } ;\n"
-            "DELETE WHERE { GRAPH $g { $a ?p ?o } } ;\n"
-            "INSERT DATA { GRAPH $g {\n" + body + " } }")
-    update_annotations(store, text, {"a": iri})
 
 
 __all__ = [
     "IMAGES_DIR", "CaseFeatures", "IngestReport", "TrainingSet", "annotate", "case_files_dir", "compute_features",
     "existing_case_ids", "features_path", "ingest", "ingest_manifest", "ingest_reader_csv", "keep_in_data_folder",
     "latest_model", "load_features",
-    "record_model", "roi_likelihoods", "save_features", "save_model", "store_crossval", "train", "training_set",
+    "record_model", "save_features", "save_model", "store_crossval", "train", "training_set",
 ]

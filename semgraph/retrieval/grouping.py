@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 __all__ = ["GROUPINGS", "Group", "Member", "group", "group_by_cluster", "group_by_key"]
 

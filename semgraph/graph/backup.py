@@ -34,8 +34,7 @@ from pathlib import Path, PurePosixPath
 import kg
 from kg import Store
 from kg.sparql import to_oxigraph
-
-from .errors import InvalidInput, SemgraphError
+from semgraph.errors import InvalidInput, SemgraphError
 
 __all__ = ["BackupInfo", "SECRET_FILES", "backup", "restore", "verify"]
 

@@ -22,10 +22,15 @@ from rdflib import Literal
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
-
-from .casegraph import Case, case_iri, read_cases, read_likelihoods, update_annotations
-from .errors import InvalidInput
-from .textquery import Vocabulary
+from semgraph.errors import InvalidInput
+from semgraph.graph.casegraph import (
+    Case,
+    case_iri,
+    read_cases,
+    read_likelihoods,
+    update_annotations,
+)
+from semgraph.text.textquery import Vocabulary
 
 __all__ = ["caption", "captions_for", "read_captions", "write_captions"]
 
@@ -152,7 +157,7 @@ def write_captions(store: Store, vocabulary: Vocabulary | None = None, threshold
     One update does both (all or nothing). Likelihoods come from the first of ``kinds`` a case has; ``vocabulary``
     defaults to the collection's. Returns the captions written (case id → text).
     """
-    from .collection import resolve
+    from semgraph.graph.collection import resolve
 
     collection = collection if collection is not None else resolve(store)
     vocab = Vocabulary.from_store(store, collection=collection) if vocabulary is None else vocabulary

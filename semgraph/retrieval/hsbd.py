@@ -9,7 +9,7 @@ the whole distance is an L1 distance between linear projections,
 
 where ``P`` is the (2k-1) x k node-membership matrix of the dendrogram and ``W`` the diagonal matrix of node
 weights (docs/algorithms.md section 1). :func:`projection` returns ``M``; a database of vectors can then
-be searched with any L1 nearest-neighbour index (see :mod:`semgraph.index`).
+be searched with any L1 nearest-neighbour index (see :mod:`semgraph.retrieval.index`).
 
 Errors: malformed data (a dissimilarity matrix or a vector) raises :class:`semgraph.errors.InvalidInput`; an
 unknown option value (``linkage``, ``weights``, ``eps``) raises :class:`ValueError` naming the allowed values.

@@ -9,12 +9,12 @@ the file. The graph stays the source of truth; the file is a cache that can be d
 can only make the new snapshot look stale, never a stale one look current):
 
 * the version stamp of the annotations graph (``owl:versionInfo`` of the graph itself), which every write of cases
-  or likelihoods replaces in the same transaction (:func:`semgraph.casegraph.update_annotations`, used by
-  :func:`semgraph.casegraph.write_case`, the annotation writes of :mod:`semgraph.ingest` and every SPARQL Update
+  or likelihoods replaces in the same transaction (:func:`semgraph.graph.casegraph.update_annotations`, used by
+  :func:`semgraph.graph.casegraph.write_case`, the annotation writes of :mod:`semgraph.exchange.ingest` and every SPARQL Update
   through the web app's ``/sparql``);
 * the number and the sum of all ``sg:value`` literals in the annotations graph, which catches writers that do not
   stamp (a bulk load into the folder, another program) when they add, remove or change likelihood values;
-* the vocabulary, the annotation kinds, the fields of :class:`semgraph.casegraph.Case` and :data:`FORMAT`.
+* the vocabulary, the annotation kinds, the fields of :class:`semgraph.graph.casegraph.Case` and :data:`FORMAT`.
 
 A metadata-only change (a diagnosis, a date) by a writer that bypasses the stamp is not detected; delete the file
 (:func:`snapshot_path`) after such a write. A remote store gets a snapshot only at a file named by the caller
@@ -38,9 +38,13 @@ import numpy as np
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH
-
-from .casegraph import Case, annotation_stamps, read_cases, read_likelihoods
-from .files import write_atomically
+from semgraph.files import write_atomically
+from semgraph.graph.casegraph import (
+    Case,
+    annotation_stamps,
+    read_cases,
+    read_likelihoods,
+)
 
 __all__ = ["FORMAT", "cases_and_likelihoods", "read_from_graph", "snapshot_file", "snapshot_key", "snapshot_path"]
 
@@ -88,8 +92,8 @@ def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str], *, co
 def read_from_graph(store: Store, terms: Sequence[str], kinds: Sequence[str], *, collection: str | None = None
                     ) -> tuple[list[Case], np.ndarray]:
     """The cases that have likelihoods of one of ``kinds`` (sorted by id; only those of ``collection`` when given)
-    and their (N, k) likelihood matrix, read through SPARQL (:func:`semgraph.casegraph.read_likelihoods` and
-    :func:`semgraph.casegraph.read_cases`)."""
+    and their (N, k) likelihood matrix, read through SPARQL (:func:`semgraph.graph.casegraph.read_likelihoods` and
+    :func:`semgraph.graph.casegraph.read_cases`)."""
     ids, A = read_likelihoods(store, terms, kinds=tuple(kinds), collection=collection)
     by_id = {c.case_id: c for c in read_cases(store, collection=collection)}
     keep = [i for i, case_id in enumerate(ids) if case_id in by_id]

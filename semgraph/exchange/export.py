@@ -1,6 +1,6 @@
 """Learned term relations for researchers: the table, exports with provenance, and an ontology-update proposal.
 
-Every feedback round (:mod:`semgraph.sessions`) writes learned ``sg:TermSimilarity`` edges (``sg:kind "learned"``)
+Every feedback round (:mod:`semgraph.feedback.sessions`) writes learned ``sg:TermSimilarity`` edges (``sg:kind "learned"``)
 into its own named graph ``https://w3id.org/semgraph/graph/feedback/<round>``. This module reads those graphs and
 the shared baseline graph and offers:
 
@@ -22,7 +22,7 @@ Learned value
     over sessions of each session's last value. ``change = learned − baseline``.
 
 Independent sessions
-    The vote of :func:`semgraph.rounds.votes`, the one :func:`semgraph.sessions.promotion_candidates` counts:
+    The vote of :func:`semgraph.graph.rounds.votes`, the one :func:`semgraph.feedback.sessions.promotion_candidates` counts:
     sessions count as independent when they differ in user or query case; several sessions of one user on one query
     count once (the latest by session start). A session's net direction for a pair is the sign of (its last value −
     the value before its first change of the pair).
@@ -71,14 +71,13 @@ from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, SKOS, XSD
 
 from kg import Store
 from kg.namespaces import ID, SG
-
-from . import rounds as _rounds
-from .casegraph import user_iri
-from .collection import Collection
-from .collection import resolve as resolve_collection
-from .errors import InvalidInput
-from .files import csv_text
-from .timeline import as_date
+from semgraph.errors import InvalidInput
+from semgraph.files import csv_text
+from semgraph.graph import rounds as _rounds
+from semgraph.graph.casegraph import user_iri
+from semgraph.graph.collection import Collection
+from semgraph.graph.collection import resolve as resolve_collection
+from semgraph.retrieval.timeline import as_date
 
 __all__ = ["CSV_COLUMNS", "MARKDOWN_SPECIAL", "RULE", "SORT_KEYS", "Edge", "ExportFormat", "Proposal", "Relation",
            "available_formats", "export", "get_format", "learned_edges", "learned_relations", "markdown_text",
@@ -128,7 +127,7 @@ class Edge:
     session_started: dt.datetime | None = None  # None: not recorded (the round's start stands in for the vote)
 
     def as_change(self) -> _rounds.LearnedChange:
-        """The edge as :func:`semgraph.rounds.votes` counts it."""
+        """The edge as :func:`semgraph.graph.rounds.votes` counts it."""
         return _rounds.LearnedChange(self.term_a, self.term_b, self.session, self.round, self.round_number,
                                      self.previous, self.value, self.user_iri, self.query_case,
                                      self.session_started or self.round_started)
@@ -302,7 +301,7 @@ def _hierarchy(store: Store, collection: Collection):
 
 
 def _votes(edges: Sequence[Edge]) -> _rounds.Votes:
-    """The independent sessions' votes on the pair of ``edges`` (:func:`semgraph.rounds.votes`)."""
+    """The independent sessions' votes on the pair of ``edges`` (:func:`semgraph.graph.rounds.votes`)."""
     return _rounds.votes([e.as_change() for e in edges])
 
 
@@ -411,7 +410,7 @@ def _kept_edges(store: Store, relations: Sequence[Relation], user, since, until,
 
 def edges_graph(store: Store, edges: Sequence[Edge], label=None) -> Graph:
     """The learned edges with their rounds, sessions, users and marks, as an rdflib graph (PROV-O)."""
-    from .casegraph import case_iri
+    from semgraph.graph.casegraph import case_iri
 
     label = label or _labeller(store)
     g = Graph()
@@ -740,7 +739,7 @@ def proposal_graph(store: Store, **filters) -> Graph:
     g.add((activity, PROV.startedAtTime, Literal(now.isoformat(), datatype=XSD.dateTime)))
     params = {"rule": RULE, "filters": {k: _shown(v) for k, v in filters.items() if v is not None}}
     g.add((activity, SG.parameters, Literal(json.dumps(params, sort_keys=True), datatype=RDF.JSON)))
-    g.add((activity, SG.algorithm, Literal("semgraph.export.proposals")))
+    g.add((activity, SG.algorithm, Literal("semgraph.exchange.export.proposals")))
     for p in found:
         node = p.iri
         g.add((node, RDF.type, SG.Proposal))

@@ -1,6 +1,6 @@
 """Patient timeline and temporal filters: a case's earlier and later studies of the same patient.
 
-Pure helpers work on :class:`semgraph.casegraph.Case` lists (:func:`before`, :func:`after`, :func:`within_months`,
+Pure helpers work on :class:`semgraph.graph.casegraph.Case` lists (:func:`before`, :func:`after`, :func:`within_months`,
 :func:`parse_temporal`); :func:`patient_timeline` reads the cases and their likelihoods from a store. Cases without a
 study date are never selected by a date filter and sort last in a timeline.
 """
@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .casegraph import Case, read_cases, read_likelihoods
-from .errors import InvalidInput, NotFound
+from semgraph.errors import InvalidInput, NotFound
+from semgraph.graph.casegraph import Case, read_cases, read_likelihoods
 
 __all__ = ["TemporalFilter", "Timeline", "TimelineEntry", "add_months", "after", "as_date", "before", "build_timeline",
            "parse_temporal", "patient_timeline", "temporal_filter", "within_months"]

@@ -3,13 +3,13 @@
 LifeSeeker 6.0 (docs/algorithms.md §7) scores an image by ``W_IaT · sim_IaT + W_TaT · sim_TaT`` with weights
 (0.7, 0.3). Our mapping (§7.2):
 
-- **Image channel** ("IaT"): the query's term vector t(q) (:func:`semgraph.textquery.parse_text`) against each case's
+- **Image channel** ("IaT"): the query's term vector t(q) (:func:`semgraph.text.textquery.parse_text`) against each case's
   likelihood vector with HSBD, ``d_n = ||M (m ⊙ t) − M (m ⊙ a_n)||_1`` where ``M`` is the HSBD projection
-  (:func:`semgraph.hsbd.projection`) and ``m`` the mask of mentioned categories (``masked=True``, default; all ones
+  (:func:`semgraph.retrieval.hsbd.projection`) and ``m`` the mask of mentioned categories (``masked=True``, default; all ones
   otherwise). The distance becomes a similarity by a monotone decreasing map over the candidate set
   (:func:`distance_to_similarity`): ``'linear'`` (default) ``s = 1 − d / d_max``; ``'exp'`` ``s = exp(−d / median d)``.
 - **Text channel** ("TaT"): cosine similarity between the query's caption text and each case's caption
-  (:mod:`semgraph.captions`) in a TF-IDF space fitted on the captions (:class:`TfidfTextModel`). The caption text of
+  (:mod:`semgraph.text.captions`) in a TF-IDF space fitted on the captions (:class:`TfidfTextModel`). The caption text of
   a parsed query is built by :func:`caption_query_text`, negation-aware: the caption labels of the terms the query
   asserts (its term vector, so a negated term's complement is in and the negated term is out) and the words the
   parser ignored. The raw text would let "no enhancement" favour the captions that mention enhancement, since
@@ -31,9 +31,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from . import hsbd
-from .errors import InvalidInput
-from .textquery import TextQuery, Vocabulary, normalise, parse_text
+from semgraph.errors import InvalidInput
+from semgraph.retrieval import hsbd
+from semgraph.text.textquery import TextQuery, Vocabulary, normalise, parse_text
 
 __all__ = ["SIMILARITY_MAPS", "Corpus", "FusedHit", "FusedRanking", "TfidfTextModel", "caption_query_text",
            "distance_to_similarity",
@@ -282,13 +282,13 @@ class Corpus:
         (generated in memory where missing) and the collection's baseline ``D``.
 
         ``vocabulary`` defaults to the collection's (:meth:`Vocabulary.from_store`); ``D`` to
-        :func:`semgraph.retrieval.baseline_dissimilarity`.
+        :func:`semgraph.retrieval.engine.baseline_dissimilarity`.
         """
-        from .captions import captions_for, read_captions
-        from .casegraph import read_cases, read_likelihoods
-        from .collection import resolve as resolve_collection
-        from .errors import NotFound
-        from .retrieval import baseline_dissimilarity
+        from semgraph.errors import NotFound
+        from semgraph.graph.casegraph import read_cases, read_likelihoods
+        from semgraph.graph.collection import resolve as resolve_collection
+        from semgraph.retrieval.engine import baseline_dissimilarity
+        from semgraph.text.captions import captions_for, read_captions
 
         if collection is None or isinstance(collection, str):
             collection = resolve_collection(store, collection)
@@ -404,7 +404,7 @@ def caption_query_text(query: TextQuery, vocabulary: Vocabulary | None = None) -
 
     Examples
     --------
-    >>> from semgraph.textquery import parse_text
+    >>> from semgraph.text.textquery import parse_text
     >>> caption_query_text(parse_text("round lesion, no enhancement"))
     'nonenhancing round lesion'
     """

@@ -7,7 +7,7 @@ same IRIs and a re-ingest replaces rather than duplicates (:func:`write_case` wi
 Layout (``id:`` = ``https://w3id.org/semgraph/id/``)::
 
     id:case/C1   a sg:Case ; rdfs:label "C1" ; sg:study id:study/S1 ; sg:diagnosis "cyst" ;
-                 sg:inCollection id:collection/liver-ct ;                  # see semgraph.collection
+                 sg:inCollection id:collection/liver-ct ;                  # see semgraph.graph.collection
                  sg:liverSegment "VI" ; sg:contrastPhase "portal venous" ; sg:imageFile "..." ; sg:maskFile "..."
     id:study/S1  a sg:Study ; sg:patient id:patient/P1 ; sg:studyDate "2020-01-31"^^xsd:date ; sg:age 63
     id:patient/P1 a sg:Patient ; rdfs:label "P1" ; sg:sex "F"
@@ -32,8 +32,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, ID, SG
-
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 #: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms, and
 #: cross-validated likelihoods (predicted by models that never saw the case's patient, for honest evaluation).
@@ -155,7 +154,7 @@ INSERT DATA { GRAPH $g { $g owl:versionInfo $stamp } }"""
 def update_annotations(store: Store, update: str, bindings: Mapping[str, object] | None = None) -> None:
     """Run ``update`` (``$g`` is bound to the annotations graph) and give that graph a new version stamp, in one
     request: every write of cases, likelihoods or captions goes through here, so that copies derived from the graph
-    (:mod:`semgraph.snapshot`, the text-search corpus) can tell that they are stale.
+    (:mod:`semgraph.graph.snapshot`, the text-search corpus) can tell that they are stale.
 
     The stamp is ``owl:versionInfo`` of the graph itself, a random text (:func:`annotation_stamps` reads it).
     """
@@ -181,7 +180,7 @@ def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (),
                collection: URIRef | None = None) -> None:
     """Write a case with its annotations in one transaction; with ``replace``, its old description goes first.
 
-    ``collection`` is the IRI of the collection the case belongs to (:attr:`semgraph.collection.Collection.case_filter`;
+    ``collection`` is the IRI of the collection the case belongs to (:attr:`semgraph.graph.collection.Collection.case_filter`;
     None: none recorded, as in a store without collections). The study and patient triples are shared by all cases
     of a study; they are re-asserted, never deleted.
     """
@@ -192,6 +191,21 @@ def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (),
         update_annotations(store, _DELETE_CASE + " ;\n" + insert, {"case": case_iri(case.case_id)})
     else:
         update_annotations(store, insert)
+
+
+_REPLACE_ANNOTATION = """
+DELETE WHERE { GRAPH $g { $a sg:likelihood ?l . ?l ?lp ?lo } } ;
+DELETE WHERE { GRAPH $g { $a ?p ?o } } ;
+INSERT DATA { GRAPH $g {
+%s } }"""
+
+
+def replace_annotation(store: Store, case_id: str, annotation: Annotation) -> None:
+    """Replace the ``annotation.kind`` annotation of a case (its old triples go, the new ones come) in one update."""
+    iri = annotation_iri(case_id, annotation.kind)
+    triples = case_triples(Case(case_id=case_id, patient_id="_", study_id="_"), [annotation])
+    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples if str(s).startswith(str(iri)))
+    update_annotations(store, _REPLACE_ANNOTATION % body, {"a": iri})
 
 
 def case_exists(store: Store, case_id: str) -> bool:

@@ -35,9 +35,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import hsbd
-from .errors import InvalidInput
-from .similarity import _check_unit_dissimilarity, _matrix
+from semgraph.errors import InvalidInput
+from semgraph.retrieval import hsbd
+from semgraph.retrieval.similarity import _check_unit_dissimilarity, _matrix
 
 __all__ = ["DEFAULT_ALGORITHM", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams", "FeedbackResult", "RoundInputs",
            "Step", "TermChange", "apply_feedback", "available_algorithms", "changes_dissimilarity", "get_algorithm",

@@ -15,7 +15,7 @@ learnt from? Each check gives a :class:`QueryWarning`, never an error: the searc
     feature check. Not checked for PNG/TIFF: their HU are the range the user declared.
 ``features``
     The ROI feature vector is far from the training ROIs of the term model (:class:`FeatureSummary`, fitted in
-    :meth:`semgraph.terms.TermModels.fit` and saved with the model; models saved without it skip this check).
+    :meth:`semgraph.terms.models.TermModels.fit` and saved with the model; models saved without it skip this check).
 
 Feature distance (:func:`fit_feature_summary`). With x the ROI vector of :func:`semgraph.features.extract_all`:
 
@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidInput
+from semgraph.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
-    from .imaging import LoadedImage
+    from semgraph.features import FeatureConfig
+    from semgraph.imaging import LoadedImage
 
 #: Modality (0008,0060) of the images the term models learn from.
 EXPECTED_MODALITY = "CT"
@@ -241,7 +241,7 @@ def fit_feature_summary(X, groups=None, *, texture_dims: Sequence[bool] | np.nda
 def texture_dims(config: FeatureConfig | None, n_features: int) -> np.ndarray:
     """(D,) bool: the texture energies of ``config``'s vector (not ``hist_*``, not the margin descriptors); all
     False without a configuration."""
-    from .features import MARGIN_FEATURE_NAMES, feature_names
+    from semgraph.features import MARGIN_FEATURE_NAMES, feature_names
 
     if config is None:
         return np.zeros(n_features, dtype=bool)
@@ -288,10 +288,10 @@ def feature_warning(model, image_hu: np.ndarray, mask: np.ndarray) -> QueryWarni
     """A ``features`` warning when the ROI vector's distance exceeds the model's threshold; None when the model has
     no :class:`FeatureSummary` (saved before it existed, or too few training ROIs) or no feature configuration.
 
-    The ROI vector is computed as :func:`semgraph.ingest.roi_likelihoods` computes it (the model's feature
+    The ROI vector is computed as :func:`semgraph.terms.models.roi_likelihoods` computes it (the model's feature
     configuration, small ROIs allowed).
     """
-    from .features import MIN_ROI_AREA, extract_all
+    from semgraph.features import MIN_ROI_AREA, extract_all
 
     summary: FeatureSummary | None = getattr(model, "ood_", None)
     config = getattr(model, "feature_config_", None)
@@ -324,13 +324,13 @@ def check_loaded(image: LoadedImage, mask: np.ndarray, model=None, *, modality: 
 
 def check_image_query(image_path, roi: Mapping, model=None, *, slice_index: int | None = None,
                       hu_range=None) -> list[QueryWarning]:
-    """Warnings of an image query, loaded as :meth:`semgraph.retrieval.Engine.image_vector` loads it
+    """Warnings of an image query, loaded as :meth:`semgraph.retrieval.engine.Engine.image_vector` loads it
     (``roi`` one of ``{'mask': ...}``, ``{'polygon': ...}``, ``{'rectangle': ...}``).
 
     Raises what loading the image and the ROI raises (:class:`InvalidInput`); run it after the query vector,
     which fails first on a bad image.
     """
-    from . import imaging
+    from semgraph import imaging
 
     image = imaging.load_image(image_path, slice_index=slice_index, hu_range=hu_range)
     mask = imaging.roi_mask(image.hu.shape, **dict(roi))
