@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pyoxigraph as ox
-from rdflib import Literal
+from rdflib import Literal, URIRef
 from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 import kg
@@ -52,9 +52,11 @@ from semgraph.graph.casegraph import (
     case_triples,
     patient_iri,
     study_iri,
+    term_values_literal,
     update_annotations,
     write_case,
 )
+from semgraph.graph.collection import define, from_terms
 from semgraph.graph.snapshot import read_from_graph, snapshot_path
 from semgraph.retrieval.engine import Engine
 
@@ -63,6 +65,7 @@ READINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "lidc-dev" 
 RATINGS = {"subtlety": 5, "internalStructure": 4, "calcification": 6, "sphericity": 5, "margin": 5,
            "lobulation": 5, "spiculation": 5, "texture": 5}
 ROOT = "urn:lidc:rating"
+COLLECTION = "lung-nodules"
 
 
 def term_iri(column: str, level: int) -> str:
@@ -108,10 +111,12 @@ def case_of(reading: dict, copy: int = 0) -> tuple[Case, Annotation]:
     return case, Annotation("reader", values)
 
 
-def load_taxonomy(store, folder: Path) -> None:
+def load_taxonomy(store, folder: Path) -> URIRef:
+    """Load the rating taxonomy and define the collection of the 40 terms; returns the collection's case filter."""
     path = folder / "lidc-ratings.ttl"
     path.write_text(taxonomy_turtle())
     ontology.load(store, path, "lidc-ratings")
+    return define(store, from_terms(store, COLLECTION, TERMS, ontology="lidc-ratings", term_root=ROOT)).case_filter
 
 
 def stamp_annotations(store) -> None:
@@ -124,27 +129,29 @@ def build_written(folder: Path, n: int) -> float:
     start = time.perf_counter()
     rows = readings()
     with kg.open_store(folder / "graph") as store:
-        load_taxonomy(store, folder)
+        member = load_taxonomy(store, folder)
         for i in range(n):
             case, annotation = case_of(rows[i % len(rows)], i // len(rows))
-            write_case(store, case, [annotation])
+            write_case(store, case, [annotation], collection=member)
     return time.perf_counter() - start
 
 
-def case_lines(case: Case, annotation: Annotation, graph: str) -> list[str]:
+def case_lines(case: Case, annotation: Annotation, graph: str, member: URIRef) -> list[str]:
     """The N-Quads of :func:`semgraph.graph.casegraph.case_triples` for one ratings-only case, formatted directly (100k
     calls of ``case_triples`` would take minutes); :func:`build_bulk` checks them against ``case_triples``."""
     c, s, p = (f"<{iri}>" for iri in (case_iri(case.case_id), study_iri(case.study_id), patient_iri(case.patient_id)))
     a_iri = annotation_iri(case.case_id, annotation.kind)
     a = f"<{a_iri}>"
-    lines = [f"{c} <{RDF.type}> <{SG.Case}>", f"{c} <{RDFS.label}> {Literal(case.case_id).n3()}",
+    lines = [f"{c} <{RDF.type}> <{SG.Case}>", f"{c} <{SG.inCollection}> <{member}>",
+             f"{c} <{RDFS.label}> {Literal(case.case_id).n3()}",
              f"{c} <{SG.study}> {s}", f"{s} <{RDF.type}> <{SG.Study}>", f"{s} <{RDFS.label}> {Literal(case.study_id).n3()}",
              f"{s} <{SG.patient}> {p}", f"{p} <{RDF.type}> <{SG.Patient}>",
              f"{p} <{RDFS.label}> {Literal(case.patient_id).n3()}",
              f"{c} <{SG.diagnosis}> {Literal(case.diagnosis).n3()}",
              f"{a} <{RDF.type}> <{SG.Annotation}>", f"{a} <{SG.annotates}> {c}",
              f"{a} <{SG.annotationKind}> {Literal(annotation.kind).n3()}",
-             f"{a} <{PROV.generatedAtTime}> {Literal(annotation.generated_at.isoformat(), datatype=XSD.dateTime).n3()}"]
+             f"{a} <{PROV.generatedAtTime}> {Literal(annotation.generated_at.isoformat(), datatype=XSD.dateTime).n3()}",
+             f"{a} <{SG.termValues}> {term_values_literal(annotation.values).n3()}"]
     for term, value in annotation.values.items():
         item = f"<{a_iri}/{urllib.parse.quote(term.rsplit('/', 1)[-1], safe='')}>"
         lines += [f"{a} <{SG.likelihood}> {item}", f"{item} <{RDF.type}> <{SG.TermLikelihood}>",
@@ -157,15 +164,16 @@ def build_bulk(folder: Path, n: int) -> float:
     start = time.perf_counter()
     rows = readings()
     g = f"<{ANNOTATIONS_GRAPH}>"
-    first = case_of(rows[0])
-    expected = {f"{s.n3()} {p.n3()} {o.n3()} {g} .\n" for s, p, o in case_triples(first[0], [first[1]])}
-    assert set(case_lines(*first, g)) == expected, "case_lines no longer writes the layout of case_triples"
-    nq = folder / "cases.nq"
-    with open(nq, "w", encoding="utf-8") as out:
-        for i in range(n):
-            out.writelines(case_lines(*case_of(rows[i % len(rows)], i // len(rows)), g))
     with kg.open_store(folder / "graph") as store:
-        load_taxonomy(store, folder)
+        member = load_taxonomy(store, folder)
+        first = case_of(rows[0])
+        expected = {f"{s.n3()} {p.n3()} {o.n3()} {g} .\n"
+                    for s, p, o in case_triples(first[0], [first[1]], collection=member)}
+        assert set(case_lines(*first, g, member)) == expected, "case_lines no longer writes the layout of case_triples"
+        nq = folder / "cases.nq"
+        with open(nq, "w", encoding="utf-8") as out:
+            for i in range(n):
+                out.writelines(case_lines(*case_of(rows[i % len(rows)], i // len(rows)), g, member))
         store._store.bulk_load(path=str(nq), format=ox.RdfFormat.N_QUADS)
         stamp_annotations(store)
     nq.unlink()
@@ -211,12 +219,12 @@ def measure(folder: Path, n: int, built: float, how: str, repeats: int) -> dict:
         new, (cases, A) = timed(lambda: read_from_graph(store, TERMS, ("reader",)), repeats)
         assert [c.case_id for c in cases] == old_ids and np.array_equal(A, old_A), "the read paths disagree"
         kinds = ("reader",)
-        cold, engine = timed(lambda: Engine.from_store(store, terms=TERMS, likelihood_kinds=kinds,
+        cold, engine = timed(lambda: Engine.from_store(store, collection=COLLECTION, likelihood_kinds=kinds,
                                                        use_snapshot=False), repeats)
-        Engine.from_store(store, terms=TERMS, likelihood_kinds=kinds)  # writes the snapshot
-        warm, _ = timed(lambda: Engine.from_store(store, terms=TERMS, likelihood_kinds=kinds), repeats)
+        Engine.from_store(store, collection=COLLECTION, likelihood_kinds=kinds)  # writes the snapshot
+        warm, _ = timed(lambda: Engine.from_store(store, collection=COLLECTION, likelihood_kinds=kinds), repeats)
         assert len(engine.ids) == n
-        snapshot = snapshot_path(store)
+        snapshot = snapshot_path(store, engine.collection.case_filter)
         size = snapshot.stat().st_size if snapshot else 0
     return {"cases": n, "built_by": how, "build_s": built, "baseline_read_s": baseline, "read_s": new,
             "engine_cold_s": cold, "engine_warm_s": warm, "read_ratio": new / baseline,

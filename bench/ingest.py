@@ -93,7 +93,8 @@ def stage_profile(cohort: str, n: int, config: FeatureConfig) -> dict:
 
     import kg
     from semgraph.cohort import read_manifest
-    from semgraph.exchange.ingest import CaseFeatures, _manifest_case, save_features
+    from semgraph.exchange.feature_files import CaseFeatures, save_features
+    from semgraph.exchange.ingest import _manifest_case
     from semgraph.graph.casegraph import Annotation, write_case
     from semgraph.imaging import load_image, roi_mask
 
@@ -151,7 +152,7 @@ def whole_ingest(n: int, profile_cases: int = 200) -> tuple[list[dict], dict]:
         start = time.perf_counter()
         generate(n, seed=0, out_dir=f"{tmp}/cohort", progress=False)
         generated = time.perf_counter() - start
-        from semgraph.exchange.ingest import INGEST_FEATURE_CONFIG
+        from semgraph.exchange.feature_files import INGEST_FEATURE_CONFIG
 
         stages = stage_profile(f"{tmp}/cohort", min(profile_cases, n), INGEST_FEATURE_CONFIG)
         for trace in (False, True):

@@ -253,8 +253,8 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
     from semgraph.feedback import sessions
     from semgraph.graph.snapshot import snapshot_path
     from semgraph.retrieval.engine import Engine
-    from webapp import create_app
-    from webapp import workbench as wb
+    from webapp import create_app, engines, web_sessions
+    from webapp.views import hit_views, session_view
 
     app = create_app({"data_dir": str(data_dir)})
     svc = app.extensions["semgraph"]
@@ -269,7 +269,7 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
         out["engine_from_graph_s"] = round(time.perf_counter() - t, 2)  # the baseline: SPARQL only
         path = snapshot_path(svc.store)
         out["snapshot_mb"] = round(path.stat().st_size / 1e6, 1) if path and path.is_file() else None
-        svc.cache[wb.ENGINE_KEY] = eng
+        svc.cache[engines.ENGINE_KEY] = eng
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         client.post("/login", data={"name": login[0], "password": login[1],
@@ -320,7 +320,7 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
         with app.test_request_context():
             hits = step("search: Engine.search_case (k=25, 3 explanations each)", lambda: eng.search_case(query, 25))
             step("search: the same without explanations", lambda: eng.search_case(query, 25, explain=0))
-            views = step("search: hit_views (captions, moves)", lambda: wb.hit_views(eng, hits, diagnosis="x"))
+            views = step("search: hit_views (captions, moves)", lambda: hit_views(eng, hits, diagnosis="x"))
             step("search: JSON serialisation", lambda: fjson.dumps({"results": views}))
             session = step("session: start_session (shares the engine's index; first ranking)",
                            lambda: sessions.start_session(svc.store, eng, query, login[0], k=25))
@@ -334,10 +334,10 @@ def profile(data_dir: Path, login: tuple[str, str], top: int = 12) -> dict:
                  lambda: Engine(eng.terms, eng.cases, eng.vectors, new.dissimilarity).search_vector(
                      new.query, 25, exclude=(query,)))
             session.rounds.append(new)
-            entry = wb.Entry(session, {"label": "x"})
+            entry = web_sessions.Entry(session, {"label": "x"})
             entry.rankings[0] = hits
             entry.rankings[1] = ranking
-            view = step("round: session_view", lambda: wb.session_view(entry))
+            view = step("round: session_view", lambda: session_view(entry))
             step("round: JSON serialisation", lambda: fjson.dumps(view))
         out["steps_ms"] = steps
     finally:

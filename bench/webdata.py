@@ -41,6 +41,7 @@ from semgraph.graph.casegraph import (
     model_iri,
     patient_iri,
     study_iri,
+    term_values_literal,
 )
 
 #: Benchmark users: name → (role, password).
@@ -101,7 +102,7 @@ class _Triples:
 
     def __init__(self, terms: list[str]):
         n = ox.NamedNode
-        self.terms = [n(t) for t in terms]
+        self.iris, self.terms = list(terms), [n(t) for t in terms]
         self.tails = [urllib.parse.quote(t.rsplit("/", 1)[-1], safe="") for t in terms]
         self.type, self.label = n(_RDF + "type"), n(_RDFS + "label")
         self.Case, self.Study, self.Patient = n(_SG + "Case"), n(_SG + "Study"), n(_SG + "Patient")
@@ -111,7 +112,8 @@ class _Triples:
         self.age, self.sex = n(_SG + "age"), n(_SG + "sex")
         self.annotates, self.kind, self.likelihood = n(_SG + "annotates"), n(_SG + "annotationKind"), \
             n(_SG + "likelihood")
-        self.term, self.value = n(_SG + "term"), n(_SG + "value")
+        self.term, self.value, self.term_values = n(_SG + "term"), n(_SG + "value"), n(_SG + "termValues")
+        self.rdf_json = n(_RDF + "JSON")
         self.generated, self.attributed = n(_PROV + "generatedAtTime"), n(_PROV + "wasAttributedTo")
         self.xsd_date, self.xsd_int, self.xsd_double, self.xsd_dt = (
             n(_XSD + "date"), n(_XSD + "integer"), n(_XSD + "double"), n(_XSD + "dateTime"))
@@ -132,7 +134,9 @@ class _Triples:
         a = ox.NamedNode(a_iri)
         out += [T(a, self.type, self.Annotation), T(a, self.annotates, c), T(a, self.kind, L("predicted")),
                 T(a, self.generated, L(generated_at.isoformat(), datatype=self.xsd_dt)),
-                T(a, self.attributed, self.model)]
+                T(a, self.attributed, self.model),
+                T(a, self.term_values, L(str(term_values_literal(dict(zip(self.iris, values.tolist())))),
+                                         datatype=self.rdf_json))]
         for term, tail, v in zip(self.terms, self.tails, values.tolist()):
             item = ox.NamedNode(f"{a_iri}/{tail}")
             out += [T(a, self.likelihood, item), T(item, self.type, self.TermLikelihood), T(item, self.term, term),

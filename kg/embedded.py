@@ -24,7 +24,7 @@ import pyoxigraph as ox
 from rdflib import Graph
 
 from .errors import QueryError, StoreError, StoreLockedError
-from .sparql import bind, solution_rows, to_rdflib
+from .sparql import bind, solution_rows, to_rdflib, user_position
 from .store import Result, Store
 
 #: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
@@ -47,7 +47,7 @@ def _errors(what: str, consequence: str):
     try:
         yield
     except SyntaxError as exc:
-        raise QueryError(f"malformed SPARQL {what}: {exc}{consequence}") from exc
+        raise QueryError(f"malformed SPARQL {what}: {user_position(str(exc))}{consequence}") from exc
     except RuntimeError as exc:
         raise QueryError(f"the {what} failed: {exc}{consequence}") from exc
     except OSError as exc:

@@ -7,6 +7,7 @@ their terms (``PROV.wasGeneratedBy``, ``SKOS.altLabel`` ...), re-exported here f
 
 from __future__ import annotations
 
+import urllib.parse
 from importlib import resources
 
 from rdflib import Graph, Namespace, URIRef
@@ -14,7 +15,7 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD, DefinedNa
 
 __all__ = [
     "SG", "RID", "PROV", "SKOS", "RDF", "RDFS", "OWL", "XSD", "DCTERMS", "GRAPH", "ID",
-    "ontology_graph", "feedback_graph", "vocabulary_graph",
+    "ontology_graph", "feedback_graph", "session_graph", "vocabulary_graph",
     "CATALOG_GRAPH", "COLLECTIONS_GRAPH", "ANNOTATIONS_GRAPH", "BASELINE_GRAPH", "VOCABULARY_GRAPH",
 ]
 
@@ -69,6 +70,7 @@ class SG(DefinedNamespace):
     likelihood: URIRef
     term: URIRef
     value: URIRef
+    termValues: URIRef
     # term similarities
     termA: URIRef
     termB: URIRef
@@ -126,6 +128,11 @@ def ontology_graph(name: str) -> URIRef:
 def feedback_graph(round_id: str) -> URIRef:
     """The named graph holding one feedback round."""
     return GRAPH[f"feedback/{round_id}"]
+
+
+def session_graph(session_id: str) -> URIRef:
+    """The named graph holding a retrieval session's start record (its description and start parameters)."""
+    return GRAPH[f"session/{urllib.parse.quote(session_id, safe='')}"]
 
 
 def vocabulary_graph() -> Graph:

@@ -17,7 +17,7 @@ from SPARQLWrapper import JSON, POST, TURTLE, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
 
 from .errors import QueryError, RemoteEndpointError
-from .sparql import bind, solution_rows, to_rdflib
+from .sparql import bind, solution_rows, to_rdflib, user_position
 from .store import Result, Store
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -79,7 +79,8 @@ class RemoteStore(Store):
         try:
             return wrapper.query()
         except QueryBadFormed as exc:
-            raise QueryError(f"malformed SPARQL {what} (the endpoint rejected it): {_server_message(exc)}") from exc
+            raise QueryError(f"malformed SPARQL {what} (the endpoint rejected it): "
+                             f"{user_position(_server_message(exc))}") from exc
         except SPARQLWrapperException as exc:
             raise RemoteEndpointError(f"the endpoint {wrapper.endpoint} failed on the {what}: {exc}") from exc
         except OSError as exc:
@@ -170,7 +171,8 @@ class RemoteStore(Store):
                 response.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 400:
-                raise QueryError(f"the endpoint rejected the update: {exc.read().decode('utf-8', 'replace')[:500]}"
+                raise QueryError("the endpoint rejected the update: "
+                                 f"{user_position(exc.read().decode('utf-8', 'replace')[:500])}"
                                  ) from exc
             raise _transport_error(self.update_url, "update", exc) from exc
         except OSError as exc:

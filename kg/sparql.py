@@ -51,7 +51,17 @@ PREFIXES: dict[str, str] = {
     "sg": "https://w3id.org/semgraph/vocab#",
     "rid": "http://radlex.org/RID/",
 }
-_PROLOGUE_TEXT = "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in PREFIXES.items())
+# On the text's first line, so that a parser's line numbers are the caller's (see :func:`user_position`).
+_PROLOGUE_TEXT = "".join(f"PREFIX {p}: <{iri}> " for p, iri in PREFIXES.items())
+_POSITION = re.compile(r"\b1:(\d+)\b")
+
+
+def user_position(message: str) -> str:
+    """A parser's error message about a text from :func:`bind`, with positions as in the caller's text.
+
+    The declared prefixes stand on the text's first line, before the caller's: lines keep their numbers and only
+    a column of line 1 is shifted (``error at 1:213`` → ``error at 1:9``)."""
+    return _POSITION.sub(lambda m: f"1:{max(1, int(m.group(1)) - len(_PROLOGUE_TEXT))}", message, count=1)
 
 
 def to_oxigraph(value: Binding) -> ox.NamedNode | ox.BlankNode | ox.Literal:

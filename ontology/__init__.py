@@ -87,19 +87,34 @@ def sparql_hierarchy(store: Store, name: str | None = None) -> SparqlHierarchy:
     return SparqlHierarchy(store, info.graph, info.root)
 
 
-def find_ontology(store: Store, terms: Sequence[str]) -> str:
-    """Name of the first loaded ontology (by name; ``radlex-liver`` first) that holds every term."""
+def find_ontology(store: Store, terms: Sequence[str], *, resolve: bool = False) -> str:
+    """Name of the first loaded ontology (by name; ``radlex-liver`` first) that holds every term.
+
+    ``terms`` are IRIs; with ``resolve`` they may also be RadLex ids or labels (:meth:`Hierarchy.resolve`). Raises
+    :class:`UnknownTermError` (with suggestions) for a term the first ontology does not know, else
+    :class:`OntologyError` when none is loaded or no single one holds them all.
+    """
     loaded = sorted(catalog(store), key=lambda i: (i.name != BUNDLED_RADLEX, i.name))
     if not loaded:
         raise OntologyError(f"no ontology is loaded in {store.location}; run `semgraph ontology load FILE` first")
     for info in loaded:
-        h = hierarchy(store, info.name)
-        if all(t in h for t in terms):
+        if _holds(hierarchy(store, info.name), terms, resolve):
             return info.name
     first = hierarchy(store, loaded[0].name)
     for term in terms:
         first.resolve(term)  # raises UnknownTermError with suggestions
     raise OntologyError("no single loaded ontology holds all of the terms")
+
+
+def _holds(h: Hierarchy, terms: Sequence[str], resolve: bool) -> bool:
+    if not resolve:
+        return all(t in h for t in terms)
+    try:
+        for term in terms:
+            h.resolve(term)
+    except OntologyError:
+        return False
+    return True
 
 
 def dissimilarity_matrix(store: Store, term_iris: Sequence[str], measure: str = "kurtz", *,

@@ -116,6 +116,10 @@ ALL_SETTINGS: tuple[Setting, ...] = (
                                                  "MAX_CONTENT_LENGTH bounds the whole request).", "fixed"),
     Setting("MAX_UPLOAD_SIDE", 2048, "Largest side in pixels of an image uploaded to the web app (refused with 400 "
                                      "beyond).", "fixed"),
+    Setting("MAX_IMAGE_SIDE", 4096, "Largest side in pixels of an image or mask the library loads or extracts "
+                                    "features from (`semgraph ingest`, `semgraph query --image`, thumbnails, "
+                                    "`semgraph.features`); a larger one is refused with a message to crop it. "
+                                    "Python callers may pass another `max_size`.", "fixed"),
     Setting("MAX_FORM_MEMORY_SIZE", 500_000, "Largest non-file form field in bytes (Flask's default; 413 beyond).",
             "fixed"),
 )

@@ -49,3 +49,27 @@ def store(request, tmp_path):
         opened.update("DROP SILENT ALL")
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def cli_on(tmp_path, monkeypatch):
+    """``cli_on(folder)``: a function running the ``semgraph`` CLI on the store in ``folder`` from a clean environment
+    (no SEMGRAPH_* variables, the working folder ``tmp_path``); ``invoke(*args, ok=True)`` asserts the exit status
+    and returns the output."""
+    from click.testing import CliRunner
+
+    from semgraph.cli import load_commands
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("SEMGRAPH_STORE", "SEMGRAPH_DATA_DIR", "SEMGRAPH_CONFIG", "SEMGRAPH_UPDATE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    cli, runner = load_commands(), CliRunner()
+
+    def on(folder):
+        def invoke(*args, ok=True):
+            result = runner.invoke(cli, ["--store", str(folder), *args], catch_exceptions=False)
+            assert (result.exit_code == 0) == ok, result.output
+            return result.output
+        return invoke
+
+    return on

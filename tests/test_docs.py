@@ -1,5 +1,6 @@
-"""The README documents every setting and every command, and its two commands are the ones CI runs; docs/settings.md
-is the one settings table, generated, and lists every setting the code reads."""
+"""docs/cli.md documents every command; docs/settings.md is the one settings table (generated from
+semgraph.config.ALL_SETTINGS, current, listing every setting the code reads, each with its default) and the README
+links to it instead of repeating it; the README's test command is the one CI runs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ cli = load_commands()
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLI_REFERENCE = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+SETTINGS_DOC = ROOT / "docs" / "settings.md"
+SETTINGS_DOC_TEXT = SETTINGS_DOC.read_text(encoding="utf-8")
 
 
 def command_paths(group: click.Group, prefix: str = "semgraph") -> list[str]:
@@ -34,20 +37,29 @@ def test_every_command_is_in_the_cli_reference():
         assert f"`{path}" in CLI_REFERENCE, f"{path} is not documented in docs/cli.md"
 
 
-def test_every_setting_is_in_the_readme():
-    for setting in SETTINGS:
-        assert f"`{setting.name}`" in README and f"`{setting.env}`" in README, setting.name
+def _settings_doc_row(name: str) -> re.Match | None:
+    """The row of setting ``name`` in docs/settings.md: environment variable and default cells."""
+    return re.search(rf"^\| `{re.escape(name)}` \| (.+?) \| (.+?) \|", SETTINGS_DOC_TEXT, re.MULTILINE)
 
 
-def test_every_web_setting_is_in_the_readme_with_its_default():
-    for setting in WEB_SETTINGS:
-        row = re.search(rf"^\| `SEMGRAPH_{setting.name}` \| (.+?) \|", README, re.M)
-        assert row, f"SEMGRAPH_{setting.name} has no row in the README's web settings table"
-        shown = row.group(1).strip("`")
-        expected = {True: "on", False: "off"}.get(setting.default, setting.default) if isinstance(
-            setting.default, bool) else setting.default
-        assert shown == (f"{expected:g}" if isinstance(expected, float) else str(expected) or "(empty)"), \
-            (setting.name, shown)
+def test_every_setting_is_in_the_settings_doc_with_its_default():
+    for setting in ALL_SETTINGS:
+        row = _settings_doc_row(setting.name)
+        assert row, f"{setting.name} has no row in docs/settings.md"
+        env, shown = row.group(1), row.group(2).strip("`")
+        assert env == (f"`{setting.env}`" if setting.env else "—"), (setting.name, env)
+        default = setting.default
+        expected = ({True: "on", False: "off"}[default] if isinstance(default, bool)
+                    else f"{default:g}" if isinstance(default, float) else str(default) or "(empty)")
+        assert shown == expected, (setting.name, shown, expected)
+
+
+def test_the_readme_links_to_the_settings_doc_and_repeats_no_setting_table():
+    assert "](docs/settings.md)" in README
+    names = {s.name for s in ALL_SETTINGS} | {s.env for s in ALL_SETTINGS if s.env}
+    rows = [m.group(0) for m in re.finditer(r"^\|\s*`([^`]+)`\s*\|.*$", README, re.MULTILINE)
+            if m.group(1) in names]
+    assert not rows, f"the README repeats settings rows; they belong in docs/settings.md only: {rows[:3]}"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -61,14 +73,9 @@ def test_ci_runs_the_readme_test_command():
 
 
 # ------------------------------------------------------------------------------------- the one settings table
-SETTINGS_DOC = ROOT / "docs" / "settings.md"
-
-
 def test_settings_doc_is_generated_from_the_table():
-    assert SETTINGS_DOC.is_file() and SETTINGS_DOC.read_text(encoding="utf-8") == settings_markdown(), \
+    assert SETTINGS_DOC_TEXT == settings_markdown(), \
         "docs/settings.md is stale: run `python -m semgraph.config docs/settings.md`"
-    for s in ALL_SETTINGS:
-        assert f"| `{s.name}` |" in settings_markdown() and (s.env is None or f"`{s.env}`" in settings_markdown())
 
 
 def test_the_table_is_the_only_one():
@@ -108,19 +115,27 @@ def test_the_built_in_limits_are_the_ones_the_code_uses():
     from semgraph.cli import query_cmd, text_cmd
     from semgraph.feedback.sessions import start_session
     from semgraph.retrieval.engine import Engine
-    from webapp import textsearch
-    from webapp import workbench as wb
+    from webapp import params, textsearch, uploads
 
     assert flask.Flask("x").config["MAX_FORM_MEMORY_SIZE"] == named("MAX_FORM_MEMORY_SIZE").default
-    assert (wb.MAX_UPLOAD_BYTES, wb.MAX_UPLOAD_SIDE, wb.MAX_K, textsearch.MAX_K) == tuple(
+    assert (uploads.MAX_UPLOAD_BYTES, uploads.MAX_UPLOAD_SIDE, params.MAX_K, textsearch.MAX_K) == tuple(
         named(n).default for n in ("MAX_UPLOAD_BYTES", "MAX_UPLOAD_SIDE", "MAX_K", "MAX_K"))
     # one default k: CLI, web pages, JSON API, library
     defaults = {"query --k": next(p.default for p in query_cmd.query.params if p.name == "k"),
                 "search --k": next(p.default for p in text_cmd.search.params if p.name == "k"),
-                "web": wb.DEFAULT_K, "text search page": textsearch.DEFAULT_K,
+                "web": inspect.signature(params.parse_k).parameters["default"].default,
+                "text search page": textsearch.DEFAULT_K,
                 "Engine.search_case": inspect.signature(Engine.search_case).parameters["k"].default,
                 "start_session": inspect.signature(start_session).parameters["k"].default}
     assert set(defaults.values()) == {DEFAULT_K}, defaults
+    # one largest image side for the library's loaders and feature extraction
+    from semgraph import imaging
+    from semgraph.imaging import _checks
+
+    sides = {"DEFAULT_MAX_SIZE": imaging.DEFAULT_MAX_SIZE,
+             **{f.__name__: inspect.signature(f).parameters["max_size"].default
+                for f in (imaging.load_image, imaging.mask_from_file, _checks.check_image)}}
+    assert set(sides.values()) == {named("MAX_IMAGE_SIDE").default}, sides
 
 
 def test_every_public_name_exists():

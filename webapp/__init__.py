@@ -114,7 +114,7 @@ def _public_queries(config: Config, store: kg.Store, timeout: float, lag: float)
     if isinstance(store, EmbeddedStore):
         return QueryReplica(store, store.location + ".replicas", timeout=timeout, min_age=lag)
     if config.store_folder:
-        from .workbench import (
+        from .engines import (
             generation,  # renewed by every process after an update through /sparql
         )
 

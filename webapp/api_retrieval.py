@@ -3,7 +3,7 @@ dendrograms, thumbnails and background jobs (all described in the OpenAPI docume
 
 Reads need a login; writes (sessions, rounds, uploads) need the radiologist role, jobs the radiologist or curator
 role; unsafe methods need the ``X-CSRF-Token`` header (``GET /api/v1/me`` gives it). An uploaded image's token and
-file name are shown only to its owner and admins (:func:`webapp.workbench.may_see_private`).
+file name are shown only to its owner and admins (:func:`webapp.web_sessions.may_see_private`).
 """
 
 from __future__ import annotations
@@ -11,27 +11,73 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, jsonify, request, url_for
 
+from semgraph.config import DEFAULT_K
 from semgraph.errors import InvalidInput
 from semgraph.feedback.algorithms import (
     DEFAULT_ALGORITHM,
     TEXT_ALGORITHM,
     available_algorithms,
 )
-from semgraph.feedback.sessions import list_sessions
+from semgraph.feedback.replay import list_sessions
 
 from . import jobs as jobs_mod
-from . import thumbnails
-from . import workbench as wb
+from . import thumbnails, web_sessions
 from .auth import current_user, login_required
-from .errors import handle
-from .openapi import add_path, add_schema, error_response, json_response, ref
+from .dendrogram import dendrogram_svg
+from .engines import engine
+from .openapi import add_schema, error_response, json_response, operation, ref
+from .params import (
+    check_id,
+    parse_filters,
+    parse_hu_range,
+    parse_json_filters,
+    parse_k,
+    parse_round,
+    parse_shown_round,
+    whole_number,
+)
 from .services import services
+from .uploads import get_upload, image_query, image_warnings, parse_roi, save_upload
+from .views import (
+    case_detail,
+    groups_of,
+    hit_views,
+    list_cases,
+    session_view,
+    terms_by_category,
+)
 
 bp = Blueprint("api_retrieval", __name__, url_prefix="/api/v1")
 JOB_ROLES = ("radiologist", "curator")
+
+
+# ------------------------------------------------------------------------------------------- OpenAPI parts
+# (shared by the operations described next to their handlers below)
+
+_SESSION_SEC = [{"session": []}]
+_CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_FILTERS = {"type": "array", "items": {"type": "string"},
+            "description": "Filter texts: diagnosis=cyst,hemangioma · term:hypodense>0.5 · age=40-70 · sex=F · "
+                           "date=2020-01-01..2021-12-31 · phase=portal venous · segment=VI · exclude-patient=P1"}
+_IMAGE_FORM = {"type": "object", "required": ["image"], "properties": {
+    "image": {"type": "string", "format": "binary", "description": "DICOM, NIfTI or PNG, at most 8 MB"},
+    "hu_min": {"type": "number", "description": "PNG only: HU of pixel value 0"},
+    "hu_max": {"type": "number", "description": "PNG only: HU of the largest pixel value"},
+    "slice_index": {"type": "integer"},
+    "roi": {"type": "string", "description": 'JSON {"rectangle": [x0, y0, x1, y1]} or {"polygon": [[x, y], ...]} '
+                                             "in image pixels"},
+    "mask": {"type": "string", "format": "binary", "description": "A mask file instead of roi (PNG 0/255)"},
+    "k": {"type": "integer"}, "filters": {"type": "string", "description": "JSON list of filter texts"}}}
+_401 = error_response("Not logged in")
+_403 = error_response("Missing role")
+_413 = error_response("Upload too large (a file over 8 MB, or the whole request over MAX_CONTENT_LENGTH)")
+_SEEN_ROUND = {"type": "integer", "minimum": 0,
+               "description": "The session's last round as the client saw it (0: before any feedback); when given "
+                              "and the session has moved on (a round added or undone in another window), 409 and "
+                              "nothing is changed"}
 
 
 def _json_body() -> dict:
@@ -41,19 +87,8 @@ def _json_body() -> dict:
     return body
 
 
-@bp.app_errorhandler(RequestEntityTooLarge)
-def request_too_large(exc: RequestEntityTooLarge) -> tuple:
-    """A request over one of werkzeug's body limits, on any page or endpoint (uploads come through the pages and this
-    API alike): 413 in the app's error format, naming the limits instead of werkzeug's generic text."""
-    config = current_app.config
-    limits = ((config.get("MAX_CONTENT_LENGTH"), "for the whole request (MAX_CONTENT_LENGTH)"),
-              (wb.MAX_UPLOAD_BYTES, "per uploaded file"), (config.get("MAX_FORM_MEMORY_SIZE"), "per form field"))
-    named = ", ".join(f"{wb.megabytes(size)} {what}" for size, what in limits if size)
-    return handle(wb.PayloadTooLarge(f"the request is larger than the server accepts ({named}); nothing was kept"))
-
-
 def _session_json(entry, group_by=None) -> dict:
-    view = wb.session_view(entry, group_by=group_by)
+    view = session_view(entry, group_by=group_by)
     view["warnings"] = list(entry.meta.get("warnings") or [])
     view["links"] = {"self": url_for("api_retrieval.session", session_id=entry.id),
                      "page": url_for("radiology.session_page", session_id=entry.id),
@@ -76,9 +111,9 @@ def _query_from(body: dict):
     if (case_id is None) == (vector is None):
         raise InvalidInput("give exactly one of case_id, vector or text")
     if case_id is not None:
-        return wb.check_id(case_id, "case")
+        return check_id(case_id, "case")
     if isinstance(vector, dict):
-        return wb.engine().vector_from_terms(vector)
+        return engine().vector_from_terms(vector)
     if isinstance(vector, list):
         return vector
     raise InvalidInput("vector must be a list of likelihoods in vocabulary order or an object {term: value}")
@@ -87,9 +122,8 @@ def _query_from(body: dict):
 def _image_vector(user: str):
     """Save the multipart upload (image, roi or mask, hu_min/hu_max, slice_index) and predict its vector."""
     form = request.form
-    hu_range = wb.parse_hu_range(form.get("hu_min"), form.get("hu_max"))
-    record = wb.save_upload(request.files.get("image"), user, hu_range=hu_range,
-                            slice_index=form.get("slice_index"))
+    hu_range = parse_hu_range(form.get("hu_min"), form.get("hu_max"))
+    record = save_upload(request.files.get("image"), user, hu_range=hu_range, slice_index=form.get("slice_index"))
     roi_text = form.get("roi", "")
     kind, points = "", None
     if roi_text.strip():
@@ -101,52 +135,62 @@ def _image_vector(user: str):
         if not isinstance(roi, dict) or len(roi) != 1 or next(iter(roi)) not in ("rectangle", "polygon"):
             raise InvalidInput("roi must be {\"rectangle\": [x0, y0, x1, y1]} or {\"polygon\": [[x, y], ...]}")
         kind, points = next(iter(roi.items()))
-    _, folder = wb.get_upload(record["token"])
-    parsed = wb.parse_roi(kind, points, request.files.get("mask"), folder)
-    return record, parsed, wb.image_query(record["token"], parsed, user)
-
-
-def image_warnings(record: dict, roi: dict) -> list[dict]:
-    """Out-of-distribution warnings (:func:`semgraph.terms.ood.check_image_query`: modality, intensity, features) of the
-    uploaded image ``record`` with region ``roi``, as ``{code, message}``; run after :func:`wb.image_query`, which
-    fails first on a bad image. Warnings never stop the search."""
-    from semgraph.terms.ood import check_image_query
-
-    _, folder = wb.get_upload(record["token"])
-    hu_range = tuple(record["hu_range"]) if record.get("hu_range") else None
-    found = check_image_query(folder / record["file"], roi, wb.term_model(), slice_index=record.get("slice_index"),
-                              hu_range=hu_range)
-    return [w.as_dict() for w in found]
+    _, folder = get_upload(record["token"])
+    parsed = parse_roi(kind, points, request.files.get("mask"), folder)
+    return record, parsed, image_query(record["token"], parsed, user)
 
 
 # ------------------------------------------------------------------------------------------- cases
 
 
+@operation("/cases", "get", {
+    "summary": "Indexed cases, searched by id or patient id and diagnosis", "operationId": "listCases",
+    "security": _SESSION_SEC,
+    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
+                   {"name": "diagnosis", "in": "query", "schema": {"type": "string"}},
+                   {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 500}},
+                   {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}}],
+    "responses": {"200": json_response("Cases", {"type": "object", "properties": {
+        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "cases": {"type": "array", "items": ref("CaseSummary")}}}), "401": _401}})
 @bp.route("/cases")
 @login_required
 def cases():
-    try:
-        limit = min(500, max(1, int(request.args.get("limit", "50"))))
-        offset = max(0, int(request.args.get("offset", "0")))
-    except ValueError:
-        raise InvalidInput("limit and offset must be whole numbers") from None
-    total, rows = wb.list_cases(request.args.get("q", ""), request.args.get("diagnosis", ""), limit, offset)
+    limit = min(500, max(1, whole_number(request.args.get("limit", "50"), "limit")))
+    offset = max(0, whole_number(request.args.get("offset", "0"), "offset"))
+    total, rows = list_cases(request.args.get("q", ""), request.args.get("diagnosis", ""), limit, offset)
     return jsonify({"total": total, "limit": limit, "offset": offset, "cases": rows})
 
 
+@operation("/cases/{case_id}", "get", {
+    "summary": "One case: metadata, caption, all annotations, the patient's other studies, feedback history",
+    "operationId": "getCase", "security": _SESSION_SEC, "parameters": [_CASE_ID],
+    "responses": {"200": json_response("Case", ref("CaseDetail")), "401": _401,
+                  "404": error_response("Unknown case")}})
 @bp.route("/cases/<case_id>")
 @login_required
 def case(case_id: str):
-    detail = wb.case_detail(case_id)
+    detail = case_detail(case_id)
     detail["thumbnail"] = url_for("api_retrieval.thumbnail", case_id=case_id)
     return jsonify(detail)
 
 
+@operation("/cases/{case_id}/thumbnail.png", "get", {
+    "summary": "PNG thumbnail of the case's image in a CT window with the ROI outlined (cached)",
+    "operationId": "caseThumbnail", "security": _SESSION_SEC,
+    "parameters": [_CASE_ID,
+                   {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(thumbnails.SIZES),
+                                                             "default": thumbnails.DEFAULT_SIZE}},
+                   {"name": "window", "in": "query", "schema": {"type": "string", "enum": list(thumbnails.WINDOWS),
+                                                               "default": thumbnails.DEFAULT_WINDOW}}],
+    "responses": {"200": {"description": "PNG (a grey placeholder with X-Thumbnail: placeholder when the image "
+                                         "file is missing)", "content": {"image/png": {}}},
+                  "400": error_response("Bad size or window"), "404": error_response("Unknown case")}})
 @bp.route("/cases/<case_id>/thumbnail.png")
 @login_required
 def thumbnail(case_id: str):
-    wb.check_id(case_id, "case")
-    case = wb.engine().case(case_id)
+    check_id(case_id, "case")
+    case = engine().case(case_id)
     data, is_placeholder = thumbnails.case_thumbnail(services().config.data_dir, case,
                                                      size=request.args.get("size"),
                                                      window=request.args.get("window"))
@@ -159,13 +203,25 @@ def thumbnail(case_id: str):
 # ------------------------------------------------------------------------------------------- search
 
 
+@operation("/search", "post", {
+    "summary": "Search by an indexed case or a likelihood vector (nothing is recorded)", "operationId": "search",
+    "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "case_id": {"type": "string"},
+        "vector": {"oneOf": [{"type": "array", "items": {"type": "number"}},
+                             {"type": "object", "additionalProperties": {"type": "number"}}]},
+        "k": {"type": "integer", "default": DEFAULT_K}, "filters": _FILTERS,
+        "group_by": {"type": "string", "enum": ["diagnosis", "patient"]},
+        "exclude_same_patient": {"type": "boolean"}}}}}},
+    "responses": {"200": json_response("Results", ref("SearchResult")), "400": error_response("Bad query"),
+                  "401": _401, "404": error_response("Unknown case")}})
 @bp.route("/search", methods=["POST"])
 @login_required
 def search():
     body = _json_body()
-    eng = wb.engine()
-    k = wb.parse_k(body.get("k"))
-    _, filters = wb.parse_filters(body.get("filters"))
+    eng = engine()
+    k = parse_k(body.get("k"))
+    _, filters = parse_filters(body.get("filters"))
     query = _query_from(body)
     if isinstance(query, str):
         hits = eng.search_case(query, k, filters, exclude_same_patient=bool(body.get("exclude_same_patient")))
@@ -173,42 +229,73 @@ def search():
     else:
         hits = eng.search_vector(query, k, filters)
         diagnosis = None
-    views = wb.hit_views(eng, hits, diagnosis=diagnosis)
+    views = hit_views(eng, hits, diagnosis=diagnosis)
     return jsonify({"k": k, "query_case": query if isinstance(query, str) else None, "query_diagnosis": diagnosis,
-                    "results": views, "groups": wb.groups_of(eng, views, body.get("group_by") or None)})
+                    "results": views, "groups": groups_of(eng, views, body.get("group_by") or None)})
 
 
+@operation("/search/image", "post", {
+    "summary": "Search by an uploaded image and a region (rectangle, polygon or mask), through the latest term "
+               "model", "operationId": "searchImage", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _IMAGE_FORM}}},
+    "responses": {"200": json_response("Results", ref("ImageSearchResult")),
+                  "400": error_response("Bad image, region or type"), "401": _401, "403": _403,
+                  "409": error_response("No term model trained yet"),
+                  "413": _413}})
 @bp.route("/search/image", methods=["POST"])
 @login_required(role="radiologist")
 def search_image():
     record, roi, vector = _image_vector(current_user().name)
-    eng = wb.engine()
-    _, filters = wb.parse_filters(json.loads(request.form["filters"]) if request.form.get("filters") else None)
-    hits = eng.search_vector(vector, wb.parse_k(request.form.get("k")), filters)
-    return jsonify({"upload": record["token"], "query_terms": wb.terms_by_category(eng, vector),
-                    "vector": [float(x) for x in vector], "results": wb.hit_views(eng, hits),
+    eng = engine()
+    _, filters = parse_filters(parse_json_filters(request.form.get("filters")))
+    hits = eng.search_vector(vector, parse_k(request.form.get("k")), filters)
+    return jsonify({"upload": record["token"], "query_terms": terms_by_category(eng, vector),
+                    "vector": [float(x) for x in vector], "results": hit_views(eng, hits),
                     "warnings": image_warnings(record, roi)})
 
 
 # ------------------------------------------------------------------------------------------- sessions
 
 
+@operation("/sessions", "get", {
+    "summary": "Recorded retrieval sessions (those with at least one round), newest first",
+    "operationId": "listSessions", "security": _SESSION_SEC,
+    "responses": {"200": json_response("Sessions", {"type": "array", "items": {"type": "object"}}), "401": _401}})
 @bp.route("/sessions", methods=["GET"])
 @login_required
 def sessions():
     return jsonify(list_sessions(services().store))
 
 
+@operation("/sessions", "post", {
+    "summary": "Start a retrieval session from a case, a vector or a free text (JSON), or an uploaded image "
+               "(multipart)", "operationId": "createSession", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "case_id": {"type": "string"}, "vector": {"type": ["array", "object"]},
+            "text": {"type": "string", "maxLength": 2000,
+                     "description": "A free-text query; its parsed term vector (as GET /parse shows it) is the "
+                                    "session's query, and the text is recorded with the session"},
+            "algorithm": {"type": "string", "examples": [DEFAULT_ALGORITHM, TEXT_ALGORITHM],
+                          "description": f"Feedback algorithm of every round: {', '.join(available_algorithms())} "
+                                         f"or a '+'-joined combination (default: {TEXT_ALGORITHM} for a text, "
+                                         f"{DEFAULT_ALGORITHM} otherwise)"},
+            "k": {"type": "integer"}, "filters": _FILTERS}}},
+        "multipart/form-data": {"schema": _IMAGE_FORM}}},
+    "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),
+                  "400": error_response("Bad query"), "401": _401, "403": _403,
+                  "409": error_response("No term model (image queries)"),
+                  "413": _413}})
 @bp.route("/sessions", methods=["POST"])
 @login_required(role="radiologist")
 def create_session():
     user = current_user().name
     if request.mimetype == "multipart/form-data":
         record, roi, vector = _image_vector(user)
-        filters = json.loads(request.form["filters"]) if request.form.get("filters") else None
-        entry = wb.create_session(vector, user, k=wb.parse_k(request.form.get("k")), filters=filters,
-                                  label=f"uploaded image {record['filename']}", upload=record["token"], roi=roi,
-                                  warnings=image_warnings(record, roi))
+        filters = parse_json_filters(request.form.get("filters"))
+        entry = web_sessions.create_session(vector, user, k=parse_k(request.form.get("k")), filters=filters,
+                                            label=f"uploaded image {record['filename']}", upload=record["token"],
+                                            roi=roi, warnings=image_warnings(record, roi))
     else:
         body = _json_body()
         text = body.get("text")
@@ -220,62 +307,109 @@ def create_session():
             query = None
         else:
             query = _query_from(body)
-        entry = wb.create_session(query, user, k=wb.parse_k(body.get("k")), filters=body.get("filters"), text=text,
-                                  algorithm=body.get("algorithm"))
+        entry = web_sessions.create_session(query, user, k=parse_k(body.get("k")), filters=body.get("filters"),
+                                            text=text, algorithm=body.get("algorithm"))
     return jsonify(_session_json(entry)), 200, {"Location": url_for("api_retrieval.session", session_id=entry.id)}
 
 
+@operation("/sessions/{session_id}", "get", {
+    "summary": "A session's current round: ranking with moves, query terms, the last round's changes",
+    "operationId": "getSession", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID, {"name": "group", "in": "query",
+                                 "schema": {"type": "string", "enum": ["diagnosis", "patient"]}}],
+    "responses": {"200": json_response("Session", ref("RetrievalSession")), "401": _401,
+                  "404": error_response("Unknown session")}})
 @bp.route("/sessions/<session_id>")
 @login_required
 def session(session_id: str):
-    return jsonify(_session_json(wb.get_session(session_id), request.args.get("group") or None))
+    return jsonify(_session_json(web_sessions.get_session(session_id), request.args.get("group") or None))
 
 
+@operation("/sessions/{session_id}/rounds", "post", {
+    "summary": "Apply one feedback round (only the session's owner; recorded with the user's attribution)",
+    "operationId": "addRound", "security": _SESSION_SEC, "parameters": [_SESSION_ID],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["marks"], "properties": {
+            "marks": {"type": "object", "additionalProperties": {"type": "string",
+                                                                 "enum": ["relevant", "irrelevant", "neutral"]}},
+            "group_by": {"type": "string"}, "round": _SEEN_ROUND}}}}},
+    "responses": {"200": json_response("The session after the round", ref("RetrievalSession")),
+                  "400": error_response("Bad marks"), "401": _401, "403": error_response("Not your session"),
+                  "404": error_response("Unknown session"),
+                  "409": error_response("Round recorded concurrently, or the session is no longer at `round`")}})
 @bp.route("/sessions/<session_id>/rounds", methods=["POST"])
 @login_required(role="radiologist")
 def add_round(session_id: str):
     body = _json_body()
-    seen = wb.parse_round(body.get("round"))
-    entry = wb.get_session(session_id, seen=seen)
-    wb.apply_marks(entry, body.get("marks"), current_user(), seen=seen)
+    seen = parse_round(body.get("round"))
+    entry = web_sessions.get_session(session_id, seen=seen)
+    web_sessions.apply_marks(entry, body.get("marks"), current_user(), seen=seen)
     return jsonify(_session_json(entry, body.get("group_by") or None))
 
 
+@operation("/sessions/{session_id}/undo", "post", {
+    "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID],
+    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"round": _SEEN_ROUND}}}}},
+    "responses": {"200": json_response("The session after the undo", ref("RetrievalSession")),
+                  "400": error_response("No round to undo"), "401": _401, "403": error_response("Not your session"),
+                  "404": error_response("Unknown session"),
+                  "409": error_response("The session changed meanwhile (a round added or undone in another window "
+                                        "or server process); nothing undone")}})
 @bp.route("/sessions/<session_id>/undo", methods=["POST"])
 @login_required(role="radiologist")
 def undo(session_id: str):
     body = request.get_json(silent=True)
-    seen = wb.parse_round(body.get("round") if isinstance(body, dict) else None)
-    entry = wb.get_session(session_id, seen=seen)
-    undone = wb.undo(entry, current_user(), seen=seen)
+    seen = parse_round(body.get("round") if isinstance(body, dict) else None)
+    entry = web_sessions.get_session(session_id, seen=seen)
+    undone = web_sessions.undo(entry, current_user(), seen=seen)
     return jsonify(dict(_session_json(entry), undone=undone))
 
 
+@operation("/sessions/{session_id}/dendrogram.svg", "get", {
+    "summary": "SVG dendrogram of the session's term dissimilarity after a round (terms changed in it in bold)",
+    "operationId": "sessionDendrogram", "security": _SESSION_SEC,
+    "parameters": [_SESSION_ID, {"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                                 "description": "0 = baseline; default: the current round"}],
+    "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}, "401": _401,
+                  "404": error_response("Unknown session or round")}})
 @bp.route("/sessions/<session_id>/dendrogram.svg")
 @login_required
 def dendrogram(session_id: str):
-    entry = wb.get_session(session_id)
-    number = request.args.get("round")
-    try:
-        number = None if number in (None, "") else int(number)
-    except ValueError:
-        raise InvalidInput(f"round must be a whole number, got {number!r}") from None
-    n, D, changed = wb.round_dissimilarity(entry, number)
+    entry = web_sessions.get_session(session_id)
+    n, D, changed = web_sessions.round_dissimilarity(entry, parse_shown_round(request.args.get("round")))
     eng = entry.session.engine
-    svg = wb.dendrogram_svg(D, eng.labels, eng.terms, changed,
-                            title=f"Term dendrogram, session {entry.id}, " + (f"after round {n}" if n else "baseline"))
+    svg = dendrogram_svg(D, eng.labels, eng.terms, changed,
+                         title=f"Term dendrogram, session {entry.id}, " + (f"after round {n}" if n else "baseline"))
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
 # ------------------------------------------------------------------------------------------- jobs
 
 
+@operation("/jobs", "get", {
+    "summary": "Background jobs, newest first", "operationId": "listJobs", "security": _SESSION_SEC,
+    "responses": {"200": json_response("Jobs", {"type": "array", "items": ref("Job")}), "401": _401,
+                  "403": _403}})
 @bp.route("/jobs", methods=["GET"])
 @login_required(role=JOB_ROLES)
 def jobs():
     return jsonify([j.as_dict() for j in jobs_mod.runner(services()).list()])
 
 
+@operation("/jobs", "post", {
+    "summary": "Start a background job: ingest an uploaded cohort zip (multipart kind=ingest, archive=ZIP) or "
+               "train term models (kind=train)", "operationId": "startJob", "security": _SESSION_SEC,
+    "requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["kind"], "properties": {
+            "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},
+            "archive": {"type": "string", "format": "binary"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["kind"], "properties": {
+            "kind": {"type": "string", "enum": ["train"]}}}}}},
+    "responses": {"200": json_response("Job queued (Location: its URL)", ref("Job")),
+                  "400": error_response("Bad kind or archive"), "401": _401, "403": _403,
+                  "413": _413}})
 @bp.route("/jobs", methods=["POST"])
 @login_required(role=JOB_ROLES)
 def start_job():
@@ -290,29 +424,19 @@ def start_job():
     return jsonify(job.as_dict()), 200, {"Location": url_for("api_retrieval.job", job_id=job.job_id)}
 
 
+@operation("/jobs/{job_id}", "get", {
+    "summary": "One job's state and progress", "operationId": "getJob", "security": _SESSION_SEC,
+    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {"200": json_response("Job", ref("Job")), "401": _401, "403": _403,
+                  "404": error_response("Unknown job")}})
 @bp.route("/jobs/<job_id>")
 @login_required(role=JOB_ROLES)
 def job(job_id: str):
     return jsonify(jobs_mod.runner(services()).get(job_id).as_dict())
 
 
-# ------------------------------------------------------------------------------------------- OpenAPI
-
-_SESSION_SEC = [{"session": []}]
-_CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_FILTERS = {"type": "array", "items": {"type": "string"},
-            "description": "Filter texts: diagnosis=cyst,hemangioma · term:hypodense>0.5 · age=40-70 · sex=F · "
-                           "date=2020-01-01..2021-12-31 · phase=portal venous · segment=VI · exclude-patient=P1"}
-_IMAGE_FORM = {"type": "object", "required": ["image"], "properties": {
-    "image": {"type": "string", "format": "binary", "description": "DICOM, NIfTI or PNG, at most 8 MB"},
-    "hu_min": {"type": "number", "description": "PNG only: HU of pixel value 0"},
-    "hu_max": {"type": "number", "description": "PNG only: HU of the largest pixel value"},
-    "slice_index": {"type": "integer"},
-    "roi": {"type": "string", "description": 'JSON {"rectangle": [x0, y0, x1, y1]} or {"polygon": [[x, y], ...]} '
-                                             "in image pixels"},
-    "mask": {"type": "string", "format": "binary", "description": "A mask file instead of roi (PNG 0/255)"},
-    "k": {"type": "integer"}, "filters": {"type": "string", "description": "JSON list of filter texts"}}}
+# ------------------------------------------------------------------------------------------- OpenAPI schemas
+# (of the requests and responses above)
 
 add_schema("CaseSummary", {"type": "object", "required": ["case_id", "patient_id"], "properties": {
     "case_id": {"type": "string"}, "patient_id": {"type": "string"}, "study_id": {"type": "string"},
@@ -392,138 +516,3 @@ add_schema("Job", {"type": "object", "required": ["job_id", "kind", "state"], "p
     "message": {"type": "string"}, "result": {"type": "object"}, "error": {"type": ["string", "null"]},
     "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
     "finished_at": {"type": ["string", "null"]}}})
-
-_401 = error_response("Not logged in")
-_403 = error_response("Missing role")
-_413 = error_response("Upload too large (a file over 8 MB, or the whole request over MAX_CONTENT_LENGTH)")
-
-add_path("/cases", "get", {
-    "summary": "Indexed cases, searched by id or patient id and diagnosis", "operationId": "listCases",
-    "security": _SESSION_SEC,
-    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
-                   {"name": "diagnosis", "in": "query", "schema": {"type": "string"}},
-                   {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 500}},
-                   {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}}],
-    "responses": {"200": json_response("Cases", {"type": "object", "properties": {
-        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-        "cases": {"type": "array", "items": ref("CaseSummary")}}}), "401": _401}})
-add_path("/cases/{case_id}", "get", {
-    "summary": "One case: metadata, caption, all annotations, the patient's other studies, feedback history",
-    "operationId": "getCase", "security": _SESSION_SEC, "parameters": [_CASE_ID],
-    "responses": {"200": json_response("Case", ref("CaseDetail")), "401": _401,
-                  "404": error_response("Unknown case")}})
-add_path("/cases/{case_id}/thumbnail.png", "get", {
-    "summary": "PNG thumbnail of the case's image in a CT window with the ROI outlined (cached)",
-    "operationId": "caseThumbnail", "security": _SESSION_SEC,
-    "parameters": [_CASE_ID,
-                   {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(thumbnails.SIZES),
-                                                             "default": thumbnails.DEFAULT_SIZE}},
-                   {"name": "window", "in": "query", "schema": {"type": "string", "enum": list(thumbnails.WINDOWS),
-                                                               "default": thumbnails.DEFAULT_WINDOW}}],
-    "responses": {"200": {"description": "PNG (a grey placeholder with X-Thumbnail: placeholder when the image "
-                                         "file is missing)", "content": {"image/png": {}}},
-                  "400": error_response("Bad size or window"), "404": error_response("Unknown case")}})
-add_path("/search", "post", {
-    "summary": "Search by an indexed case or a likelihood vector (nothing is recorded)", "operationId": "search",
-    "security": _SESSION_SEC,
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "case_id": {"type": "string"},
-        "vector": {"oneOf": [{"type": "array", "items": {"type": "number"}},
-                             {"type": "object", "additionalProperties": {"type": "number"}}]},
-        "k": {"type": "integer", "default": wb.DEFAULT_K}, "filters": _FILTERS,
-        "group_by": {"type": "string", "enum": ["diagnosis", "patient"]},
-        "exclude_same_patient": {"type": "boolean"}}}}}},
-    "responses": {"200": json_response("Results", ref("SearchResult")), "400": error_response("Bad query"),
-                  "401": _401, "404": error_response("Unknown case")}})
-add_path("/search/image", "post", {
-    "summary": "Search by an uploaded image and a region (rectangle, polygon or mask), through the latest term "
-               "model", "operationId": "searchImage", "security": _SESSION_SEC,
-    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _IMAGE_FORM}}},
-    "responses": {"200": json_response("Results", ref("ImageSearchResult")),
-                  "400": error_response("Bad image, region or type"), "401": _401, "403": _403,
-                  "409": error_response("No term model trained yet"),
-                  "413": _413}})
-add_path("/sessions", "get", {
-    "summary": "Recorded retrieval sessions (those with at least one round), newest first",
-    "operationId": "listSessions", "security": _SESSION_SEC,
-    "responses": {"200": json_response("Sessions", {"type": "array", "items": {"type": "object"}}), "401": _401}})
-add_path("/sessions", "post", {
-    "summary": "Start a retrieval session from a case, a vector or a free text (JSON), or an uploaded image "
-               "(multipart)", "operationId": "createSession", "security": _SESSION_SEC,
-    "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object", "properties": {
-            "case_id": {"type": "string"}, "vector": {"type": ["array", "object"]},
-            "text": {"type": "string", "maxLength": 2000,
-                     "description": "A free-text query; its parsed term vector (as GET /parse shows it) is the "
-                                    "session's query, and the text is recorded with the session"},
-            "algorithm": {"type": "string", "examples": [DEFAULT_ALGORITHM, TEXT_ALGORITHM],
-                          "description": f"Feedback algorithm of every round: {', '.join(available_algorithms())} "
-                                         f"or a '+'-joined combination (default: {TEXT_ALGORITHM} for a text, "
-                                         f"{DEFAULT_ALGORITHM} otherwise)"},
-            "k": {"type": "integer"}, "filters": _FILTERS}}},
-        "multipart/form-data": {"schema": _IMAGE_FORM}}},
-    "responses": {"200": json_response("The new session (Location: its URL)", ref("RetrievalSession")),
-                  "400": error_response("Bad query"), "401": _401, "403": _403,
-                  "409": error_response("No term model (image queries)"),
-                  "413": _413}})
-add_path("/sessions/{session_id}", "get", {
-    "summary": "A session's current round: ranking with moves, query terms, the last round's changes",
-    "operationId": "getSession", "security": _SESSION_SEC,
-    "parameters": [_SESSION_ID, {"name": "group", "in": "query",
-                                 "schema": {"type": "string", "enum": ["diagnosis", "patient"]}}],
-    "responses": {"200": json_response("Session", ref("RetrievalSession")), "401": _401,
-                  "404": error_response("Unknown session")}})
-_SEEN_ROUND = {"type": "integer", "minimum": 0,
-               "description": "The session's last round as the client saw it (0: before any feedback); when given "
-                              "and the session has moved on (a round added or undone in another window), 409 and "
-                              "nothing is changed"}
-add_path("/sessions/{session_id}/rounds", "post", {
-    "summary": "Apply one feedback round (only the session's owner; recorded with the user's attribution)",
-    "operationId": "addRound", "security": _SESSION_SEC, "parameters": [_SESSION_ID],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["marks"], "properties": {
-            "marks": {"type": "object", "additionalProperties": {"type": "string",
-                                                                 "enum": ["relevant", "irrelevant", "neutral"]}},
-            "group_by": {"type": "string"}, "round": _SEEN_ROUND}}}}},
-    "responses": {"200": json_response("The session after the round", ref("RetrievalSession")),
-                  "400": error_response("Bad marks"), "401": _401, "403": error_response("Not your session"),
-                  "404": error_response("Unknown session"),
-                  "409": error_response("Round recorded concurrently, or the session is no longer at `round`")}})
-add_path("/sessions/{session_id}/undo", "post", {
-    "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": _SESSION_SEC,
-    "parameters": [_SESSION_ID],
-    "requestBody": {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"round": _SEEN_ROUND}}}}},
-    "responses": {"200": json_response("The session after the undo", ref("RetrievalSession")),
-                  "400": error_response("No round to undo"), "401": _401, "403": error_response("Not your session"),
-                  "404": error_response("Unknown session"),
-                  "409": error_response("The session changed meanwhile (a round added or undone in another window "
-                                        "or server process); nothing undone")}})
-add_path("/sessions/{session_id}/dendrogram.svg", "get", {
-    "summary": "SVG dendrogram of the session's term dissimilarity after a round (terms changed in it in bold)",
-    "operationId": "sessionDendrogram", "security": _SESSION_SEC,
-    "parameters": [_SESSION_ID, {"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0},
-                                 "description": "0 = baseline; default: the current round"}],
-    "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}, "401": _401,
-                  "404": error_response("Unknown session or round")}})
-add_path("/jobs", "get", {
-    "summary": "Background jobs, newest first", "operationId": "listJobs", "security": _SESSION_SEC,
-    "responses": {"200": json_response("Jobs", {"type": "array", "items": ref("Job")}), "401": _401,
-                  "403": _403}})
-add_path("/jobs", "post", {
-    "summary": "Start a background job: ingest an uploaded cohort zip (multipart kind=ingest, archive=ZIP) or "
-               "train term models (kind=train)", "operationId": "startJob", "security": _SESSION_SEC,
-    "requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["kind"], "properties": {
-            "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},
-            "archive": {"type": "string", "format": "binary"}}}},
-        "application/json": {"schema": {"type": "object", "required": ["kind"], "properties": {
-            "kind": {"type": "string", "enum": ["train"]}}}}}},
-    "responses": {"200": json_response("Job queued (Location: its URL)", ref("Job")),
-                  "400": error_response("Bad kind or archive"), "401": _401, "403": _403,
-                  "413": _413}})
-add_path("/jobs/{job_id}", "get", {
-    "summary": "One job's state and progress", "operationId": "getJob", "security": _SESSION_SEC,
-    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-    "responses": {"200": json_response("Job", ref("Job")), "401": _401, "403": _403,
-                  "404": error_response("Unknown job")}})

@@ -1,13 +1,14 @@
 """The one error handler: every error becomes JSON (for /api/, /sparql and JSON clients) or an HTML page.
 
-Known errors keep their message and status; anything else is logged and answered with a generic 500, never a
-stack trace. The JSON shape is ``{"error": {"status": 404, "title": "Not found", "message": "..."}}``.
+Known errors keep their message and status; a request over one of werkzeug's body limits is a 413 that names the
+limits; anything else is logged and answered with a generic 500, never a stack trace. The JSON shape is
+``{"error": {"status": 404, "title": "Not found", "message": "..."}}``.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from kg import (
     QueryError,
@@ -40,8 +41,23 @@ def wants_json() -> bool:
         accept["application/json"] > accept["text/html"]
 
 
+def _too_large() -> SemgraphError:
+    """A request over one of werkzeug's body limits, on any page or endpoint (uploads come through the pages and the
+    API alike), as a 413 naming the limits instead of werkzeug's generic text."""
+    # imported here, not at the top: uploads imports auth, which imports this module
+    from .uploads import MAX_UPLOAD_BYTES, PayloadTooLarge, megabytes
+
+    config = current_app.config
+    limits = ((config.get("MAX_CONTENT_LENGTH"), "for the whole request (MAX_CONTENT_LENGTH)"),
+              (MAX_UPLOAD_BYTES, "per uploaded file"), (config.get("MAX_FORM_MEMORY_SIZE"), "per form field"))
+    named = ", ".join(f"{megabytes(size)} {what}" for size, what in limits if size)
+    return PayloadTooLarge(f"the request is larger than the server accepts ({named}); nothing was kept")
+
+
 def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str]]:
     """(status, title, message, extra headers) for an exception; unknown ones give a generic 500."""
+    if isinstance(exc, RequestEntityTooLarge):
+        exc = _too_large()
     if isinstance(exc, HTTPException):
         headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "www-authenticate", "retry-after")}
         return exc.code or 500, exc.name, exc.description or exc.name, headers
@@ -56,12 +72,8 @@ def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str]]:
 def handle(exc: BaseException):
     status, title, message, headers = describe(exc)
     if status == 503:  # overload or a time limit: expected, one line without a traceback
-        from flask import current_app
-
         current_app.logger.warning("%s %s: %s: %s", request.method, request.path, title, message)
     elif status >= 500:
-        from flask import current_app
-
         current_app.logger.error("%s %s failed", request.method, request.path, exc_info=exc)
     if wants_json():
         response = jsonify(error={"status": status, "title": title, "message": message})

@@ -32,11 +32,11 @@ Jobs
     whose ``manifest.json`` cannot be read. A refused upload, or an ingest job that fails before writing a case,
     removes what it unpacked; the folder of a job that wrote cases stays, since they refer to its files.
 ``train``
-    :func:`semgraph.exchange.ingest.train` on every ingested image case, then :func:`semgraph.exchange.ingest.annotate` with the new
+    :func:`semgraph.exchange.training.train` on every ingested image case, then :func:`semgraph.exchange.training.annotate` with the new
     model. Progress: three steps (training set, fit, annotate).
 
 When a job finishes the engine and model caches are dropped in every process serving the data folder
-(:func:`webapp.workbench.invalidate`), so the next search sees the new cases and likelihoods.
+(:func:`webapp.engines.invalidate`), so the next search sees the new cases and likelihoods.
 """
 
 from __future__ import annotations
@@ -348,7 +348,8 @@ def ingest_work(svc, manifest, unpacked: Path) -> Callable[[Progress], dict]:
     folder stays (the case refers to its files; running the job again skips the cases written).
     """
     def work(progress: Progress) -> dict:
-        from semgraph.exchange.ingest import ingest_manifest, latest_model
+        from semgraph.exchange.ingest import ingest_manifest
+        from semgraph.exchange.saved_models import latest_model
 
         progress.total(len(manifest.cases))
         seen: list[str] = []
@@ -375,7 +376,7 @@ def ingest_work(svc, manifest, unpacked: Path) -> Callable[[Progress], dict]:
 def train_work(svc) -> Callable[[Progress], dict]:
     """The work of a training job: train term models, then annotate every image case with them."""
     def work(progress: Progress) -> dict:
-        from semgraph.exchange.ingest import annotate, train, training_set
+        from semgraph.exchange.training import annotate, train, training_set
 
         progress.total(3)
         progress.say("reading the training set")
@@ -392,13 +393,13 @@ def train_work(svc) -> Callable[[Progress], dict]:
 
 def runner(svc) -> JobRunner:
     """The app's job runner (created on first use)."""
-    from . import workbench
+    from . import engines
 
     with _runner_lock:
         existing = svc.cache.get(RUNNER_KEY)
         if existing is None:
             existing = svc.cache[RUNNER_KEY] = JobRunner(Path(svc.config.data_dir) / JOBS_DIR,
-                                                         on_finish=lambda: workbench.invalidate(svc))
+                                                         on_finish=lambda: engines.invalidate(svc))
         return existing
 
 

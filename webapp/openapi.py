@@ -1,16 +1,19 @@
 """The OpenAPI 3.1 document of the JSON API (served at ``/api/v1/openapi.json``).
 
 It is assembled from :data:`PATHS` and :data:`SCHEMAS`; a module that adds endpoints registers them with
-:func:`add_path` / :func:`add_schema` at import time (paths are relative to the ``/api/v1`` server URL).
+:func:`operation` (a decorator of the view function), :func:`add_path` and :func:`add_schema` at import time (paths are
+relative to the ``/api/v1`` server URL).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 PATHS: dict[str, dict[str, Any]] = {}
 SCHEMAS: dict[str, dict[str, Any]] = {}
+V = TypeVar("V", bound=Callable)
 
 
 def ref(name: str) -> dict[str, str]:
@@ -37,6 +40,16 @@ def add_path(path: str, method: str, operation: dict) -> None:
     if method in entry:
         raise ValueError(f"OpenAPI operation {method.upper()} {path} is already registered")
     entry[method] = operation
+
+
+def operation(path: str, method: str, description: dict) -> Callable[[V], V]:
+    """Decorator of a view function: register ``description`` as the operation ``method`` of ``path`` (see
+    :func:`add_path`), so that an endpoint's description stands next to the code that serves it."""
+    def register(view: V) -> V:
+        add_path(path, method, description)
+        return view
+
+    return register
 
 
 def document() -> dict:

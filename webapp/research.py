@@ -19,6 +19,7 @@ from semgraph.exchange import export as ex
 
 from .auth import login_required
 from .openapi import add_path, add_schema, error_response, json_response, ref
+from .params import iso_date, number, whole_number
 from .services import get_store, services
 
 bp = Blueprint("research", __name__, url_prefix="/research")
@@ -47,21 +48,13 @@ def filters() -> dict:
                  "until": _text("until", 10), "min_change": None, "min_sessions": 1}
     raw = _text("min_change", 20)
     if raw is not None:
-        try:
-            out["min_change"] = float(raw)
-        except ValueError:
-            raise InvalidInput(f"min_change must be a number, got {raw!r}") from None
+        out["min_change"] = number(raw, "min_change")
     raw = _text("min_sessions", 10)
     if raw is not None:
-        if not raw.isdigit():
-            raise InvalidInput(f"min_sessions must be a positive integer, got {raw!r}")
-        out["min_sessions"] = int(raw)
+        out["min_sessions"] = whole_number(raw, "min_sessions", minimum=1)
     for name in ("since", "until"):
         if out[name] is not None:
-            try:
-                dt.date.fromisoformat(out[name])
-            except ValueError:
-                raise InvalidInput(f"{name} must be a date like 2026-03-01, got {out[name]!r}") from None
+            iso_date(out[name], name)  # checked here; the export reads the text
     return out
 
 

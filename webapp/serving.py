@@ -9,7 +9,7 @@ and the engine snapshot stays beside the folder (brought up to date before the s
 store is used as it is. In both modes public /sparql queries run on read-only copies of the folder in processes of
 their own (:class:`kg.replica.QueryReplica`), which can be killed when a query overruns. What the workers share
 otherwise lives in the data folder: users, sessions' start records, uploads, jobs (:mod:`webapp.jobs`) and the
-cache generation (:func:`webapp.workbench.invalidate`).
+cache generation (:func:`webapp.engines.invalidate`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from semgraph.config import Config
 from semgraph.errors import SemgraphError
 from semgraph.graph.snapshot import snapshot_file
 
-from . import create_app, workbench
+from . import create_app, engines
 
 __all__ = ["EverySeconds", "serve_threads", "serve_workers"]
 
@@ -76,7 +76,7 @@ def warm_up(app: Flask) -> None:
     A failure is logged, not raised: the server still starts, and the first search reports the problem."""
     with app.app_context():
         try:
-            workbench.engine(app.extensions["semgraph"])
+            engines.engine(app.extensions["semgraph"])
         except SemgraphError:
             pass  # no case yet: the first search after an ingest builds it
         except Exception:  # warming up is an optimisation; the first search raises the error properly

@@ -34,9 +34,9 @@ from semgraph.graph.casegraph import update_annotations, user_iri
 
 from .auth import Forbidden, NotLoggedIn, current_user
 from .csrf import check_csrf, csrf_exempt
+from .engines import invalidate
 from .services import get_store, services
 from .sparql_formats import negotiate
-from .workbench import invalidate
 
 bp = Blueprint("sparql", __name__)
 

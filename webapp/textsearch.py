@@ -1,11 +1,16 @@
-"""Free-text search page: live term chips, fused ranking with group headers, timeline and suggestion panels.
+"""Free-text search page: live term chips, filters, fused ranking with group headers, timeline and suggestion panels.
 
-HTML: ``/search?q=...&group=diagnosis|patient|cluster&k=&w_img=&case=`` (``case`` opens the timeline and
-diagnosis-suggestion panels of one result); ``POST /search/session`` (form ``q``, ``k``, ``csrf_token``; radiologists)
-starts a feedback session whose query is the parsed term vector of the text and redirects to its page. JSON: ``/api/v1/parse?text=`` (the chips), ``/api/v1/search/text``,
-``/api/v1/cases/<id>/timeline``, ``/api/v1/cases/<id>/suggestion``. Logged-in users only. The parsing, ranking,
-grouping, timeline and vote are :mod:`semgraph.text.textquery`, :mod:`semgraph.retrieval.fusion`, :mod:`semgraph.retrieval.grouping`,
-:mod:`semgraph.retrieval.timeline` and :mod:`semgraph.retrieval.suggest`; this module only wires them to HTTP.
+HTML: ``/search?q=...&group=diagnosis|patient|cluster&k=&w_img=&case=`` plus the filters of the case search as
+query parameters (``diagnosis`` (repeatable), ``term`` and ``term_threshold``, ``age_min``, ``age_max``, ``sex``,
+``date_from``, ``date_to``, ``phase``, ``segment``, and ``filter`` for any filter text as ``semgraph query --filter``
+takes it; ``case`` opens the timeline and diagnosis-suggestion panels of one result); ``POST /search/session`` (form
+``q``, ``k``, ``csrf_token``; radiologists) starts a feedback session whose query is the parsed term vector of the
+text and redirects to its page. JSON: ``/api/v1/parse?text=`` (the chips), ``/api/v1/search/text`` (same parameters
+as the page), ``/api/v1/cases/<id>/timeline``, ``/api/v1/cases/<id>/suggestion``. Logged-in users only.
+
+The search, the case suggestion and the timeline are the use cases of :mod:`semgraph.usecases.text_search` (the
+command line's ``semgraph search`` calls the same function) over the app's retrieval engine; this module only reads
+the request and renders the result.
 """
 
 from __future__ import annotations
@@ -19,53 +24,59 @@ from kg.namespaces import VOCABULARY_GRAPH
 from semgraph.config import DEFAULT_K, setting
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.graph.casegraph import annotation_stamps
-from semgraph.retrieval.fusion import Corpus, rank_noted_query, rank_text_query
-from semgraph.retrieval.grouping import GROUPINGS, group
-from semgraph.retrieval.suggest import DISCLAIMER, suggest, suggest_for_vector
-from semgraph.retrieval.timeline import patient_timeline
+from semgraph.retrieval.engine import Filters
+from semgraph.retrieval.grouping import GROUPINGS
+from semgraph.retrieval.suggest import DISCLAIMER
 from semgraph.text.textquery import MAX_TEXT_LENGTH, Vocabulary, parse_text
+from semgraph.usecases import text_search as usecase
 
-from . import workbench as wb
 from .auth import current_user, login_required
+from .engines import engine
 from .openapi import add_path, add_schema, error_response, json_response, ref
+from .params import (
+    FILTER_FIELDS,
+    filters_from_form,
+    parse_filters,
+    parse_k,
+)
 from .services import get_store, services
+from .views import filter_choices
+from .web_sessions import create_session, get_session
 
 bp = Blueprint("textsearch", __name__)
 api_bp = Blueprint("textsearch_api", __name__, url_prefix="/api/v1")
 
 MAX_K = setting("MAX_K").default
-_CACHE_KEY = "textsearch.corpus"
+_CACHE_KEY = "textsearch.index"
 _lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------------- domain glue
 
 
-def _state():
-    """(vocabulary, corpus) of the store, rebuilt when the annotations, baseline or synonyms change.
+def _index() -> usecase.TextIndex:
+    """The text index over the app's engine, rebuilt when the engine, the annotations or the synonyms change.
 
-    Annotations are tracked by their graph's version stamp (every write of cases, likelihoods or captions replaces
-    it; counting the triples took 5 s per request at 100,000 cases), the two small graphs by their size.
+    Annotations (and so captions) are tracked by their graph's version stamp (counting the triples took 5 s per
+    request at 100,000 cases), the synonyms by the size of their graph. NotFound when the store has no case yet.
     """
     store = get_store()
-    collection = services().collection()
-    key = (tuple(annotation_stamps(store)), collection, store.count(str(collection.baseline_graph)),
-           store.count(str(VOCABULARY_GRAPH)))
+    eng = engine()
+    key = (tuple(annotation_stamps(store)), store.count(str(VOCABULARY_GRAPH)))
     cache = services().cache
     with _lock:
         hit = cache.get(_CACHE_KEY)
-        if hit is not None and hit[0] == key:
-            return hit[1], hit[2]
-    vocab = Vocabulary.from_store(store, collection=collection)
-    corpus = Corpus.from_store(store, vocab, collection=collection)  # NotFound when the store has no case yet
+        if hit is not None and hit[0] is eng and hit[1] == key:
+            return hit[2]
+    index = usecase.TextIndex.from_store(store, eng)
     with _lock:
-        cache[_CACHE_KEY] = (key, vocab, corpus)
-    return vocab, corpus
+        cache[_CACHE_KEY] = (eng, key, index)
+    return index
 
 
 def _vocabulary() -> Vocabulary:
     try:
-        return _state()[0]
+        return _index().vocabulary
     except NotFound:
         return Vocabulary.from_store(get_store(), collection=services().collection())
 
@@ -83,114 +94,69 @@ def chips(query) -> list[dict]:
     return out
 
 
-def _int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise InvalidInput(f"{name} must be an integer from {lo} to {hi}, got {raw!r}")
-    return int(raw)
+def filter_params(args) -> tuple[dict, list[str]]:
+    """The filter parameters of a request: (the values to show in the form, the filter texts).
+
+    Each field is checked first so that a bad value is an InvalidInput naming its parameter; the texts are then
+    parsed by the engine's :func:`semgraph.retrieval.engine.parse_filter` (in :func:`usecase.text_search`).
+    """
+    values = {name: args.get(name, "").strip() for name in FILTER_FIELDS if name != "diagnosis"}
+    values["diagnosis"] = [d.strip() for d in args.getlist("diagnosis") if d.strip()]
+    values["filter"] = [f.strip() for f in args.getlist("filter") if f.strip()]
+    texts = filters_from_form(args) + parse_filters(values["filter"])[0]
+    return values, texts
 
 
-def _weight() -> float:
-    raw = request.args.get("w_img", "").strip()
-    if not raw:
-        return 0.7
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(f"w_img must be a number in [0, 1], got {raw!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise InvalidInput(f"w_img must be a number in [0, 1], got {raw!r}")
-    return value
+def _note_query(session: str | None) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The query vector of a retrieval session whose query a text note refines (for example an uploaded image
+    region), and the case it started from (left out of the ranking)."""
+    if not session:
+        return None, ()
+    entry = get_session(session)
+    query_case = entry.session.query_case
+    return np.asarray(entry.session.query0, dtype=np.float64), (query_case,) if query_case else ()
 
 
-def _grouping() -> str | None:
-    by = request.args.get("group", "").strip() or None
-    if by is not None and by not in GROUPINGS:
-        raise InvalidInput(f"group must be one of {', '.join(GROUPINGS)} (or empty), got {by!r}")
-    return by
-
-
-def _noted_query(corpus, like: str | None, session: str | None) -> tuple[np.ndarray, str | None]:
-    """The query vector a text note refines: a case's likelihoods (``like``) or a retrieval session's query
-    (``session``, for example an uploaded image region); and the case to leave out of the ranking."""
-    if like:
-        if like not in corpus.ids:
-            raise NotFound(f"no case {like!r} with term likelihoods")
-        return corpus.vectors[list(corpus.ids).index(like)], like
-    entry = wb.get_session(session)
-    return np.asarray(entry.session.query0, dtype=np.float64), entry.session.query_case
-
-
-def search(text: str, *, k: int = DEFAULT_K, by: str | None = None, w_img: float = 0.7, like: str | None = None,
-           session: str | None = None) -> dict:
-    """The fused ranking of ``text`` with captions, groups and the suggestion for the query (JSON-ready).
+def search(text: str, *, k=DEFAULT_K, by=None, w_img=usecase.DEFAULT_W_IMG, like: str | None = None,
+           session: str | None = None, filters=()) -> dict:
+    """The use case :func:`semgraph.usecases.text_search.text_search` over the app's index, JSON-ready, with the
+    chips of the parsed query.
 
     With ``like`` (a case id) or ``session`` (a retrieval session, e.g. of an uploaded image region) the query is
-    that case's or session's term vector with ``text`` as a note on it: HSBD to the vector fused with the note's
-    caption similarity; the query case itself is left out.
+    that case's or session's term vector with ``text`` as a note on it; the query case itself is left out.
     """
-    vocab, corpus = _state()
-    w_txt = round(1.0 - w_img, 12)
-    if like or session:
-        vector, leave_out = _noted_query(corpus, like, session)
-        ranking = rank_noted_query(vector, text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k,
-                                   candidates=[i for i in corpus.ids if i != leave_out])
-    else:
-        ranking = rank_text_query(text, corpus, vocab, w_img=w_img, w_txt=w_txt, k=k)
-    captions = dict(zip(corpus.ids, corpus.captions))
-    ids = ranking.ids
-    hits = []
-    for h in ranking.hits:
-        case = corpus.cases.get(h.case_id)
-        hits.append({**h.as_dict(), "diagnosis": getattr(case, "diagnosis", None),
-                     "patient_id": getattr(case, "patient_id", None),
-                     "study_date": case.study_date.isoformat() if getattr(case, "study_date", None) else None,
-                     "caption": captions.get(h.case_id, "")})
-    groups = None
-    if by is not None and ids:
-        row = {i: r for r, i in enumerate(corpus.ids)}
-        projected = corpus.vectors[[row[i] for i in ids]] @ corpus.projection.T
-        groups = [g.as_dict() for g in group(ids, by, scores=[h.score for h in ranking.hits], cases=corpus.cases,
-                                               projected=projected, top=len(ids))]
-    diagnoses = {i: c.diagnosis for i, c in corpus.cases.items() if getattr(c, "diagnosis", None)}
-    advice = suggest(ids, [h.score for h in ranking.hits], diagnoses, k=min(10, max(1, len(ids))))
-    return {"query": ranking.query.as_dict(), "chips": chips(ranking.query), "w_img": ranking.w_img,
-            "w_txt": ranking.w_txt, "masked": ranking.masked, "group": by, "like": like, "session": session,
-            "hits": hits,
-            "groups": groups, "suggestion": advice.as_dict()}
+    if like and session:
+        raise InvalidInput("give like (a case) or session, not both")
+    vector, exclude = _note_query(session)
+    result = usecase.text_search(_index(), text, w_img=w_img, k=k, max_k=MAX_K, group_by=by, filters=list(filters),
+                                 like=like or None, vector=vector, exclude=exclude)
+    return {**result.as_dict(), "chips": chips(result.query), "like": like, "session": session}
 
 
-def case_suggestion(case_id: str, k: int = 10, include_same_patient: bool = False) -> dict:
+def case_suggestion(case_id: str, k=10, include_same_patient: bool = False) -> dict:
     """Diagnosis suggestion for a stored case from its most similar cases (other patients by default)."""
-    _, corpus = _state()
-    if case_id not in corpus.cases:
-        raise NotFound(f"no case {case_id!r} with term likelihoods in the store")
-    focus = corpus.cases[case_id]
-    exclude = [case_id] if include_same_patient else \
-        [i for i, c in corpus.cases.items() if c.patient_id == focus.patient_id]
-    diagnoses = {i: c.diagnosis for i, c in corpus.cases.items() if c.diagnosis}
-    s = suggest_for_vector(corpus.vectors[corpus.ids.index(case_id)], corpus.vectors, list(corpus.ids), diagnoses,
-                           corpus.projection, k=k, exclude=exclude)
-    return {"case_id": case_id, "diagnosis_known": focus.diagnosis, "include_same_patient": include_same_patient,
-            **s.as_dict()}
+    return usecase.case_suggestion(_index(), case_id, k=k, include_same_patient=include_same_patient).as_dict()
 
 
 def case_timeline(case_id: str) -> dict:
     """The patient timeline of a case, each entry with its caption and its terms above 0.5."""
-    vocab = _vocabulary()
-    timeline = patient_timeline(get_store(), case_id, list(vocab.iris))
-    labels = {t.iri: t.label for t in vocab.terms}
+    return usecase.case_timeline(_index(), get_store(), case_id)
+
+
+def _k(name: str = "k", default: int = DEFAULT_K) -> int:
+    return usecase.parse_k(request.args.get(name), default=default, maximum=MAX_K, name=name)
+
+
+def _filter_args(values: dict) -> dict:
+    """The filter parameters that are set, to carry into the links of the page."""
+    return {name: value for name, value in values.items() if value}
+
+
+def _choices() -> dict:
     try:
-        captions = dict(zip(_state()[1].ids, _state()[1].captions))
+        return filter_choices(engine())
     except NotFound:
-        captions = {}
-    data = timeline.as_dict()
-    for entry in [data["focus"], *data["earlier"], *data["same_day"], *data["later"], *data["undated"]]:
-        entry["caption"] = captions.get(entry["case_id"], "")
-        entry["terms"] = [labels[t] for t, v in entry["likelihoods"].items() if v > 0.5 and t in labels]
-    return data
+        return {"diagnoses": [], "sexes": [], "phases": [], "segments": [], "terms": []}
 
 
 # --------------------------------------------------------------------------------------------------- pages
@@ -202,17 +168,24 @@ def search_page():
     text = request.args.get("q", "")
     like = request.args.get("like", "").strip() or None
     session = request.args.get("session", "").strip() or None
-    context = {"q": text, "like": like, "session": session, "group": request.args.get("group", ""), "k": DEFAULT_K, "w_img": 0.7,
-               "result": None,
-               "error": None, "case": None, "timeline": None, "case_suggestion": None, "groupings": GROUPINGS,
-               "disclaimer": DISCLAIMER, "max_length": MAX_TEXT_LENGTH}
+    values = {name: request.args.get(name, "").strip() for name in FILTER_FIELDS}
+    values["diagnosis"] = request.args.getlist("diagnosis")
+    values["filter"] = request.args.getlist("filter")
+    context = {"q": text, "like": like, "session": session, "group": request.args.get("group", ""), "k": DEFAULT_K,
+               "w_img": usecase.DEFAULT_W_IMG, "result": None, "error": None, "case": None, "timeline": None,
+               "case_suggestion": None, "groupings": GROUPINGS, "disclaimer": DISCLAIMER,
+               "max_length": MAX_TEXT_LENGTH, "filters": values, "filter_args": _filter_args(values),
+               "choices": _choices()}
     status = 200
     try:
-        context["k"] = k = _int("k", DEFAULT_K, 1, MAX_K)
-        context["w_img"] = w_img = _weight()
-        by = _grouping()
+        context["k"] = k = _k()
+        context["w_img"] = w_img = usecase.parse_weight(request.args.get("w_img"))
+        by = usecase.parse_grouping(request.args.get("group"))
+        context["filters"], texts = filter_params(request.args)
+        context["filter_args"] = _filter_args(context["filters"])
         if text.strip():
-            result = search(text, k=k, by=by, w_img=w_img, like=like, session=session)
+            result = search(text, k=k, by=by, w_img=w_img, like=like, session=session, filters=texts)
+            result["filter_texts"] = usecase.describe_filters(Filters.coerce(texts))
             by_id = {h["case_id"]: h for h in result["hits"]}
             if result["groups"] is not None:
                 result["sections"] = [{"key": g["key"], "size": g["size"], "best_rank": g["best_rank"],
@@ -237,12 +210,13 @@ def search_page():
 @bp.route("/search/session", methods=["POST"])
 @login_required(role="radiologist")
 def start_session():
-    """Start a feedback session from the text query of the form and open it (round 1 = the session's ranking)."""
+    """Start a feedback session from the text query of the form, with its filters (the fields of the search form),
+    and open it (round 1 = the session's ranking)."""
     text = request.form.get("q", "")
     if not text.strip():
         raise InvalidInput("type a query text first, then start a feedback session with it")
-    entry = wb.create_session(None, current_user().name, k=wb.parse_k(request.form.get("k")), text=text,
-                              algorithm=request.form.get("algorithm") or None)
+    entry = create_session(None, current_user().name, k=parse_k(request.form.get("k")), text=text,
+                           filters=filter_params(request.form)[1], algorithm=request.form.get("algorithm") or None)
     return redirect(url_for("radiology.session_page", session_id=entry.id))
 
 
@@ -262,7 +236,9 @@ def api_search_text():
     text = request.args.get("q", "")
     if not text.strip():
         raise InvalidInput("give the query text as ?q=...")
-    return jsonify(search(text, k=_int("k", DEFAULT_K, 1, MAX_K), by=_grouping(), w_img=_weight(),
+    k, w_img = _k(), usecase.parse_weight(request.args.get("w_img"))
+    by = usecase.parse_grouping(request.args.get("group"))
+    return jsonify(search(text, k=k, by=by, w_img=w_img, filters=filter_params(request.args)[1],
                           like=request.args.get("like", "").strip() or None,
                           session=request.args.get("session", "").strip() or None))
 
@@ -279,7 +255,7 @@ def api_suggestion(case_id: str):
     include = request.args.get("include_same_patient", "false").lower()
     if include not in ("true", "false", "1", "0"):
         raise InvalidInput("include_same_patient must be true or false")
-    return jsonify(case_suggestion(case_id, _int("k", 10, 1, MAX_K), include in ("true", "1")))
+    return jsonify(case_suggestion(case_id, _k("k", 10), include in ("true", "1")))
 
 
 # --------------------------------------------------------------------------------------------------- OpenAPI
@@ -308,6 +284,25 @@ add_schema("Suggestion", {"type": "object", "properties": {
     "evidence": {"type": "array", "items": {"type": "string"}}, "k": {"type": "integer"},
     "disclaimer": {"type": "string"}}})
 _AUTH = {"401": error_response("Not logged in")}
+_FILTER_PARAMETERS = [
+    {"name": "diagnosis", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True, "description": "Only cases with one of these diagnoses (repeatable)"},
+    {"name": "term", "in": "query", "schema": {"type": "string"},
+     "description": "Only cases whose likelihood of this term (label, RadLex id or IRI) is above term_threshold"},
+    {"name": "term_threshold", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1,
+                                                         "default": 0.5}},
+    {"name": "age_min", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "age_max", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "sex", "in": "query", "schema": {"type": "string"}},
+    {"name": "date_from", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Only studies on or after this date"},
+    {"name": "date_to", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Only studies on or before this date"},
+    {"name": "phase", "in": "query", "schema": {"type": "string"}, "description": "Contrast phase"},
+    {"name": "segment", "in": "query", "schema": {"type": "string"}, "description": "Liver segment"},
+    {"name": "filter", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True,
+     "description": "Any filter text as `semgraph query --filter` takes it, e.g. exclude-patient=P1 (repeatable)"}]
 add_path("/parse", "get", {
     "summary": "Parse a free-text query into terms (the search box's live chips)", "operationId": "parseText",
     "security": _SECURITY,
@@ -327,13 +322,17 @@ add_path("/search/text", "get", {
                     "description": "A case id: query by that case with the text as a note on it"},
                    {"name": "session", "in": "query", "schema": {"type": "string"},
                     "description": "A retrieval session id (e.g. of an uploaded image region): query by its "
-                                   "query vector with the text as a note on it"}],
+                                   "query vector with the text as a note on it"}, *_FILTER_PARAMETERS],
     "responses": {"200": json_response("Ranking", {"type": "object", "properties": {
         "query": ref("ParsedText"), "chips": {"type": "array", "items": ref("Chip")}, "w_img": {"type": "number"},
         "w_txt": {"type": "number"}, "masked": {"type": "boolean"}, "group": {"type": ["string", "null"]},
         "like": {"type": ["string", "null"]}, "session": {"type": ["string", "null"]},
+        "caption_text": {"type": ["string", "null"], "description": "What the text channel compared with the captions"},
+        "filters": {"type": "object", "description": "The filters applied (only those set)"},
+        "candidates": {"type": "integer", "description": "Number of cases ranked (those the filters allow)"},
         "hits": {"type": "array", "items": ref("TextHit")},
-        "groups": {"type": ["array", "null"], "items": {"type": "object"}}, "suggestion": ref("Suggestion")}}),
+        "groups": {"type": ["array", "null"], "items": {"type": "object"}}, "suggestion": ref("Suggestion"),
+        "warnings": {"type": "array", "items": {"type": "string"}}}}),
         "400": error_response("Bad parameter"), "404": error_response("No case in the store"), **_AUTH}})
 add_path("/cases/{case_id}/timeline", "get", {
     "summary": "The patient's earlier, same-day and later studies around a case", "operationId": "caseTimeline",

@@ -32,7 +32,7 @@ class _Steps:
 def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[str]:
     """Create what is missing in ``data_dir`` and its store; return the lines of the summary."""
     from semgraph.cohort import generate
-    from semgraph.exchange import ingest
+    from semgraph.exchange import ingest, saved_models, training
     from semgraph.graph.casegraph import read_cases
     from semgraph.retrieval import similarity
     from semgraph.text import captions, synonyms
@@ -55,11 +55,11 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
         report = ingest.ingest(store, manifest, data_dir)
         steps.done(f"generated and ingested a synthetic cohort: {len(report.ingested)} cases"
                    + (f", {len(report.failed)} too small to use" if report.failed else ""), t)
-    model = ingest.latest_model(data_dir)
+    model = saved_models.latest_model(data_dir)
     if model is None:
         t = time.perf_counter()
-        model, _ = ingest.train(store, data_dir)
-        ingest.annotate(store, data_dir, model)
+        model, _ = training.train(store, data_dir)
+        training.annotate(store, data_dir, model)
         steps.done(f"trained term models {model.version_} and annotated every case", t)
     try:
         similarity.read_baseline(store, terms)

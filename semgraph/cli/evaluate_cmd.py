@@ -11,19 +11,22 @@ import numpy as np
 import ontology
 from semgraph.cli import State, cli, collection_option, handle_errors
 from semgraph.errors import InvalidInput, NotFound
+from semgraph.evaluation.report import format_summary, summarise_runs
 from semgraph.graph.casegraph import read_cases, read_likelihoods
 
 _REPORTED_K = (1, 5, 10, 25)
 
 
-def _load(store, kind: str, collection):
-    """Cases of ``collection`` with a diagnosis and ``kind`` term vectors, and their truth vectors (or None)."""
+def _load(store, kind: str, collection, computed: tuple[list[str], np.ndarray] | None = None):
+    """Cases of ``collection`` with a diagnosis and ``kind`` term vectors (or the ``computed`` ones), and their
+    truth vectors (or None)."""
     terms = list(collection.terms)
     cases = {c.case_id: c for c in read_cases(store, collection=collection.case_filter)}
     if not cases:
         raise NotFound(f"collection {collection.name!r} holds no cases; ingest some first (e.g. `semgraph demo`).")
-    ids, vectors = read_likelihoods(store, terms, kinds=(kind,), collection=collection.case_filter)
-    keep = [n for n, case_id in enumerate(ids) if cases[case_id].diagnosis and np.any(vectors[n] > 0)]
+    ids, vectors = computed or read_likelihoods(store, terms, kinds=(kind,), collection=collection.case_filter)
+    keep = [n for n, case_id in enumerate(ids)
+            if case_id in cases and cases[case_id].diagnosis and np.any(vectors[n] > 0)]
     if len(keep) < 2:
         raise NotFound(f"fewer than 2 cases of collection {collection.name!r} have a diagnosis and {kind!r} "
                        "likelihoods of its terms; try --likelihoods reader or truth.")
@@ -35,11 +38,55 @@ def _load(store, kind: str, collection):
     return ids, vectors, truth_vectors, [cases[c] for c in ids]
 
 
+#: What each kind of stored term vector is, as the output names it.
+SOURCES = {"crossval": "out-of-fold likelihoods stored by `semgraph train --lopo`",
+           "predicted": "likelihoods of term models trained on these same cases (in-sample)",
+           "reader": "the readers' term labels", "truth": "the generating terms of synthetic cases"}
+
+#: Folds of patients for out-of-fold likelihoods computed by ``evaluate`` itself (``semgraph train --lopo`` stores
+#: leave-one-patient-out ones instead).
+EVALUATE_FOLDS = 5
+
+
+def _has(store, kind: str, collection) -> bool:
+    return len(read_likelihoods(store, list(collection.terms), kinds=(kind,),
+                                collection=collection.case_filter)[0]) >= 2
+
+
+def _honest(store, data_dir, collection) -> tuple[str, str, tuple[list[str], np.ndarray] | None]:
+    """The likelihoods ``--likelihoods auto`` ranks: (kind, what it is, vectors computed now or None).
+
+    Out-of-fold likelihoods whenever term models are involved: the stored ``crossval`` ones, else computed now from
+    the ingested images' features (term models trained on :data:`EVALUATE_FOLDS` folds of patients, each case
+    predicted by the models that never saw its patient); without images, the readers' labels, else the stored
+    predictions (with a warning: they are in-sample), else the truth."""
+    from semgraph.exchange.training import training_set
+    from semgraph.terms.evaluation import lopo_auc
+
+    if _has(store, "crossval", collection):
+        return "crossval", SOURCES["crossval"], None
+    try:
+        data = training_set(store, data_dir, list(collection.terms))
+    except (NotFound, InvalidInput):
+        data = None
+    if data is not None and len(set(data.groups)) >= 2:
+        result = lopo_auc(data.X, data.Y, data.groups, patches=data.patches, patch_kinds=data.kinds,
+                          patch_case=data.case, n_splits=min(EVALUATE_FOLDS, len(set(data.groups))))
+        index = [result.terms.index(t) for t in collection.terms]
+        what = (f"out-of-fold likelihoods computed now ({result.scheme}; `semgraph train --lopo` stores "
+                "leave-one-patient-out ones)")
+        return "crossval", what, (list(data.case_ids), result.likelihoods[:, index])
+    for kind in ("reader", "predicted"):
+        if _has(store, kind, collection):
+            return kind, SOURCES[kind], None
+    return "truth", SOURCES["truth"], None
+
+
 def _data_driven(vectors: np.ndarray, terms: list[str], data_dir) -> tuple[str, np.ndarray, str]:
     """δΓ and its name: from the latest term model's signatures when it has a direction for every term, else from
     the co-occurrence of the terms in ``vectors`` (correlation of their likelihood columns)."""
     from semgraph.evaluation import proxy_signatures
-    from semgraph.exchange.ingest import latest_model
+    from semgraph.exchange.saved_models import latest_model
     from semgraph.retrieval.similarity import image_dissimilarity
 
     model = latest_model(data_dir)
@@ -81,10 +128,12 @@ def _table(results: dict, rounds: int) -> list[str]:
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(0, 10), help="Feedback rounds.")
 @click.option("--seeds", default=20, show_default=True, type=click.IntRange(1), help="Repetitions (seeds 0..N-1).")
 @click.option("--out", "out_dir", metavar="DIR", help="Output folder [default: DATA_DIR/evaluation].")
-@click.option("--likelihoods", "kind", default="predicted", show_default=True,
-              type=click.Choice(["predicted", "crossval", "reader", "truth"]),
-              help="Which term vectors of the cases to rank (crossval: out-of-fold likelihoods of `semgraph train "
-                   "--lopo`, the honest choice for term models trained on the same cases).")
+@click.option("--likelihoods", "kind", default="auto", show_default=True,
+              type=click.Choice(["auto", "crossval", "predicted", "reader", "truth"]),
+              help="Which term vectors of the cases to rank. auto: out-of-fold likelihoods (the stored crossval "
+                   "ones of `semgraph train --lopo`, else computed now with models trained on 5 folds of patients), "
+                   "or the readers' labels when there are no images; predicted: in-sample likelihoods of models "
+                   "trained on these same cases, which overstate quality.")
 @click.option("--weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Weight of the data-driven part δΓ in the combined dissimilarity.")
 @collection_option
@@ -114,7 +163,10 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
         if not ontology.catalog(store):
             raise NotFound("no ontology is loaded in the store; load one first: semgraph ontology load radlex-liver")
         chosen = state.collection(store, collection)
-        ids, vectors, truth, cases = _load(store, kind, chosen)
+        computed, what = None, SOURCES.get(kind)
+        if kind == "auto":
+            kind, what, computed = _honest(store, state.config.data_dir, chosen)
+        ids, vectors, truth, cases = _load(store, kind, chosen, computed)
         terms, categories = list(chosen.terms), list(chosen.categories)
         delta_theta = ontology.dissimilarity_matrix(store, terms, ontology=chosen.ontology)
     if np.any(vectors < 0) or np.any(vectors > 1):
@@ -128,10 +180,15 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
                       config=config, case_ids=ids, source=kind)
     results["collection"] = chosen.name
     results["likelihoods"] = kind
+    results["likelihoods_source"] = what
+    results["summary"] = summarise_runs({name: s["at10"] for name, s in results["settings"].items()})
     results["weight"] = weight
     results["delta_gamma"] = gamma_source
     results["ceiling"] = "truth" if (truth is not None and kind != "truth") else None
     results["warnings"] = _ties(results, rounds)
+    if kind == "predicted":
+        results["warnings"].append("the likelihoods are in-sample (the term models were trained on these cases): the "
+                                   "figures overstate what a new case would get; the default ranks out-of-fold ones")
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
@@ -152,9 +209,13 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
         figures += ["dendrogram.png", "results_grid.png"]
 
     click.echo(f"collection {chosen.name}: δΓ from {gamma_source}")
-    click.echo(f"{len(ids)} cases ({kind} likelihoods), {results['n_eligible_queries']} eligible queries, "
+    click.echo(f"likelihoods: {kind}, {what}")
+    click.echo(f"{len(ids)} cases, {results['n_eligible_queries']} eligible queries, "
                f"{queries} queries x {seeds} seeds, {rounds} rounds; mean NDCG@K over seeds:")
     for line in _table(results, rounds):
+        click.echo(line)
+    click.echo(f"\nNDCG@10 over the {queries * seeds} runs (query x seed), 95 % bootstrap intervals:")
+    for line in format_summary(results["summary"]):
         click.echo(line)
     for name, r in results["regularisation"].items():
         click.echo(f"worse after {rounds} rounds ({name}): penalty {r['worse_penalty']}, regularised "

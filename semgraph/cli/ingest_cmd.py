@@ -78,19 +78,19 @@ def ingest_command(state: State, source: str, no_model: bool, collection: str | 
     AIM XML (a .xml file or a folder of them, e.g. an ePAD export): codes without a term of the loaded ontology are
     skipped and listed per file (--strict rejects the import instead); see docs/aim.md.
     """
-    from semgraph.exchange import ingest as ingest_mod
+    from semgraph.exchange.ingest import ingest, resolve_source
+    from semgraph.exchange.saved_models import latest_model
 
-    kind, _ = ingest_mod.resolve_source(source)
+    kind, _ = resolve_source(source)
     data_dir = state.config.data_dir
-    model = None if (no_model or kind == "reader") else ingest_mod.latest_model(data_dir)
+    model = None if (no_model or kind == "reader") else latest_model(data_dir)
     new = {key: value for key, value in (("title", title), ("case_label", case_label), ("term_root", term_root))
            if value}
     with state.config.open_store() as store:
         if term_root:
             new["term_root"] = _resolve_term(store, term_root)
-        report = ingest_mod.ingest(store, source, data_dir, model=model, strict=strict,
-                                   zero_confidence=zero_confidence,
-                                   collection=collection or state.config.collection or None, new_collection=new)
+        report = ingest(store, source, data_dir, model=model, strict=strict, zero_confidence=zero_confidence,
+                        collection=collection or state.config.collection or None, new_collection=new)
     if model is not None:
         click.echo(f"predicted likelihoods by model {model.version_}")
     if kind == "aim":
@@ -134,15 +134,17 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
     use. Run `semgraph annotate` afterwards to predict the likelihoods of the cases already ingested.
     """
     from ontology.paper_terms import paper_terms
-    from semgraph.exchange import ingest as ingest_mod
-    from semgraph.terms.models import TermModels, lopo_auc
+    from semgraph.exchange.saved_models import models_dir
+    from semgraph.exchange.training import store_crossval, train, training_set
+    from semgraph.terms.evaluation import lopo_auc
+    from semgraph.terms.models import TermModels
 
     data_dir = state.config.data_dir
     with state.config.open_store() as store:
-        data = ingest_mod.training_set(store, data_dir)
+        data = training_set(store, data_dir)
         estimator = TermModels(feature_config=data.config, calibration=calibration)
-        model, _ = ingest_mod.train(store, data_dir, estimator=estimator, data=data)
-        path = ingest_mod.models_dir(data_dir) / f"{model.version_}.npz"
+        model, _ = train(store, data_dir, estimator=estimator, data=data)
+        path = models_dir(data_dir) / f"{model.version_}.npz"
         click.echo(f"trained model {model.version_} on {len(data.case_ids):,} cases "
                    f"({len(set(data.groups)):,} patients, {len(data.patches):,} patches); saved {path}")
         constant = [t for t, k in zip(model.terms_, model.kinds_) if k == "constant"]
@@ -151,7 +153,7 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
         if lopo:
             result = lopo_auc(data.X, data.Y, data.groups, patches=data.patches, patch_kinds=data.kinds,
                               patch_case=data.case, estimator=estimator, n_splits=folds, n_jobs=jobs, progress=True)
-            ingest_mod.store_crossval(store, data.case_ids, result.terms, result.likelihoods, model)
+            store_crossval(store, data.case_ids, result.terms, result.likelihoods, model)
             labels = {t.iri: t.label for t in paper_terms()}
             click.echo(f"{result.scheme}: {result.n_folds} folds, out-of-fold likelihoods vs reader terms "
                        f"(stored as 'crossval' annotations for `semgraph evaluate --likelihoods crossval`)")
@@ -164,12 +166,13 @@ def train_command(state: State, lopo: bool, folds: int | None, calibration: str,
 @handle_errors
 def annotate_command(state: State) -> None:
     """Re-predict the term likelihoods of every ingested image case with the latest model (from stored features)."""
-    from semgraph.exchange import ingest as ingest_mod
+    from semgraph.exchange.saved_models import latest_model
+    from semgraph.exchange.training import annotate
 
     data_dir = state.config.data_dir
-    model = ingest_mod.latest_model(data_dir, required=True)
+    model = latest_model(data_dir, required=True)
     with state.config.open_store() as store:
-        report = ingest_mod.annotate(store, data_dir, model)
+        report = annotate(store, data_dir, model)
     click.echo(f"annotated {len(report.ingested):,} cases with model {model.version_}")
     for case_id, reason in report.failed:
         click.echo(f"failed {case_id}: {reason}", err=True)

@@ -70,7 +70,7 @@ def _engine(state: State, store, collection: str | None):
 
 def _load_model(path: str | None, data_dir):
     """The term model at ``path``, else the latest trained one (a clear error saying how to train one)."""
-    from semgraph.exchange.ingest import latest_model
+    from semgraph.exchange.saved_models import latest_model
     from semgraph.terms.models import TermModels
 
     return TermModels.load(path) if path else latest_model(data_dir, required=True)
@@ -231,13 +231,13 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
     towards the relevant cases and the regularised penalty learns term dissimilarities (the default for text
     sessions, regularised+rocchio).
     """
-    from semgraph.feedback.algorithms import FeedbackParams, session_algorithm
-    from semgraph.feedback.sessions import (
-        load_session,
-        session_collection,
-        start_session,
-        start_text_session,
+    from semgraph.feedback.algorithms import (
+        FeedbackParams,
+        check_algorithm,
+        session_algorithm,
     )
+    from semgraph.feedback.replay import load_session, session_collection
+    from semgraph.feedback.sessions import start_session, start_text_session
     from semgraph.retrieval.engine import Filters, parse_terms
 
     if bool(session_id) == bool(new):
@@ -259,10 +259,7 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
     if new and not user:
         raise click.UsageError("with --new give --user NAME")
     if algorithm is not None:
-        try:
-            FeedbackParams(algorithm=algorithm)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        algorithm = check_algorithm(algorithm)  # before the store is opened
     parsed = Filters.coerce(list(filters))
     with state.config.open_store() as store:
         engine = _engine(state, store, collection or (None if new else session_collection(store, session_id)))
@@ -275,7 +272,7 @@ def feedback(state: State, session_id, new, case_id, terms, text, relevant, irre
             session = load_session(store, session_id, engine, k=k, filters=parsed)
             if user and user != session.user:
                 raise InvalidInput(f"session {session_id} belongs to {session.user}; start your own with --new")
-        params = FeedbackParams(algorithm=session_algorithm(algorithm, text=bool(session.query_text)))
+        params = FeedbackParams(algorithm=session_algorithm(algorithm, text=session.query_text is not None))
         if undo:
             removed = session.undo()
             if fmt == "json":
@@ -302,7 +299,7 @@ def session() -> None:
 @handle_errors
 def session_show(state: State, session_id: str, fmt: str) -> None:
     """Show a session's query, rounds, marks and learned changes."""
-    from semgraph.feedback.sessions import load_session, session_collection
+    from semgraph.feedback.replay import load_session, session_collection
 
     with state.config.open_store(read_only=True) as store:
         s = load_session(store, session_id, _engine(state, store, session_collection(store, session_id)))
@@ -328,7 +325,7 @@ def session_show(state: State, session_id: str, fmt: str) -> None:
 @handle_errors
 def session_list(state: State) -> None:
     """List recorded sessions, newest first."""
-    from semgraph.feedback.sessions import list_sessions
+    from semgraph.feedback.replay import list_sessions
 
     with state.config.open_store(read_only=True) as store:
         rows = list_sessions(store)
@@ -354,8 +351,9 @@ def session_list(state: State) -> None:
 @handle_errors
 def promote(state: State, session_id, round_ids, user, reason, candidates, min_sessions, collection) -> None:
     """Make learned term dissimilarities part of the shared baseline (an explicit, recorded decision)."""
-    from semgraph.feedback.sessions import promote as do_promote
-    from semgraph.feedback.sessions import promotion_candidates, session_collection
+    from semgraph.feedback.promotion import promote as do_promote
+    from semgraph.feedback.promotion import promotion_candidates
+    from semgraph.feedback.replay import session_collection
 
     if candidates:
         with state.config.open_store(read_only=True) as store:

@@ -301,8 +301,13 @@ def _clean(x):
     return [_clean(v) for v in arr]
 
 
+#: The cut-off of the per-run figures (``at10``) that intervals and paired comparisons use.
+REPORTED_K = 10
+
+
 def _summarise(runs: list[dict], seeds: Sequence[int]) -> dict:
-    """Mean ± sd over seeds of the per-seed mean curves, the gains, and the queries that got worse."""
+    """Mean ± sd over seeds of the per-seed mean curves, the gains, the queries that got worse, and per run (query
+    of a seed, in seed order) the NDCG@:data:`REPORTED_K` of every round (``at10``, for intervals and pairing)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN residual column stays NaN
         per_seed_ndcg = np.array([np.nanmean(r["ndcg"], axis=0) for r in runs])      # seeds x rounds+1 x K
@@ -316,7 +321,9 @@ def _summarise(runs: list[dict], seeds: Sequence[int]) -> dict:
         counts.append(int(bad.size))
         worse.extend({"seed": int(seed), "query": r["queries"][i], "delta": round(float(delta[i]), 6)} for i in bad)
     n_queries = sum(len(r["queries"]) for r in runs)
+    k = min(REPORTED_K, runs[0]["ndcg"].shape[2])
     return {
+        "at10": _clean(np.concatenate([r["ndcg"][:, :, k - 1] for r in runs])),  # runs x rounds+1
         "ndcg": _mean_sd(per_seed_ndcg),
         "residual": _mean_sd(per_seed_res),
         "gain": _mean_sd(np.array(gains)),  # mean over K of NDCG after the last round minus before, per seed

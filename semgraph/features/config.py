@@ -46,7 +46,7 @@ class FeatureConfig:
         Append the 7 margin/shape descriptors of :func:`semgraph.features.margin_descriptors` (compactness,
         solidity, contour roughness, edge contrast and sharpness, inner/outer ring sd) after the histogram, to the
         ROI vector and, as ROI context, to every patch row. Our addition beyond the paper (texture + shape);
-        :mod:`semgraph.exchange.ingest` turns it on by default because it raises the margin terms' AUC.
+        :data:`semgraph.exchange.feature_files.INGEST_FEATURE_CONFIG` turns it on by default because it raises the margin terms' AUC.
     """
 
     method: str = "riesz"

@@ -40,8 +40,8 @@ from semgraph.retrieval import hsbd
 from semgraph.retrieval.similarity import _check_unit_dissimilarity, _matrix
 
 __all__ = ["DEFAULT_ALGORITHM", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams", "FeedbackResult", "RoundInputs",
-           "Step", "TermChange", "apply_feedback", "available_algorithms", "changes_dissimilarity", "get_algorithm",
-           "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
+           "Step", "TermChange", "apply_feedback", "available_algorithms", "changes_dissimilarity", "check_algorithm",
+           "get_algorithm", "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
 
 #: Feedback algorithm of a session whose query is a case or a term vector.
 DEFAULT_ALGORITHM = "penalty"
@@ -96,17 +96,24 @@ def changes_dissimilarity(algorithm: str) -> bool:
     return any(_ALGORITHMS[p].changes_dissimilarity for p in parse_algorithm(algorithm))
 
 
-def session_algorithm(algorithm: str | None, *, text: bool) -> str:
-    """The feedback algorithm of a session: ``algorithm`` checked (outer spaces removed), else
-    :data:`TEXT_ALGORITHM` for a text query, else :data:`DEFAULT_ALGORITHM`. InvalidInput for a bad name."""
-    if algorithm in (None, ""):
-        return TEXT_ALGORITHM if text else DEFAULT_ALGORITHM
+def check_algorithm(algorithm: str) -> str:
+    """``algorithm`` (a name as :func:`parse_algorithm` takes it) checked, outer spaces removed; InvalidInput for a
+    bad or empty name."""
     if not isinstance(algorithm, str):
         raise InvalidInput(f"algorithm must be a text such as {DEFAULT_ALGORITHM!r} or {TEXT_ALGORITHM!r}")
     try:
         return FeedbackParams(algorithm=algorithm.strip()).algorithm
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def session_algorithm(algorithm: str | None, *, text: bool) -> str:
+    """The feedback algorithm of a session, the one place that chooses it: ``algorithm`` checked
+    (:func:`check_algorithm`) when one is given, else :data:`TEXT_ALGORITHM` for a text query, else
+    :data:`DEFAULT_ALGORITHM`. InvalidInput for a bad name."""
+    if algorithm in (None, ""):
+        return TEXT_ALGORITHM if text else DEFAULT_ALGORITHM
+    return check_algorithm(algorithm)
 
 
 def _number(value, name: str, *, low: float, high: float = math.inf, low_open: bool = False) -> float:

@@ -36,7 +36,7 @@ from kg import Store
 from kg.sparql import to_oxigraph
 from semgraph.errors import InvalidInput, SemgraphError
 
-__all__ = ["BackupInfo", "SECRET_FILES", "backup", "restore", "verify"]
+__all__ = ["SECRET_FILES", "BackupInfo", "backup", "restore", "verify"]
 
 GRAPHS_FILE = "graphs.nq"
 MANIFEST_FILE = "MANIFEST.sha256"

@@ -15,11 +15,22 @@ Layout (``id:`` = ``https://w3id.org/semgraph/id/``)::
                  prov:wasAttributedTo id:model/V ; prov:generatedAtTime "..."^^xsd:dateTime ;
                  sg:likelihood id:annotation/C1/predicted/RID5715
     id:annotation/C1/predicted/RID5715 a sg:TermLikelihood ; sg:term rid:RID5715 ; sg:value 0.83
+    id:annotation/C1/predicted sg:termValues "{\"http://radlex.org/RID/RID5715\":0.83, ...}"^^rdf:JSON
+
+The likelihood nodes are the data curators query and edit. ``sg:termValues`` is a compact copy of one annotation's
+nodes (``{term IRI: value}`` as JSON, exact float64 values), written in the same transaction by every writer here,
+so that bulk reads (:func:`read_likelihoods`) take one row per annotation instead of one per value. Before using the
+copies, a read compares the count, sum and sum of squares of all ``sg:value`` literals with those of all copies
+(:func:`value_totals`); when they differ (an edit of the nodes by SPARQL, a store written by an older version) it
+reads the nodes instead and logs how to rebuild the copies (:func:`rebuild_term_values`, ``semgraph check
+--repair``). ``semgraph check`` compares every copy with its nodes exactly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import math
 import urllib.parse
 import uuid
@@ -37,6 +48,8 @@ from semgraph.errors import InvalidInput
 #: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms, and
 #: cross-validated likelihoods (predicted by models that never saw the case's patient, for honest evaluation).
 ANNOTATION_KINDS = ("reader", "predicted", "truth", "crossval")
+
+_log = logging.getLogger(__name__)
 
 
 def _mint(kind: str, *parts: str) -> URIRef:
@@ -96,7 +109,7 @@ class Annotation:
     kind: str
     values: Mapping[str, float]
     attributed_to: URIRef | None = None
-    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     def __post_init__(self):
         if self.kind not in ANNOTATION_KINDS:
@@ -137,6 +150,7 @@ def case_triples(case: Case, annotations: Iterable[Annotation] = (), *, collecti
         g.add((a, PROV.generatedAtTime, Literal(annotation.generated_at.isoformat(), datatype=XSD.dateTime)))
         if annotation.attributed_to is not None:
             g.add((a, PROV.wasAttributedTo, annotation.attributed_to))
+        g.add((a, SG.termValues, term_values_literal(annotation.values)))
         for term, value in annotation.values.items():
             item = URIRef(f"{a}/{urllib.parse.quote(term.rsplit('/', 1)[-1], safe='')}")
             g.add((a, SG.likelihood, item))
@@ -144,6 +158,13 @@ def case_triples(case: Case, annotations: Iterable[Annotation] = (), *, collecti
             g.add((item, SG.term, URIRef(term)))
             g.add((item, SG.value, Literal(float(value), datatype=XSD.double)))
     return g
+
+
+def term_values_literal(values: Mapping[str, float]) -> Literal:
+    """An annotation's ``sg:termValues``: ``{term IRI: value}`` as compact JSON (``rdf:JSON``); each value is the
+    shortest text that reads back as the same float64."""
+    return Literal(json.dumps({str(t): float(v) for t, v in values.items()}, separators=(",", ":")),
+                   datatype=RDF.JSON)
 
 
 _STAMP_UPDATE = """
@@ -213,13 +234,20 @@ def case_exists(store: Store, case_id: str) -> bool:
 
 
 _CASES = """
-SELECT ?id ?patient ?study ?diagnosis ?date ?age ?sex ?phase ?segment ?image ?mask WHERE { GRAPH $g {
-  ?c a sg:Case ; rdfs:label ?id ; sg:study ?s . %s ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient .
-  OPTIONAL { ?c sg:diagnosis ?diagnosis } OPTIONAL { ?s sg:studyDate ?date } OPTIONAL { ?s sg:age ?age }
-  OPTIONAL { ?p sg:sex ?sex } OPTIONAL { ?c sg:contrastPhase ?phase } OPTIONAL { ?c sg:liverSegment ?segment }
-  OPTIONAL { ?c sg:imageFile ?image } OPTIONAL { ?c sg:maskFile ?mask }
-} } ORDER BY ?id
-"""
+SELECT ?id ?patient ?study WHERE { GRAPH $g {
+  ?c sg:study ?s ; rdfs:label ?id . ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient
+} }"""
+#: The optional fields of :class:`Case`: field → (the path from the case ``?c`` to its value ``?v``, parser).
+_CASE_FIELDS = {
+    "diagnosis": ("?c sg:diagnosis ?v", str), "contrast_phase": ("?c sg:contrastPhase ?v", str),
+    "liver_segment": ("?c sg:liverSegment ?v", str), "image_file": ("?c sg:imageFile ?v", str),
+    "mask_file": ("?c sg:maskFile ?v", str),
+    "study_date": ("?s sg:studyDate ?v . ?c sg:study ?s", lambda text: dt.date.fromisoformat(text[:10])),
+    "age": ("?s sg:age ?v . ?c sg:study ?s", int), "sex": ("?p sg:sex ?v . ?s sg:patient ?p . ?c sg:study ?s", str),
+}  # each path starts from its field, so that a field no case has costs nothing
+#: One optional field: a query per field (a scan of what is there) is several times faster than OPTIONAL patterns
+#: on 100,000 cases that mostly lack the field.
+_CASE_FIELD = "SELECT ?id ?v WHERE { GRAPH $g { %s . ?c rdfs:label ?id } }"
 
 
 #: The clause that keeps the cases of one collection (``$collection`` bound), or nothing (every case).
@@ -234,14 +262,28 @@ def _in(collection: str | URIRef | None) -> tuple[str, dict]:
 
 
 def read_cases(store: Store, *, collection: str | URIRef | None = None) -> list[Case]:
-    """Every case in the store (only those ``sg:inCollection`` ``collection`` when given), sorted by id."""
-    clause, bound = _in(collection)
-    return [Case(case_id=case_id, patient_id=patient, study_id=study, diagnosis=diagnosis,
-                 study_date=dt.date.fromisoformat(date[:10]) if date else None,
-                 age=int(age) if age else None, sex=sex, contrast_phase=phase, liver_segment=segment,
-                 image_file=image, mask_file=mask)
-            for case_id, patient, study, diagnosis, date, age, sex, phase, segment, image, mask
-            in store.select_values(_CASES % clause, {"g": ANNOTATIONS_GRAPH, **bound})]
+    """Every case in the store (only those ``sg:inCollection`` ``collection`` when given), sorted by id.
+
+    A case is what has a study (``sg:study``; ``semgraph check`` reports one that is not typed ``sg:Case``). The
+    queries read every case and each optional field of the store, and the collection's members are kept afterwards
+    (:func:`collection_members`): one membership join per query would cost more than reading the other
+    collections' cases."""
+    g = {"g": ANNOTATIONS_GRAPH}
+    fields: dict[str, dict] = {case_id: {"case_id": case_id, "patient_id": patient, "study_id": study}
+                               for case_id, patient, study in store.select_values(_CASES, g)}
+    if collection is not None:
+        members = collection_members(store, collection)
+        fields = {case_id: values for case_id, values in fields.items() if case_id in members}
+    for name, (path, parse) in _CASE_FIELDS.items():
+        for case_id, value in store.select_values(_CASE_FIELD % path, g):
+            if case_id in fields:
+                fields[case_id][name] = parse(value)
+    return [Case(**fields[case_id]) for case_id in sorted(fields)]
+
+
+def collection_members(store: Store, collection: str | URIRef) -> set[str]:
+    """The ids of the cases ``sg:inCollection`` ``collection``."""
+    return {row[0] for row in store.select_values(_MEMBERS, {"g": ANNOTATIONS_GRAPH, "collection": URIRef(collection)})}
 
 
 _LIKELIHOODS = """
@@ -250,6 +292,65 @@ SELECT ?id ?kind ?term ?value WHERE { GRAPH $g {
   ?l sg:term ?term ; sg:value ?value . %s
 } }
 """
+#: Every annotation's compact copy, with its case and kind (all collections: the totals are over the whole graph).
+_TERM_VALUES = """
+SELECT ?id ?kind ?values WHERE { GRAPH $g { ?a sg:termValues ?values ; sg:annotates ?c ; sg:annotationKind ?kind .
+  ?c rdfs:label ?id } }
+"""
+_MEMBERS = "SELECT ?id WHERE { GRAPH $g { ?c sg:inCollection $collection ; rdfs:label ?id } }"
+_VALUE_TOTALS = """
+SELECT (COUNT(?v) AS ?n) (SUM(?v) AS ?sum) (SUM(?v * ?v) AS ?squares) WHERE { GRAPH $g { ?l sg:value ?v } }
+"""
+
+
+def value_totals(store: Store) -> tuple[int, float, float]:
+    """Count, sum and sum of squares of every ``sg:value`` in the annotations graph (one aggregate query)."""
+    n, total, squares = store.select_values(_VALUE_TOTALS, {"g": ANNOTATIONS_GRAPH})[0]
+    return int(n), float(total or 0.0), float(squares or 0.0)
+
+
+def _totals_agree(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
+    """Same count, and sums equal up to float rounding (the two sides add the same values in another order)."""
+    return a[0] == b[0] and all(abs(x - y) <= 1e-9 * max(1.0, a[0]) for x, y in zip(a[1:], b[1:]))
+
+
+def _annotations_from_copies(store: Store) -> dict[tuple[str, str], dict[str, float]] | None:
+    """``{(case id, kind): {term: value}}`` from the ``sg:termValues`` copies, or None when the copies do not add up
+    to the graph's ``sg:value`` literals (:func:`value_totals`)."""
+    expected = value_totals(store)
+    rows = store.select_values(_TERM_VALUES, {"g": ANNOTATIONS_GRAPH})
+    parsed = json.loads("[" + ",".join(text for _, _, text in rows) + "]")  # one parse: ~2x faster than one per row
+    annotations = {(case_id, kind): values for (case_id, kind, _), values in zip(rows, parsed) if values}
+    flat = np.fromiter((v for values in parsed for v in values.values()), dtype=np.float64)
+    if not _totals_agree(expected, (len(flat), float(flat.sum()), float(flat @ flat))):
+        _log.warning("the compact likelihood copies (sg:termValues) do not match the %d sg:value literals of the "
+                     "annotations graph (edited by SPARQL, or written by an older version); reading the values one "
+                     "by one, which is slow on large stores. Run `semgraph check --repair` to rebuild the copies.",
+                     expected[0])
+        return None
+    return annotations
+
+
+def _annotations_from_nodes(store: Store, collection: str | URIRef | None) -> dict[tuple[str, str], dict[str, float]]:
+    """``{(case id, kind): {term: value}}`` read from the likelihood nodes (one row per value)."""
+    clause, bound = _in(collection)
+    annotations: dict[tuple[str, str], dict[str, float]] = {}
+    for case_id, kind, term, value in store.select_values(_LIKELIHOODS % clause, {"g": ANNOTATIONS_GRAPH, **bound}):
+        annotations.setdefault((case_id, kind), {})[term] = float(value)
+    return annotations
+
+
+def read_annotations(store: Store, *, collection: str | URIRef | None = None
+                     ) -> dict[tuple[str, str], dict[str, float]]:
+    """Every annotation's values, ``{(case id, kind): {term IRI: value}}`` (only cases ``sg:inCollection``
+    ``collection`` when given): from the compact copies when they agree with the graph, else from the nodes."""
+    annotations = _annotations_from_copies(store)
+    if annotations is None:
+        return _annotations_from_nodes(store, collection)
+    if collection is not None:
+        members = collection_members(store, collection)
+        annotations = {key: values for key, values in annotations.items() if key[0] in members}
+    return annotations
 
 
 def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str] = ("predicted", "reader"),
@@ -259,16 +360,11 @@ def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str]
     For each case the first of ``kinds`` it has is used; terms absent from that annotation are 0. Cases with none
     of the kinds are left out, and so are cases outside ``collection`` when it is given.
     """
-    clause, bound = _in(collection)
     index = {t: i for i, t in enumerate(terms)}
     rank = {k: i for i, k in enumerate(kinds)}
     best: dict[str, tuple[int, dict[str, float]]] = {}
-    per_kind: dict[tuple[str, str], dict[str, float]] = {}
-    for case_id, kind, term, value in store.select_values(_LIKELIHOODS % clause, {"g": ANNOTATIONS_GRAPH, **bound}):
-        if kind in rank:
-            per_kind.setdefault((case_id, kind), {})[term] = float(value)
-    for (case_id, kind), values in per_kind.items():
-        if case_id not in best or rank[kind] < best[case_id][0]:
+    for (case_id, kind), values in read_annotations(store, collection=collection).items():
+        if kind in rank and (case_id not in best or rank[kind] < best[case_id][0]):
             best[case_id] = (rank[kind], values)
     ids = sorted(best)
     matrix = np.zeros((len(ids), len(terms)))
@@ -277,3 +373,54 @@ def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str]
             if term in index:
                 matrix[row, index[term]] = value
     return ids, matrix
+
+
+_ANNOTATION_IRIS = """
+SELECT DISTINCT ?a WHERE { GRAPH $g { { ?a sg:likelihood ?l } UNION { ?a sg:termValues ?v } } } ORDER BY ?a"""
+_NODES_OF = """
+SELECT ?a ?term ?value WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }
+"""
+_SET_COPIES = """
+DELETE { GRAPH $g { ?a sg:termValues ?old } } WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:termValues ?old } } ;
+INSERT DATA { GRAPH $g { %s } }"""
+
+
+_COPIES = "SELECT ?a ?values WHERE { GRAPH $g { ?a sg:termValues ?values } }"
+_NODES = "SELECT ?a ?term ?value WHERE { GRAPH $g { ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }"
+
+
+def stale_term_values(store: Store) -> list[tuple[str, str]]:
+    """``(annotation IRI, what is wrong)`` for every annotation whose ``sg:termValues`` copy is missing, unreadable or
+    differs from its likelihood nodes (reads every node: a full check, not for the search path)."""
+    nodes: dict[str, dict[str, float]] = {}
+    for a, term, value in store.select_values(_NODES, {"g": ANNOTATIONS_GRAPH}):
+        nodes.setdefault(a, {})[term] = float(value)
+    problems = []
+    copies = dict(store.select_values(_COPIES, {"g": ANNOTATIONS_GRAPH}))
+    for a in sorted(set(nodes) | set(copies)):
+        if a not in copies:
+            problems.append((a, "has likelihoods but no sg:termValues copy"))
+            continue
+        try:
+            copy = {str(t): float(v) for t, v in json.loads(copies[a]).items()}
+        except (ValueError, TypeError, AttributeError):
+            problems.append((a, "has an sg:termValues copy that is not a JSON object of numbers"))
+            continue
+        if copy != nodes.get(a, {}):
+            problems.append((a, "has an sg:termValues copy that differs from its likelihood nodes"))
+    return problems
+
+
+def rebuild_term_values(store: Store, *, batch: int = 2000) -> int:
+    """Rewrite every annotation's ``sg:termValues`` from its likelihood nodes, ``batch`` annotations per update
+    (each update all-or-nothing); returns the number of annotations rewritten."""
+    iris = [URIRef(row[0]) for row in store.select_values(_ANNOTATION_IRIS, {"g": ANNOTATIONS_GRAPH})]
+    for start in range(0, len(iris), batch):
+        chunk = " ".join(iri.n3() for iri in iris[start:start + batch])
+        values: dict[str, dict[str, float]] = {}
+        for a, term, value in store.select_values(_NODES_OF % chunk, {"g": ANNOTATIONS_GRAPH}):
+            values.setdefault(a, {})[term] = float(value)
+        body = " .\n".join(f"{URIRef(a).n3()} {SG.termValues.n3()} {term_values_literal(v).n3()}"
+                           for a, v in values.items())
+        update_annotations(store, _SET_COPIES % (chunk, body) if body else _SET_COPIES.split(" ;")[0] % chunk)
+    return len(iris)

@@ -6,7 +6,8 @@
   ``sg:Study`` with a ``sg:patient`` that is a labelled ``sg:Patient``; each ``sg:Annotation`` annotates a case and has
   one ``sg:annotationKind`` (reader | predicted | truth), a ``prov:generatedAtTime`` and likelihoods, each with one
   ``sg:term`` IRI and one numeric ``sg:value`` in [0, 1]. A likelihood without its annotation, or an annotation
-  of a missing case, is an orphan.
+  of a missing case, is an orphan. Each annotation's compact copy (``sg:termValues``) equals its likelihoods
+  (kind ``copy``; :func:`semgraph.graph.casegraph.rebuild_term_values` repairs it).
 * **feedback rounds** (``feedback/*`` graphs): each ``sg:FeedbackRound`` has one ``sg:session``, one integer
   ``sg:roundNumber``, a user (``prov:wasAssociatedWith``), start and end times, one ``sg:algorithm`` and at least one
   complete ``sg:Mark``; no two rounds of a session share a number, and a session's recorded rounds are numbered
@@ -51,7 +52,7 @@ from kg.namespaces import (
 )
 from semgraph.errors import InvalidInput
 from semgraph.files import data_file
-from semgraph.graph.casegraph import ANNOTATION_KINDS
+from semgraph.graph.casegraph import ANNOTATION_KINDS, stale_term_values
 from semgraph.graph.rounds import CLAIM_LEASE, FEEDBACK_PREFIX, RELEVANCE, recorded
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
@@ -221,6 +222,8 @@ def _check_cases(store: Store, report: CheckReport) -> None:
             report.add("likelihood", item, f"needs exactly one numeric sg:value in [0, 1] (got {r.get('value')!s})")
         if int(r["parents"]) == 0:
             report.add("orphan", item, "likelihood without its sg:Annotation")
+    for annotation, problem in stale_term_values(store):
+        report.add("copy", URIRef(annotation), f"{problem} (`semgraph check --repair` rebuilds it)")
 
 
 # ----------------------------------------------------------------------------------------------- rounds

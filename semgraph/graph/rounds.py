@@ -1,8 +1,13 @@
-"""Feedback rounds as RDF: the one owner of a round's graph shape, the queries that read rounds, and the vote of
-independent sessions on a learned term pair.
+"""Feedback rounds as RDF: the one owner of a round's graph shape, the queries that read and claim rounds, and the
+vote of independent sessions on a learned term pair.
 
 Each round is one named graph ``feedback_graph(round_id)`` (``id:`` = ``https://w3id.org/semgraph/id/``)::
 
+    id:session/S  a sg:RetrievalSession, prov:Activity ; rdfs:label "S" ; sg:queryCase id:case/C ;
+                  sg:queryVector "[...]"^^rdf:JSON ; sg:inCollection id:collection/N ;
+                  prov:wasAssociatedWith id:user/alice ; prov:startedAtTime "..."
+                  (a session started from a free-text query has sg:queryText "..." and no sg:queryCase)
+    id:user/alice a prov:Person ; rdfs:label "alice"
     id:round/R    a sg:FeedbackRound, prov:Activity ; sg:session id:session/S ; sg:roundNumber 1 ;
                   prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
                   sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
@@ -12,10 +17,13 @@ Each round is one named graph ``feedback_graph(round_id)`` (``id:`` = ``https://
                   sg:dissimilarity 0.32 ; sg:previous 0.42 ; sg:kind "learned" ; prov:wasGeneratedBy id:round/R ;
                   prov:wasAttributedTo id:user/alice ; prov:generatedAtTime "..." ; prov:wasDerivedFrom id:case/C5
 
-(plus the session's description, :mod:`semgraph.feedback.sessions`). A round written as a claim carries ``sg:pending true``
-until it is confirmed; every reader skips such rounds (:func:`recorded`). :func:`round_triples` and
-:func:`pair_triples` build the triples for every writer (the session, the export); :func:`votes` is the one rule
-by which independent sessions vote on a pair (promotion candidates, export tables and proposals).
+(the session's description is repeated in each of its rounds' graphs, so that every round graph is self-contained
+and dropping the last one removes the session). A round written as a claim carries ``sg:pending true`` until it is
+confirmed (:func:`confirm`); every reader skips such rounds (:func:`recorded`), and :func:`stored_rounds` is what the
+claim check of :mod:`semgraph.feedback.claims` sees. :func:`round_triples` and :func:`pair_triples` build the
+triples for every writer (the session, the export), :func:`session_triples` the session's description in a round
+graph; :func:`votes` is the one rule by which independent sessions vote on a pair (promotion candidates, export
+tables and proposals).
 """
 
 from __future__ import annotations
@@ -26,15 +34,18 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from rdflib import Literal, URIRef
-from rdflib.namespace import PROV, RDF, XSD
+from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import GRAPH, ID, SG, feedback_graph
-from semgraph.graph.casegraph import case_iri
+from semgraph.errors import InvalidInput, SemgraphError
+from semgraph.graph.casegraph import case_iri, user_iri
 
-__all__ = ["FEEDBACK_PREFIX", "RELEVANCE", "CaseRound", "LearnedChange", "SessionNet", "Vote", "Votes", "case_rounds",
-           "feedback_graph", "learned_changes", "marks_of", "pair_changes_of", "pair_iri", "pair_triples", "recorded",
-           "round_ids_of", "round_iri", "round_triples", "rounds_of", "session_iri", "session_net", "votes"]
+__all__ = ["FEEDBACK_PREFIX", "RELEVANCE", "CaseRound", "LearnedChange", "SessionNet", "StoredRound", "Vote", "Votes",
+           "case_rounds", "confirm", "drop_if_last", "feedback_graph", "insert_round", "is_recorded", "learned_changes",
+           "local_id", "marks_of", "pair_changes_of", "pair_iri", "pair_triples", "recorded", "round_ids_of",
+           "round_iri", "round_triples", "rounds_of", "session_iri", "session_net", "session_triples", "stored_rounds",
+           "user_node", "votes"]
 
 #: Prefix of the IRIs of the round graphs (``feedback_graph(round_id)``).
 FEEDBACK_PREFIX = str(GRAPH["feedback/"])
@@ -55,6 +66,26 @@ def round_iri(round_id: str) -> URIRef:
     return ID["round/" + urllib.parse.quote(round_id, safe="")]
 
 
+def local_id(iri, prefix: str) -> str:
+    """The id in the IRI ``id:<prefix>/<id>`` (the inverse of :func:`session_iri`, :func:`round_iri`, ...);
+    :class:`SemgraphError` for an IRI of another kind."""
+    text = str(iri)
+    base = str(ID[prefix + "/"])
+    if not text.startswith(base):
+        raise SemgraphError(f"unexpected IRI {text} (expected {base}...)")
+    return urllib.parse.unquote(text[len(base):])
+
+
+def user_node(user) -> tuple[URIRef, str]:
+    """The IRI and name of the user a round or promotion is associated with: ``user`` is a name or an ``id:user/``
+    IRI; :class:`InvalidInput` for a missing name."""
+    if isinstance(user, URIRef):
+        return user, local_id(user, "user")
+    if not isinstance(user, str) or not user.strip():
+        raise InvalidInput("a user name is required (who gives the feedback)")
+    return user_iri(user.strip()), user.strip()
+
+
 def _tail(iri: str) -> str:
     return urllib.parse.quote(iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1], safe="")
 
@@ -71,6 +102,40 @@ def recorded(var: str = "r") -> str:
 
 def _time(value: dt.datetime) -> Literal:
     return Literal(value.isoformat(), datatype=XSD.dateTime)
+
+
+def session_triples(session: URIRef, *, session_id: str, user: URIRef, user_name: str, started: dt.datetime,
+                    query_vector: Literal, query_case: str | None = None, query_text: str | None = None,
+                    collection: URIRef | None = None) -> list[tuple]:
+    """The triples of a session's description (repeated in each of its round graphs) and of its user."""
+    g: list[tuple] = [(session, RDF.type, SG.RetrievalSession), (session, RDF.type, PROV.Activity),
+                      (session, RDFS.label, Literal(session_id))]
+    if query_case is not None:
+        g.append((session, SG.queryCase, case_iri(query_case)))
+    g.append((session, SG.queryVector, query_vector))
+    if query_text is not None:
+        g.append((session, SG.queryText, Literal(query_text)))
+    if collection is not None:
+        g.append((session, SG.inCollection, collection))
+    g += [(session, PROV.wasAssociatedWith, user), (session, PROV.startedAtTime, _time(started)),
+          (user, RDF.type, PROV.Person), (user, RDFS.label, Literal(user_name))]
+    return g
+
+
+def start_triples(session: URIRef, *, title: str, parameters: str) -> list[tuple]:
+    """The start parameters of a session, kept with its description in :func:`kg.namespaces.session_graph`: a
+    ``dcterms:title`` and ``parameters`` (JSON text: k, filters, algorithm, warnings)."""
+    return [(session, DCTERMS.title, Literal(title)), (session, SG.parameters, Literal(parameters, datatype=RDF.JSON))]
+
+
+_START = "SELECT ?title ?parameters WHERE { GRAPH $g { $s dcterms:title ?title ; sg:parameters ?parameters } }"
+
+
+def session_start(store: Store, session: URIRef, graph: URIRef) -> tuple[str, str] | None:
+    """``(title, parameters JSON)`` of a session's start record in ``graph``, or None (a session recorded only with
+    its rounds)."""
+    rows = store.select_values(_START, {"g": graph, "s": session})
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def round_triples(round_: URIRef, *, session: URIRef, number: int, user: URIRef, started: dt.datetime,
@@ -105,6 +170,62 @@ def pair_triples(edge: URIRef, *, round_: URIRef, term_a: str, term_b: str, valu
         (edge, PROV.generatedAtTime, _time(generated_at))]
     g += [(edge, PROV.wasDerivedFrom, case_iri(c)) for c in derived_from]
     return g
+
+
+# --------------------------------------------------------------------------------------------------- claiming
+
+class StoredRound(NamedTuple):
+    """A stored round as the claim check sees it."""
+
+    iri: str
+    number: int
+    pending: bool
+
+
+_STORED_FROM = ("SELECT DISTINCT ?r ?n ?g ?end ?pending WHERE { GRAPH ?g { ?r a sg:FeedbackRound ; sg:session $s ; "
+                "sg:roundNumber ?n ; prov:endedAtTime ?end OPTIONAL { ?r sg:pending ?pending } } FILTER(?n >= $n) }")
+# Drops the round's graph only if no other round of the session has its number or a higher one.
+_DROP_IF_LAST = """DELETE { GRAPH $g { ?x ?p ?o } } WHERE {
+  GRAPH $g { ?x ?p ?o }
+  FILTER NOT EXISTS { GRAPH ?h { ?other a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?m }
+                      FILTER(?m >= $n && ?other != $r) }
+}"""
+
+
+def insert_round(store: Store, round_: URIRef, graph: URIRef, triples: Iterable[tuple], *, pending: bool) -> None:
+    """Write the graph of ``round_`` (its ``triples``) in one update; ``pending``: as a claim (``sg:pending true``)."""
+    triples = list(triples) + ([(round_, SG.pending, Literal(True))] if pending else [])
+    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)  # terms serialised by rdflib
+    store.update("INSERT DATA { GRAPH $g {\n" + body + " } }", {"g": graph})
+
+
+def confirm(store: Store, round_: URIRef, graph: URIRef) -> None:
+    """Make the claim ``round_`` a recorded round (remove its ``sg:pending``)."""
+    store.update("DELETE DATA { GRAPH $g { $r sg:pending true } }", {"g": graph, "r": round_})
+
+
+def is_recorded(store: Store, round_: URIRef, graph: URIRef) -> bool:
+    """Is ``round_`` stored in ``graph`` and not pending?"""
+    return store.ask(f"ASK {{ GRAPH $g {{ $r a sg:FeedbackRound {recorded('r')} }} }}", {"g": graph, "r": round_})
+
+
+def stored_rounds(store: Store, session: URIRef, number: int) -> list[StoredRound]:
+    """The rounds of ``session`` stored with number ``number`` or higher, recorded or pending. A pending one past
+    :data:`CLAIM_LEASE` is the leftover of a crashed claimant: it is dropped here and left out."""
+    out, now = [], dt.datetime.now(dt.UTC)
+    for r in store.select(_STORED_FROM, {"s": session, "n": number}):
+        stored = StoredRound(str(r["r"]), int(r["n"]), "pending" in r)
+        if stored.pending and (now - r["end"].toPython()).total_seconds() > CLAIM_LEASE:
+            store.drop(str(r["g"]))
+        else:
+            out.append(stored)
+    return out
+
+
+def drop_if_last(store: Store, round_: URIRef, graph: URIRef, *, session: URIRef, number: int) -> None:
+    """Empty the graph of round ``round_`` (number ``number`` of ``session``) in one update, unless another round of
+    the session has its number or a higher one. The emptied graph's name is left; drop it once checked."""
+    store.update(_DROP_IF_LAST, {"g": graph, "r": round_, "s": session, "n": number})
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -183,7 +304,7 @@ class CaseRound(NamedTuple):
 
 
 _CASE_ROUNDS = f"""
-SELECT ?round ?n ?session ?name ?relevance ?ended ?role WHERE {{
+SELECT DISTINCT ?round ?n ?session ?name ?relevance ?ended ?role WHERE {{
   {{ ?round sg:mark ?m . ?m sg:markedCase $c ; sg:relevance ?relevance . BIND("marked" AS ?role) }}
   UNION
   {{ ?session sg:queryCase $c . ?round sg:session ?session . BIND("query" AS ?role) }}

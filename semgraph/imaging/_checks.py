@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from semgraph.config import setting
 from semgraph.errors import InvalidInput, NotFound
 
-#: Largest accepted image side, in pixels (see ``max_size`` of :func:`semgraph.imaging.load_image`).
-DEFAULT_MAX_SIZE = 4096
+#: Largest accepted image side, in pixels (see ``max_size`` of :func:`semgraph.imaging.load_image`): the built-in
+#: limit ``MAX_IMAGE_SIDE`` of :data:`semgraph.config.ALL_SETTINGS`.
+DEFAULT_MAX_SIZE: int = setting("MAX_IMAGE_SIDE").default
 #: Smallest accepted ROI bounding-box side, in pixels: one texture patch (docs/algorithms.md §4.4).
 DEFAULT_MIN_ROI = 12
 #: Most pixel or voxel data, in bytes once decompressed and decoded, that an image file may declare: 1 GiB (a NIfTI

@@ -434,8 +434,8 @@ def rank_text_query(text: str, corpus: Corpus, vocabulary: Vocabulary | None = N
                     k: int | None = None) -> FusedRanking:
     """Parse ``text`` (:func:`parse_text`), then rank by the fused HSBD + caption similarity.
 
-    With ``masked`` (default) only the categories the query mentions count in HSBD (open question Q9). A query that
-    names no term has no image channel: its ranking is the text channel alone. The text channel compares
+    With ``masked`` (default) only the categories the query mentions count in HSBD (docs/algorithms.md §7.1). A query
+    that names no term has no image channel: its ranking is the text channel alone. The text channel compares
     :func:`caption_query_text` of the parsed query (negation-aware), not the raw text, with the captions.
     """
     vocab = Vocabulary.default() if vocabulary is None else vocabulary

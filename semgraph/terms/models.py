@@ -9,7 +9,8 @@ both are non-decreasing in ``z_i``. The term signature ``Γ^i`` is ``w_i`` (in t
 to the texture dimensions and unit-normalised.
 
 Everything the models need to predict is held in plain arrays, so :meth:`TermModels.save` writes a ``.npz`` with a
-JSON sidecar and no pickle. :func:`lopo_auc` runs the leave-one-patient-out evaluation.
+JSON sidecar and no pickle (:mod:`semgraph.terms.model_files`). Platt scaling is :mod:`semgraph.terms.calibration`;
+the leave-one-patient-out evaluation is :mod:`semgraph.terms.evaluation`.
 
 Our choices (marked "ours" in docs/algorithms.md §4), made here:
 
@@ -36,16 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+from sklearn.model_selection import GroupKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from ontology.paper_terms import paper_terms
-from semgraph.errors import InvalidInput, NotFound
+from semgraph.errors import InvalidInput
 from semgraph.features import (
     INTERNAL,
     MARGIN,
@@ -55,15 +56,25 @@ from semgraph.features import (
     extract_all,
     feature_names,
 )
-from semgraph.files import write_atomically
+from semgraph.terms.calibration import platt_fit, sigmoid
+from semgraph.terms.model_files import (
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    feature_config_from_dict,
+    library_versions,
+    model_paths,
+    read_metadata,
+    write_model,
+)
+from semgraph.terms.ood import FeatureSummary, fit_feature_summary, texture_dims
+
+__all__ = ["ALL", "CALIBRATIONS", "MARGIN_CATEGORIES", "ROI_SCORES", "PreparedData", "SingleClassTermWarning",
+           "TermModels", "paper_patch_kinds", "prepare_data", "roi_likelihoods"]
 
 #: Patch kind meaning "every patch of the ROI".
 ALL = "all"
 #: Paper categories whose terms are learnt from margin patches.
 MARGIN_CATEGORIES = frozenset({"lesion margin and contour", "perilesional tissue", "lesion effect on liver"})
-#: File-format id of saved models; bumped when the layout changes.
-MODEL_FORMAT = "semgraph-term-models"
-MODEL_FORMAT_VERSION = 1
 CALIBRATIONS = ("platt", "isotonic")
 ROI_SCORES = ("patch_mean", "roi")
 
@@ -77,43 +88,9 @@ def paper_patch_kinds() -> dict[str, str]:
     return {t.iri: MARGIN if t.category in MARGIN_CATEGORIES else INTERNAL for t in paper_terms()}
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    out = np.empty_like(x, dtype=np.float64)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-def platt_fit(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Platt's sigmoid ``σ(α z + β)`` fitted to (score, 0/1 label) pairs, with α ≥ 0 (so it never decreases).
-
-    Uses Platt's smoothed targets ``(n₊ + 1)/(n₊ + 2)`` and ``1/(n₋ + 2)`` and minimises the log loss (L-BFGS-B).
-    """
-    from scipy.optimize import minimize
-
-    z = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels) >= 0.5
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    scale = float(np.std(z)) or 1.0
-
-    def loss(p):
-        m = p[0] * z / scale + p[1]
-        # log(1 + e^m) − t·m, and its gradient
-        value = np.logaddexp(0.0, m) - t * m
-        g = _sigmoid(m) - t
-        return value.sum(), np.array([(g * z / scale).sum(), g.sum()])
-
-    prior = np.log((n_pos + 1.0) / (n_neg + 1.0))
-    res = minimize(loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B", bounds=[(0.0, None), (None, None)])
-    return float(res.x[0] / scale), float(res.x[1])
-
-
 @dataclass
-class _Prepared:
-    """Validated training data."""
+class PreparedData:
+    """Validated training data of :class:`TermModels` (labels thresholded at 0.5)."""
 
     X: np.ndarray  # (N, D) ROI features
     Y: np.ndarray  # (N, k) bool
@@ -121,6 +98,40 @@ class _Prepared:
     kinds: np.ndarray  # (P,) str
     case: np.ndarray  # (P,) int index into X
     groups: np.ndarray  # (N,)
+
+
+def prepare_data(X, Y, patches=None, patch_kinds=None, patch_case=None, groups=None) -> PreparedData:
+    """The checked arrays of :meth:`TermModels.fit` (InvalidInput naming the first bad one); without
+    ``patches`` the ROI vectors stand in for them and each ROI is its own group unless ``groups``."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 2 or not np.isfinite(X).all():
+        raise InvalidInput(f"X must be a finite (N, D) array with N ≥ 2, got shape {X.shape}")
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[0] != X.shape[0] or not np.isfinite(Y).all():
+        raise InvalidInput(f"Y must be an (N, k) array with N = {X.shape[0]}, got shape {Y.shape}")
+    if patches is None:
+        if patch_kinds is not None or patch_case is not None:
+            raise InvalidInput("patch_kinds and patch_case need patches")
+        P, kinds, case = X, np.full(len(X), ALL), np.arange(len(X))
+    else:
+        P = np.asarray(patches, dtype=np.float64)
+        if P.ndim != 2 or P.shape[1] != X.shape[1] or not np.isfinite(P).all():
+            raise InvalidInput(f"patches must be a finite (P, {X.shape[1]}) array, got shape {P.shape}")
+        if patch_case is None:
+            raise InvalidInput("patch_case (the ROI index of each patch) is required with patches")
+        case = np.asarray(patch_case)
+        if case.shape != (len(P),) or not np.issubdtype(case.dtype, np.integer) or \
+                (len(case) and (case.min() < 0 or case.max() >= len(X))):
+            raise InvalidInput(f"patch_case must hold {len(P)} ROI indices in [0, {len(X)})")
+        kinds = np.full(len(P), ALL) if patch_kinds is None else np.asarray(patch_kinds).astype(str)
+        if kinds.shape != (len(P),) or not set(np.unique(kinds)) <= {MARGIN, INTERNAL, ALL}:
+            raise InvalidInput("patch_kinds must give 'margin', 'internal' or 'all' for every patch")
+    g = np.arange(len(X)) if groups is None else np.asarray(groups)
+    if g.shape != (len(X),):
+        raise InvalidInput(f"groups must have one entry per ROI ({len(X)}), got shape {g.shape}")
+    return PreparedData(X, Y >= 0.5, P, kinds, case, g)
 
 
 class TermModels(BaseEstimator):
@@ -241,38 +252,6 @@ class TermModels(BaseEstimator):
             cfg = FeatureConfig()
         return terms, kinds, cfg
 
-    @staticmethod
-    def _prepare(X, Y, patches, patch_kinds, patch_case, groups) -> _Prepared:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] < 2 or not np.isfinite(X).all():
-            raise InvalidInput(f"X must be a finite (N, D) array with N ≥ 2, got shape {X.shape}")
-        Y = np.asarray(Y, dtype=np.float64)
-        if Y.ndim == 1:
-            Y = Y[:, None]
-        if Y.ndim != 2 or Y.shape[0] != X.shape[0] or not np.isfinite(Y).all():
-            raise InvalidInput(f"Y must be an (N, k) array with N = {X.shape[0]}, got shape {Y.shape}")
-        if patches is None:
-            if patch_kinds is not None or patch_case is not None:
-                raise InvalidInput("patch_kinds and patch_case need patches")
-            P, kinds, case = X, np.full(len(X), ALL), np.arange(len(X))
-        else:
-            P = np.asarray(patches, dtype=np.float64)
-            if P.ndim != 2 or P.shape[1] != X.shape[1] or not np.isfinite(P).all():
-                raise InvalidInput(f"patches must be a finite (P, {X.shape[1]}) array, got shape {P.shape}")
-            if patch_case is None:
-                raise InvalidInput("patch_case (the ROI index of each patch) is required with patches")
-            case = np.asarray(patch_case)
-            if case.shape != (len(P),) or not np.issubdtype(case.dtype, np.integer) or \
-                    (len(case) and (case.min() < 0 or case.max() >= len(X))):
-                raise InvalidInput(f"patch_case must hold {len(P)} ROI indices in [0, {len(X)})")
-            kinds = np.full(len(P), ALL) if patch_kinds is None else np.asarray(patch_kinds).astype(str)
-            if kinds.shape != (len(P),) or not set(np.unique(kinds)) <= {MARGIN, INTERNAL, ALL}:
-                raise InvalidInput("patch_kinds must give 'margin', 'internal' or 'all' for every patch")
-        g = np.arange(len(X)) if groups is None else np.asarray(groups)
-        if g.shape != (len(X),):
-            raise InvalidInput(f"groups must have one entry per ROI ({len(X)}), got shape {g.shape}")
-        return _Prepared(X, Y >= 0.5, P, kinds, case, g)
-
     # ------------------------------------------------------------------ fitting
     def fit(self, X, Y, *, patches=None, patch_kinds=None, patch_case=None, groups=None, case_ids=None):
         """Fit one model per term.
@@ -298,7 +277,7 @@ class TermModels(BaseEstimator):
         -------
         self
         """
-        data = self._prepare(X, Y, patches, patch_kinds, patch_case, groups)
+        data = prepare_data(X, Y, patches, patch_kinds, patch_case, groups)
         N, D = data.X.shape
         terms, kinds, cfg = self._check_params(data.Y.shape[1], D)
         self.n_features_in_ = D
@@ -334,8 +313,6 @@ class TermModels(BaseEstimator):
         self.training_cases_ = [str(c) for c in case_ids] if case_ids is not None else [str(j) for j in range(N)]
         if len(self.training_cases_) != N:
             raise InvalidInput(f"case_ids must have {N} entries, got {len(self.training_cases_)}")
-        from semgraph.terms.ood import fit_feature_summary, texture_dims
-
         self.ood_ = fit_feature_summary(data.X, data.groups, texture_dims=texture_dims(cfg, D))
         self.fitted_at_ = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.version_ = f"{self.fitted_at_}-{self._content_hash()[:12]}"
@@ -347,7 +324,7 @@ class TermModels(BaseEstimator):
                       SingleClassTermWarning, stacklevel=3)
         return "constant", np.zeros(len(self.mean_)), 0.0, np.nan, {"kind": "constant", "p": float(p)}
 
-    def _fit_term(self, i, term, kind, data: _Prepared, Zp, Zx, rng, means=None):
+    def _fit_term(self, i, term, kind, data: PreparedData, Zp, Zx, rng, means=None):
         y_roi = data.Y[:, i]
         if y_roi.all() or not y_roi.any():
             return self._constant(term, y_roi, f"a single class ({int(y_roi[0])}) in the {len(y_roi)} training ROIs")
@@ -447,7 +424,7 @@ class TermModels(BaseEstimator):
         out = np.empty_like(Z)
         for i, cal in enumerate(self.calibration_):
             if cal["kind"] == "platt":
-                out[:, i] = _sigmoid(cal["a"] * Z[:, i] + cal["b"])
+                out[:, i] = sigmoid(cal["a"] * Z[:, i] + cal["b"])
             elif cal["kind"] == "isotonic":
                 out[:, i] = np.interp(Z[:, i], cal["x"], cal["y"])
             else:
@@ -489,16 +466,7 @@ class TermModels(BaseEstimator):
 
     def metadata(self) -> dict:
         """The JSON sidecar: version, parameters, feature configuration, vocabulary, training cases, versions."""
-        import scipy
-        import sklearn
-
         check_is_fitted(self, "coef_")
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            semgraph_version = version("semgraph")
-        except PackageNotFoundError:  # pragma: no cover - not installed
-            semgraph_version = None
         params = self.get_params()
         params["feature_config"] = None if self.feature_config is None else self.feature_config.to_dict()
         params["Cs"] = [float(c) for c in self.Cs]
@@ -514,21 +482,16 @@ class TermModels(BaseEstimator):
             "n_features": int(self.n_features_in_), "terms": list(self.terms_), "kinds": list(self.kinds_),
             "calibration": self.calibration_, "training_cases": list(self.training_cases_),
             "ood": None if getattr(self, "ood_", None) is None else self.ood_.metadata(),
-            "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-                          "semgraph": semgraph_version},
+            "libraries": library_versions(),
         }
 
     def save(self, path) -> Path:
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata), each atomically; return the ``.npz`` path."""
         check_is_fitted(self, "coef_")
-        npz, sidecar = _paths(path)
         arrays = {n: getattr(self, n) for n in self._ARRAYS}
         if getattr(self, "ood_", None) is not None:
             arrays.update(self.ood_.arrays())
-        write_atomically(npz, lambda f: np.savez(f, **arrays), durable=True)
-        text = json.dumps(self.metadata(), indent=1, ensure_ascii=False)
-        write_atomically(sidecar, lambda f: f.write(text.encode("utf-8")), durable=True)
-        return npz
+        return write_model(path, arrays, self.metadata())
 
     @classmethod
     def load(cls, path, *, feature_config: FeatureConfig | None = None) -> TermModels:
@@ -542,25 +505,9 @@ class TermModels(BaseEstimator):
             Not a term-model file, a content hash that does not match, or (with ``feature_config``) a model
             trained on other features.
         """
-        npz, sidecar = _paths(path)
-        if not npz.is_file() or not sidecar.is_file():
-            raise NotFound(f"no term model at {npz} (+ {sidecar.name})")
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"{sidecar}: not a term-model sidecar ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-            raise InvalidInput(f"{sidecar} is not a {MODEL_FORMAT} file")
-        if meta.get("format_version") != MODEL_FORMAT_VERSION:
-            raise InvalidInput(f"{sidecar}: model format {meta.get('format_version')} is not supported "
-                               f"(this version reads {MODEL_FORMAT_VERSION}); retrain with `semgraph train`")
-        stored_cfg = None if meta["feature_config"] is None else _config_from_dict(meta["feature_config"])
-        if feature_config is not None and stored_cfg != feature_config:
-            raise InvalidInput(
-                f"model {meta['version']} was trained on features {meta['feature_config']} but the features here "
-                f"use {feature_config.to_dict()}; re-extract the features or retrain the model")
+        npz, meta = read_metadata(path, feature_config=feature_config)
         p = dict(meta["params"])
-        p["feature_config"] = None if p["feature_config"] is None else _config_from_dict(p["feature_config"])
+        p["feature_config"] = None if p["feature_config"] is None else feature_config_from_dict(p["feature_config"])
         p["Cs"] = tuple(p["Cs"])
         p.setdefault("roi_score", "roi")  # saved before the option existed
         model = cls(**p)
@@ -569,17 +516,17 @@ class TermModels(BaseEstimator):
                 setattr(model, name, arrays[name])
             model.ood_ = None  # saved before the feature summary existed: the image-query feature check is skipped
             if meta.get("ood") is not None:
-                from semgraph.terms.ood import FeatureSummary
-
                 model.ood_ = FeatureSummary.from_saved(arrays, meta["ood"], npz.name)
         model.terms_, model.kinds_ = list(meta["terms"]), list(meta["kinds"])
         model.calibration_ = meta["calibration"]
-        model.feature_config_ = stored_cfg
+        model.feature_config_ = None if meta["feature_config"] is None else feature_config_from_dict(
+            meta["feature_config"])
         model.n_features_in_ = int(meta["n_features"])
         model.training_cases_ = list(meta["training_cases"])
         model.fitted_at_, model.version_ = meta["fitted_at"], meta["version"]
         if model._content_hash() != meta["content_sha256"]:
-            raise InvalidInput(f"{npz} does not match its sidecar {sidecar.name} (content hash differs)")
+            raise InvalidInput(f"{npz} does not match its sidecar {model_paths(npz)[1].name} "
+                               "(content hash differs)")
         return model
 
 
@@ -615,142 +562,6 @@ def _stratified_subsample(idx: np.ndarray, y: np.ndarray, size: int, rng: np.ran
         share = max(1, round(size * len(members) / len(idx)))
         keep.append(members if len(members) <= share else rng.choice(members, share, replace=False))
     return np.sort(np.concatenate(keep))
-
-
-def _paths(path) -> tuple[Path, Path]:
-    p = Path(path)
-    base = p.with_suffix("") if p.suffix in (".npz", ".json") else p
-    return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-
-
-def _config_from_dict(d: dict) -> FeatureConfig:
-    d = dict(d)
-    if "hu_range" in d:
-        d["hu_range"] = tuple(d["hu_range"])
-    try:
-        return FeatureConfig(**d)
-    except TypeError as exc:
-        raise InvalidInput(f"unknown feature configuration {d}: {exc}") from exc
-
-
-# ---------------------------------------------------------------------- evaluation
-@dataclass
-class LopoResult:
-    """Out-of-fold evaluation of term models.
-
-    Attributes
-    ----------
-    terms : list of str
-    auc : ndarray (k,)
-        Per-term ROC AUC of the out-of-fold likelihoods against the labels (NaN when a term has one class).
-    likelihoods : ndarray (N, k)
-        Out-of-fold likelihoods: each ROI predicted by models that never saw its patient.
-    auc_raw : ndarray (k,)
-        The same AUC on the raw (uncalibrated) out-of-fold decision scores. Calibration is monotone within a
-        fold but differs between folds; with one patient per fold, a term the SVM cannot predict gets a near
-        constant likelihood that follows the training fold's prevalence, which is lower when the held-out ROI is
-        positive, so its calibrated AUC falls below 0.5. Compare both columns.
-    scores : ndarray (N, k)
-        Out-of-fold raw decision scores.
-    positives : ndarray (k,) of int
-        Positive ROIs per term.
-    scheme : str
-        'leave-one-patient-out' or 'GroupKFold(n)'.
-    n_folds : int
-    """
-
-    terms: list[str]
-    auc: np.ndarray
-    likelihoods: np.ndarray
-    auc_raw: np.ndarray
-    scores: np.ndarray
-    positives: np.ndarray
-    scheme: str
-    n_folds: int
-
-    @property
-    def mean_auc(self) -> float:
-        return float(np.nanmean(self.auc)) if np.isfinite(self.auc).any() else float("nan")
-
-
-def per_term_auc(Y, scores) -> np.ndarray:
-    """ROC AUC per column (NaN for a column whose labels have a single class)."""
-    Y = np.asarray(Y) >= 0.5
-    S = np.asarray(scores, dtype=np.float64)
-    out = np.full(Y.shape[1], np.nan)
-    for i in range(Y.shape[1]):
-        if Y[:, i].any() and (~Y[:, i]).any():
-            out[i] = roc_auc_score(Y[:, i], S[:, i])
-    return out
-
-
-def lopo_auc(X, Y, groups, *, patches=None, patch_kinds=None, patch_case=None, estimator: TermModels | None = None,
-             n_splits: int | None = None, n_jobs: int = 1, progress: bool = False) -> LopoResult:
-    """Leave-one-patient-out (or grouped k-fold) cross-validation of :class:`TermModels`.
-
-    Parameters
-    ----------
-    X, Y, patches, patch_kinds, patch_case
-        As for :meth:`TermModels.fit`, for the whole cohort.
-    groups : array (N,)
-        Patient of each ROI; a patient's ROIs are always in the same fold.
-    estimator : TermModels, optional
-        Unfitted template (cloned per fold). Default ``TermModels()``.
-    n_splits : int, optional
-        None: one fold per patient. An integer: ``GroupKFold(n_splits)`` (for large cohorts).
-    n_jobs : int
-        Folds fitted in parallel (joblib).
-
-    Returns
-    -------
-    LopoResult
-    """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    template = TermModels() if estimator is None else estimator
-    data = TermModels._prepare(X, Y, patches, patch_kinds, patch_case, groups)
-    if groups is None:
-        raise InvalidInput("lopo_auc needs the patient of each ROI (groups)")
-    n_groups = len(np.unique(data.groups))
-    if n_groups < 2:
-        raise InvalidInput("cross-validation needs at least two patients")
-    if n_splits is None:
-        splitter, scheme = LeaveOneGroupOut(), "leave-one-patient-out"
-    else:
-        if not isinstance(n_splits, int) or not 2 <= n_splits <= n_groups:
-            raise InvalidInput(f"n_splits must be an integer in [2, {n_groups}], got {n_splits!r}")
-        splitter, scheme = GroupKFold(n_splits=n_splits), f"GroupKFold({n_splits})"
-    splits = list(splitter.split(data.X, groups=data.groups))
-
-    def run(train, test):
-        in_train = np.zeros(len(data.X), dtype=bool)
-        in_train[train] = True
-        keep = in_train[data.case]
-        remap = np.full(len(data.X), -1)
-        remap[train] = np.arange(len(train))
-        model = clone(template)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SingleClassTermWarning)
-            model.fit(data.X[train], data.Y[train], patches=data.patches[keep], patch_kinds=data.kinds[keep],
-                      patch_case=remap[data.case[keep]], groups=data.groups[train])
-        in_test = np.zeros(len(data.X), dtype=bool)
-        in_test[test] = True
-        sel = in_test[data.case]
-        back = np.full(len(data.X), -1)
-        back[test] = np.arange(len(test))
-        z = model.decision_function(data.X[test], patches=data.patches[sel], patch_kinds=data.kinds[sel],
-                                    patch_case=back[data.case[sel]])
-        return test, model.calibrate(z), z
-
-    jobs = (delayed(run)(tr, te) for tr, te in tqdm(splits, desc="folds", unit="fold", disable=not progress))
-    out = np.full(data.Y.shape, np.nan)
-    raw = np.full(data.Y.shape, np.nan)
-    for test, proba, z in Parallel(n_jobs=n_jobs)(jobs):
-        out[test], raw[test] = proba, z
-    terms = [t.iri for t in paper_terms()] if template.terms is None else list(template.terms)
-    return LopoResult(terms, per_term_auc(data.Y, out), out, per_term_auc(data.Y, raw), raw,
-                      data.Y.sum(axis=0).astype(int), scheme, len(splits))
 
 
 def roi_likelihoods(model, image_hu, mask) -> dict[str, float]:

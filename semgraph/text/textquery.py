@@ -19,7 +19,7 @@
    and the three spatial enhancement patterns ⇒ enhancing) get 1 unless the query names them itself. Every other
    term is 0. Added terms appear in ``matches`` with ``source`` ``'complement'`` or ``'implied'``.
 5. **Mask.** ``mask[i]`` is True when term ``i``'s category was mentioned (asserted, negated or implied), so a
-   caller can compare only the mentioned categories (masked HSBD, open question Q9); unmentioned categories are
+   caller can compare only the mentioned categories (masked HSBD, docs/algorithms.md §7.1); unmentioned categories are
    "don't care" rather than "absent".
 
 Words that were neither matched, cues, boundaries nor function words are returned as ``ignored``, so the user

@@ -5,12 +5,11 @@ learned edges with their round, session and user. Screenshots of every page go t
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+import radiology_fixture
 from rdflib import RDF, RDFS, Graph, Literal
 from rdflib.namespace import PROV
 
@@ -20,22 +19,11 @@ RITA, RITA_PASSWORD = "rita", "rita-browser-password"
 RHEA, RHEA_PASSWORD = "rhea", "rhea-browser-password"
 
 
-def _load_helper():
-    if "radiology_fixture" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "radiology_fixture", Path(__file__).resolve().parents[1] / "web" / "radiology_fixture.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["radiology_fixture"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["radiology_fixture"]
-
-
 @pytest.fixture(scope="module")
 def cohort_site(tmp_path_factory):
-    helper = _load_helper()
-    site = helper.build_cohort_site(tmp_path_factory, {RITA: ("radiologist", RITA_PASSWORD),
-                                                       RHEA: ("researcher", RHEA_PASSWORD)})
-    query, marks = helper.best_feedback_query(site.store)
+    site = radiology_fixture.build_cohort_site(tmp_path_factory, {RITA: ("radiologist", RITA_PASSWORD),
+                                                                  RHEA: ("researcher", RHEA_PASSWORD)})
+    query, marks = radiology_fixture.best_feedback_query(site.store)
     yield site, query, marks
     site.stop()
 
@@ -69,7 +57,7 @@ def test_radiologist_feedback_round_and_sparql(page, browser, cohort_site, shot)
     page.click(f"#case-table button[value='{query}']")
     page.wait_for_selector("#hits article.hit")
     page.wait_for_load_state("networkidle")  # (wait_for_function would need 'unsafe-eval', which the CSP forbids)
-    assert page.locator("#round-counter").inner_text() == "round 1"
+    assert page.locator("#round-counter").inner_text() == "before feedback"
     first = _result_ids(page)
     assert len(first) == 12 and query not in first
     assert page.locator("article.hit.match").count() + page.locator("article.hit.mismatch").count() == 12
@@ -83,7 +71,7 @@ def test_radiologist_feedback_round_and_sparql(page, browser, cohort_site, shot)
     assert page.locator("#mark-count").inner_text() == "3 relevant, 3 irrelevant"
     shot(page, "radiology-03-marked")
     page.click("#apply")
-    page.wait_for_selector("#round-counter:text-is('round 2')")
+    page.wait_for_selector("#round-counter:text-is('after round 1')")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/sessions/" + page.locator("#session-body").get_attribute("data-session"))
     second = _result_ids(page)

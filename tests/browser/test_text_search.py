@@ -21,8 +21,8 @@ def fill(store) -> None:
     """The RadLex subset and 30 synthetic cases with dates, ages, sexes and captions."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
     write_synthetic_cases(store, 30, 11,
-                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=11 * i), age=40 + i,
-                                         sex="FM"[i % 2], contrast_phase="portal venous"))
+                          lambda i: {"study_date": dt.date(2021, 1, 1) + dt.timedelta(days=11 * i), "age": 40 + i,
+                                     "sex": "FM"[i % 2], "contrast_phase": "portal venous"})
     write_captions(store)
 
 
@@ -75,7 +75,7 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     page.wait_for_load_state("networkidle")
     assert "/sessions/" in page.url
     assert page.locator("#query-text").inner_text() == "Well-defined hypodense lesion, no enhancement"
-    assert page.locator("#round-counter").inner_text() == "round 1"
+    assert page.locator("#round-counter").inner_text() == "before feedback"
     assert page.locator("#algorithm").inner_text() == "regularised+rocchio"
     assert page.locator(".query-panel img.query-thumb").count() == 0
     present = page.locator("#query-terms .term-row.present .term-label").all_inner_texts()
@@ -95,7 +95,7 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     assert page.locator("#mark-count").inner_text() == "3 relevant, 3 irrelevant"
     shot(page, "25-text-session-marked")
     page.click("#apply")
-    page.wait_for_selector("#round-counter:text-is('round 2')")
+    page.wait_for_selector("#round-counter:text-is('after round 1')")
     page.wait_for_load_state("networkidle")
     assert page.locator("#query-text").inner_text() == "Well-defined hypodense lesion, no enhancement"
     assert "Query after round 1" in page.locator(".query-panel").inner_text()
@@ -104,3 +104,26 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     assert second != first
     assert page.locator(".move-up, .move-down, .move-new").count() > 0
     shot(page, "26-text-session-round2")
+
+
+def test_filters_of_the_text_search_in_the_browser(page, search_url, shot):
+    page.goto(search_url + "/login")
+    page.fill("input[name=name]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(search_url + "/")
+    page.goto(search_url + "/search")
+    page.fill("#q", "Well-defined hypodense lesion, no enhancement")
+    page.click("#filters summary")
+    page.select_option("select[name=diagnosis]", "cyst")
+    page.fill("input[name=date_from]", "2021-03-01")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#applied-filters")
+    assert "diagnosis: cyst" in page.locator("#applied-filters").inner_text()
+    tags = page.locator("ol.text-hits li .tag").all_inner_texts()
+    dates = page.locator("ol.text-hits li .muted").all_inner_texts()
+    assert tags and set(tags) == {"cyst"}
+    assert all(d.rsplit(", ", 1)[-1] >= "2021-03-01" for d in dates), dates
+    assert page.locator("#filters").get_attribute("open") is not None  # open while filters are set
+    assert page.input_value("input[name=date_from]") == "2021-03-01"
+    shot(page, "27-text-search-filtered")

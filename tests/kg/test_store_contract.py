@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -205,3 +207,24 @@ def test_default_graph_is_the_union_of_named_graphs(store, ttl_file):
                         {"s": URIRef(EX + "a")})
     assert rows == [{"l": Literal("alpha")}]
     assert store.count() == 12
+
+
+@pytest.mark.parametrize("text, position", [
+    ("SELECT * WHERE { ?s ?p }", "1:24"),          # the column of the caller's text, not of the declared prefixes
+    ("SELECT *\nWHERE { ?s ?p }", "2:15"),         # and its line numbers
+])
+def test_syntax_errors_point_into_the_callers_text(store, text, position):
+    with pytest.raises(QueryError) as error:
+        store.select(text)
+    found = re.search(r"\b(\d+):(\d+)\b", str(error.value)).group(0)
+    line, column = map(int, found.split(":"))
+    want_line, want_column = map(int, position.split(":"))
+    # parsers may point at the offending token or just after it
+    assert line == want_line and want_column <= column <= want_column + 1, str(error.value)
+
+
+def test_update_syntax_errors_point_into_the_callers_text(store):
+    with pytest.raises(QueryError) as error:
+        store.update("INSERT DATA { <urn:a> <urn:b> }")
+    line, column = map(int, re.search(r"\b(\d+):(\d+)\b", str(error.value)).group(0).split(":"))
+    assert line == 1 and column <= len("INSERT DATA { <urn:a> <urn:b> }") + 1, str(error.value)

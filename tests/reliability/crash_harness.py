@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import kg
-from semgraph.exchange.ingest import existing_case_ids, features_path
+from semgraph.exchange.feature_files import features_path
+from semgraph.exchange.ingest_report import existing_case_ids
 from semgraph.graph.check import check_store
 
 WORKER = str(Path(__file__).with_name("crash_worker.py"))

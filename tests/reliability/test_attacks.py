@@ -9,7 +9,8 @@ import pytest
 
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.errors import InvalidInput
-from semgraph.feedback.sessions import list_sessions, start_session
+from semgraph.feedback.replay import list_sessions
+from semgraph.feedback.sessions import start_session
 from semgraph.graph.backup import restore
 from semgraph.graph.casegraph import Annotation, Case, case_iri, read_cases, write_case
 from semgraph.retrieval.engine import Engine

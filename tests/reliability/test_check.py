@@ -56,6 +56,10 @@ def _corruptions():
             f"DELETE {{ GRAPH {ann} {{ ?l sg:value ?v }} }} INSERT {{ GRAPH {ann} {{ ?l sg:value 1.5 }} }} "
             f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:value ?v }} }}"),
          "likelihood"),
+        ("likelihood value edited, its copy not", lambda e, s, rs: (
+            f"DELETE {{ GRAPH {ann} {{ ?l sg:value ?v }} }} INSERT {{ GRAPH {ann} {{ ?l sg:value 0.5 }} }} "
+            f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:value ?v "
+            "FILTER(?v != 0.5) } }"), "copy"),
         ("likelihood without term", lambda e, s, rs: (
             f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:term ?t }} }}"),
          "likelihood"),
@@ -159,3 +163,20 @@ def test_cli_exit_status_and_json(tmp_path):
     payload = json.loads(bad.output)
     assert payload["ok"] is False and payload["problem_counts"] == {"case": 2}  # no label, no study
     assert {p["subject"] for p in payload["problems"]} == {"urn:x:c"}
+
+
+def test_cli_repair_rebuilds_the_copies(tmp_path):
+    import kg
+
+    folder = tmp_path / "data"
+    store = kg.open_store(folder / "graph")
+    fill(store, n=3)
+    store.update("DELETE WHERE { GRAPH $g { ?a sg:termValues ?v } }", {"g": ANNOTATIONS_GRAPH})
+    store.close()
+    runner = CliRunner()
+    cli = load_commands()
+    bad = runner.invoke(cli, ["--data-dir", str(folder), "check", "--format", "json"])
+    assert bad.exit_code == 1 and json.loads(bad.output)["problem_counts"] == {"copy": 3}, bad.output
+    fixed = runner.invoke(cli, ["--data-dir", str(folder), "check", "--repair"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "rebuilt the likelihood copies of 3 annotations" in fixed.output

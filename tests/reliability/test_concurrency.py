@@ -12,7 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from semgraph.errors import SemgraphError
-from semgraph.feedback.sessions import load_session, start_session
+from semgraph.feedback.replay import load_session
+from semgraph.feedback.sessions import start_session
 from semgraph.graph.check import check_store
 
 from .conftest import marks_for

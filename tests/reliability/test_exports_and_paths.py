@@ -126,7 +126,7 @@ def files(site, tmp_path_factory):
 
 def _thumbnail(site, case_id: str, image_file: str, mask_file: str):
     """Write the case, let the app see it, and fetch its thumbnail as rita."""
-    from webapp.workbench import invalidate
+    from webapp.engines import invalidate
 
     write_case(site.store, Case(case_id, f"P-{case_id}", f"S-{case_id}", image_file=image_file, mask_file=mask_file),
                [Annotation("predicted", {t: 0.5 for t in TERMS})], replace=True)

@@ -101,7 +101,7 @@ _CELL = st.one_of(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), 
 def test_reader_csv_ingest_writes_nothing_when_rejected(tmp_path_factory, reader_store, header, rows):
     import csv
 
-    from semgraph.exchange.ingest import ingest_reader_csv
+    from semgraph.exchange.reader_csv import ingest_reader_csv
 
     path = tmp_path_factory.mktemp("csv") / "reader.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:

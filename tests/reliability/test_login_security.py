@@ -279,7 +279,7 @@ def _png() -> bytes:
 @pytest.fixture(scope="module")
 def rita_upload(live) -> dict:
     """An image rita uploaded (real HTTP) and a session of hers whose query is that upload."""
-    from webapp import workbench
+    from webapp import engines, web_sessions
 
     rita = client(live, "rita")
     page = rita.post("/query/image", data={"csrf_token": rita.csrf("/query/image"), "hu_min": "-160",
@@ -288,11 +288,11 @@ def rita_upload(live) -> dict:
     assert page.status_code == 302, page.text[:300]
     token = re.fullmatch(r"/query/image/([0-9a-f]{24})", page.headers["Location"]).group(1)
     with live.app.test_request_context():
-        engine = workbench.engine()
+        engine = engines.engine()
         vector = engine.vector(engine.ids[0]) * 0.9  # stands in for the region's predicted likelihoods
-        entry = workbench.create_session(vector, "rita", k=5, upload=token,
-                                         label="uploaded image jane-doe-liver.png",
-                                         roi={"rectangle": (5, 5, 40, 40)})
+        entry = web_sessions.create_session(vector, "rita", k=5, upload=token,
+                                            label="uploaded image jane-doe-liver.png",
+                                            roi={"rectangle": (5, 5, 40, 40)})
     return {"token": token, "session": entry.id}
 
 

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from semgraph.errors import InvalidInput, SemgraphError
-from semgraph.feedback import sessions as sessions_module
-from semgraph.feedback.sessions import load_session, start_session
+from semgraph.feedback.replay import load_session
+from semgraph.feedback.sessions import start_session
+from semgraph.graph import rounds as sessions_module
 from semgraph.graph.check import check_store
 
 from .conftest import marks_for

@@ -178,7 +178,7 @@ def poisoned(site):
     """A case whose diagnosis and stored caption are scripts, a term label and a synonym that are scripts, and a
     recorded feedback session by a user whose name is a script."""
     import ontology
-    from webapp import workbench
+    from webapp import engines
 
     store = site.store
     write_case(store, Case("xss-case", "xss-patient", "xss-study", diagnosis=EVIL, liver_segment=EVIL, age=40, sex="F"),
@@ -191,7 +191,7 @@ def poisoned(site):
     store.update("INSERT DATA { GRAPH <https://w3id.org/semgraph/graph/synonyms> { $t skos:altLabel $l } }",
                  {"t": __import__("rdflib").URIRef(TERMS[1]), "l": EVIL})
     ontology._cache.clear() if hasattr(ontology, "_cache") else None
-    workbench.invalidate(site.services)
+    engines.invalidate(site.services)
     engine = Engine.from_store(store)
     session = start_session(store, engine, engine.ids[0], EVIL)
     session.feedback(marks_for(engine, engine.ids[0], 7))
@@ -252,16 +252,17 @@ def test_injection_through_case_ids_and_texts_in_the_json_api(site, payload):
     assert search.status_code == 400 and session.status_code == 400 and case.status_code in (400, 404)
     assert timeline.status_code in (400, 404)
     assert text.status_code == 200 and parse.status_code == 200 and text_session.status_code == 200
-    # a text session is written with its first round: the text is stored as a literal, nothing else changes
+    # a text session is written with its start record and its first round: the text is stored as a literal,
+    # nothing else changes
     view = text_session.json()
     rnd = http.post(site.url + f"/api/v1/sessions/{view['session_id']}/rounds",
                     json={"marks": {view["results"][0]["case_id"]: "relevant"}}, timeout=TIMEOUT)
     assert rnd.status_code == 200
     new_graphs = set(site.store.graphs()) - graphs
-    assert len(new_graphs) == 1 and next(iter(new_graphs)).startswith("https://w3id.org/semgraph/graph/feedback/")
+    assert sorted(g.rsplit("/", 2)[-2] for g in new_graphs) == ["feedback", "session"]
     assert site.store.ask("ASK { ?s ?p $t }", {"t": (payload + ", hypodense lesion").strip()})
     assert "urn:x:pwn" not in site.store.graphs()
-    assert site.snapshot() == quads + site.store.count(next(iter(new_graphs)))
+    assert site.snapshot() == quads + sum(site.store.count(g) for g in new_graphs)
 
 
 # ------------------------------------------------------------------------------------------- roles on every POST

@@ -30,7 +30,7 @@ import requests
 from livesite import LiveServer
 
 import kg
-from semgraph.feedback.sessions import load_session
+from semgraph.feedback.replay import load_session
 from semgraph.graph.check import check_store
 from semgraph.retrieval.engine import Engine
 

@@ -15,12 +15,12 @@ import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.exchange.aim import (
-    CodeResolver,
     SkippedCode,
     ingest_aim,
     parse_aim,
     safe_parse,
 )
+from semgraph.exchange.aim_codes import CodeResolver
 from semgraph.graph.casegraph import read_cases, read_likelihoods
 from semgraph.retrieval.engine import Engine
 

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from kg.namespaces import ANNOTATIONS_GRAPH
+
 from semgraph.errors import InvalidInput
 from semgraph.graph.casegraph import (
     Annotation,
@@ -15,6 +17,11 @@ from semgraph.graph.casegraph import (
     model_iri,
     read_cases,
     read_likelihoods,
+    rebuild_term_values,
+    replace_annotation,
+    stale_term_values,
+    update_annotations,
+    value_totals,
     write_case,
 )
 
@@ -68,3 +75,55 @@ def test_cases_without_annotation_are_left_out(store):
     ids, matrix = read_likelihoods(store, [T1])
     assert ids == [] and matrix.shape == (0, 1)
     assert np.all(matrix == 0)
+
+
+# ------------------------------------------------------------------ the compact copies (sg:termValues)
+
+_SET_VALUE = """DELETE { GRAPH $g { ?l sg:value ?v } } INSERT { GRAPH $g { ?l sg:value $new } }
+WHERE { GRAPH $g { ?a sg:annotates ?c ; sg:likelihood ?l . ?c rdfs:label $case . ?l sg:term $term ; sg:value ?v } }"""
+
+
+def _two_cases(store):
+    write_case(store, Case("A", "P1", "S1"), [Annotation("reader", {T1: 0.25, T2: 1.0})])
+    write_case(store, Case("B", "P2", "S2"), [Annotation("reader", {T1: 0.5})])
+
+
+def test_every_write_keeps_the_copy_and_the_totals(store):
+    _two_cases(store)
+    # count 3, sum 0.25 + 1 + 0.5 = 1.75, squares 0.0625 + 1 + 0.25 = 1.3125 (worked out by hand)
+    assert value_totals(store) == (3, 1.75, 1.3125)
+    replace_annotation(store, "B", Annotation("reader", {T2: 0.125, T3: 0.0}))
+    assert value_totals(store) == (4, 1.375, 1.078125)
+    assert stale_term_values(store) == []
+    ids, matrix = read_likelihoods(store, [T1, T2, T3], kinds=("reader",))
+    assert ids == ["A", "B"] and matrix.tolist() == [[0.25, 1.0, 0.0], [0.0, 0.125, 0.0]]
+
+
+def test_a_value_edited_by_sparql_is_read_from_the_nodes_until_the_copies_are_rebuilt(store, caplog):
+    from rdflib import Literal, URIRef
+    from rdflib.namespace import XSD
+
+    _two_cases(store)
+    update_annotations(store, _SET_VALUE, {"case": Literal("B"), "term": URIRef(T1),
+                                           "new": Literal(0.75, datatype=XSD.double)})
+    with caplog.at_level("WARNING", logger="semgraph.graph.casegraph"):
+        ids, matrix = read_likelihoods(store, [T1, T2], kinds=("reader",))
+    assert matrix.tolist() == [[0.25, 1.0], [0.75, 0.0]]  # the edit, not the stale copy's 0.5
+    assert "semgraph check --repair" in caplog.text
+    assert [problem for _, problem in stale_term_values(store)] == [
+        "has an sg:termValues copy that differs from its likelihood nodes"]
+    assert rebuild_term_values(store, batch=1) == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="semgraph.graph.casegraph"):
+        assert read_likelihoods(store, [T1, T2], kinds=("reader",))[1].tolist() == [[0.25, 1.0], [0.75, 0.0]]
+    assert caplog.text == "" and stale_term_values(store) == []
+
+
+def test_a_store_without_copies_reads_the_same_and_is_repaired(store):
+    _two_cases(store)
+    store.update("DELETE WHERE { GRAPH $g { ?a sg:termValues ?v } }", {"g": ANNOTATIONS_GRAPH})
+    assert read_likelihoods(store, [T1, T2], kinds=("reader",))[1].tolist() == [[0.25, 1.0], [0.5, 0.0]]
+    assert len(stale_term_values(store)) == 2
+    rebuild_term_values(store)
+    assert stale_term_values(store) == []
+    assert read_likelihoods(store, [T1, T2], kinds=("reader",))[1].tolist() == [[0.25, 1.0], [0.5, 0.0]]

@@ -34,7 +34,7 @@ from semgraph.evaluation.figures import (
     plot_result_grid,
     scipy_linkage,
 )
-from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.graph.casegraph import Annotation, Case, read_likelihoods, replace_annotation, write_case
 
 L3 = math.log2(3)
 
@@ -265,6 +265,33 @@ def test_evaluate_command(filled_store, tmp_path):
     assert "predicted/combined/penalty" in result.output and "@25" in result.output
     mean = data["settings"]["predicted/combined/penalty"]["ndcg"]["mean"]
     assert f"{mean[0][0]:6.3f}" in result.output
+    # no images to compute out-of-fold likelihoods from, no reader labels: the stored predictions, said to be in-sample
+    assert "likelihoods: predicted" in result.output and "in-sample" in result.output
+    assert any("in-sample" in w for w in data["warnings"])
+    # the summary: 3 queries x 2 seeds = 6 runs per setting, each setting against plain L1 + Rocchio
+    row = data["summary"]["predicted/combined/penalty"]
+    assert row["round0"]["n"] == 6 and row["round0"]["low"] <= row["round0"]["mean"] <= row["round0"]["high"]
+    at10 = np.array(data["settings"]["predicted/combined/penalty"]["at10"])
+    assert at10.shape == (6, 3) and row["last"]["mean"] == pytest.approx(at10[:, -1].mean(), abs=1e-6)
+    assert data["summary"]["predicted/l1/rocchio"]["versus_reference"]["difference"]["mean"] == 0
+    assert "| predicted/combined/penalty |" in result.output
+
+
+def test_evaluate_prefers_out_of_fold_likelihoods(filled_store, tmp_path):
+    store, location = filled_store
+    ontology.load(store, "radlex-liver")
+    terms = [t.iri for t in paper_terms()]
+    ids, predicted = read_likelihoods(store, terms, kinds=("predicted",))
+    for case_id, row in zip(ids, predicted):  # stand-in out-of-fold values: the predictions, shrunk
+        replace_annotation(store, case_id, Annotation("crossval", dict(zip(terms, map(float, row * 0.5)))))
+    store.close()
+    out = tmp_path / "out"
+    result = invoke(location, "--queries", "2", "--rounds", "1", "--seeds", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "likelihoods: crossval, out-of-fold likelihoods stored by `semgraph train --lopo`" in result.output
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["likelihoods"] == "crossval" and "crossval/l1/rocchio" in data["summary"]
+    assert not any("in-sample" in w for w in data["warnings"])
 
 
 def test_evaluate_needs_an_ontology(filled_store, tmp_path):
@@ -281,3 +308,29 @@ def test_evaluate_without_the_requested_likelihoods(filled_store, tmp_path):
     store.close()
     result = invoke(location, "--likelihoods", "reader", "--out", str(tmp_path / "out"))
     assert result.exit_code == 1 and "'reader'" in result.output
+
+
+def test_evaluate_computes_out_of_fold_likelihoods_from_the_images(tmp_path):
+    from semgraph.cohort import generate
+    from semgraph.exchange import ingest, training
+
+    data_dir = tmp_path / "data"
+    manifest = generate(16, seed=4, out_dir=tmp_path / "cohort", size=128, progress=False)
+    with kg.open_store(data_dir / "graph") as store:
+        ontology.load(store, "radlex-liver")
+        ingest.ingest(store, manifest, data_dir, progress=False)
+        model, _ = training.train(store, data_dir)
+        training.annotate(store, data_dir, model, progress=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(load_commands(), ["--data-dir", str(data_dir), "evaluate", "--queries", "2",
+                                                  "--rounds", "1", "--seeds", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "likelihoods: crossval, out-of-fold likelihoods computed now (GroupKFold(5)" in result.output
+    data = json.loads((out / "evaluation.json").read_text())
+    with kg.open_store(data_dir / "graph", read_only=True) as store:
+        terms = [t.iri for t in paper_terms()]
+        _, in_sample = read_likelihoods(store, terms, kinds=("predicted",))
+        assert not read_likelihoods(store, terms, kinds=("crossval",))[0]  # evaluate stored nothing
+    # the ranked vectors are not the in-sample predictions (models that saw the case would give those)
+    assert data["likelihoods"] == "crossval" and data["n_cases"] == in_sample.shape[0]
+    assert "crossval/combined/penalty" in data["settings"]

@@ -20,8 +20,9 @@ from kg.namespaces import SG
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput
 from semgraph.exchange import export as ex
-from semgraph.feedback.sessions import round_iri, start_session
+from semgraph.feedback.sessions import start_session
 from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
+from semgraph.graph.rounds import round_iri
 from semgraph.retrieval.engine import Engine
 
 TERMS = [t.iri for t in paper_terms()]

@@ -99,7 +99,7 @@ def test_riesz_rot90_swaps_channel_energies(rows, cols, order, seed):
 
 
 def test_riesz_order1_is_hilbert_pair():
-    """N = 1: R_0² + R_1² = −Id on zero-mean images (ALGORITHMS.md §4.2)."""
+    """N = 1: R_0² + R_1² = −Id on zero-mean images (docs/algorithms.md §4.2)."""
     f = noise(3, (31, 33))  # odd sizes: no Nyquist bin, where the convention keeps the outputs real instead
     f -= f.mean()
     r = riesz_transform(f, 1)

@@ -91,9 +91,9 @@ def test_plain_l1_refuses_algorithms_that_change_d(name):
 
 
 def test_default_choice_of_a_session():
-    from webapp import workbench
+    from webapp import web_sessions
 
-    assert workbench.session_algorithm is fb.session_algorithm
+    assert web_sessions.session_algorithm is fb.session_algorithm
     assert fb.session_algorithm(None, text=False) == fb.DEFAULT_ALGORITHM == "penalty"
     assert fb.session_algorithm("", text=True) == fb.TEXT_ALGORITHM == "regularised+rocchio"
     assert FeedbackParams().algorithm == fb.DEFAULT_ALGORITHM

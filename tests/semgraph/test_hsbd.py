@@ -1,4 +1,4 @@
-"""Tests of semgraph.retrieval.hsbd: hand-computed values, validation, and hypothesis properties (ALGORITHMS.md section 1.6)."""
+"""Tests of semgraph.retrieval.hsbd: hand-computed values, validation, and hypothesis properties (docs/algorithms.md §1.6)."""
 
 from __future__ import annotations
 

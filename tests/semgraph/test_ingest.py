@@ -18,16 +18,11 @@ from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.cli import load_commands
 from semgraph.cohort import generate, read_manifest
 from semgraph.errors import InvalidInput
-from semgraph.exchange.ingest import (
-    annotate,
-    features_path,
-    ingest,
-    ingest_manifest,
-    ingest_reader_csv,
-    latest_model,
-    load_features,
-    train,
-)
+from semgraph.exchange.feature_files import features_path, load_features
+from semgraph.exchange.ingest import ingest, ingest_manifest
+from semgraph.exchange.reader_csv import ingest_reader_csv
+from semgraph.exchange.saved_models import latest_model
+from semgraph.exchange.training import annotate, train
 from semgraph.files import data_file
 from semgraph.graph.casegraph import (
     case_exists,

@@ -18,7 +18,7 @@ import ontology
 from semgraph import cohort
 from semgraph.cohort import read_manifest
 from semgraph.errors import InvalidInput
-from semgraph.exchange import ingest
+from semgraph.exchange import ingest, training
 from semgraph.features import FeatureConfig
 from semgraph.imaging import LoadedImage, load_image, rectangle_mask
 from semgraph.terms import ood
@@ -62,8 +62,8 @@ def folder(tmp_path_factory):
         assert len(report.ingested) >= 25, report.summary()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SingleClassTermWarning)
-            model, _ = ingest.train(store, data_dir)
-        ingest.annotate(store, data_dir, model, progress=False)
+            model, _ = training.train(store, data_dir)
+        training.annotate(store, data_dir, model, progress=False)
     finally:
         store.close()
     return data_dir, read_manifest(manifest).cases, model

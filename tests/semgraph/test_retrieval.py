@@ -171,7 +171,7 @@ def test_with_dissimilarity_gives_a_new_engine(engine):
     np.fill_diagonal(D, 0)
     other = engine.with_dissimilarity(D)
     assert not np.array_equal(other.dissimilarity, engine.dissimilarity)
-    # all-equal D: HSBD is plain L1 (ALGORITHMS.md 1.6 item 5)
+    # all-equal D: HSBD is plain L1 (docs/algorithms.md §1.5, checked per §1.6)
     q, irr = engine.vector("Q"), engine.vector("IRR")  # differ by 0.9 in hypodense and 0.9 in soft tissue density
     assert sum(c.value for c in other.contributions(q, irr)) == pytest.approx(1.8)
     assert sum(c.value for c in engine.contributions(q, irr)) < 1.79  # the two terms share a dendrogram node

@@ -12,7 +12,9 @@ from synthetic import write_synthetic_cases
 import ontology
 from kg.namespaces import SG, feedback_graph
 from semgraph.exchange.export import learned_relations, proposals
-from semgraph.feedback.sessions import Session, load_session, promotion_candidates
+from semgraph.feedback.promotion import promotion_candidates
+from semgraph.feedback.replay import load_session
+from semgraph.feedback.sessions import Session
 from semgraph.graph import rounds
 from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
 from semgraph.retrieval.engine import Engine

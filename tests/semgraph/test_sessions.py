@@ -6,7 +6,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from rdflib import URIRef
 from synthetic import write_synthetic_cases
 
@@ -15,16 +14,10 @@ import ontology
 from kg.namespaces import BASELINE_GRAPH, SG
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.feedback.algorithms import FeedbackParams
-from semgraph.feedback.sessions import (
-    TEXT_ALGORITHM,
-    list_sessions,
-    load_session,
-    promote,
-    promotion_candidates,
-    start_session,
-    start_text_session,
-)
+from semgraph.feedback.algorithms import TEXT_ALGORITHM, FeedbackParams
+from semgraph.feedback.promotion import promote, promotion_candidates
+from semgraph.feedback.replay import list_sessions, load_session
+from semgraph.feedback.sessions import start_session, start_text_session
 from semgraph.graph.casegraph import Annotation, Case, case_iri, user_iri, write_case
 from semgraph.retrieval.engine import Engine
 
@@ -273,23 +266,11 @@ def test_promotion_candidates_need_agreeing_independent_sessions(store, engine):
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    from semgraph.cli import load_commands
-
+def run(tmp_path, cli_on):
     folder = tmp_path / "graph"
     with kg.open_store(folder) as s:
         fill(s)
-    monkeypatch.chdir(tmp_path)
-    for name in ("SEMGRAPH_STORE", "SEMGRAPH_DATA_DIR", "SEMGRAPH_CONFIG", "SEMGRAPH_UPDATE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    cli, runner = load_commands(), CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(cli, ["--store", str(folder), *args], catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-
-    return invoke
+    return cli_on(folder)
 
 
 def test_cli_query_and_filters(run):

@@ -15,7 +15,7 @@ import kg
 import ontology
 from kg.namespaces import ANNOTATIONS_GRAPH
 from ontology.paper_terms import paper_terms
-from semgraph.exchange.ingest import store_crossval
+from semgraph.exchange.training import store_crossval
 from semgraph.graph.casegraph import Annotation, Case, annotation_iri, write_case
 from semgraph.graph.snapshot import snapshot_path
 from semgraph.retrieval.engine import Engine

@@ -16,13 +16,12 @@ from sklearn.exceptions import NotFittedError
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.features import FeatureConfig
+from semgraph.terms.calibration import platt_fit
+from semgraph.terms.evaluation import lopo_auc, per_term_auc
 from semgraph.terms.models import (
     SingleClassTermWarning,
     TermModels,
-    lopo_auc,
     paper_patch_kinds,
-    per_term_auc,
-    platt_fit,
 )
 
 TERMS = ["http://e/t/margin-term", "http://e/t/texture-term", "http://e/t/never"]
@@ -248,7 +247,8 @@ def test_patch_mean_score_is_the_mean_of_patch_decisions():
 
 
 def test_patch_mean_beats_roi_vector_when_only_patches_carry_the_signal():
-    from semgraph.terms.models import TermModels, lopo_auc
+    from semgraph.terms.evaluation import lopo_auc
+    from semgraph.terms.models import TermModels
 
     X, Y, P, K, case, groups = _toy(seed=1, n=40)
     est = {"terms": ["t"], "patch_kinds": {"t": "margin"}, "Cs": (1.0,)}

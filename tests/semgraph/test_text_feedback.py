@@ -40,23 +40,11 @@ def fill(store):
 
 
 @pytest.fixture
-def cli_store(tmp_path, monkeypatch):
-    from semgraph.cli import load_commands
-
+def cli_store(tmp_path, cli_on):
     folder = tmp_path / "graph"
     with kg.open_store(folder) as s:
         fill(s)
-    monkeypatch.chdir(tmp_path)
-    for name in ("SEMGRAPH_STORE", "SEMGRAPH_DATA_DIR", "SEMGRAPH_CONFIG", "SEMGRAPH_UPDATE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    cli, runner = load_commands(), CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(cli, ["--store", str(folder), *args], catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-
-    return invoke, folder
+    return cli_on(folder), folder
 
 
 def _ranked(out: str) -> list[str]:
@@ -152,7 +140,6 @@ def test_bad_text_feedback_writes_nothing(cli_store, args, message):
 
 
 def test_query_with_a_note_fuses_the_case_with_the_note(tmp_path, monkeypatch):
-    from click.testing import CliRunner
 
     from semgraph.cli import load_commands
 

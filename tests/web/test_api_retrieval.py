@@ -3,31 +3,20 @@ dendrogram, thumbnails, image search, background jobs; plus unit checks of the S
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import radiology_fixture
 import requests
 
+from kg.namespaces import session_graph
 from semgraph.graph.casegraph import read_cases, user_iri
-
-
-def _load_helper():
-    if "radiology_fixture" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("radiology_fixture",
-                                                      Path(__file__).with_name("radiology_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["radiology_fixture"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["radiology_fixture"]
-
 
 USERS = {"rita": ("radiologist", "rita-password-1"), "rob": ("radiologist", "rob-password-1"),
          "carl": ("curator", "carl-password-1"), "rhea": ("researcher", "rhea-password-1")}
@@ -35,7 +24,7 @@ USERS = {"rita": ("radiologist", "rita-password-1"), "rob": ("radiologist", "rob
 
 @pytest.fixture(scope="module")
 def rsite(tmp_path_factory):
-    site = _load_helper().build_cohort_site(tmp_path_factory, USERS)
+    site = radiology_fixture.build_cohort_site(tmp_path_factory, USERS)
     yield site
     site.stop()
 
@@ -136,6 +125,23 @@ def test_thumbnail(rsite):
     assert api.get(f"/cases/{rsite.case_ids[0]}/thumbnail.png", params={"size": 77}).status_code == 400
 
 
+def test_a_session_starts_in_the_graph_and_resumes_after_a_restart_before_any_round(rsite):
+    from webapp import engines
+
+    api = Api(rsite.url, "rita")
+    view = api.post("/sessions", json={"case_id": rsite.case_ids[2], "k": 7, "filters": ["sex=F"]}).json()
+    sid = view["session_id"]
+    rows = rsite.store.select("SELECT ?title ?p WHERE { GRAPH $g { ?s rdfs:label $sid ; dcterms:title ?title ; "
+                              "sg:parameters ?p } }", {"sid": sid, "g": session_graph(sid)})
+    assert len(rows) == 1 and str(rows[0]["title"]) == f"case {rsite.case_ids[2]}"
+    assert json.loads(str(rows[0]["p"])) == {"k": 7, "filters": ["sex=F"], "algorithm": view["algorithm"],
+                                              "warnings": []}
+    engines.invalidate(rsite.app.extensions["semgraph"])  # a restart: nothing of the session left in memory
+    again = api.get(f"/sessions/{sid}").json()
+    assert again["round"] == 0 and again["k"] == 7 and again["filters"] == ["sex=F"]
+    assert [h["case_id"] for h in again["results"]] == [h["case_id"] for h in view["results"]]
+
+
 def test_a_sessions_thumbnail_links_name_each_hit_and_load(rsite):
     api = Api(rsite.url, "rita")
     view = api.post("/sessions", json={"case_id": rsite.case_ids[1], "k": 5}).json()
@@ -210,7 +216,7 @@ def test_search_by_vector(rsite):
 def test_session_rounds_undo_and_attribution(rsite):
     rita, rob = Api(rsite.url, "rita"), Api(rsite.url, "rob")
     cases = cases_by_id(rsite)
-    query, marks = _load_helper().best_feedback_query(rsite.store, k=12)  # marks that change some term pairs
+    query, marks = radiology_fixture.best_feedback_query(rsite.store, k=12)  # marks that change some term pairs
     r = rita.post("/sessions", json={"case_id": query, "k": 12})
     assert r.status_code == 200, r.text
     s = r.json()
@@ -247,7 +253,7 @@ def test_session_rounds_undo_and_attribution(rsite):
         else:
             assert moves[case_id]["kind"] == "new"
     # the learned edges are attributed to rita
-    rows = rsite.store.select("""SELECT ?e WHERE { ?e sg:kind "learned" ; prov:wasAttributedTo $u ;
+    rows = rsite.store.select("""SELECT DISTINCT ?e WHERE { ?e sg:kind "learned" ; prov:wasAttributedTo $u ;
         prov:wasGeneratedBy ?r . ?r sg:session ?s . ?s rdfs:label $sid }""", {"u": user_iri("rita"), "sid": sid})
     assert len(rows) == len(after["changes"])
     assert rita.get(f"/sessions/{sid}").json()["round"] == 1
@@ -263,7 +269,7 @@ CYST_TEXT = "well-circumscribed water density lesion, no enhancement"
 
 def test_text_session_by_json_moves_the_query_and_records_the_text(rsite):
     from kg.namespaces import SG
-    from webapp import workbench as wb
+    from webapp import engines, web_sessions
 
     rita = Api(rsite.url, "rita")
     cases = cases_by_id(rsite)
@@ -285,16 +291,16 @@ def test_text_session_by_json_moves_the_query_and_records_the_text(rsite):
     assert after["round"] == 1 and after["moved_query_terms"] is not None
     moved = {t["label"]: t["value"] for c in after["moved_query_terms"] for t in c["terms"]}
     assert moved != values
-    rows = rsite.store.select("SELECT ?alg ?t WHERE { ?r sg:session ?s ; sg:algorithm ?alg . ?s rdfs:label $sid ; "
+    rows = rsite.store.select("SELECT DISTINCT ?alg ?t WHERE { ?r sg:session ?s ; sg:algorithm ?alg . ?s rdfs:label $sid ; "
                               "$qt ?t }", {"sid": sid, "qt": SG.queryText})
     assert [(str(x["alg"]), str(x["t"])) for x in rows] == [("regularised+rocchio", CYST_TEXT)]
-    # after a restart (memory cleared, start record gone) the session is replayed from the graph alone
-    wb.invalidate(rsite.app.extensions["semgraph"])
-    (rsite.data_dir / wb.SESSIONS_DIR / f"{sid}.json").unlink()
+    # the session started in the graph: nothing of a text session is kept in the data folder, and after a restart
+    # (memory cleared) it is replayed from the graph alone, with its k and algorithm
+    assert not (rsite.data_dir / web_sessions.SESSIONS_DIR / f"{sid}.json").exists()
+    engines.invalidate(rsite.app.extensions["semgraph"])
     again = rita.get(f"/sessions/{sid}").json()
     assert again["query_text"] == CYST_TEXT and again["round"] == 1 and again["algorithm"] == "regularised+rocchio"
-    # (k is in the start record only: the replay ranks the default 25, whose first 12 are the session's)
-    assert [h["case_id"] for h in again["results"]][:12] == [h["case_id"] for h in after["results"]]
+    assert [h["case_id"] for h in again["results"]] == [h["case_id"] for h in after["results"]]
     assert any(x["session_id"] == sid and x["query_text"] == CYST_TEXT for x in rita.get("/sessions").json())
 
 
@@ -357,6 +363,9 @@ def test_search_by_image_upload(rsite):
     bad = api.post("/search/image", data={"roi": "{\"circle\": 3}"},
                    files={"image": ("q.dcm", Path(record.image).read_bytes(), "application/dicom")})
     assert bad.status_code == 400
+    bad = api.post("/search/image", data={"roi": json.dumps({"rectangle": box}), "filters": "sex=F"},
+                   files={"image": ("q.dcm", Path(record.image).read_bytes(), "application/dicom")})
+    assert bad.status_code == 400 and "JSON list of filter texts" in bad.json()["error"]["message"], bad.text
 
 
 # ------------------------------------------------------------------------------------------- jobs
@@ -441,7 +450,7 @@ def test_render_windows_and_outlines():
 
 
 def test_dendrogram_svg_of_three_terms_escapes_labels():
-    from webapp.workbench import dendrogram_svg
+    from webapp.dendrogram import dendrogram_svg
 
     D = np.array([[0.0, 0.2, 0.8], [0.2, 0.0, 0.8], [0.8, 0.8, 0.0]])
     svg = dendrogram_svg(D, ["a<b>", "b&c", "far"], ["t1", "t2", "t3"], {"t3"}, title="T <x>")
@@ -453,3 +462,84 @@ def test_dendrogram_svg_of_three_terms_escapes_labels():
     assert re.search(r'font-weight="bold" fill="#c05600">far<', svg)
     # the root's height (0.8, average linkage) is the axis' first tick
     assert ">0.80</text>" in svg
+
+
+# ------------------------------------------------------------------------------------------- page / JSON twins
+
+#: Every page of the app and the /api/v1 route that answers the same question in JSON (method and rule).
+PAGE_TWINS = {
+    ("GET", "/"): ("GET", "/api/v1/status"),
+    ("GET", "/cases"): ("GET", "/api/v1/cases"),
+    ("GET", "/cases/<case_id>"): ("GET", "/api/v1/cases/<case_id>"),
+    ("GET", "/jobs"): ("GET", "/api/v1/jobs"),
+    ("POST", "/jobs/ingest"): ("POST", "/api/v1/jobs"),
+    ("POST", "/jobs/train"): ("POST", "/api/v1/jobs"),
+    ("GET", "/query"): ("POST", "/api/v1/search"),
+    ("POST", "/query"): ("POST", "/api/v1/search"),
+    ("GET", "/query/image"): ("POST", "/api/v1/search/image"),
+    ("POST", "/query/image"): ("POST", "/api/v1/search/image"),
+    ("GET", "/query/image/<token>"): ("POST", "/api/v1/search/image"),
+    ("POST", "/query/image/<token>"): ("POST", "/api/v1/search/image"),
+    ("GET", "/research/relations"): ("GET", "/api/v1/relations"),
+    ("GET", "/search"): ("GET", "/api/v1/search/text"),
+    ("POST", "/search/session"): ("POST", "/api/v1/sessions"),
+    ("GET", "/sessions"): ("GET", "/api/v1/sessions"),
+    ("POST", "/sessions"): ("POST", "/api/v1/sessions"),
+    ("GET", "/sessions/<session_id>"): ("GET", "/api/v1/sessions/<session_id>"),
+    ("GET", "/sessions/<session_id>/dendrogram"): ("GET", "/api/v1/sessions/<session_id>/dendrogram.svg"),
+    ("POST", "/sessions/<session_id>/feedback"): ("POST", "/api/v1/sessions/<session_id>/rounds"),
+    ("POST", "/sessions/<session_id>/undo"): ("POST", "/api/v1/sessions/<session_id>/undo"),
+    ("GET", "/terms"): ("GET", "/api/v1/terms"),
+    ("GET", "/terms/<rid>"): ("GET", "/api/v1/terms/<rid>"),
+}
+#: Routes that are not pages: sign-in, the SPARQL protocol endpoint (its own content negotiation), files and images.
+NOT_PAGES = {"/login", "/logout", "/sparql", "/static/<path:filename>", "/query/image/<token>/preview.png",
+             "/sessions/<session_id>/query.png"}
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {(method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def test_every_page_has_a_json_twin(rsite):
+    routes = _routes(rsite.app)
+    pages = {(m, r) for m, r in routes if not r.startswith("/api/") and r not in NOT_PAGES
+             and not r.startswith("/research/<")}  # the researchers' downloads are files, listed by the export registry
+    assert pages - set(PAGE_TWINS) == set(), "pages without a JSON twin in PAGE_TWINS"
+    assert set(PAGE_TWINS) - pages == set(), "PAGE_TWINS names pages the app no longer has"
+    assert {twin for twin in PAGE_TWINS.values()} <= routes, "a twin that is not a route of the app"
+
+
+def test_each_page_and_its_twin_answer_the_same_request(rsite):
+    users = {"rita": Api(rsite.url, "rita"), "rhea": Api(rsite.url, "rhea")}  # a radiologist; a researcher
+    sid = users["rita"].post("/sessions", json={"case_id": rsite.case_ids[0], "k": 5}).json()["session_id"]
+    values = {"<case_id>": rsite.case_ids[0], "<session_id>": sid, "<rid>": "RID5715"}
+    for (method, page), (twin_method, twin) in PAGE_TWINS.items():
+        if method != "GET" or twin_method != "GET" or "<token>" in page:
+            continue
+        for placeholder, value in values.items():
+            page, twin = page.replace(placeholder, value), twin.replace(placeholder, value)
+        http = users["rhea" if page.startswith("/research/") else "rita"].http
+        params = {"q": "hypodense lesion"} if page == "/search" else {}  # the twin needs the question the page asks
+        html = http.get(rsite.url + page, params=params, timeout=60)
+        data = http.get(rsite.url + twin, params=params, timeout=60)
+        assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html"), page
+        assert data.status_code == 200, twin
+        kind = data.headers["Content-Type"]
+        assert kind.startswith("application/json") or (twin.endswith(".svg") and kind.startswith("image/svg")), twin
+
+
+def test_a_cases_feedback_history_lists_each_round_once(rsite):
+    rita = Api(rsite.url, "rita")
+    query = rsite.case_ids[4]
+    view = rita.post("/sessions", json={"case_id": query, "k": 12}).json()
+    sid, cases = view["session_id"], cases_by_id(rsite)
+    for n in (1, 2):  # two rounds, each marking the first unmarked result of each kind
+        hits = [h["case_id"] for h in rita.get(f"/sessions/{sid}").json()["results"]]
+        rel = [c for c in hits if cases[c].diagnosis == cases[query].diagnosis][n - 1:n]
+        irr = [c for c in hits if cases[c].diagnosis != cases[query].diagnosis][n - 1:n]
+        r = rita.post(f"/sessions/{sid}/rounds", json={"marks": {**dict.fromkeys(rel, "relevant"),
+                                                                 **dict.fromkeys(irr, "irrelevant")}})
+        assert r.status_code == 200, r.text
+    mine = [f for f in rita.get(f"/cases/{query}").json()["feedback"] if f["session_id"] == sid]
+    assert sorted((f["round"], f["role"], f["relevance"]) for f in mine) == [(1, "query", None), (2, "query", None)]

@@ -4,16 +4,15 @@ module-scoped app over the generated 30-case cohort with trained term models (ra
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import radiology_fixture
 import requests
 
 USERS = {"rita": ("radiologist", "rita-password-1")}
@@ -21,19 +20,9 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ALERT = re.compile(r'<section class="card alert" role="alert" id="query-warnings">(.*?)</section>', re.DOTALL)
 
 
-def _fixture_module():
-    if "radiology_fixture" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("radiology_fixture",
-                                                      Path(__file__).with_name("radiology_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["radiology_fixture"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["radiology_fixture"]
-
-
 @pytest.fixture(scope="module")
 def rsite(tmp_path_factory):
-    site = _fixture_module().build_cohort_site(tmp_path_factory, USERS)
+    site = radiology_fixture.build_cohort_site(tmp_path_factory, USERS)
     yield site
     site.stop()
 

@@ -3,32 +3,17 @@ image upload, escaping, login and roles. One module-scoped app over a generated 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import radiology_fixture
 import requests
 
 from semgraph.graph.casegraph import Annotation, Case, read_cases, user_iri, write_case
 from semgraph.graph.collection import bundled
-
-
-def _load_helper():
-    import sys
-
-    if "radiology_fixture" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("radiology_fixture",
-                                                      Path(__file__).with_name("radiology_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["radiology_fixture"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["radiology_fixture"]
-
-
-radiology_fixture = _load_helper()
 
 USERS = {"rita": ("radiologist", "rita-password-1"), "rob": ("radiologist", "rob-password-1"),
          "rhea": ("researcher", "rhea-password-1")}
@@ -128,7 +113,10 @@ def test_start_from_a_case_shows_results_with_frames(rsite):
     query = rsite.case_ids[2]
     sid = start(b, query)
     html = b.get(f"/sessions/{sid}").text
-    assert 'id="round-counter">round 1<' in html
+    assert 'id="round-counter">before feedback<' in html and "Apply feedback → round 1" in html
+    assert "Undo round" not in html
+    meters = re.findall(r"<meter[^>]*>", html)  # a likelihood is drawn in one colour: no value counts as bad
+    assert meters and not any(re.search(r"\b(low|high|optimum)=", m) for m in meters)
     found = cards(html)
     assert len(found) == 12
     assert query not in [c for c, _ in found]
@@ -158,8 +146,9 @@ def test_feedback_round_then_reload_then_undo(rsite):
     r = b.post(f"/sessions/{sid}/feedback", data=data)
     assert r.status_code == 302 and r.headers["Location"] == f"/sessions/{sid}"
     html = b.get(f"/sessions/{sid}").text
-    assert 'id="round-counter">round 2<' in html
-    assert "What changed in round 1" in html
+    assert 'id="round-counter">after round 1<' in html
+    # every place that names a round agrees: the one shown is 1, the next one applied will be 2
+    assert "What changed in round 1" in html and "Undo round 1" in html and "Apply feedback → round 2" in html
     changes = re.findall(r"<li>([^<]*↔[^<]*)</li>", html)
     assert changes and all("→" in c for c in changes)
     assert any("marked relevant" in c or "marked irrelevant" in c for c in changes)
@@ -167,7 +156,7 @@ def test_feedback_round_then_reload_then_undo(rsite):
     assert new_order != found  # the ranking changed
     assert re.search(r'class="move move-(up|down|new)"', html)
     # the marks are recorded, attributed to rita
-    rows = rsite.store.select("SELECT ?r WHERE { ?r sg:session ?s ; prov:wasAssociatedWith $u . ?s rdfs:label $id }",
+    rows = rsite.store.select("SELECT DISTINCT ?r WHERE { ?r sg:session ?s ; prov:wasAssociatedWith $u . ?s rdfs:label $id }",
                               {"u": user_iri("rita"), "id": sid})
     assert len(rows) == 1
     # reloading gives the same page state (the session id is in the URL)
@@ -176,13 +165,13 @@ def test_feedback_round_then_reload_then_undo(rsite):
     r = b.post(f"/sessions/{sid}/undo", data={"csrf_token": b.token(f"/sessions/{sid}")})
     assert r.status_code == 302
     html = b.get(f"/sessions/{sid}").text
-    assert 'id="round-counter">round 1<' in html
+    assert 'id="round-counter">before feedback<' in html
     assert [c for c, _ in cards(html)] == found
     assert not rsite.store.ask("ASK { ?r sg:session ?s . ?s rdfs:label $id }", {"id": sid})
 
 
 def test_session_survives_a_restart_of_the_app_memory(rsite):
-    from webapp import workbench
+    from webapp import engines
 
     b = client(rsite, "rita")
     sid = start(b, rsite.case_ids[4])
@@ -191,9 +180,9 @@ def test_session_survives_a_restart_of_the_app_memory(rsite):
                                                   f"mark-{found[0]}": "relevant", f"mark-{found[1]}": "irrelevant"})
     assert r.status_code == 302
     after = [c for c, _ in cards(b.get(f"/sessions/{sid}").text)]
-    workbench.invalidate(rsite.app.extensions["semgraph"])  # as after a restart: replayed from the store
+    engines.invalidate(rsite.app.extensions["semgraph"])  # as after a restart: replayed from the store
     html = b.get(f"/sessions/{sid}").text
-    assert 'id="round-counter">round 2<' in html
+    assert 'id="round-counter">after round 1<' in html
     assert [c for c, _ in cards(html)] == after
 
 
@@ -222,6 +211,7 @@ def test_unknown_session_and_case_are_404_pages(rsite):
     assert r.status_code == 404 and "no retrieval session" in r.text
     r = b.get("/cases/no-such-case")
     assert r.status_code == 404 and "<html" in r.text
+    assert b.get("/cases", params={"page": "²"}).status_code == 200  # not a page number: the first page
 
 
 def test_dendrogram_page_per_round(rsite):
@@ -296,12 +286,12 @@ def test_case_page_shows_annotations_other_studies_and_feedback(rsite):
 
 
 def test_script_in_a_diagnosis_or_caption_renders_as_text(rsite):
-    from webapp import workbench
+    from webapp import engines
 
     evil = "<script>alert(1)</script>"
     case = Case("evil-1", "evil-patient", "evil-study", diagnosis=evil, liver_segment="<b>VII</b>", age=50, sex="F")
     write_case(rsite.store, case, [Annotation("reader", {next(iter(_vocab())): 0.9})], collection=bundled().iri)
-    workbench.invalidate(rsite.app.extensions["semgraph"])
+    engines.invalidate(rsite.app.extensions["semgraph"])
     b = client(rsite, "rita")
     html = b.get("/cases/evil-1").text
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -351,10 +341,16 @@ def test_query_by_uploaded_image_and_drawn_rectangle(rsite):
     assert "uploaded image lesion.dcm" in html
     assert len(cards(html)) == 10
     assert html.count("<meter") == 19
+    # the session started in the shared graph, but the image's file name, token and region stay private
+    sid = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    rows = rsite.store.select("SELECT ?title ?p WHERE { GRAPH ?g { ?s rdfs:label $sid ; dcterms:title ?title ; "
+                              "sg:parameters ?p } }", {"sid": sid})
+    assert [(str(x["title"]), json.loads(str(x["p"]))["k"]) for x in rows] == [("uploaded image", 10)]
+    assert not rsite.store.ask("ASK { GRAPH ?g { ?s ?p ?o FILTER(CONTAINS(STR(?o), 'lesion.dcm')) } }")
 
 
 def test_upload_limits_and_errors(rsite, tmp_path, monkeypatch):
-    from webapp import workbench
+    from webapp import uploads
 
     b = client(rsite, "rita")
     token = b.token("/query/image")
@@ -368,7 +364,7 @@ def test_upload_limits_and_errors(rsite, tmp_path, monkeypatch):
     Image.fromarray(np.full((64, 64), 120, dtype=np.uint8)).save(png)
     r = b.post("/query/image", data={"csrf_token": token}, files={"image": ("slice.png", png.read_bytes(), "image/png")})
     assert r.status_code == 400 and "HU" in r.text
-    monkeypatch.setattr(workbench, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 100)
     r = b.post("/query/image", data={"csrf_token": token, "hu_min": "-160", "hu_max": "240"},
                files={"image": ("slice.png", png.read_bytes(), "image/png")})
     assert r.status_code == 413 and "larger than the limit" in r.text

@@ -94,8 +94,8 @@ def test_filters_and_sorting_are_server_side(site):
     html = c.get("/research/relations", params={"sort": "rounds", "order": "desc", "term": "hypo"}).text
     assert 'aria-sort="descending"' in html
     assert "term=hypo" in html  # sort links keep the filters
-    for bad in ({"min_sessions": "0"}, {"min_sessions": "x"}, {"min_change": "lots"}, {"since": "soon"},
-                {"sort": "colour"}, {"order": "up"}):
+    for bad in ({"min_sessions": "0"}, {"min_sessions": "x"}, {"min_sessions": "²"}, {"min_change": "lots"},
+                {"since": "soon"}, {"sort": "colour"}, {"order": "up"}):
         assert c.get("/research/relations", params=bad).status_code == 400, bad
         assert c.get("/api/v1/relations", params=bad).status_code == 400, bad
 

@@ -29,8 +29,8 @@ def fill(store):
     """29 cases: 24 synthetic, patient PT with three dated studies, and one case whose diagnosis holds markup."""
     ontology.load(store, ontology.BUNDLED_RADLEX)
     write_synthetic_cases(store, 24, 7,
-                          lambda i: dict(study_date=dt.date(2021, 1, 1) + dt.timedelta(days=5 * i), age=50,
-                                         sex="F"))
+                          lambda i: {"study_date": dt.date(2021, 1, 1) + dt.timedelta(days=5 * i), "age": 50,
+                                     "sex": "F"})
     for n, day in enumerate([dt.date(2020, 1, 1), dt.date(2020, 6, 1), dt.date(2021, 1, 1)], start=1):
         write_case(store, Case(f"T{n}", "PT", f"ST{n}", diagnosis="cyst", study_date=day),
                    [Annotation("reader", {HYPO: 0.9, WATER: 0.8})])
@@ -148,6 +148,31 @@ def test_captions_and_diagnoses_with_markup_are_escaped(rita):
     assert {h["case_id"]: h["caption"] for h in data["hits"]}["X2"] == "hypodense lesion " + SCRIPT
 
 
+def test_filters_as_query_parameters_are_applied_and_escaped(rita):
+    params = {"q": "hypodense lesion", "k": "200", "diagnosis": SCRIPT, "filter": "exclude-patient=PX2"}
+    data = rita.get("/api/v1/search/text", params=params).json()
+    assert [h["case_id"] for h in data["hits"]] == ["X1"] and data["candidates"] == 1
+    assert data["filters"] == {"diagnosis": [SCRIPT], "exclude_patient": ["PX2"]}
+    html = rita.get("/search", params={**params, "sex": SCRIPT + "M", "date_from": "2020-01-01"}).text
+    assert SCRIPT not in html
+    assert f'<option value="{ESCAPED}" selected>{ESCAPED}</option>' in html  # the chosen diagnosis, kept
+    assert f'<option value="{ESCAPED}M" selected>' in html  # a value the choices do not offer, kept and escaped
+    assert 'name="date_from" type="date" value="2020-01-01"' in html
+    assert 'name="filter" value="exclude-patient=PX2"' in html
+    assert html.count('<li data-case="') == 0 and "0 results" in html  # X1 has no sex: the filter excludes it
+    cysts = rita.get("/search", params={"q": TEXT, "diagnosis": ["cyst"], "date_to": "2020-12-31"}).text
+    assert re.findall(r'<li data-case="([^"]+)"', cysts) == ["T1", "T2"]  # T3 (2021) and X2 (no date) are out
+
+
+@pytest.mark.parametrize("name, value", [("date_from", "2020-02-30"), ("age_max", "-1"), ("term_threshold", "x"),
+                                         ("filter", "colour=red"), ("k", "²")])
+def test_bad_filter_parameters(rita, name, value):
+    r = rita.get("/api/v1/search/text", params={"q": TEXT, name: value})
+    assert r.status_code == 400 and name.split("_")[0] in r.json()["error"]["message"]
+    page = rita.get("/search", params={"q": TEXT, name: value})
+    assert page.status_code == 400 and 'role="alert"' in page.text
+
+
 def test_timeline_json_and_panel(rita):
     data = rita.get("/api/v1/cases/T2/timeline").json()
     assert data["focus"]["case_id"] == "T2"
@@ -215,6 +240,16 @@ def test_text_search_page_starts_a_feedback_session(rita, site):
     assert data["round"] == 1 and data["moved_query_terms"] is not None
     assert rita.get(f"/api/v1/sessions/{session_id}").json()["rounds"][0]["marks"] == {
         ranked[0]: "relevant", ranked[-1]: "irrelevant"}
+
+
+def test_a_filtered_text_search_starts_a_session_with_its_filters(rita, site):
+    page = rita.get("/search", params={"q": TEXT, "diagnosis": "cyst", "k": "5"}).text
+    form = page[page.index('id="start-session"'):page.index("</form>", page.index('id="start-session"'))]
+    assert '<input type="hidden" name="diagnosis" value="cyst">' in form
+    r = _post_form(rita, "/search?q=x", "/search/session", {"q": TEXT, "k": "5", "diagnosis": "cyst"})
+    assert r.status_code == 302
+    data = rita.get("/api/v1/sessions/" + r.headers["Location"].rsplit("/", 1)[-1]).json()
+    assert data["results"] and {h["diagnosis"] for h in data["results"]} == {"cyst"}
 
 
 def test_a_session_query_refined_with_a_note(rita, site):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.workbench import MAX_UPLOAD_BYTES
+from webapp.uploads import MAX_UPLOAD_BYTES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HU = {"hu_min": "-160", "hu_max": "240"}

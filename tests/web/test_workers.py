@@ -16,7 +16,7 @@ from synthetic import TERMS, write_synthetic_cases
 
 import kg
 import ontology
-from semgraph.feedback.sessions import load_session
+from semgraph.feedback.replay import load_session
 from semgraph.graph.casegraph import case_iri
 from semgraph.retrieval.engine import Engine
 from semgraph.retrieval.similarity import write_baseline

@@ -1,4 +1,6 @@
-"""A live app over a small generated cohort, for the radiologists' web tests (imported by file path).
+"""A live app over a small generated cohort, for the radiologists' web and browser tests.
+
+Importable as ``radiology_fixture`` (pytest puts ``tests/`` on ``sys.path``, see ``pythonpath`` in pyproject.toml).
 
 ``build_cohort_site(tmp_path_factory, users)`` generates 30 cases at 128 px (semgraph.cohort.generate), ingests them
 without a model, trains term models and annotates the cases (so likelihoods and a model exist), loads radlex-liver,
@@ -74,7 +76,7 @@ def build_cohort_site(tmp_path_factory, users: dict[str, tuple[str, str]], *, n:
     from waitress import create_server
 
     from semgraph import cohort
-    from semgraph.exchange import ingest
+    from semgraph.exchange import ingest, training
     from semgraph.graph.casegraph import read_cases
     from webapp import create_app
 
@@ -86,8 +88,8 @@ def build_cohort_site(tmp_path_factory, users: dict[str, tuple[str, str]], *, n:
     ontology.load(store, ontology.BUNDLED_RADLEX)
     report = ingest.ingest(store, manifest, data_dir, progress=False)
     assert len(report.ingested) >= n - 5, report.summary()
-    model, _ = ingest.train(store, data_dir)
-    ingest.annotate(store, data_dir, model, progress=False)
+    model, _ = training.train(store, data_dir)
+    training.annotate(store, data_dir, model, progress=False)
     for name, (role, password) in users.items():
         services.users.add(name, role, password)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
