@@ -19,7 +19,14 @@ from .errors import (
 from .store import Result, Store, open_store
 
 __all__ = [
-    "open_store", "Store", "Result",
-    "StoreError", "StoreLockedError", "ReadOnlyStoreError", "RemoteEndpointError", "QueryError", "LoadError",
-    "ResultTooLargeError",
+                     "LoadError",
+                     "QueryError",
+                     "ReadOnlyStoreError",
+                     "RemoteEndpointError",
+                     "Result",
+                     "ResultTooLargeError",
+                     "Store",
+                     "StoreError",
+                     "StoreLockedError",
+                     "open_store",
 ]

@@ -14,9 +14,26 @@ from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD, DefinedNamespace
 
 __all__ = [
-    "SG", "RID", "PROV", "SKOS", "RDF", "RDFS", "OWL", "XSD", "DCTERMS", "GRAPH", "ID",
-    "ontology_graph", "feedback_graph", "session_graph", "vocabulary_graph",
-    "CATALOG_GRAPH", "COLLECTIONS_GRAPH", "ANNOTATIONS_GRAPH", "BASELINE_GRAPH", "VOCABULARY_GRAPH",
+    "ANNOTATIONS_GRAPH",
+    "BASELINE_GRAPH",
+    "CATALOG_GRAPH",
+    "COLLECTIONS_GRAPH",
+    "DCTERMS",
+    "GRAPH",
+    "ID",
+    "OWL",
+    "PROV",
+    "RDF",
+    "RDFS",
+    "RID",
+    "SG",
+    "SKOS",
+    "VOCABULARY_GRAPH",
+    "XSD",
+    "feedback_graph",
+    "ontology_graph",
+    "session_graph",
+    "vocabulary_graph",
 ]
 
 #: RadLex classes, as the RadLex 4.x OWL release names them.

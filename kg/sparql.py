@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyoxigraph as ox
@@ -129,6 +129,13 @@ def bind(template: str, bindings: Mapping[str, Binding] | None = None) -> str:
     if unused:
         raise QueryError(f"bindings {unused} do not appear as $parameters in the query")
     return _PROLOGUE_TEXT + text
+
+
+def insert_data(triples: Iterable[tuple], graph: str = "g") -> str:
+    """``INSERT DATA`` of ``triples`` (rdflib terms, each serialised by rdflib, never pasted text) into the graph
+    bound to ``$graph``; no triples give an update that inserts nothing."""
+    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
+    return f"INSERT DATA {{ GRAPH ${graph} {{\n{body} }} }}"
 
 
 def query_form(query: str) -> str:

@@ -127,7 +127,7 @@ def parse_quads(source: Source, graph: str | None, format: str | None = None) ->
 
 def _xml_error_position(path: Path) -> str:
     """The line and column of an XML well-formedness error (pyoxigraph's RDF/XML errors carry no position)."""
-    import xml.etree.ElementTree as ElementTree
+    from xml.etree import ElementTree
 
     try:
         ElementTree.parse(path)

@@ -127,14 +127,14 @@ def create_session(query, user: str, *, k: int = DEFAULT_K, filters=None, label:
         session = start_text_session(svc.store, engine(svc), text, user, k=k, filters=parsed)
     else:
         session = start_session(svc.store, engine(svc), query, user, k=k, filters=parsed)
-    title = _default_title(session) if upload is None else UPLOAD_TITLE
+    title = UPLOAD_TITLE if upload else (label or _default_title(session))  # an image's own label is private
     parameters = {"k": k, "filters": texts, "algorithm": algorithm, "warnings": list(warnings or [])}
     private = {"upload": upload, "roi": _roi_record(roi), "label": label or title} if upload else None
     if private is not None:
         data = json.dumps(private, indent=1).encode("utf-8")
         write_atomically(_private_path(svc, session.session_id), lambda handle: handle.write(data))
-    session.record_start(title=label if (label and upload is None) else title, parameters=parameters)
-    entry = Entry(session, _meta(session, {"title": label or title, **parameters}, private))
+    session.record_start(title=title, parameters=parameters)
+    entry = Entry(session, _meta(session, {"title": title, **parameters}, private))
     entry.rankings[0] = list(session.ranking)
     return _remember(svc, entry)
 

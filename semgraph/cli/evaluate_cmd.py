@@ -12,7 +12,7 @@ import ontology
 from semgraph.cli import State, cli, collection_option, handle_errors
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.evaluation.report import format_summary, summarise_runs
-from semgraph.graph.casegraph import read_cases, read_likelihoods
+from semgraph.graph.casegraph import count_annotated, read_cases, read_likelihoods
 
 _REPORTED_K = (1, 5, 10, 25)
 
@@ -49,8 +49,7 @@ EVALUATE_FOLDS = 5
 
 
 def _has(store, kind: str, collection) -> bool:
-    return len(read_likelihoods(store, list(collection.terms), kinds=(kind,),
-                                collection=collection.case_filter)[0]) >= 2
+    return count_annotated(store, kind, collection=collection.case_filter) >= 2
 
 
 def _honest(store, data_dir, collection) -> tuple[str, str, tuple[list[str], np.ndarray] | None]:

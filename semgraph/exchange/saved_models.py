@@ -12,6 +12,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
+from kg.sparql import insert_data
 from semgraph.errors import NotFound
 from semgraph.files import write_atomically
 from semgraph.graph.casegraph import model_iri
@@ -60,6 +61,5 @@ def record_model(store: Store, model: TermModels) -> None:
         (m, PROV.generatedAtTime, Literal(dt.datetime.strptime(model.fitted_at_, "%Y%m%dT%H%M%SZ")
                                           .replace(tzinfo=dt.UTC).isoformat(), datatype=XSD.dateTime)),
     ]
-    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
-    store.update("DELETE WHERE { GRAPH $g { $m ?p ?o } } ;\nINSERT DATA { GRAPH $g {\n" + body + " } }",
+    store.update("DELETE WHERE { GRAPH $g { $m ?p ?o } } ;\n" + insert_data(triples),
                  {"g": ANNOTATIONS_GRAPH, "m": m})

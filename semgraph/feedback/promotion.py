@@ -20,6 +20,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ID, SG
+from kg.sparql import insert_data
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.graph import rounds as _rounds
 from semgraph.graph.collection import Collection
@@ -37,11 +38,6 @@ def _now() -> dt.datetime:
 
 def _time(value: dt.datetime) -> Literal:
     return Literal(value.isoformat(), datatype=XSD.dateTime)
-
-
-def _ntriples(g: Iterable[tuple]) -> str:
-    """The triples ``g`` as the body of an INSERT (terms serialised by rdflib, never pasted text)."""
-    return " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in g)
 
 
 def is_promoted(store: Store, round_: URIRef) -> bool:
@@ -149,7 +145,7 @@ def promote(store: Store, target, *, user, reason: str, collection: Collection |
         D0 = ontology.dissimilarity_matrix(store, names, ontology=collection.ontology)
         g = baseline_graph(names, D0, kind="ontology", provenance={"measure": "kurtz", "written_by": "promotion"},
                            graph=collection.baseline_graph)
-        ops.append("INSERT DATA { GRAPH $bg {\n" + _ntriples(g) + " } }")
+        ops.append(insert_data(g, "bg"))
         current = {(str(a), str(b)): float(d) for s, a, b, d in _pairs_of(g)}
     changes = []
     for n, ((a, b), value) in enumerate(sorted(per_pair.items())):
@@ -182,7 +178,7 @@ WHERE {{ GRAPH $bg {{ ?e a sg:TermSimilarity ; sg:termA $a{n} ; sg:termB $b{n} ;
                                                  "pairs": len(changes)}, sort_keys=True), datatype=RDF.JSON)))
     for r in sorted(rounds):
         g.add((p, PROV.used, URIRef(r)))
-    ops.append("INSERT DATA { GRAPH $bg {\n" + _ntriples(g) + " } }")
+    ops.append(insert_data(g, "bg"))
     bindings["promotion"] = p
     store.update(" ;\n".join(ops), bindings)
     return {"promotion_id": promotion_id, "changes": changes,

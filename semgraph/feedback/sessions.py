@@ -23,6 +23,7 @@ from rdflib.namespace import RDF
 
 from kg import Store
 from kg.namespaces import feedback_graph, session_graph
+from kg.sparql import insert_data
 from semgraph.config import DEFAULT_K
 from semgraph.errors import InvalidInput
 from semgraph.feedback import algorithms as _feedback
@@ -248,8 +249,7 @@ class Session(RoundClaims):
         resumed before its first round; :func:`semgraph.feedback.replay.session_start` reads it back."""
         triples = self._description() + _rounds.start_triples(
             self.iri, title=title, parameters=json.dumps(dict(parameters), sort_keys=True))
-        body = " .\n".join(f"{a.n3()} {b.n3()} {c.n3()}" for a, b, c in dict.fromkeys(triples))
-        self.store.update("INSERT DATA { GRAPH $g {\n" + body + " } }", {"g": session_graph(self.session_id)})
+        self.store.update(insert_data(dict.fromkeys(triples)), {"g": session_graph(self.session_id)})
 
     def round_triples(self, new: Round) -> list[tuple]:
         """The triples of a round (with its session's description), as written by :meth:`feedback`, each once.

@@ -43,6 +43,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, ID, SG
+from kg.sparql import insert_data
 from semgraph.errors import InvalidInput
 
 #: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms, and
@@ -205,28 +206,25 @@ def write_case(store: Store, case: Case, annotations: Iterable[Annotation] = (),
     None: none recorded, as in a store without collections). The study and patient triples are shared by all cases
     of a study; they are re-asserted, never deleted.
     """
-    triples = case_triples(case, annotations, collection=collection)
-    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
-    insert = "INSERT DATA { GRAPH $g {\n" + body + " } }"
+    insert = insert_data(case_triples(case, annotations, collection=collection))
     if replace:
         update_annotations(store, _DELETE_CASE + " ;\n" + insert, {"case": case_iri(case.case_id)})
     else:
         update_annotations(store, insert)
 
 
-_REPLACE_ANNOTATION = """
+_DELETE_ANNOTATION = """
 DELETE WHERE { GRAPH $g { $a sg:likelihood ?l . ?l ?lp ?lo } } ;
 DELETE WHERE { GRAPH $g { $a ?p ?o } } ;
-INSERT DATA { GRAPH $g {
-%s } }"""
+"""
 
 
 def replace_annotation(store: Store, case_id: str, annotation: Annotation) -> None:
     """Replace the ``annotation.kind`` annotation of a case (its old triples go, the new ones come) in one update."""
     iri = annotation_iri(case_id, annotation.kind)
     triples = case_triples(Case(case_id=case_id, patient_id="_", study_id="_"), [annotation])
-    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples if str(s).startswith(str(iri)))
-    update_annotations(store, _REPLACE_ANNOTATION % body, {"a": iri})
+    own = (t for t in triples if str(t[0]).startswith(str(iri)))  # the annotation's triples, not the case's
+    update_annotations(store, _DELETE_ANNOTATION + insert_data(own), {"a": iri})
 
 
 def case_exists(store: Store, case_id: str) -> bool:
@@ -353,6 +351,15 @@ def read_annotations(store: Store, *, collection: str | URIRef | None = None
     return annotations
 
 
+_CASES_WITH = "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { GRAPH $g { ?a sg:annotates ?c ; sg:annotationKind $kind . %s } }"
+
+
+def count_annotated(store: Store, kind: str, *, collection: str | URIRef | None = None) -> int:
+    """How many cases (of ``collection`` when given) have an annotation of ``kind`` (one aggregate query)."""
+    clause, bound = _in(collection)
+    return int(store.select_values(_CASES_WITH % clause, {"g": ANNOTATIONS_GRAPH, "kind": kind, **bound})[0][0])
+
+
 def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str] = ("predicted", "reader"),
                      collection: str | URIRef | None = None) -> tuple[list[str], np.ndarray]:
     """Case ids and their k-term likelihood matrix (N×k), in id order.
@@ -377,23 +384,21 @@ def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str]
 
 _ANNOTATION_IRIS = """
 SELECT DISTINCT ?a WHERE { GRAPH $g { { ?a sg:likelihood ?l } UNION { ?a sg:termValues ?v } } } ORDER BY ?a"""
-_NODES_OF = """
-SELECT ?a ?term ?value WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }
-"""
-_SET_COPIES = """
+_DROP_COPIES = """
 DELETE { GRAPH $g { ?a sg:termValues ?old } } WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:termValues ?old } } ;
-INSERT DATA { GRAPH $g { %s } }"""
+"""
 
 
 _COPIES = "SELECT ?a ?values WHERE { GRAPH $g { ?a sg:termValues ?values } }"
-_NODES = "SELECT ?a ?term ?value WHERE { GRAPH $g { ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }"
+#: Every annotation's likelihood nodes (``%s``: nothing, or a VALUES clause that keeps some annotations ``?a``).
+_NODES = "SELECT ?a ?term ?value WHERE { GRAPH $g { %s ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }"
 
 
 def stale_term_values(store: Store) -> list[tuple[str, str]]:
     """``(annotation IRI, what is wrong)`` for every annotation whose ``sg:termValues`` copy is missing, unreadable or
     differs from its likelihood nodes (reads every node: a full check, not for the search path)."""
     nodes: dict[str, dict[str, float]] = {}
-    for a, term, value in store.select_values(_NODES, {"g": ANNOTATIONS_GRAPH}):
+    for a, term, value in store.select_values(_NODES % "", {"g": ANNOTATIONS_GRAPH}):
         nodes.setdefault(a, {})[term] = float(value)
     problems = []
     copies = dict(store.select_values(_COPIES, {"g": ANNOTATIONS_GRAPH}))
@@ -418,9 +423,8 @@ def rebuild_term_values(store: Store, *, batch: int = 2000) -> int:
     for start in range(0, len(iris), batch):
         chunk = " ".join(iri.n3() for iri in iris[start:start + batch])
         values: dict[str, dict[str, float]] = {}
-        for a, term, value in store.select_values(_NODES_OF % chunk, {"g": ANNOTATIONS_GRAPH}):
+        for a, term, value in store.select_values(_NODES % f"VALUES ?a {{ {chunk} }}", {"g": ANNOTATIONS_GRAPH}):
             values.setdefault(a, {})[term] = float(value)
-        body = " .\n".join(f"{URIRef(a).n3()} {SG.termValues.n3()} {term_values_literal(v).n3()}"
-                           for a, v in values.items())
-        update_annotations(store, _SET_COPIES % (chunk, body) if body else _SET_COPIES.split(" ;")[0] % chunk)
+        copies = ((URIRef(a), SG.termValues, term_values_literal(v)) for a, v in values.items())
+        update_annotations(store, _DROP_COPIES % chunk + insert_data(copies))
     return len(iris)

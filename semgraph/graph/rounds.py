@@ -38,6 +38,7 @@ from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import GRAPH, ID, SG, feedback_graph
+from kg.sparql import insert_data
 from semgraph.errors import InvalidInput, SemgraphError
 from semgraph.graph.casegraph import case_iri, user_iri
 
@@ -195,8 +196,7 @@ _DROP_IF_LAST = """DELETE { GRAPH $g { ?x ?p ?o } } WHERE {
 def insert_round(store: Store, round_: URIRef, graph: URIRef, triples: Iterable[tuple], *, pending: bool) -> None:
     """Write the graph of ``round_`` (its ``triples``) in one update; ``pending``: as a claim (``sg:pending true``)."""
     triples = list(triples) + ([(round_, SG.pending, Literal(True))] if pending else [])
-    body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)  # terms serialised by rdflib
-    store.update("INSERT DATA { GRAPH $g {\n" + body + " } }", {"g": graph})
+    store.update(insert_data(triples), {"g": graph})
 
 
 def confirm(store: Store, round_: URIRef, graph: URIRef) -> None:

@@ -58,7 +58,7 @@ class SearchResult(NamedTuple):
 def _import_faiss():
     """Import faiss at call time, or raise ImportError with the install hint."""
     try:
-        import faiss  # noqa: PLC0415 - optional dependency, imported on demand
+        import faiss
     except ImportError as exc:
         raise ImportError(_FAISS_HINT) from exc
     return faiss

@@ -22,6 +22,7 @@ from rdflib import Literal
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, SG
+from kg.sparql import insert_data
 from semgraph.errors import InvalidInput
 from semgraph.graph.casegraph import (
     Case,
@@ -165,10 +166,8 @@ def write_captions(store: Store, vocabulary: Vocabulary | None = None, threshold
     cases = read_cases(store, collection=member)
     ids, A = read_likelihoods(store, vocab.iris, kinds=tuple(kinds), collection=member)
     out = captions_for(cases, ids, A, vocab, threshold)
-    body = " .\n".join(f"{case_iri(i).n3()} {SG.caption.n3()} {Literal(text).n3()}" for i, text in out.items())
-    update = _DELETE_CAPTIONS if member is None else _DELETE_COLLECTION_CAPTIONS
-    if body:
-        update += " ;\nINSERT DATA { GRAPH $g {\n" + body + " } }"
+    update = (_DELETE_CAPTIONS if member is None else _DELETE_COLLECTION_CAPTIONS) + " ;\n" + insert_data(
+        (case_iri(i), SG.caption, Literal(text)) for i, text in out.items())
     update_annotations(store, update, None if member is None else {"collection": member})
     return out
 

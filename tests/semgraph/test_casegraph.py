@@ -14,6 +14,7 @@ from semgraph.graph.casegraph import (
     Annotation,
     Case,
     case_exists,
+    count_annotated,
     model_iri,
     read_cases,
     read_likelihoods,
@@ -127,3 +128,11 @@ def test_a_store_without_copies_reads_the_same_and_is_repaired(store):
     rebuild_term_values(store)
     assert stale_term_values(store) == []
     assert read_likelihoods(store, [T1, T2], kinds=("reader",))[1].tolist() == [[0.25, 1.0], [0.5, 0.0]]
+
+
+def test_count_annotated_counts_cases_not_annotations(store):
+    _two_cases(store)  # A and B, each with a reader annotation
+    write_case(store, Case("C", "P3", "S3"), [Annotation("predicted", {T1: 0.5}),
+                                              Annotation("reader", {T2: 1.0})], replace=True)
+    assert count_annotated(store, "reader") == 3 and count_annotated(store, "predicted") == 1
+    assert count_annotated(store, "crossval") == 0
