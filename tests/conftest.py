@@ -73,3 +73,13 @@ def cli_on(tmp_path, monkeypatch):
         return invoke
 
     return on
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A real Orthanc PACS with DICOMweb on a free loopback port (tests/orthanc_server.py), for the whole session."""
+    from orthanc_server import OrthancServer
+
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc"))
+    yield server
+    server.stop()
