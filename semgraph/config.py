@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,14 @@ ALL_SETTINGS: tuple[Setting, ...] = (
                               "`semgraph collection list`)."),
     Setting("engine_snapshot", "", "File of the retrieval engine's snapshot of a remote store (checked against the "
                                    "store before use; default: none for a remote store, beside an embedded one)."),
+    Setting("dicomweb_url", "", "DICOMweb root of the PACS (for example `http://pacs:8042/dicom-web`) that "
+                                "`semgraph ingest --dicomweb`, `query --dicomweb`, `export --stow` and the web app's "
+                                "'Query from PACS' use when no URL is given."),
+    Setting("dicomweb_user", "", "User name for HTTP basic authentication at the PACS (empty: none). Never written "
+                                 "to the graph."),
+    Setting("dicomweb_password", "", "Password for HTTP basic authentication at the PACS; set it by the environment "
+                                     "variable rather than the TOML file. Never written to the graph or a log."),
+    Setting("dicomweb_timeout", 30.0, "Seconds to wait for one answer of the PACS."),
     Setting("config", "", "TOML file with a [semgraph] table (default ./semgraph.toml if present; `--config FILE`).",
             "environment"),
     # --- web application (Flask config keys)
@@ -188,6 +196,10 @@ class Config:
     store_folder: str = setting("store_folder").default
     collection: str = setting("collection").default
     engine_snapshot: str = setting("engine_snapshot").default
+    dicomweb_url: str = setting("dicomweb_url").default
+    dicomweb_user: str = setting("dicomweb_user").default
+    dicomweb_password: str = field(default=setting("dicomweb_password").default, repr=False)
+    dicomweb_timeout: float = setting("dicomweb_timeout").default
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, *, config_file: str | os.PathLike | None = None,

@@ -55,3 +55,11 @@ class TooManyRequests(SemgraphError):
         super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after))
         self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class PacsError(SemgraphError):
+    """The PACS (a DICOMweb server) cannot be reached, refused a request or answered with an error; nothing was
+    written."""
+
+    status = 502
+    title = "PACS unavailable"
