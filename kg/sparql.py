@@ -53,15 +53,23 @@ PREFIXES: dict[str, str] = {
 }
 # On the text's first line, so that a parser's line numbers are the caller's (see :func:`user_position`).
 _PROLOGUE_TEXT = "".join(f"PREFIX {p}: <{iri}> " for p, iri in PREFIXES.items())
-_POSITION = re.compile(r"\b1:(\d+)\b")
+# "1:213" (Oxigraph) or "(line:1, col:213)" (pyparsing, as RDFLib's parser reports): a position on line 1
+_POSITION = re.compile(r"\b1:(\d+)\b|(?:\(at char \d+\),\s*)?\(line:(\d+), col:(\d+)\)")
 
 
 def user_position(message: str) -> str:
     """A parser's error message about a text from :func:`bind`, with positions as in the caller's text.
 
     The declared prefixes stand on the text's first line, before the caller's: lines keep their numbers and only
-    a column of line 1 is shifted (``error at 1:213`` → ``error at 1:9``)."""
-    return _POSITION.sub(lambda m: f"1:{max(1, int(m.group(1)) - len(_PROLOGUE_TEXT))}", message, count=1)
+    a column of line 1 is shifted (``error at 1:213`` → ``error at 1:9``; RDFLib's ``(at char 442), (line:2,
+    col:9)`` → ``2:9``)."""
+    def shifted(match: re.Match) -> str:
+        if match.group(1) is not None:
+            return f"1:{max(1, int(match.group(1)) - len(_PROLOGUE_TEXT))}"
+        line, column = int(match.group(2)), int(match.group(3))
+        return f"{line}:{max(1, column - len(_PROLOGUE_TEXT)) if line == 1 else column}"
+
+    return _POSITION.sub(shifted, message, count=1)
 
 
 def to_oxigraph(value: Binding) -> ox.NamedNode | ox.BlankNode | ox.Literal:

@@ -38,15 +38,30 @@ def oxigraph_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def second_sparql_server(tmp_path_factory):
+    """A real SPARQL server of another implementation than Oxigraph (tests/second_sparql_server.py)."""
+    from second_sparql_server import RdflibEndpointServer
+
+    server = RdflibEndpointServer(tmp_path_factory.mktemp("rdflib-endpoint") / "server.log")
+    yield server
+    server.stop()
+
+
+def open_backend(request, backend: str, tmp_path):
+    """An empty writable store: ``embedded`` (a folder), ``remote`` (oxigraph serve) or ``second-server``."""
+    if backend == "embedded":
+        return kg.open_store(tmp_path / "graph")
+    server = request.getfixturevalue("oxigraph_server" if backend == "remote" else "second_sparql_server")
+    opened = kg.open_store(server.query_url, update_url=server.update_url)
+    opened.update("DROP SILENT ALL")
+    return opened
+
+
 @pytest.fixture(params=["embedded", "remote"])
 def store(request, tmp_path):
     """An empty writable store on each backend."""
-    if request.param == "embedded":
-        opened = kg.open_store(tmp_path / "graph")
-    else:
-        server = request.getfixturevalue("oxigraph_server")
-        opened = kg.open_store(server.query_url, update_url=server.update_url)
-        opened.update("DROP SILENT ALL")
+    opened = open_backend(request, request.param, tmp_path)
     yield opened
     opened.close()
 

@@ -74,9 +74,12 @@ class ShardedIndex:
         self._bounds = shard_bounds(len(ids), n_shards)
         self._ids = set(ids)
         workers = sorted(client.scheduler_info()["workers"])
-        futures = [client.submit(HSBDIndex, dissimilarity, ids[a:b], vectors[a:b], actor=True, pure=False,
-                                 workers=[workers[s % len(workers)]], **options)
-                   for s, (a, b) in enumerate(self._bounds)]
+        futures = []
+        for s, (a, b) in enumerate(self._bounds):
+            worker = [workers[s % len(workers)]]
+            rows = client.scatter(vectors[a:b], workers=worker)  # sent once, straight to the shard's worker
+            futures.append(client.submit(HSBDIndex, dissimilarity, ids[a:b], rows, actor=True, pure=False,
+                                         workers=worker, **options))
         self._shards = [future.result() for future in futures]
 
     def __len__(self) -> int:

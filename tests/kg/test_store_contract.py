@@ -1,4 +1,5 @@
-"""The store contract, run on both backends (the `store` fixture is parametrised: embedded and remote)."""
+"""The store contract, run on both backends and on a second SPARQL server implementation (rdflib-endpoint), so
+that the remote store is known to need nothing Oxigraph-specific."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ ex:a rdfs:label "alpha" ; ex:n 1 .
 ex:b rdfs:label "beta"@en ; rdfs:subClassOf ex:a .
 ex:c rdfs:label "gamma" ; rdfs:subClassOf ex:b .
 """
+
+
+@pytest.fixture(params=["embedded", "remote", "second-server"])
+def store(request, tmp_path):
+    """An empty writable store on each backend, and on the second server (overrides conftest's ``store``)."""
+    from conftest import open_backend
+
+    opened = open_backend(request, request.param, tmp_path)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -125,7 +136,11 @@ def test_malformed_file_in_the_middle_writes_nothing(store, ttl_file, tmp_path):
     assert all_quads(store) == before
 
 
-def test_failing_last_operation_writes_nothing(store, ttl_file):
+def test_failing_last_operation_writes_nothing(store, ttl_file, request):
+    if request.node.callspec.params["store"] == "second-server":
+        # SPARQL 1.1 Update (section 2.2) says a request SHOULD be applied atomically; RDFLib applies operation after
+        # operation. docs/deployment.md names this requirement of the store server; strict: we learn when it changes.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="rdflib-endpoint applies updates non-atomically"))
     store.load(ttl_file, G1)
     before = all_quads(store)
     with pytest.raises(StoreError):
@@ -213,14 +228,15 @@ def test_default_graph_is_the_union_of_named_graphs(store, ttl_file):
     ("SELECT * WHERE { ?s ?p }", "1:24"),          # the column of the caller's text, not of the declared prefixes
     ("SELECT *\nWHERE { ?s ?p }", "2:15"),         # and its line numbers
 ])
-def test_syntax_errors_point_into_the_callers_text(store, text, position):
+def test_syntax_errors_point_into_the_callers_text(store, text, position, request):
     with pytest.raises(QueryError) as error:
         store.select(text)
     found = re.search(r"\b(\d+):(\d+)\b", str(error.value)).group(0)
     line, column = map(int, found.split(":"))
     want_line, want_column = map(int, position.split(":"))
-    # parsers may point at the offending token or just after it
-    assert line == want_line and want_column <= column <= want_column + 1, str(error.value)
+    # Oxigraph points at the offending token or just after it; RDFLib at the start of the clause that failed
+    lowest = 1 if request.node.callspec.params["store"] == "second-server" else want_column
+    assert line == want_line and lowest <= column <= want_column + 1, str(error.value)
 
 
 def test_update_syntax_errors_point_into_the_callers_text(store):
