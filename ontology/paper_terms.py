@@ -39,3 +39,19 @@ def paper_terms() -> tuple[PaperTerm, ...]:
         )
         for row in rows
     )
+
+
+@cache
+def paper_exclusive_groups() -> dict[str, tuple[str, ...]]:
+    """The exclusive groups of the paper's terms: group name → term IRIs (Table 1 order) of which a lesion has at
+    most one (one margin definition, one contour, one attenuation, ...). Our reading of the terms' RadLex
+    definitions, shipped as ``liver18_exclusive_groups.tsv``; a term is in at most one group."""
+    text = resources.files("ontology.data").joinpath("liver18_exclusive_groups.tsv").read_text(encoding="utf-8")
+    group_of = {RADLEX_BASE + row["rid"]: row["group"] for row in csv.DictReader(text.splitlines(), delimiter="\t")}
+    groups: dict[str, list[str]] = {}
+    for term in paper_terms():
+        if term.iri in group_of:
+            groups.setdefault(group_of.pop(term.iri), []).append(term.iri)
+    if group_of:
+        raise ValueError(f"liver18_exclusive_groups.tsv names terms outside Table 1: {sorted(group_of)}")
+    return {name: tuple(members) for name, members in groups.items()}

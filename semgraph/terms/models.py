@@ -5,7 +5,10 @@ the term from the patches of the other ROIs. Margin-like terms learn from *margi
 *internal* patches. The ROI-level raw score of term i is the decision function on the ROI feature vector,
 ``z_i = <w_i, (x_ROI − μ)/σ> + b_i``, and its likelihood ``a_i = σ(α_i z_i + β_i)`` (Platt scaling) or an isotonic
 map of ``z_i``. Both maps are fitted on out-of-fold ROI scores of an inner cross-validation over patients, and
-both are non-decreasing in ``z_i``. The term signature ``Γ^i`` is ``w_i`` (in the z-scored feature space) restricted
+both are non-decreasing in ``z_i``. The terms of an exclusive group (at most one of them applies to a case; by default
+the paper's groups, :func:`ontology.paper_terms.paper_exclusive_groups`) get their likelihoods jointly from a
+multinomial model over the group's raw scores (:mod:`semgraph.terms.joint`), fitted on the same out-of-fold scores,
+so that they sum to at most 1 and at most one exceeds 0.5. The term signature ``Γ^i`` is ``w_i`` (in the z-scored feature space) restricted
 to the texture dimensions and unit-normalised.
 
 Everything the models need to predict is held in plain arrays, so :meth:`TermModels.save` writes a ``.npz`` with a
@@ -45,7 +48,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from ontology.paper_terms import paper_terms
+from ontology.paper_terms import paper_exclusive_groups, paper_terms
 from semgraph.errors import InvalidInput
 from semgraph.features import (
     INTERNAL,
@@ -57,6 +60,7 @@ from semgraph.features import (
     feature_names,
 )
 from semgraph.terms.calibration import platt_fit, sigmoid
+from semgraph.terms.joint import fit_group, group_likelihoods
 from semgraph.terms.model_files import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
@@ -69,7 +73,7 @@ from semgraph.terms.model_files import (
 from semgraph.terms.ood import FeatureSummary, fit_feature_summary, texture_dims
 
 __all__ = ["ALL", "CALIBRATIONS", "MARGIN_CATEGORIES", "ROI_SCORES", "PreparedData", "SingleClassTermWarning",
-           "TermModels", "paper_patch_kinds", "prepare_data", "roi_likelihoods"]
+           "TermModels", "apply_calibrations", "fit_calibrations", "paper_patch_kinds", "prepare_data", "roi_likelihoods"]
 
 #: Patch kind meaning "every patch of the ROI".
 ALL = "all"
@@ -167,6 +171,10 @@ class TermModels(BaseEstimator):
         needed at prediction time for 'patch_mean' (``patches=``, ``patch_kinds=``, ``patch_case=`` of
         :meth:`decision_function`); without them the ROI vector is used. On the 72-case cohort 'patch_mean'
         raised the mean LOPO AUC (measured in the issue 4 closing note).
+    exclusive_groups : mapping of str to sequence of str, optional
+        Group name → term IRIs of which a case has at most one; their likelihoods come from a joint model. Default
+        (None): the paper's groups (:func:`ontology.paper_terms.paper_exclusive_groups`) as far as their terms are
+        among ``terms``; ``{}``: every term on its own. A group needs two terms and a term is in at most one group.
 
     Attributes
     ----------
@@ -183,6 +191,10 @@ class TermModels(BaseEstimator):
     calibration_ : list of dict
         Per term: ``{"kind": "platt", "a": α, "b": β}``, ``{"kind": "isotonic", "x": [...], "y": [...]}`` or
         ``{"kind": "constant", "p": prior}``.
+    groups_ : list of dict
+        Per exclusive group: ``{"name", "terms": [IRIs], ...}`` with the joint model of
+        :func:`semgraph.terms.joint.fit_group`; it replaces the members' ``calibration_`` entries. Empty for models
+        saved before groups existed.
     signatures_ : ndarray (k, U)
         Unit-normalised ``coef_`` restricted to the signature dimensions (zero rows for constant terms).
     signature_dims_ : ndarray (U,) of int
@@ -201,7 +213,8 @@ class TermModels(BaseEstimator):
     def __init__(self, *, terms: Sequence[str] | None = None, patch_kinds: Mapping[str, str] | None = None,
                  Cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0), inner_folds: int = 3, calibration: str = "platt",
                  feature_config: FeatureConfig | None = None, signature: str = "texture",
-                 max_patches: int | None = 20000, random_state: int = 0, roi_score: str = "patch_mean"):
+                 max_patches: int | None = 20000, random_state: int = 0, roi_score: str = "patch_mean",
+                 exclusive_groups: Mapping[str, Sequence[str]] | None = None):
         self.terms = terms
         self.patch_kinds = patch_kinds
         self.Cs = Cs
@@ -212,8 +225,26 @@ class TermModels(BaseEstimator):
         self.max_patches = max_patches
         self.random_state = random_state
         self.roi_score = roi_score
+        self.exclusive_groups = exclusive_groups
 
     # ------------------------------------------------------------------ validation
+    def exclusive_positions(self, terms: list[str]) -> list[tuple[str, list[int]]]:
+        """``[(name, term positions)]`` of the exclusive groups (see the ``exclusive_groups`` parameter)."""
+        if self.exclusive_groups is None:
+            chosen = {name: [t for t in members if t in terms] for name, members in paper_exclusive_groups().items()}
+            chosen = {name: members for name, members in chosen.items() if len(members) >= 2}
+        else:
+            chosen = {str(name): [str(t) for t in members] for name, members in dict(self.exclusive_groups).items()}
+        out, seen = [], set()
+        for name, members in chosen.items():
+            outside = [t for t in members if t not in terms]
+            if outside or len(set(members)) < 2 or seen & set(members):
+                raise InvalidInput(f"exclusive group {name!r} must name at least two distinct terms of the model, "
+                                   f"none of them in another group (got {members})")
+            seen |= set(members)
+            out.append((name, [terms.index(t) for t in members]))
+        return out
+
     def _check_params(self, k: int, D: int) -> tuple[list[str], dict[str, str], FeatureConfig | None]:
         if self.calibration not in CALIBRATIONS:
             raise InvalidInput(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
@@ -295,12 +326,16 @@ class TermModels(BaseEstimator):
         self.C_ = np.full(k, np.nan)
         self.calibration_ = []
         self.kinds_ = []
+        groups = self.exclusive_positions(terms)
         rng = np.random.default_rng(self.random_state)
+        oof = np.zeros((N, k))
         for i, term in enumerate(terms):
             result = self._fit_term(i, term, kinds[term], data, Zp, Zx, rng, means)
             self.kinds_.append(result[0])
             self.coef_[i], self.intercept_[i], self.C_[i] = result[1], result[2], result[3]
-            self.calibration_.append(result[4])
+            oof[:, i] = result[4]
+        self.calibration_, self.groups_ = fit_calibrations(oof, data.Y, self.calibration, terms, groups,
+                                                           constant=[kd == "constant" for kd in self.kinds_])
         if cfg is not None and self.signature == "texture":
             names = feature_names(cfg)
             dims = [j for j, n in enumerate(names) if not n.startswith("hist_") and n not in MARGIN_FEATURE_NAMES]
@@ -322,7 +357,7 @@ class TermModels(BaseEstimator):
         p = (y.sum() + 1.0) / (len(y) + 2.0)
         warnings.warn(f"term {term}: {why}; it gets the constant prior likelihood {p:.3f}",
                       SingleClassTermWarning, stacklevel=3)
-        return "constant", np.zeros(len(self.mean_)), 0.0, np.nan, {"kind": "constant", "p": float(p)}
+        return "constant", np.zeros(len(self.mean_)), 0.0, np.nan, np.zeros(len(y))
 
     def _fit_term(self, i, term, kind, data: PreparedData, Zp, Zx, rng, means=None):
         y_roi = data.Y[:, i]
@@ -362,20 +397,11 @@ class TermModels(BaseEstimator):
                     best, best_auc = c_i, auc
         C = Cs[best]
         w, b = _svm(Zp[idx], y_patch[idx], C)
-        scores, labels = oof[best], y_roi
+        scores = oof[best]
         ok = np.isfinite(scores)
-        if ok.sum() < 2 or not (labels[ok].any() and (~labels[ok]).any()):
-            scores, ok = Zr @ w + b, np.ones(len(y_roi), dtype=bool)  # too little data for inner CV: in-sample
-        return used, w, b, C, self._calibrate(scores[ok], labels[ok])
-
-    def _calibrate(self, scores: np.ndarray, labels: np.ndarray) -> dict:
-        if self.calibration == "platt":
-            a, b = platt_fit(scores, labels)
-            return {"kind": "platt", "a": a, "b": b}
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-        iso.fit(scores, labels.astype(np.float64))
-        return {"kind": "isotonic", "x": [float(v) for v in iso.X_thresholds_],
-                "y": [float(v) for v in iso.y_thresholds_]}
+        if ok.sum() < 2 or not (y_roi[ok].any() and (~y_roi[ok]).any()):
+            scores = Zr @ w + b  # too little data for inner CV: in-sample
+        return used, w, b, C, scores
 
     # ------------------------------------------------------------------ prediction
     def _check_X(self, X) -> np.ndarray:
@@ -418,18 +444,10 @@ class TermModels(BaseEstimator):
         return out
 
     def calibrate(self, Z) -> np.ndarray:
-        """Map raw scores (N, k) to likelihoods in [0, 1] with each term's calibration (non-decreasing)."""
+        """Map raw scores (N, k) to likelihoods in [0, 1]: each term's own calibration (non-decreasing), then the
+        joint model of each exclusive group over its members' scores (their likelihoods sum to at most 1)."""
         check_is_fitted(self, "coef_")
-        Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
-        out = np.empty_like(Z)
-        for i, cal in enumerate(self.calibration_):
-            if cal["kind"] == "platt":
-                out[:, i] = sigmoid(cal["a"] * Z[:, i] + cal["b"])
-            elif cal["kind"] == "isotonic":
-                out[:, i] = np.interp(Z[:, i], cal["x"], cal["y"])
-            else:
-                out[:, i] = cal["p"]
-        return np.clip(out, 0.0, 1.0)
+        return apply_calibrations(Z, self.calibration_, getattr(self, "groups_", []), self.terms_)
 
     def predict_proba(self, X, **patches) -> np.ndarray:
         """Term likelihoods (N, k) in [0, 1], columns in :attr:`terms_` order (``patches`` as for
@@ -460,8 +478,10 @@ class TermModels(BaseEstimator):
         h = hashlib.sha256()
         for name in self._ARRAYS[:-2]:
             h.update(np.ascontiguousarray(getattr(self, name), dtype=np.float64).tobytes())
-        h.update(json.dumps({"terms": self.terms_, "kinds": self.kinds_, "cal": self.calibration_},
-                            sort_keys=True).encode())
+        content = {"terms": self.terms_, "kinds": self.kinds_, "cal": self.calibration_}
+        if getattr(self, "groups_", []):  # models saved before groups existed keep their hash
+            content["groups"] = self.groups_
+        h.update(json.dumps(content, sort_keys=True).encode())
         return h.hexdigest()
 
     def metadata(self) -> dict:
@@ -472,15 +492,18 @@ class TermModels(BaseEstimator):
         params["Cs"] = [float(c) for c in self.Cs]
         params["terms"] = None if self.terms is None else list(self.terms)
         params["patch_kinds"] = None if self.patch_kinds is None else dict(self.patch_kinds)
+        params["exclusive_groups"] = None if self.exclusive_groups is None else {
+            str(g): [str(t) for t in members] for g, members in dict(self.exclusive_groups).items()}
         return {
             "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "version": self.version_,
             "fitted_at": self.fitted_at_, "content_sha256": self._content_hash(), "algorithm": "linear SVM one-vs-all "
-            "(sklearn LinearSVC, squared hinge, primal, class_weight=balanced) + " + self.calibration,
+            "(sklearn LinearSVC, squared hinge, primal, class_weight=balanced) + " + self.calibration
+            + (" + multinomial per exclusive group" if self.groups_ else ""),
             "params": params,
             "feature_config": None if self.feature_config_ is None else self.feature_config_.to_dict(),
             "feature_names": None if self.feature_config_ is None else feature_names(self.feature_config_),
             "n_features": int(self.n_features_in_), "terms": list(self.terms_), "kinds": list(self.kinds_),
-            "calibration": self.calibration_, "training_cases": list(self.training_cases_),
+            "calibration": self.calibration_, "groups": self.groups_, "training_cases": list(self.training_cases_),
             "ood": None if getattr(self, "ood_", None) is None else self.ood_.metadata(),
             "libraries": library_versions(),
         }
@@ -510,6 +533,7 @@ class TermModels(BaseEstimator):
         p["feature_config"] = None if p["feature_config"] is None else feature_config_from_dict(p["feature_config"])
         p["Cs"] = tuple(p["Cs"])
         p.setdefault("roi_score", "roi")  # saved before the option existed
+        p.setdefault("exclusive_groups", {})  # saved before groups existed: every term on its own
         model = cls(**p)
         with np.load(npz, allow_pickle=False) as arrays:
             for name in cls._ARRAYS:
@@ -519,6 +543,7 @@ class TermModels(BaseEstimator):
                 model.ood_ = FeatureSummary.from_saved(arrays, meta["ood"], npz.name)
         model.terms_, model.kinds_ = list(meta["terms"]), list(meta["kinds"])
         model.calibration_ = meta["calibration"]
+        model.groups_ = meta.get("groups", [])
         model.feature_config_ = None if meta["feature_config"] is None else feature_config_from_dict(
             meta["feature_config"])
         model.n_features_in_ = int(meta["n_features"])
@@ -528,6 +553,51 @@ class TermModels(BaseEstimator):
             raise InvalidInput(f"{npz} does not match its sidecar {model_paths(npz)[1].name} "
                                "(content hash differs)")
         return model
+
+
+def fit_calibrations(scores, labels, method: str, terms: Sequence[str], groups: Sequence[tuple[str, list[int]]],
+                     constant: Sequence[bool] | None = None) -> tuple[list[dict], list[dict]]:
+    """``(calibration_, groups_)`` fitted on out-of-fold raw scores (N, k) and 0/1 labels (N, k): per term a
+    ``method`` map ('platt' or 'isotonic'; the Laplace prior for a term with one class or marked ``constant``),
+    per exclusive group ``(name, positions)`` its joint model. NaN scores (ROIs no fold scored) are left out."""
+    S = np.asarray(scores, dtype=np.float64)
+    Y = np.asarray(labels) >= 0.5
+    constant = [False] * S.shape[1] if constant is None else list(constant)
+    calibrations = []
+    for i in range(S.shape[1]):
+        ok = np.isfinite(S[:, i])
+        y = Y[ok, i]
+        if constant[i] or not (y.any() and (~y).any()):
+            calibrations.append({"kind": "constant", "p": float((Y[:, i].sum() + 1.0) / (len(Y) + 2.0))})
+        elif method == "platt":
+            a, b = platt_fit(S[ok, i], y)
+            calibrations.append({"kind": "platt", "a": a, "b": b})
+        else:
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+            iso.fit(S[ok, i], y.astype(np.float64))
+            calibrations.append({"kind": "isotonic", "x": [float(v) for v in iso.X_thresholds_],
+                                 "y": [float(v) for v in iso.y_thresholds_]})
+    joint = [{"name": name, "terms": [terms[i] for i in members], **fit_group(S[:, members], Y[:, members])}
+             for name, members in groups]
+    return calibrations, joint
+
+
+def apply_calibrations(Z, calibrations: Sequence[dict], groups: Sequence[dict], terms: Sequence[str]) -> np.ndarray:
+    """Likelihoods (N, k) in [0, 1] of raw scores (N, k) under :func:`fit_calibrations`' maps."""
+    Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
+    out = np.empty_like(Z)
+    for i, cal in enumerate(calibrations):
+        if cal["kind"] == "platt":
+            out[:, i] = sigmoid(cal["a"] * Z[:, i] + cal["b"])
+        elif cal["kind"] == "isotonic":
+            out[:, i] = np.interp(Z[:, i], cal["x"], cal["y"])
+        else:
+            out[:, i] = cal["p"]
+    position = {t: i for i, t in enumerate(terms)}
+    for group in groups:
+        members = [position[t] for t in group["terms"]]
+        out[:, members] = group_likelihoods(group, Z[:, members])
+    return np.clip(out, 0.0, 1.0)
 
 
 def _kind_means(Zp: np.ndarray, kinds: np.ndarray, case: np.ndarray, Zx: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,7 +1,8 @@
 """Generated captions: one sentence per case from its term likelihoods and metadata (LifeSeeker's "CapMeta").
 
-A caption lists the terms whose likelihood is above a threshold, grouped by category in vocabulary order, then the
-contrast phase, the liver segment, the patient's age and sex and the study date::
+A caption lists the asserted terms (:func:`asserted`: likelihood above a threshold, and of the terms of one
+exclusive group only the most likely one), grouped by category in vocabulary order, then the contrast phase, the
+liver segment, the patient's age and sex and the study date::
 
     Liver lesion, segment VI: circumscribed, smooth margin; water density; nonenhancing; homogeneous.
     Portal venous phase. 54-year-old woman, 2021-03-04.
@@ -33,7 +34,7 @@ from semgraph.graph.casegraph import (
 )
 from semgraph.text.textquery import Vocabulary
 
-__all__ = ["caption", "captions_for", "read_captions", "write_captions"]
+__all__ = ["asserted", "caption", "captions_for", "read_captions", "write_captions"]
 
 _SEX = {"F": "woman", "M": "man"}
 
@@ -72,11 +73,30 @@ def _field(metadata, name: str):
     return getattr(metadata, name, None)
 
 
+def asserted(values, vocabulary: Vocabulary, threshold: float = 0.5) -> np.ndarray:
+    """Which terms a case is said to have: (k,) bool, True where the likelihood is strictly above ``threshold``,
+    except that of an exclusive group (:attr:`VocabularyTerm.exclusive_group`) only its most likely term can be
+    (ties: the first in vocabulary order), so two terms of one group are never asserted together."""
+    v = np.asarray(values, dtype=np.float64)
+    out = v > threshold
+    best: dict[str, int] = {}
+    for i, term in enumerate(vocabulary.terms):
+        group = term.exclusive_group
+        if group and out[i]:
+            if group in best and v[best[group]] >= v[i]:
+                out[i] = False
+            else:
+                if group in best:
+                    out[best[group]] = False
+                best[group] = i
+    return out
+
+
 def _findings(values: np.ndarray, vocabulary: Vocabulary, threshold: float) -> str:
-    """``'a, b margin; c; d'``: terms above threshold, by category in vocabulary order."""
+    """``'a, b margin; c; d'``: the asserted terms, by category in vocabulary order."""
     groups: dict[str, list[str]] = {}
-    for term, value in zip(vocabulary.terms, values):
-        if value > threshold:
+    for term, said in zip(vocabulary.terms, asserted(values, vocabulary, threshold)):
+        if said:
             groups.setdefault(term.category, []).append(term.caption_label)
     return "; ".join(_join_category(labels) for labels in groups.values())
 
