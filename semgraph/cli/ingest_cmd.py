@@ -17,7 +17,8 @@ def cohort_group() -> None:
 
 @cohort_group.command(name="generate")
 @click.option("--n", "n", type=int, default=72, show_default=True, help="Number of cases (72 = the paper's cohort).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed; the case ids contain it (case-s<seed>-000000 ...), except seed 0's (case-000000 ...).")
 @click.option("--out", "out", metavar="DIR", help="Output folder [default: DATA_DIR/cohort].")
 @click.option("--format", "fmt", type=click.Choice(["dicom", "nifti"]), default="dicom", show_default=True)
 @click.option("--size", type=int, default=256, show_default=True, help="Image side in pixels (128..1024).")
@@ -41,7 +42,13 @@ def _print_report(report) -> None:
 
 
 @cli.command(name="ingest")
-@click.argument("source", metavar="MANIFEST_OR_FOLDER_OR_CSV")
+@click.argument("source", metavar="[MANIFEST_OR_FOLDER_OR_CSV]", required=False)
+@click.option("--dicomweb", metavar="URL", help="Ingest studies of a PACS over DICOMweb instead of a file (URL: its "
+                                                "DICOMweb root; '-' for the dicomweb_url setting); see docs/pacs.md.")
+@click.option("--study", "studies", multiple=True, metavar="UID", help="With --dicomweb: this study (repeatable).")
+@click.option("--patient", metavar="ID", help="With --dicomweb: the studies of this patient id.")
+@click.option("--date", "dates", metavar="FROM..TO", help="With --dicomweb: studies dated in this range (ISO dates, "
+                                                           "either side may be empty).")
 @click.option("--no-model", is_flag=True, help="Do not add predicted likelihoods even if a trained model exists.")
 @collection_option
 @click.option("--title", help="With a new --collection: its title.")
@@ -58,7 +65,8 @@ def _print_report(report) -> None:
                                       "'absent' (docs/aim.md).")
 @click.pass_obj
 @handle_errors
-def ingest_command(state: State, source: str, no_model: bool, collection: str | None, title: str | None,
+def ingest_command(state: State, source: str | None, dicomweb: str | None, studies: tuple[str, ...],
+                   patient: str | None, dates: str | None, no_model: bool, collection: str | None, title: str | None,
                    case_label: str | None, term_root: str | None, strict: bool, zero_confidence: str) -> None:
     """Ingest a cohort manifest (or a folder holding manifest.json), or a reader-ratings CSV.
 
@@ -77,10 +85,20 @@ def ingest_command(state: State, source: str, no_model: bool, collection: str | 
 
     AIM XML (a .xml file or a folder of them, e.g. an ePAD export): codes without a term of the loaded ontology are
     skipped and listed per file (--strict rejects the import instead); see docs/aim.md.
+
+    --dicomweb URL: each study of the PACS (filtered by --study, --patient, --date) becomes a case, its slice and
+    region taken from the study's DICOM SEG, RTSTRUCT or SR; see docs/pacs.md.
     """
     from semgraph.exchange.ingest import ingest, resolve_source
     from semgraph.exchange.saved_models import latest_model
 
+    if (source is None) == (dicomweb is None):
+        raise click.UsageError("give either a MANIFEST_OR_FOLDER_OR_CSV or --dicomweb URL")
+    if dicomweb is not None:
+        _ingest_dicomweb(state, dicomweb, studies, patient, dates, no_model, collection, title, case_label)
+        return
+    if studies or patient or dates:
+        raise click.UsageError("--study, --patient and --date go with --dicomweb")
     kind, _ = resolve_source(source)
     data_dir = state.config.data_dir
     model = None if (no_model or kind == "reader") else latest_model(data_dir)
@@ -96,6 +114,28 @@ def ingest_command(state: State, source: str, no_model: bool, collection: str | 
     if kind == "aim":
         for line in report.file_lines():
             click.echo(line)
+    _print_report(report)
+
+
+def _ingest_dicomweb(state: State, url: str, studies, patient, dates, no_model: bool, collection, title,
+                     case_label) -> None:
+    from semgraph.exchange.pacs import connect
+    from semgraph.exchange.pacs_ingest import ingest_pacs
+    from semgraph.exchange.pacs_studies import parse_date_range
+    from semgraph.exchange.saved_models import latest_model
+
+    data_dir = state.config.data_dir
+    model = None if no_model else latest_model(data_dir)
+    client = connect(state.config, None if url == "-" else url)
+    new = {key: value for key, value in (("title", title), ("case_label", case_label)) if value}
+    with state.config.open_store() as store:
+        report = ingest_pacs(store, client, data_dir, study_uids=studies, patient=patient,
+                             date_range=parse_date_range(dates), model=model,
+                             collection=collection or state.config.collection or None, new_collection=new)
+    if model is not None:
+        click.echo(f"predicted likelihoods by model {model.version_}")
+    elif report.ingested:
+        click.echo("no term model: the new cases get likelihoods from `semgraph train` and `semgraph annotate`")
     _print_report(report)
 
 

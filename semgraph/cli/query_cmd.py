@@ -101,6 +101,25 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
     return vector
 
 
+def _pacs_query(state: State, engine, url: str, uids, seg_uid, mask, rect, polygon, model_path):
+    """The query vector of a slice retrieved from the PACS (docs/pacs.md), its region from --seg, --rect or
+    --polygon."""
+    import tempfile
+
+    from semgraph.exchange.pacs import connect
+    from semgraph.exchange.pacs_studies import save_slice
+
+    if not all(uids):
+        raise click.UsageError("--dicomweb needs --study, --series and --instance")
+    if mask or len([v for v in (seg_uid, rect, polygon) if v]) != 1:
+        raise InvalidInput("--dicomweb needs exactly one of --seg UID, --rect x0,y0,x1,y1 or --polygon JSON")
+    client = connect(state.config, None if url == "-" else url)
+    with tempfile.TemporaryDirectory(prefix="semgraph-pacs-") as folder:
+        image, seg_mask = save_slice(client, *uids, folder, seg_uid=seg_uid)
+        return _image_query(engine, str(image), seg_mask and str(seg_mask), rect, polygon, None, None, model_path,
+                            state.config.data_dir)
+
+
 @cli.command()
 @click.option("--case", "case_id", metavar="ID", help="Query by an indexed case (the case itself is left out).")
 @click.option("--terms", metavar="TERM=VALUE,...", help="Query by term likelihoods, e.g. 'hypodense=0.9,RID6042=1'.")
@@ -121,7 +140,16 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @click.option("--polygon", metavar="JSON", help="Polygon ROI of --image: JSON [[x,y],...] or a JSON file.")
 @click.option("--slice", "slice_index", type=int, help="Slice of a multi-slice --image.")
 @click.option("--hu-range", metavar="LOW,HIGH", help="HU values of the darkest and brightest pixel of a PNG/TIFF.")
-@click.option("--model", "model_path", metavar="PATH", help="Term model for --image (default: the latest trained).")
+@click.option("--model", "model_path", metavar="PATH", help="Term model for --image and --dicomweb (default: the "
+                                                             "latest trained).")
+@click.option("--dicomweb", metavar="URL", help="Query by a slice of a PACS (DICOMweb root; '-' for the dicomweb_url "
+                                                "setting): --study, --series, --instance and a region (--rect, "
+                                                "--polygon or --seg).")
+@click.option("--study", "study_uid", metavar="UID", help="With --dicomweb: the study of the slice.")
+@click.option("--series", "series_uid", metavar="UID", help="With --dicomweb: the series of the slice.")
+@click.option("--instance", "sop_uid", metavar="UID", help="With --dicomweb: the slice (SOP Instance UID).")
+@click.option("--seg", "seg_uid", metavar="UID", help="With --dicomweb: the region from this DICOM SEG, RTSTRUCT or SR "
+                                                      "(SOP Instance UID) of the same study.")
 @click.option("--exclude-same-patient", is_flag=True, help="With --case: leave out the query patient's cases.")
 @collection_option
 @_K
@@ -130,7 +158,8 @@ def _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, mode
 @click.pass_obj
 @handle_errors
 def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, image, mask, rect, polygon,
-          slice_index, hu_range, model_path, exclude_same_patient, collection, k, filters, fmt) -> None:
+          slice_index, hu_range, model_path, dicomweb, study_uid, series_uid, sop_uid, seg_uid, exclude_same_patient,
+          collection, k, filters, fmt) -> None:
     """Rank the cases of the store by HSBD to a case, a term vector or an image region, or by a free text.
 
     Each result shows its distance, its diagnosis and the dendrogram nodes (terms or groups of terms) that make
@@ -139,10 +168,12 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
     """
     from semgraph.retrieval.engine import Filters, parse_terms
 
-    given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--text", text), ("--image", image))
-             if v is not None and v != ""]
+    given = [name for name, v in (("--case", case_id), ("--terms", terms), ("--text", text), ("--image", image),
+                                  ("--dicomweb", dicomweb)) if v is not None and v != ""]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --case, --terms, --text or --image")
+        raise click.UsageError("give exactly one of --case, --terms, --text, --image or --dicomweb")
+    if dicomweb is None and (study_uid or series_uid or sop_uid or seg_uid):
+        raise click.UsageError("--study, --series, --instance and --seg go with --dicomweb")
     if text is None and (all_terms or (group_by is not None and note is None)):
         raise click.UsageError("--all-terms goes with --text, and --group with --text or --note")
     if note is not None and text is not None:
@@ -160,6 +191,9 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
         vector = engine.vector(case_id)
     elif terms:
         vector = engine.vector_from_terms(parse_terms(terms))
+    elif dicomweb:
+        vector = _pacs_query(state, engine, dicomweb, (study_uid, series_uid, sop_uid), seg_uid, mask, rect, polygon,
+                             model_path)
     else:
         vector = _image_query(engine, image, mask, rect, polygon, slice_index, hu_range, model_path,
                               state.config.data_dir)

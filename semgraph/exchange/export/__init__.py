@@ -9,6 +9,8 @@ The package's API (what the CLI and the researchers' page use), by module:
   proposal and its rule (:data:`RULE`).
 - :mod:`semgraph.exchange.export.markdown`: :func:`report`, the Markdown change report (:func:`markdown_text`).
 - :mod:`semgraph.exchange.export.edges`: the learned edges with their PROV-O provenance as Turtle, JSON-LD or CSV.
+- :mod:`semgraph.exchange.export.sssom`: the proposed links as an SSSOM mapping set (TSV or JSON, written by
+  sssom-py).
 - :mod:`semgraph.exchange.export.paths`: :func:`safe_export_path`, where an export file may be written.
 - here: :func:`export`, any of these as text in a format of the registry below, the one place that lists the
   formats (:func:`register_format`, :func:`available_formats`, :func:`get_format`).
@@ -49,6 +51,7 @@ from semgraph.exchange.export.relations import (
     learned_edges,
     learned_relations,
 )
+from semgraph.exchange.export.sssom import sssom_json, sssom_tsv
 from semgraph.graph.collection import Collection
 
 __all__ = ["CSV_COLUMNS", "MARKDOWN_SPECIAL", "RULE", "SORT_KEYS", "Edge", "ExportFormat", "Proposal", "Relation",
@@ -114,7 +117,9 @@ def export(store: Store, fmt: str = "turtle", *, term: str | None = None, min_ch
     Built in: ``'turtle'``, ``'json-ld'``, ``'csv'`` (one row per learned edge, columns :data:`CSV_COLUMNS`; a
     text cell starting like a formula gets a leading ``'``, see :func:`semgraph.files.spreadsheet_cell`),
     ``'proposal'`` (Turtle, see :func:`proposal_graph`) or ``'report'`` (Markdown, :func:`report`; every text that
-    comes from the store or the filters is escaped, see :func:`markdown_text`). InvalidInput for an unknown format.
+    comes from the store or the filters is escaped, see :func:`markdown_text`), ``'sssom'`` / ``'sssom-json'`` (the
+    proposed links as an SSSOM mapping set, :mod:`semgraph.exchange.export.sssom`). InvalidInput for an unknown
+    format.
     """
     writer = get_format(fmt).write
     filters = {"term": term, "min_change": min_change, "min_sessions": min_sessions, "user": user,
@@ -143,3 +148,7 @@ register_format(ExportFormat("proposal", ".ttl", "text/turtle; charset=utf-8",
                              lambda store, filters: turtle(proposal_graph(store, **filters)), stem="proposal"))
 register_format(ExportFormat("report", ".md", "text/markdown; charset=utf-8", "a Markdown change report",
                              lambda store, filters: report(store, **filters), stem="report"))
+register_format(ExportFormat("sssom", ".sssom.tsv", "text/tab-separated-values; charset=utf-8",
+                             "the proposed term links as an SSSOM mapping set (TSV)", sssom_tsv, stem="mappings"))
+register_format(ExportFormat("sssom-json", ".sssom.json", "application/json; charset=utf-8",
+                             "the proposed term links as an SSSOM mapping set (JSON)", sssom_json, stem="mappings"))
