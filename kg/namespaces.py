@@ -123,6 +123,7 @@ class SG(DefinedNamespace):
     collectionTerm: URIRef
     position: URIRef
     category: URIRef
+    exclusiveGroup: URIRef
     ontology: URIRef
     termRoot: URIRef
     modality: URIRef

@@ -142,8 +142,17 @@ def bind(template: str, bindings: Mapping[str, Binding] | None = None) -> str:
 def insert_data(triples: Iterable[tuple], graph: str = "g") -> str:
     """``INSERT DATA`` of ``triples`` (rdflib terms, each serialised by rdflib, never pasted text) into the graph
     bound to ``$graph``; no triples give an update that inserts nothing."""
+    return _data("INSERT", triples, graph)
+
+
+def delete_data(triples: Iterable[tuple], graph: str = "g") -> str:
+    """``DELETE DATA`` of ``triples`` from the graph bound to ``$graph``, written as :func:`insert_data` writes."""
+    return _data("DELETE", triples, graph)
+
+
+def _data(operation: str, triples: Iterable[tuple], graph: str) -> str:
     body = " .\n".join(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in triples)
-    return f"INSERT DATA {{ GRAPH ${graph} {{\n{body} }} }}"
+    return f"{operation} DATA {{ GRAPH ${graph} {{\n{body} }} }}"
 
 
 def query_form(query: str) -> str:
@@ -200,3 +209,59 @@ def solution_rows(solutions, max_rows: int | None = None) -> tuple[list[str], li
             return variables, rows, True
         rows.append({name: to_rdflib(term) for name in variables if (term := solution[name]) is not None})
     return variables, rows, False
+
+
+_PREFIX_DECLARATION = re.compile(r"\bPREFIX\s+([A-Za-z][\w.\-]*)?:\s*<([^>]*)>", re.IGNORECASE)
+# A prefixed name's prefix (PN_PREFIX, or empty) followed by its colon; not inside a variable, IRI or other name.
+_PREFIXED_NAME = re.compile(r"(?<![\w?$:\-.<>])([A-Za-z](?:[\w.\-]*\w)?)?:(?![/:])")
+_PAGING = re.compile(r"\b(LIMIT|OFFSET)\b", re.IGNORECASE)
+_VALUES = re.compile(r"\bVALUES\b", re.IGNORECASE)
+
+
+def _code(text: str) -> str:
+    """``text`` with strings, IRIs, comments and parameters blanked out, character positions kept."""
+    return _TOKEN.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def declared_prefixes(text: str) -> dict[str, str]:
+    """The prefixes a query or update text can use: the predeclared :data:`PREFIXES` and its own ``PREFIX``
+    declarations (which win)."""
+    without_comments = _TOKEN.sub(lambda m: " " if m.group(0).startswith("#") else m.group(0), text)
+    own = {m.group(1) or "": m.group(2) for m in _PREFIX_DECLARATION.finditer(without_comments)}
+    return {**PREFIXES, **own}
+
+
+def undeclared_prefix(text: str) -> tuple[str, int, int] | None:
+    """The first prefix that ``text`` uses without declaring it, with its line and column (1-based); None when all
+    are declared. The parser's own message for this lists Unicode ranges; this names the prefix instead."""
+    code = _code(text)
+    known = declared_prefixes(text)
+    for match in _PREFIXED_NAME.finditer(code):
+        prefix = match.group(1) or ""
+        if prefix not in known:
+            line = code.count("\n", 0, match.start()) + 1
+            return prefix, line, match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
+    return None
+
+
+def with_page(query: str, limit: int, offset: int) -> str | None:
+    """``query`` (a SELECT) limited to ``limit`` solutions from ``offset`` on, or None when it has a ``LIMIT`` or
+    ``OFFSET`` of its own (outside its braces).
+
+    The clause goes where SPARQL wants it: before a trailing ``VALUES`` block, else on a new line at the end (so
+    that a final comment cannot swallow it); the lines before it keep their numbers, for the parser's positions.
+    """
+    code = _code(query)
+    depth, top = 0, []
+    for char in code:
+        depth += char in "{(["
+        depth -= char in "})]"
+        top.append(char if depth == 0 else " ")
+    outside = "".join(top)
+    if _PAGING.search(outside):
+        return None
+    clause = f"LIMIT {int(limit)} OFFSET {int(offset)}"
+    values = _VALUES.search(outside)
+    if values:
+        return f"{query[:values.start()]}{clause} {query[values.start():]}"
+    return f"{query}\n{clause}"

@@ -115,6 +115,9 @@ ALL_SETTINGS: tuple[Setting, ...] = (
                                               "after which every login from it gets 429 with Retry-After.", "web"),
     Setting("LOGIN_FAILURE_WINDOW", 900.0, "Seconds a failed login counts against its user name and address "
                                            "(counted in DATA_DIR/login-throttle.json, shared by all workers).", "web"),
+    Setting("REQUEST_LOG", True, "Log one line per request to standard error (logger `semgraph.requests`): method, "
+                                 "path with the names but not the values of its query parameters, status, "
+                                 "milliseconds and user name.", "web"),
     # --- built-in limits (not settable)
     Setting("DEFAULT_K", 25, "Results of a search or a feedback session when no k is given: `semgraph query`, "
                              "`semgraph search`, `semgraph feedback`, the web pages, the JSON API (`k`) and "

@@ -1,5 +1,5 @@
-"""Users and roles of the web application, kept in ``DATA_DIR/users.json`` (never in the RDF graph), the
-password policy, and the throttle of failed logins (``DATA_DIR/login-throttle.json``).
+"""Users and roles of the web application, kept in ``DATA_DIR/users.json`` (never in the RDF graph), their API
+tokens, the password policy, and the throttle of failed logins (``DATA_DIR/login-throttle.json``).
 
 Passwords are stored only as werkzeug hashes (scrypt), so nothing queryable through SPARQL ever holds a
 password. Each user also has a session *epoch*, a random token that the web app signs into the login cookie; it
@@ -8,6 +8,10 @@ process serving the data folder. Both files are rewritten atomically (a temporar
 :func:`os.replace`), so a crash leaves either the old or the new content, and every read-modify-write holds an
 exclusive ``flock`` on a lock file beside them, so processes sharing the data folder lose no change.
 
+An API token (:meth:`UserStore.create_token`) is shown once and stored only as an HMAC-SHA256 of the token under a
+random salt, with its label, creation and expiry time, in the user's entry. A token reads
+``sg_<id>_<secret>``: the id finds the entry without trying every hash, the 256-bit secret is what proves it.
+
     users = UserStore(Path("semgraph-data") / "users.json")
     users.add("alice", "curator", "a long passphrase")
     users.authenticate("alice", "a long passphrase")   # -> User(name='alice', role='curator') or None
@@ -15,8 +19,11 @@ exclusive ``flock`` on a lock file beside them, so processes sharing the data fo
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import functools
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -45,7 +52,15 @@ THROTTLE_FILE = "login-throttle.json"
 #: Most user names and addresses the throttle file keeps (those with the oldest last failure go first).
 THROTTLE_MAX_KEYS = 10_000
 
+#: File of the data folder where ``semgraph demo`` leaves the password of its users (one per role, named after it).
+DEMO_PASSWORD_FILE = "demo-password.txt"
+#: Prefix of every API token.
+TOKEN_PREFIX = "sg_"
+#: Longest accepted lifetime of an API token, in days.
+MAX_TOKEN_DAYS = 3650
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TOKEN = re.compile(r"sg_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _HASH_METHOD = "scrypt"
 # A hash compared against when the user does not exist, so that a wrong name costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash("semgraph-no-such-user", method=_HASH_METHOD)
@@ -65,6 +80,22 @@ class User:
     def has_role(self, *roles: str) -> bool:
         """True if the user holds one of ``roles`` (``admin`` holds every role)."""
         return self.role == "admin" or self.role in roles
+
+
+class InvalidToken(SemgraphError):
+    """An API token that is malformed, unknown, revoked or expired (401)."""
+
+    status = 401
+    title = "Invalid API token"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What is kept of an API token besides its salted hash: its label and its creation and expiry times (ISO)."""
+
+    label: str
+    created: str
+    expires: str
 
 
 def validate_name(name: str) -> str:
@@ -123,11 +154,21 @@ def _new_epoch() -> str:
     return secrets.token_hex(8)
 
 
+def _token_digest(salt: str, token: str) -> str:
+    """The stored form of an API token: HMAC-SHA256 of the token keyed with its salt (hex)."""
+    return hmac.new(bytes.fromhex(salt), token.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
 class UserStore:
     """The user list in one JSON file, safe to share between threads and between processes."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, clock: Callable[[], float] = time.time):
         self.path = Path(path)
+        self.clock = clock
 
     @classmethod
     def in_data_dir(cls, data_dir: str | os.PathLike) -> UserStore:
@@ -183,9 +224,76 @@ class UserStore:
             users = self._read()
             if name in users and not replace:
                 raise InvalidInput(f"user {name!r} already exists; remove it first or pass replace")
-            users[name] = {"role": role, "password": hashed, "epoch": _new_epoch()}
+            tokens = users.get(name, {}).get("tokens", {})
+            users[name] = {"role": role, "password": hashed, "epoch": _new_epoch(), "tokens": tokens}
             self._write(users)
         return self._user(name, users[name])
+
+    def set_password(self, name: str, password: str) -> User:
+        """Give the user ``name`` a new password (it must pass :func:`check_password`), keeping the role and the API
+        tokens; every session of the user ends. :class:`NotFound` if there is no such user."""
+        user = self.get(name)
+        if user is None:
+            raise NotFound(f"no user named {name!r}; create it with `semgraph user add {name} --role ROLE`")
+        return self.add(name, user.role, password, replace=True)
+
+    # -- API tokens ------------------------------------------------------------------------------------
+    def create_token(self, name: str, label: str, days: int) -> str:
+        """A new API token for the user ``name``, valid for ``days`` days, labelled ``label`` (unique per user);
+        the token itself is returned once and never stored."""
+        validate_name(label)
+        if not isinstance(days, int) or not 1 <= days <= MAX_TOKEN_DAYS:
+            raise InvalidInput(f"a token's lifetime must be 1 to {MAX_TOKEN_DAYS} days, got {days!r}")
+        token_id, salt = secrets.token_hex(6), secrets.token_hex(16)
+        token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        now = self.clock()
+        with _exclusive(self.path):
+            users = self._read()
+            if name not in users:
+                raise NotFound(f"no user named {name!r}")
+            tokens = users[name].setdefault("tokens", {})
+            if label in tokens:
+                raise InvalidInput(f"user {name} already has a token labelled {label!r}; revoke it first or choose "
+                                   "another label")
+            tokens[label] = {"id": token_id, "salt": salt, "hmac": _token_digest(salt, token),
+                             "created": _iso(now), "expires": _iso(now + days * 86400)}
+            self._write(users)
+        return token
+
+    def tokens(self, name: str) -> list[TokenInfo]:
+        """The API tokens of the user ``name`` (without their hashes), by label."""
+        users = self._read()
+        if name not in users:
+            raise NotFound(f"no user named {name!r}")
+        return [TokenInfo(label, entry["created"], entry["expires"])
+                for label, entry in sorted(users[name].get("tokens", {}).items())]
+
+    def revoke_token(self, name: str, label: str) -> None:
+        """Delete the API token ``label`` of the user ``name``: it stops working at once (:class:`NotFound` if there
+        is no such token)."""
+        with _exclusive(self.path):
+            users = self._read()
+            if label not in users.get(name, {}).get("tokens", {}):
+                raise NotFound(f"user {name!r} has no token labelled {label!r}")
+            del users[name]["tokens"][label]
+            self._write(users)
+
+    def authenticate_token(self, token: str) -> User:
+        """The user an API token belongs to; :class:`InvalidToken` saying why for a malformed, unknown or revoked,
+        or expired token."""
+        match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+        if match is None:
+            raise InvalidToken("the bearer token is not a semgraph API token (they read sg_..., see "
+                               "`semgraph user token`)")
+        for name, entry in self._read().items():
+            for label, stored in entry.get("tokens", {}).items():
+                if stored["id"] == match.group(1) and hmac.compare_digest(stored["hmac"],
+                                                                          _token_digest(stored["salt"], token)):
+                    if stored["expires"] <= _iso(self.clock()):
+                        raise InvalidToken(f"the API token {label!r} of {name} expired at {stored['expires']}; "
+                                           "create a new one with `semgraph user token`")
+                    return self._user(name, entry)
+        raise InvalidToken("the API token is unknown or was revoked; create a new one with `semgraph user token`")
 
     def end_sessions(self, name: str) -> None:
         """Log out every session of the user ``name`` (a new session epoch); nothing to do for an unknown name."""
@@ -207,6 +315,23 @@ class UserStore:
     def _write(self, users: dict[str, dict]) -> None:
         payload = json.dumps({"version": 1, "users": users}, indent=2, sort_keys=True).encode("utf-8")
         write_atomically(self.path, lambda handle: handle.write(payload), durable=True, mode=0o600)
+
+
+def save_demo_password(data_dir: str | os.PathLike, password: str) -> Path:
+    """Write the demo users' password to :data:`DEMO_PASSWORD_FILE` of ``data_dir`` (readable by its owner only)."""
+    path = Path(data_dir) / DEMO_PASSWORD_FILE
+    payload = (password + "\n").encode("utf-8")
+    write_atomically(path, lambda handle: handle.write(payload), durable=True, mode=0o600)
+    return path
+
+
+def demo_password_file(users: UserStore) -> Path | None:
+    """The demo password file beside ``users``' list while it exists and a demo user (named after a role) does;
+    else None. Pages name the file, never its content."""
+    path = users.path.with_name(DEMO_PASSWORD_FILE)
+    if not path.is_file() or not any(user.name == user.role and user.name in ROLES for user in users.list()):
+        return None
+    return path
 
 
 class LoginThrottle:

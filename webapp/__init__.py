@@ -82,26 +82,40 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         api_retrieval,
         auth,
         csrf,
+        dicom_downloads,
         errors,
+        pacs,
         pages,
         radiology,
+        request_log,
         research,
+        shapes,
+        site,
         sparql,
         textsearch,
+        viewer,
     )
 
+    request_log.init_app(app)  # first: its time covers the other hooks
     errors.init_app(app)
+    auth.init_app(app)  # before csrf: a request with an API token needs no CSRF token
     csrf.init_app(app)
+    site.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(radiology.bp)
     app.register_blueprint(api_retrieval.bp)
+    app.register_blueprint(dicom_downloads.bp)
     app.register_blueprint(research.bp)
     app.register_blueprint(research.api_bp)
+    app.register_blueprint(shapes.bp)
     app.register_blueprint(textsearch.bp)
     app.register_blueprint(textsearch.api_bp)
+    app.register_blueprint(viewer.bp)
+    app.register_blueprint(pacs.bp)
+    app.register_blueprint(pacs.api_bp)
     app.jinja_env.globals["current_user"] = auth.current_user
     app.jinja_env.globals["MAX_K"] = setting("MAX_K").default
     app.after_request(_security_headers)

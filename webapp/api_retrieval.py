@@ -144,10 +144,12 @@ def _image_vector(user: str):
 
 
 @operation("/cases", "get", {
-    "summary": "Indexed cases, searched by id or patient id and diagnosis", "operationId": "listCases",
+    "summary": "Indexed cases, searched by id, patient id or diagnosis", "operationId": "listCases",
     "security": _SESSION_SEC,
-    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
-                   {"name": "diagnosis", "in": "query", "schema": {"type": "string"}},
+    "parameters": [{"name": "q", "in": "query", "description": "part of the case id, patient id or diagnosis",
+                    "schema": {"type": "string"}},
+                   {"name": "diagnosis", "in": "query", "description": "exactly this diagnosis",
+                    "schema": {"type": "string"}},
                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 500}},
                    {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}}],
     "responses": {"200": json_response("Cases", {"type": "object", "properties": {
@@ -182,10 +184,12 @@ def case(case_id: str):
                    {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(thumbnails.SIZES),
                                                              "default": thumbnails.DEFAULT_SIZE}},
                    {"name": "window", "in": "query", "schema": {"type": "string", "enum": list(thumbnails.WINDOWS),
-                                                               "default": thumbnails.DEFAULT_WINDOW}}],
+                                                               "default": thumbnails.DEFAULT_WINDOW}},
+                   {"name": "crop", "in": "query", "description": "lesion: a square around the region of interest",
+                    "schema": {"type": "string", "enum": list(thumbnails.CROPS), "default": "slice"}}],
     "responses": {"200": {"description": "PNG (a grey placeholder with X-Thumbnail: placeholder when the image "
                                          "file is missing)", "content": {"image/png": {}}},
-                  "400": error_response("Bad size or window"), "404": error_response("Unknown case")}})
+                  "400": error_response("Bad size, window or crop"), "404": error_response("Unknown case")}})
 @bp.route("/cases/<case_id>/thumbnail.png")
 @login_required
 def thumbnail(case_id: str):
@@ -193,7 +197,8 @@ def thumbnail(case_id: str):
     case = engine().case(case_id)
     data, is_placeholder = thumbnails.case_thumbnail(services().config.data_dir, case,
                                                      size=request.args.get("size"),
-                                                     window=request.args.get("window"))
+                                                     window=request.args.get("window"),
+                                                     crop=request.args.get("crop"))
     headers = {"Cache-Control": "private, max-age=3600"}
     if is_placeholder:
         headers["X-Thumbnail"] = "placeholder"

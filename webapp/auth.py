@@ -1,10 +1,16 @@
-"""Login, logout, the current user and the ``login_required`` decorator.
+"""Login, logout, API tokens, the current user and the ``login_required`` decorator.
 
 The session cookie (signed with the app's secret key) holds the user name and the user's session epoch
 (:class:`semgraph.users.User`); the role is read from the user list on every request, so a removed user or a
 changed role takes effect at once. A cookie whose epoch is not the user's current one is logged out: logout, a new
 password and a new role change the epoch in ``DATA_DIR/users.json``, which ends every session of the user in
 every worker process, including copies of the cookie.
+
+A request with ``Authorization: Bearer <API token>`` (``semgraph user token``) acts as the token's user with that
+user's current role, whatever cookie it carries, and needs no CSRF token (a browser never adds that header to a
+request another site makes); a malformed, unknown, revoked or expired token is a 401 that says which. This holds
+for ``/sparql`` too (a curator's token runs updates there), except for the endpoint's own ``SPARQL_UPDATE_TOKEN``,
+which :mod:`webapp.sparql` checks itself.
 
 Failed logins are throttled per user name and per client address (:class:`semgraph.users.LoginThrottle`, settings
 ``LOGIN_FAILURES_PER_USER``, ``LOGIN_FAILURES_PER_ADDRESS``, ``LOGIN_FAILURE_WINDOW``). The address is the one the
@@ -14,6 +20,7 @@ server sees: behind a reverse proxy, that is the proxy's unless the server trust
 from __future__ import annotations
 
 import functools
+import secrets
 import unicodedata
 from collections.abc import Callable
 
@@ -31,8 +38,9 @@ from rdflib import URIRef
 
 from semgraph.errors import SemgraphError
 from semgraph.graph.casegraph import user_iri
-from semgraph.users import LoginThrottle, User
+from semgraph.users import InvalidToken, LoginThrottle, User
 
+from . import csrf
 from .errors import wants_json
 from .services import get_users, services
 
@@ -49,6 +57,38 @@ class NotLoggedIn(SemgraphError):
 class Forbidden(SemgraphError):
     status = 403
     title = "Forbidden"
+
+
+def _bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def is_update_token(token: str) -> bool:
+    """Whether ``token`` is the SPARQL endpoint's configured ``SPARQL_UPDATE_TOKEN`` (not a user's API token)."""
+    expected = current_app.config.get("SPARQL_UPDATE_TOKEN") or ""
+    return bool(expected) and secrets.compare_digest(token.encode(), expected.encode())
+
+
+def authenticate_bearer() -> None:
+    """Before every request: a user's API token decides the user, or answers 401 at once (the endpoint's update
+    token on ``/sparql`` is left to :mod:`webapp.sparql`)."""
+    token = _bearer_token()
+    if token is None or (request.blueprint == "sparql" and is_update_token(token)):
+        return
+    g.user = None
+    try:
+        g.user = get_users().authenticate_token(token)
+    except InvalidToken as exc:
+        exc.headers = {"WWW-Authenticate": 'Bearer realm="semgraph", error="invalid_token"'}
+        raise
+    csrf.exempt_request()
+
+
+def init_app(app) -> None:
+    """Register the bearer-token check (before :func:`webapp.csrf.init_app`, so that it runs first)."""
+    app.before_request(authenticate_bearer)
 
 
 def current_user() -> User | None:
@@ -130,7 +170,7 @@ def login():
         user = get_users().authenticate(name, request.form.get("password", ""))
         if user is not None:
             throttle.succeeded(name)
-            session.clear()  # a fresh session (and CSRF token) after login
+            csrf.clear_session()  # a fresh session; the form's CSRF token stays valid for scripts that posted it
             session[_SESSION_USER] = user.name
             session[_SESSION_EPOCH] = user.epoch
             return redirect(_safe_next(request.form.get("next")))

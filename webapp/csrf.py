@@ -2,7 +2,13 @@
 
 Forms carry it in a hidden ``csrf_token`` field (templates call ``csrf_token()``); scripts send it in the
 ``X-CSRF-Token`` header. Views marked :func:`csrf_exempt` check what they need themselves (``/sparql`` accepts
-queries from any client and demands the token only for updates authorised by a session cookie).
+queries from any client and demands the token only for updates authorised by a session cookie). A request
+authenticated by an API token (:func:`webapp.auth.authenticate_bearer` calls :func:`exempt_request`) needs none: a
+browser sends a cookie on its own, never an ``Authorization`` header.
+
+The token outlives a login (:func:`clear_session`): a script that read it from the login form and posted the form
+goes on sending it. It is random, bound to the signed session cookie and never shown to another origin, so it
+proves a request came from our pages as well before the login as after.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request, session
 
 from semgraph.errors import SemgraphError
 
@@ -42,6 +48,18 @@ def check_csrf() -> None:
                         "expired, or the request came from another site). Reload the page and try again.")
 
 
+def exempt_request() -> None:
+    """Let this request through without a token (called once its API token has authenticated it)."""
+    g.csrf_exempt = True
+
+
+def clear_session() -> None:
+    """Empty the session (at login) but keep its CSRF token."""
+    token = csrf_token()
+    session.clear()
+    session[_SESSION_KEY] = token
+
+
 def csrf_exempt(view: Callable) -> Callable:
     """Mark a view as checking CSRF itself."""
     view.csrf_exempt = True  # type: ignore[attr-defined]
@@ -49,7 +67,7 @@ def csrf_exempt(view: Callable) -> Callable:
 
 
 def _protect() -> None:
-    if request.method not in _UNSAFE:
+    if request.method not in _UNSAFE or g.get("csrf_exempt"):
         return
     view = current_app.view_functions.get(request.endpoint or "")
     if view is not None and getattr(view, "csrf_exempt", False):

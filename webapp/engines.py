@@ -98,7 +98,7 @@ def term_model(svc: Services | None = None):
     model = latest_model(svc.config.data_dir) if version else None
     if model is None:
         raise NoModel("searching by image needs a trained term model, and this data folder has none yet. "
-                      "Train one (Jobs → Train term models, or `semgraph train`), then try again.")
+                      "A curator or admin trains one (Jobs → Train term models, or `semgraph train`); then try again.")
     with _lock:
         svc.cache[MODEL_KEY] = (version, model)
     return model

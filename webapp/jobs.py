@@ -33,7 +33,8 @@ Jobs
     removes what it unpacked; the folder of a job that wrote cases stays, since they refer to its files.
 ``train``
     :func:`semgraph.exchange.training.train` on every ingested image case, then :func:`semgraph.exchange.training.annotate` with the new
-    model. Progress: three steps (training set, fit, annotate).
+    model. Progress: three steps (training set, fit, annotate). The term models are shared by every user, so only
+    curators and admins may start one (:data:`TRAIN_ROLES`); the others get 403.
 
 When a job finishes the engine and model caches are dropped in every process serving the data folder
 (:func:`webapp.engines.invalidate`), so the next search sees the new cases and likelihoods.
@@ -62,10 +63,15 @@ from typing import Any
 
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from semgraph.files import write_atomically
+from semgraph.users import User
+
+from .auth import Forbidden, current_user
 
 JOBS_DIR = "jobs"
 COHORTS_DIR = "cohorts"
 KINDS = ("ingest", "train")
+#: Who may train the term models (admins too): what they learn changes every user's likelihoods.
+TRAIN_ROLES = ("curator",)
 #: Most members (files and folders) in a cohort zip: an image and a mask for each of 10,000 cases.
 MAX_ZIP_MEMBERS = 20_000
 #: Most bytes a cohort zip may unpack to, in all: 1 GiB, about 2,000 cases of 512 x 512 16-bit DICOM slices with
@@ -386,8 +392,12 @@ def train_work(svc) -> Callable[[Progress], dict]:
         progress.step(f"model {model.version_} trained; annotating the cases")
         report = annotate(svc.store, svc.config.data_dir, model, progress=False)
         progress.step("annotated")
-        return {"summary": f"model {model.version_} trained on {len(data.case_ids)} cases; {report.summary()}",
-                "model": model.version_, "cases": len(data.case_ids), "annotated": len(report.ingested)}
+        summary = (f"trained {len(model.terms_)} term models on {len(data.case_ids)} cases (model {model.version_}); "
+                   f"re-annotated {len(report.ingested)} cases")
+        if report.failed:
+            summary += f", {len(report.failed)} could not be (features of another configuration)"
+        return {"summary": summary, "model": model.version_, "cases": len(data.case_ids),
+                "terms": len(model.terms_), "annotated": len(report.ingested), "not_annotated": len(report.failed)}
     return work
 
 
@@ -436,5 +446,16 @@ def _read_manifest(folder: Path):
             from None
 
 
+def may_train(user: User | None) -> bool:
+    """Whether ``user`` may start a training job (:data:`TRAIN_ROLES` or admin)."""
+    return user is not None and user.has_role(*TRAIN_ROLES)
+
+
 def start_training(svc, user: str) -> Job:
+    """Queue a training job for ``user``, the logged-in user; 403 unless :func:`may_train`."""
+    who = current_user()
+    if not may_train(who):
+        raise Forbidden("training the term models needs the curator or admin role: the models are shared, so a new "
+                        "one changes every user's term likelihoods. Ask a curator to train; you are "
+                        + (f"{who.name} ({who.role})" if who else "not logged in"))
     return runner(svc).submit("train", user, train_work(svc))

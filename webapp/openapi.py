@@ -52,6 +52,15 @@ def operation(path: str, method: str, description: dict) -> Callable[[V], V]:
     return register
 
 
+def _with_token(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``paths`` where every operation open to a session also accepts an API token (the same users may call it)."""
+    for operations in paths.values():
+        for op in operations.values():
+            if {"session": []} in op.get("security", ()) and {"token": []} not in op["security"]:
+                op["security"] = [*op["security"], {"token": []}]
+    return paths
+
+
 def document() -> dict:
     """The complete OpenAPI document."""
     return {
@@ -61,12 +70,15 @@ def document() -> dict:
                                 "The SPARQL 1.1 Protocol endpoint is at /sparql (outside this API). Errors are "
                                 "{\"error\": {\"status\", \"title\", \"message\"}}."},
         "servers": [{"url": "/api/v1"}],
-        "paths": copy.deepcopy(PATHS),
+        "paths": _with_token(copy.deepcopy(PATHS)),
         "components": {
             "schemas": copy.deepcopy(SCHEMAS),
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session",
                                             "description": "The session cookie set by POST /login; unsafe "
-                                                           "methods also need the X-CSRF-Token header."}},
+                                                           "methods also need the X-CSRF-Token header."},
+                                "token": {"type": "http", "scheme": "bearer",
+                                          "description": "An API token from `semgraph user token NAME`: the request "
+                                                         "acts as that user, without cookie or CSRF token."}},
         },
     }
 

@@ -2,7 +2,7 @@
 thumbnails, mark them, apply feedback rounds, undo, look at the term dendrogram, open a case, run background jobs.
 
 Every page needs a login; starting sessions, giving feedback and uploading need the radiologist role (admins
-pass), background jobs the radiologist or curator role. Any logged-in user may look at a session (read-only
+pass), background jobs the radiologist or curator role (training the shared term models: curators only). Any logged-in user may look at a session (read-only
 unless it is theirs), but an uploaded image, its token and its file name only its owner and admins
 (:func:`webapp.web_sessions.may_see_private`). Each page has a JSON twin in :mod:`webapp.api_retrieval`.
 The logic shared with the API lives in :mod:`webapp.engines`, :mod:`webapp.web_sessions`, :mod:`webapp.uploads`,
@@ -178,16 +178,7 @@ def image_upload():
 def image_region(token: str):
     record, _ = get_upload(token)
     eng = engine()
-    return render_template("radiology/region.html", upload=record, choices=filter_choices(eng), default_k=DEFAULT_K,
-                           canvas_data={"rows": record["shape"][0], "cols": record["shape"][1]})
-
-
-@bp.route("/query/image/<token>/preview.png")
-@login_required
-def image_preview(token: str):
-    record, folder = get_upload(token)
-    return Response(thumbnails.upload_preview(folder, record, None, size=512), mimetype="image/png",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return render_template("radiology/region.html", upload=record, choices=filter_choices(eng), default_k=DEFAULT_K)
 
 
 @bp.route("/query/image/<token>", methods=["POST"])
@@ -212,7 +203,8 @@ def image_search(token: str):
 @login_required(role=JOB_ROLES)
 def jobs_page():
     runner = jobs_mod.runner(services())
-    return render_template("radiology/jobs.html", jobs=[j.as_dict() for j in runner.list()])
+    return render_template("radiology/jobs.html", jobs=[j.as_dict() for j in runner.list()],
+                           may_train=jobs_mod.may_train(current_user()))
 
 
 @bp.route("/jobs/ingest", methods=["POST"])

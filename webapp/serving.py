@@ -29,9 +29,9 @@ from semgraph.config import Config
 from semgraph.errors import SemgraphError
 from semgraph.graph.snapshot import snapshot_file
 
-from . import create_app, engines
+from . import create_app, engines, request_log
 
-__all__ = ["EverySeconds", "serve_threads", "serve_workers"]
+__all__ = ["EverySeconds", "log_requests_to_stderr", "serve_threads", "serve_workers"]
 
 #: Seconds a worker may stay silent (booting, or a request running in every thread) before gunicorn restarts it.
 WORKER_TIMEOUT = 300
@@ -64,6 +64,17 @@ class EverySeconds(logging.Filter):
         return True
 
 
+def log_requests_to_stderr() -> None:
+    """Send the request log (:mod:`webapp.request_log`, on while the ``REQUEST_LOG`` setting is) to standard error,
+    one timestamped line per request; once per process (worker processes inherit it)."""
+    logger = request_log.LOGGER
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _announce(config: Config, host: str, port: int, how: str) -> None:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"semgraph is serving {config.data_dir} at http://{shown}:{port}/ ({how}; SPARQL: /sparql, "
@@ -88,6 +99,7 @@ def serve_threads(config: Config, host: str, port: int, threads: int) -> None:
     from waitress import create_server
 
     app = create_app(config)
+    log_requests_to_stderr()
     queue_log = logging.getLogger("waitress.queue")
     if not any(isinstance(f, EverySeconds) for f in queue_log.filters):
         queue_log.addFilter(EverySeconds())
@@ -169,4 +181,5 @@ def _run_gunicorn(config: Config, host: str, port: int, workers: int, threads: i
             warm_up(app)
             return app
 
+    log_requests_to_stderr()
     Workers().run()

@@ -8,17 +8,17 @@ Results by content negotiation (see :mod:`webapp.sparql_formats`), or
 ``format=json|xml|csv|tsv|turtle|ntriples|rdfxml|jsonld``.
 
 Updates: POST ``application/sparql-update`` or form ``update=``; only for a logged-in curator or admin (with the
-session's CSRF token, as form field or ``X-CSRF-Token`` header) or a client sending ``Authorization: Bearer
-<SPARQL_UPDATE_TOKEN>``. ``SERVICE`` and ``LOAD`` are refused (400) unless ``SPARQL_ALLOW_REMOTE``. Each
+session's CSRF token, as form field or ``X-CSRF-Token`` header), a curator's or admin's API token
+(``Authorization: Bearer``, no CSRF token), or a client sending ``Authorization: Bearer <SPARQL_UPDATE_TOKEN>``. ``SERVICE`` and ``LOAD`` are refused (400) unless ``SPARQL_ALLOW_REMOTE``. Each
 accepted update is applied together with its ``prov:Activity`` audit record in the graph
 <https://w3id.org/semgraph/graph/audit>, as one request, so the store never holds an update without its record.
+The answer gives the triple count of each graph the update changed, before and after (:class:`UpdateOutcome`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -26,17 +26,24 @@ from flask import Blueprint, Response, current_app, request
 from rdflib import Literal, URIRef
 
 from kg import QueryError, Result
-from kg.namespaces import GRAPH, ID
+from kg.namespaces import ANNOTATIONS_GRAPH, GRAPH, ID
 from kg.replica import QueryReplica
-from kg.sparql import check_nesting, outbound_operations, query_form
+from kg.sparql import (
+    PREFIXES,
+    check_nesting,
+    declared_prefixes,
+    outbound_operations,
+    query_form,
+    undeclared_prefix,
+)
 from semgraph.errors import SemgraphError
 from semgraph.graph.casegraph import update_annotations, user_iri
 
-from .auth import Forbidden, NotLoggedIn, current_user
+from .auth import Forbidden, NotLoggedIn, current_user, is_update_token
 from .csrf import check_csrf, csrf_exempt
 from .engines import invalidate
 from .services import get_store, services
-from .sparql_formats import negotiate
+from .sparql_formats import bind_prefixes, negotiate
 
 bp = Blueprint("sparql", __name__)
 
@@ -73,6 +80,14 @@ _TOKENS = re.compile(
     r"|(?P<stray>[\"'])",
     re.DOTALL,
 )
+# Triples per graph, leaving out the audit trail and the annotations graph's version stamp (both written by every
+# update through this endpoint, so they would hide what the update itself did).
+_GRAPH_SIZES = """
+SELECT ?g (COUNT(*) AS ?n) WHERE {
+  GRAPH ?g { ?s ?p ?o }
+  FILTER(?g != $audit && !(?g = $annotations && ?s = $annotations && ?p = owl:versionInfo))
+} GROUP BY ?g
+"""
 
 
 class ResultTooLarge(SemgraphError):
@@ -143,6 +158,17 @@ def client_key() -> tuple[str, str]:
     return ("user", user.name) if user is not None else ("anonymous", str(request.remote_addr))
 
 
+def _named_prefix(exc: QueryError, text: str) -> QueryError:
+    """A one-line error naming the undeclared prefix for the parser's "Prefix not found" (which otherwise lists
+    the Unicode ranges of a name); any other error as it is."""
+    found = undeclared_prefix(text) if "Prefix not found" in str(exc) else None
+    if found is None:
+        return exc
+    prefix, line, column = found
+    return QueryError(f"unknown prefix {prefix}: at line {line}, column {column}; declare it with PREFIX {prefix}: "
+                      f"<...> (predeclared: {' '.join(PREFIXES)})")
+
+
 def run_query(text: str) -> Result:
     """Run a read-only query with the endpoint's admission, time and size limits (see :class:`QueryGate`)."""
     check_length(text)
@@ -155,17 +181,63 @@ def run_query(text: str) -> Result:
     lim = limits()
     public = services().public
     gate, client = client_key()
-    result = services().gates[gate].run(client, lambda: public.query(plain, max_rows=lim.rows + 1), lim.timeout)
+    try:
+        result = services().gates[gate].run(client, lambda: public.query(plain, max_rows=lim.rows + 1),
+                                            lim.timeout)
+    except QueryError as exc:
+        raise _named_prefix(exc, plain) from exc
     size = len(result.rows) if form == "select" else len(result.graph) if result.graph is not None else 0
     if size > lim.rows:
         unit = "rows" if form == "select" else "triples"
-        raise ResultTooLarge(f"the result has more than {lim.rows:,} {unit}, the limit of this endpoint; add LIMIT "
-                             "(and OFFSET to page through it) or aggregate with COUNT/GROUP BY")
+        page = f"LIMIT {lim.rows} OFFSET 0, then OFFSET {lim.rows} for the next page" if form == "select" \
+            else f"LIMIT {lim.rows} (on a CONSTRUCT it limits the solutions, not the triples)"
+        raise ResultTooLarge(f"the result has more than {lim.rows:,} {unit}, the limit of this endpoint; page "
+                             f"through it with ORDER BY and {page}, or aggregate with COUNT/GROUP BY")
     return result
 
 
-def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIRef:
-    """Apply an update and its audit record in one store request; return the activity IRI.
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What an update did: its audit activity and, for each graph whose size changed, (triples before, after)."""
+
+    activity: URIRef
+    changes: dict[str, tuple[int, int]]
+
+    @property
+    def added(self) -> int:
+        return sum(max(0, after - before) for before, after in self.changes.values())
+
+    @property
+    def removed(self) -> int:
+        return sum(max(0, before - after) for before, after in self.changes.values())
+
+    def summary(self) -> str:
+        """One sentence for people: the net triples added and removed, or that nothing changed."""
+        if not self.changes:
+            return "The update changed nothing: no named graph gained or lost a triple."
+        graphs = "; ".join(f"{graph}: {before:,} → {after:,}" for graph, (before, after) in self.changes.items())
+        return (f"{self.added:,} triple{'s' if self.added != 1 else ''} added and {self.removed:,} removed "
+                f"({graphs}).")
+
+    def as_json(self) -> dict:
+        return {"activity": str(self.activity), "audit_graph": str(AUDIT_GRAPH), "added": self.added,
+                "removed": self.removed, "graphs": [{"graph": graph, "before": before, "after": after}
+                                                    for graph, (before, after) in self.changes.items()]}
+
+
+def _graph_sizes(store) -> dict[str, int]:
+    rows = store.select_values(_GRAPH_SIZES, {"audit": AUDIT_GRAPH, "annotations": ANNOTATIONS_GRAPH})
+    return {graph: int(count) for graph, count in rows}
+
+
+def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> UpdateOutcome:
+    """Apply an update and its audit record in one store request; return the activity and the graphs it resized.
+
+    The sizes of the named graphs are counted just before and after (on the store, not a replica), so they are net
+    changes per graph: an update that replaces a triple by another in the same graph counts as no change of size,
+    a write by someone else in between would be counted too, and triples written to the default graph (outside
+    any named graph, which semgraph never does) are not counted. Each count reads the whole store: about 0.2 s
+    per 100,000 triples.
 
     The same request gives the annotations graph a new version stamp, and the app then forgets its retrieval
     engine and sessions: an update may have changed cases, so derived copies (the engine snapshot beside the store,
@@ -185,33 +257,37 @@ def run_update(text: str, agent: URIRef, agent_type: URIRef, label: str) -> URIR
     bindings = {"graph": AUDIT_GRAPH, "activity": activity, "label": label, "agent": agent,
                 "agent_type": agent_type, "time": Literal(now.isoformat(), datatype=URIRef(
                     "http://www.w3.org/2001/XMLSchema#dateTime")), "request": used, "text": text}
-    update_annotations(store, body + "\n;\n" + _AUDIT, bindings)
+    before = _graph_sizes(store)
+    try:
+        update_annotations(store, body + "\n;\n" + _AUDIT, bindings)
+    except QueryError as exc:
+        raise _named_prefix(exc, body) from exc
+    after = _graph_sizes(store)
+    changes = {graph: (before.get(graph, 0), after.get(graph, 0)) for graph in sorted(before.keys() | after.keys())
+               if before.get(graph, 0) != after.get(graph, 0)}
     if isinstance(services().public, QueryReplica):
         services().public.invalidate()  # the curator's next query reads what was written
     invalidate(services())
-    return activity
+    return UpdateOutcome(activity, changes)
 
 
 def _update_agent() -> tuple[URIRef, URIRef, str]:
-    """Who may run this update: the bearer token's agent, or a logged-in curator/admin; else 401/403."""
-    header = request.headers.get("Authorization", "")
-    token = current_app.config.get("SPARQL_UPDATE_TOKEN") or ""
-    if header.lower().startswith("bearer "):
-        sent = header[7:].strip()
-        if token and secrets.compare_digest(sent.encode(), token.encode()):
-            return TOKEN_AGENT, URIRef(_PROV + "SoftwareAgent"), "SPARQL Update with the update token"
-        error = NotLoggedIn("the bearer token is not valid for SPARQL Update")
-        error.headers = {"WWW-Authenticate": 'Bearer realm="semgraph", error="invalid_token"'}
-        raise error
+    """Who may run this update: the endpoint's update token (its software agent), a curator's or admin's API token
+    (:func:`webapp.auth.authenticate_bearer` has made them the user), or a logged-in curator/admin; else 401/403."""
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer"
+    if bearer and is_update_token(sent.strip()):
+        return TOKEN_AGENT, URIRef(_PROV + "SoftwareAgent"), "SPARQL Update with the update token"
     user = current_user()
     if user is None:
-        error = NotLoggedIn("SPARQL Update needs a logged-in curator or the update token "
+        error = NotLoggedIn("SPARQL Update needs a logged-in curator, a curator's API token or the update token "
                             "(Authorization: Bearer ...); queries are open to everyone")
         error.headers = {"WWW-Authenticate": 'Bearer realm="semgraph"'}
         raise error
     if not user.has_role(*UPDATE_ROLES):
         raise Forbidden(f"SPARQL Update needs the curator or admin role; {user.name} is a {user.role}")
-    check_csrf()  # a cookie is sent by the browser on its own: any update it authorises must prove it came from us
+    if not bearer:
+        check_csrf()  # a cookie is sent by the browser on its own: any update it authorises must prove it came from us
     return user_iri(user.name), URIRef(_PROV + "Person"), f"SPARQL Update by {user.name}"
 
 
@@ -261,8 +337,8 @@ def endpoint():
     query, update = _read_request()
     if update is not None:
         agent, agent_type, label = _update_agent()
-        activity = run_update(update, agent, agent_type, label)
-        return {"message": "update applied", "activity": str(activity), "audit_graph": str(AUDIT_GRAPH)}, 200
+        outcome = run_update(update, agent, agent_type, label)
+        return {"message": "update applied: " + outcome.summary(), **outcome.as_json()}, 200
     if query is None:
         if request.method == "GET" and request.accept_mimetypes.best_match(
                 ["application/sparql-results+json", "text/html"]) == "text/html":
@@ -279,4 +355,7 @@ def endpoint():
         from .pages import query_page
 
         return query_page()
-    return serialise(run_query(query), fmt)
+    result = run_query(query)
+    if result.graph is not None:
+        bind_prefixes(result.graph, declared_prefixes(as_plain_sparql(query)))
+    return serialise(result, fmt)

@@ -1,7 +1,8 @@
 """Result formats of ``/sparql`` and content negotiation between them.
 
 SELECT/ASK: SPARQL 1.1 Results JSON, XML (serialised here), CSV, TSV (from :mod:`kg.results`).
-CONSTRUCT/DESCRIBE: Turtle, N-Triples, RDF/XML, JSON-LD (rdflib).
+CONSTRUCT/DESCRIBE: Turtle, N-Triples, RDF/XML, JSON-LD (rdflib), written with the query's prefixes
+(:func:`bind_prefixes`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from rdflib import BNode, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from kg import Result
@@ -64,6 +65,14 @@ def to_xml(result: Result) -> str:
         out.append("    </result>")
     out += ["  </results>", "</sparql>"]
     return "\n".join(out) + "\n"
+
+
+def bind_prefixes(graph: Graph, prefixes: dict[str, str]) -> Graph:
+    """``graph`` with ``prefixes`` (name → namespace IRI) bound for serialising, in place of rdflib's own names
+    (``ns1:`` ...) and of any earlier binding of the same name or namespace."""
+    for name, namespace in prefixes.items():
+        graph.bind(name, URIRef(namespace), override=True, replace=True)
+    return graph
 
 
 @dataclass(frozen=True)

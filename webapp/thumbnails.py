@@ -7,6 +7,10 @@ or without a readable image, gets a grey placeholder (header ``X-Thumbnail: plac
 file is missing gives the image without an outline. ``semgraph check`` lists the cases whose files are outside the
 data folder or missing.
 
+``crop="lesion"`` shows a square around the region of interest instead of the whole slice
+(:func:`lesion_box`: the mask's bounding box with a margin of half its longer side on every side, at least 32
+pixels across), so that a small thumbnail in a list shows the lesion; without a mask the whole slice is shown.
+
 Rendered thumbnails are cached in ``DATA_DIR/thumbnails/`` under a key made of the case id, the files' paths,
 sizes and modification times, the window and the size, so a changed file gives a new thumbnail. Delete the folder
 to clear the cache.
@@ -30,6 +34,8 @@ DEFAULT_WINDOW = "abdomen"
 DEFAULT_SIZE = 192
 SIZES = (96, 128, 192, 256, 384, 512)
 OUTLINE = (255, 214, 0)  # the ROI outline colour (yellow)
+CROPS = ("slice", "lesion")
+_MIN_CROP = 32  # pixels: the smallest lesion crop, so a tiny ROI is not blown up into a few blurred pixels
 
 
 def check_size(value) -> int:
@@ -50,6 +56,34 @@ def check_window(value) -> str:
     if value not in WINDOWS:
         raise InvalidInput(f"window must be one of {', '.join(WINDOWS)}, got {value!r}")
     return value
+
+
+def check_crop(value) -> str:
+    if value in (None, ""):
+        return "slice"
+    if value not in CROPS:
+        raise InvalidInput(f"crop must be one of {', '.join(CROPS)}, got {value!r}")
+    return value
+
+
+def lesion_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), bottom and right exclusive: a square of the image that contains the bounding box
+    of ``mask`` with a margin of half the box's longer side around it (at least :data:`_MIN_CROP` pixels across),
+    moved inside the image where it would cross an edge (and then clipped to it); None for an empty mask."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    height, width = mask.shape
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    side = min(max(2 * max(bottom - top, right - left), _MIN_CROP), max(height, width))
+    centre_r, centre_c = (top + bottom) // 2, (left + right) // 2
+
+    def span(centre: int, length: int) -> tuple[int, int]:
+        start = min(max(centre - side // 2, 0), max(length - side, 0))
+        return int(start), int(min(start + side, length))
+
+    (r0, r1), (c0, c1) = span(centre_r, height), span(centre_c, width)
+    return r0, r1, c0, c1
 
 
 def resolve_file(text: str | None, data_dir) -> Path | None:
@@ -124,18 +158,20 @@ def _write(path: Path, data: bytes) -> None:
     write_atomically(path, lambda handle: handle.write(data))
 
 
-def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DEFAULT_WINDOW) -> tuple[bytes, bool]:
-    """(PNG bytes, is_placeholder) of a case's image with its ROI outline, from the cache when possible."""
+def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DEFAULT_WINDOW,
+                   crop: str = "slice") -> tuple[bytes, bool]:
+    """(PNG bytes, is_placeholder) of a case's image with its ROI outline (the whole slice, or with
+    ``crop="lesion"`` the square of :func:`lesion_box`), from the cache when possible."""
     from semgraph.imaging import load_image, mask_from_file
 
-    size, window = check_size(size), check_window(window)
+    size, window, crop = check_size(size), check_window(window), check_crop(crop)
     try:
         image, mask = resolve_file(case.image_file, data_dir), resolve_file(case.mask_file, data_dir)
     except InvalidInput:  # a path outside the data folder: nothing is read
         return placeholder(size), True
     if image is None:
         return placeholder(size), True
-    key = hashlib.sha256("|".join([case.case_id, _stamp(image), _stamp(mask), window, str(size)])
+    key = hashlib.sha256("|".join([case.case_id, _stamp(image), _stamp(mask), window, str(size), crop])
                          .encode("utf-8")).hexdigest()
     cached = Path(data_dir) / THUMBNAILS_DIR / key[:2] / f"{key}.png"
     if cached.is_file():
@@ -145,7 +181,12 @@ def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DE
         roi = mask_from_file(mask, loaded.hu.shape) if mask is not None else None
     except (SemgraphError, OSError, ValueError):
         return placeholder(size), True
-    data = render(loaded.hu, roi, size=size, window=window)
+    hu = loaded.hu
+    box = lesion_box(roi) if crop == "lesion" and roi is not None else None
+    if box is not None:
+        r0, r1, c0, c1 = box
+        hu, roi = hu[r0:r1, c0:c1], roi[r0:r1, c0:c1]
+    data = render(hu, roi, size=size, window=window)
     _write(cached, data)
     return data, False
 

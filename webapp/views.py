@@ -203,12 +203,13 @@ def case_summary(eng: Engine, case) -> dict:
 
 
 def list_cases(q: str = "", diagnosis: str = "", limit: int = 50, offset: int = 0) -> tuple[int, list[dict]]:
-    """Indexed cases whose id or patient id contains ``q`` (case-insensitive), optionally of one diagnosis."""
+    """Indexed cases whose id, patient id or diagnosis contains ``q`` (case-insensitive), optionally of one
+    diagnosis."""
     eng = engine()
     needle = (q or "").strip().casefold()
     wanted = (diagnosis or "").strip().casefold()
     found = [c for c in eng.cases
-             if (not needle or needle in c.case_id.casefold() or needle in c.patient_id.casefold())
+             if (not needle or any(needle in (text or "").casefold() for text in (c.case_id, c.patient_id, c.diagnosis)))
              and (not wanted or (c.diagnosis or "").casefold() == wanted)]
     return len(found), [case_summary(eng, c) for c in found[offset:offset + limit]]
 

@@ -31,8 +31,7 @@ class _Steps:
 
 def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[str]:
     """Create what is missing in ``data_dir`` and its store; return the lines of the summary."""
-    from semgraph.cohort import generate
-    from semgraph.exchange import ingest, saved_models, training
+    from semgraph.exchange import saved_models
     from semgraph.graph.casegraph import read_cases
     from semgraph.retrieval import similarity
     from semgraph.text import captions, synonyms
@@ -48,6 +47,9 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
         synonyms.write_synonyms(store)
         steps.done("stored the synonym list as skos:altLabel", t)
     if not read_cases(store):
+        from semgraph.cohort import generate
+        from semgraph.exchange import ingest
+
         t = time.perf_counter()
         manifest = data_dir / "cohort" / "manifest.json"
         if not manifest.is_file():
@@ -55,19 +57,24 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
         report = ingest.ingest(store, manifest, data_dir)
         steps.done(f"generated and ingested a synthetic cohort: {len(report.ingested)} cases"
                    + (f", {len(report.failed)} too small to use" if report.failed else ""), t)
-    model = saved_models.latest_model(data_dir)
-    if model is None:
+    # the models are loaded (and scikit-learn imported) only when a step needs them: a second start stays fast
+    version, model = saved_models.latest_version(data_dir), None
+    if version is None:
+        from semgraph.exchange import training
+
         t = time.perf_counter()
         model, _ = training.train(store, data_dir)
         training.annotate(store, data_dir, model)
-        steps.done(f"trained term models {model.version_} and annotated every case", t)
+        version = model.version_
+        steps.done(f"trained term models {version} and annotated every case", t)
     try:
         similarity.read_baseline(store, terms)
     except NotFound:
         t = time.perf_counter()
+        model = model or saved_models.latest_model(data_dir, required=True)
         D = similarity.term_dissimilarity(store, terms, signatures=model.signatures_, mode="combined")
         similarity.write_baseline(store, terms, D, kind="combined", basis="signatures",
-                                  provenance={"measure": "kurtz", "weight": 0.5, "model_version": model.version_})
+                                  provenance={"measure": "kurtz", "weight": 0.5, "model_version": version})
         steps.done("wrote the baseline term dissimilarities (½ image + ½ ontology)", t)
     if len(captions.read_captions(store)) < len(read_cases(store)):
         t = time.perf_counter()
@@ -78,13 +85,14 @@ def build_demo(store, data_dir: Path, *, n: int, seed: int, size: int) -> list[s
     return [
         f"store:      {store.location} ({len(store.graphs())} named graphs, {store.count():,} triples)",
         f"cases:      {len(cases)} ({', '.join(diagnoses)})",
-        f"vocabulary: {len(terms)} RadLex liver-lesion terms; term models {model.version_}",
+        f"vocabulary: {len(terms)} RadLex liver-lesion terms; term models {version}",
     ]
 
 
 def demo_users(data_dir: Path) -> list[str]:
-    """Create one user per role with a fresh random password if the data folder has no users yet."""
-    from semgraph.users import ROLES, UserStore
+    """Create one user per role with a fresh random password if the data folder has no users yet; the password is
+    printed and kept in ``DATA_DIR/demo-password.txt`` (mode 0600), which the login and home pages point to."""
+    from semgraph.users import ROLES, UserStore, save_demo_password
 
     users = UserStore.in_data_dir(data_dir)
     if users.list():
@@ -92,8 +100,9 @@ def demo_users(data_dir: Path) -> list[str]:
     password = secrets.token_urlsafe(9)
     for role in ROLES:
         users.add(role, role, password)
-    return [(f"users:      {', '.join(ROLES)} (one per role), password {password} — shown once; "
-            "change it with `semgraph user add NAME --role ROLE --replace`")]
+    saved = save_demo_password(data_dir, password)
+    return [(f"users:      {', '.join(ROLES)} (one per role), password {password} (also in {saved}, readable only "
+             "by you); change it with `semgraph user password NAME`, then delete that file")]
 
 
 @cli.command()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from semgraph.cohort.manifest import ManifestWriter, case_row
 from semgraph.cohort.profiles import split_counts
 from semgraph.cohort.stream import iter_cases
@@ -17,6 +15,7 @@ from semgraph.cohort.writers import (
     write_nifti,
 )
 from semgraph.errors import InvalidInput
+from semgraph.progress import track
 
 DEFAULT_OUT_DIR = Path("semgraph-data") / "cohort"
 SHARD = 1000  # cases per sub-folder, so 100k cases do not land in one directory
@@ -37,7 +36,8 @@ def generate(
 
     Layout: ``images/<shard>/<case_id>.dcm`` (or ``.nii``), ``masks/<shard>/<case_id>.png`` (0/255), and
     ``manifest.json`` + ``manifest.csv`` with paths relative to ``out_dir``. Cases are streamed from
-    :func:`iter_cases`, written and dropped, so memory does not grow with ``n``. A tqdm bar shows progress.
+    :func:`iter_cases`, written and dropped, so memory does not grow with ``n``. Progress goes to standard error
+    (:func:`semgraph.progress.track`).
 
     Parameters
     ----------
@@ -69,7 +69,7 @@ def generate(
     writer_fn = write_dicom if fmt == "dicom" else write_nifti
     made: set[str] = set()
     with ManifestWriter(out, params) as manifest:
-        for case in tqdm(cases, total=int(n), desc="cohort", unit="case", disable=not progress):
+        for case in track(cases, total=int(n), desc="cohort", unit="case", enabled=progress):
             shard = f"{case.index // SHARD:04d}"
             if shard not in made:
                 (out / "images" / shard).mkdir(parents=True, exist_ok=True)

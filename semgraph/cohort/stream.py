@@ -1,5 +1,8 @@
 """Streaming generation of synthetic cases: :func:`iter_cases` yields one :class:`Case` at a time.
 
+Case ids: ``case-000000``, ``case-000001`` … for seed 0 and ``case-s<seed>-000000`` … for any other seed
+(:func:`case_id`), so cohorts of different seeds can be ingested into one store without their ids colliding.
+
 Determinism: every random draw comes from a generator seeded by ``(seed, purpose, index)`` with
 :class:`numpy.random.SeedSequence`, so the same arguments always give the same cases, and a case does not depend on
 how many cases come after it. Only a compact per-patient plan (a few integers per patient) is built up front.
@@ -104,6 +107,13 @@ class Case:
         """``{term IRI: 0/1}`` of the reader (noisy) or the ``"true"`` (noiseless) labels."""
         vec = {"reader": self.reader_labels, "true": self.true_labels}[which]
         return {iri: int(v) for iri, v in zip(self.term_iris, vec)}
+
+
+def case_id(seed: int, index: int, width: int = 6) -> str:
+    """Id of the ``index``-th case of the cohort of ``seed``: the seed is part of it except for seed 0 (whose ids
+    were the only ones before), so two cohorts of different seeds never share an id."""
+    prefix = "case-" if seed == 0 else f"case-s{seed}-"
+    return f"{prefix}{index:0{width}d}"
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -224,9 +234,9 @@ def _iter(n, seed, size, spacing, reader_noise, render=True) -> Iterator:
             img_rng, reader_rng = (np.random.default_rng(s) for s in crng.bit_generator.seed_seq.spawn(2))
             truth = terms.vector(terms_all)
             reader = reader_labels(reader_rng, truth, reader_noise)
-            case_id = f"case-{index:0{width}d}"
+            cid = case_id(seed, index, width)
             if not render:
-                yield LesionLabels(case_id, index, diagnosis, patient_id, terms, truth, reader)
+                yield LesionLabels(cid, index, diagnosis, patient_id, terms, truth, reader)
                 index += 1
                 continue
             r = render_case(img_rng, terms, diameter, size=size, spacing=spacing, phase=phase)
@@ -235,13 +245,13 @@ def _iter(n, seed, size, spacing, reader_noise, render=True) -> Iterator:
                 patient_id=patient_id, age=int(age), sex=sex, study_date=date.isoformat(),
                 study_uid=generate_uid(entropy_srcs=study_key),
                 series_uid=generate_uid(entropy_srcs=[*study_key, "series"]),
-                sop_uid=generate_uid(entropy_srcs=[*study_key, case_id]),
+                sop_uid=generate_uid(entropy_srcs=[*study_key, cid]),
                 study_number=study_no, lesion_number=lesion_no, phase=phase, liver_segment=r.liver_segment,
                 diameter_mm=r.diameter_mm, centre_row=r.centre_rc[0], centre_col=r.centre_rc[1],
                 pixel_spacing_mm=spacing, appearance_profile=profile,
             )
             yield Case(
-                case_id=case_id, index=index, diagnosis=diagnosis, hu=r.hu, mask=r.mask, terms=terms,
+                case_id=cid, index=index, diagnosis=diagnosis, hu=r.hu, mask=r.mask, terms=terms,
                 true_labels=truth, reader_labels=reader, metadata=meta,
                 enhancement_style=r.enhancement_style,
             )

@@ -47,7 +47,9 @@ def keep_in_data_folder(path, data_dir, case_id: str, *, what: str = "file", cop
     """What to record (``sg:imageFile`` / ``sg:maskFile``) for the file ``path`` of case ``case_id``: a path inside
     the data folder ``data_dir``, as :func:`semgraph.files.data_file` requires.
 
-    * ``path`` inside the data folder (symbolic links resolved): recorded where it is, as an absolute path.
+    * ``path`` inside the data folder (symbolic links resolved): recorded where it is, relative to the data folder
+      (the graph is readable by everyone through ``/sparql``: it must not show where the server keeps its files;
+      stores written before this keep their absolute paths, which every reader still resolves).
     * ``path`` outside it: copied to ``DATA_DIR/images/<case id>/<its name>`` (:func:`case_files_dir`; a temporary
       file renamed into place, so an interruption leaves no half file) and recorded relative to the data folder
       (``images/<case id>/<name>``: still valid when the data folder is moved or restored from a backup). A file of
@@ -60,8 +62,7 @@ def keep_in_data_folder(path, data_dir, case_id: str, *, what: str = "file", cop
     root = Path(data_dir).resolve()
     source = Path(os.path.abspath(path))
     try:
-        data_file(str(source), root)
-        return str(source)
+        return data_file(str(source), root).relative_to(root).as_posix()
     except InvalidInput as exc:
         if not copy:
             raise InvalidInput(f"{what} {exc.message}; a manifest inside the data folder may only name files inside "

@@ -9,10 +9,13 @@ For an image case: load the image and mask and extract the ROI vector and the pa
 (:func:`semgraph.graph.casegraph.write_case`): the reader's terms ("reader"), the generating terms when the manifest has
 them ("truth") and, when a term model is given, its likelihoods ("predicted", attributed to the model version).
 The feature file is complete before the case exists in the store, so a crash never leaves a half case; rerunning
-skips the cases already in the store. A bad case is reported with its id and reason and skipped.
+skips the cases already in the store. A bad case is reported with its id and reason and skipped; the other cases
+are ingested. A case whose id the store already holds is skipped when it is the same case and refused (reported as
+failed, nothing of it written) when it is a different one: another patient, study, diagnosis, study metadata, or
+image or mask bytes (:func:`semgraph.exchange.case_identity.case_differences`).
 
 Image and mask files: a file of the manifest that is inside the data folder (symbolic links resolved) is recorded
-where it is (its absolute path); one outside it is first copied to ``DATA_DIR/images/<case id>/<file name>`` and
+where it is (its path relative to the data folder); one outside it is first copied to ``DATA_DIR/images/<case id>/<file name>`` and
 recorded as that path relative to the data folder (:func:`semgraph.exchange.case_files.keep_in_data_folder`). A
 manifest that is itself inside the data folder (the web batch ingest unpacks uploads into ``DATA_DIR/cohorts/``) may
 only name files inside it.
@@ -23,12 +26,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from tqdm import tqdm
 
 from kg import Store
 from semgraph.cohort import read_manifest
@@ -40,6 +40,7 @@ from semgraph.exchange.case_files import (
     keep_in_data_folder,
     remove_copies,
 )
+from semgraph.exchange.case_identity import case_differences
 from semgraph.exchange.feature_files import (
     INGEST_FEATURE_CONFIG,
     compute_features,
@@ -50,8 +51,9 @@ from semgraph.exchange.ingest_report import IngestReport, existing_case_ids
 from semgraph.exchange.reader_csv import ingest_reader_csv
 from semgraph.exchange.saved_models import record_model
 from semgraph.features import FeatureConfig
-from semgraph.graph.casegraph import Annotation, Case, model_iri, write_case
+from semgraph.graph.casegraph import Annotation, Case, model_iri, read_cases, write_case
 from semgraph.graph.collection import for_cases
+from semgraph.progress import track
 from semgraph.terms.models import TermModels
 
 __all__ = ["ingest", "ingest_manifest", "resolve_source"]
@@ -152,12 +154,20 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model: TermModels | Non
     target = for_cases(store, collection, list(named), **dict(new_collection or {}))
     report = IngestReport(collection=target.name)
     existing = existing_case_ids(store)
+    stored: dict[str, Case] | None = None  # the store's cases, read at the first id it already holds
     if model is not None:
         record_model(store, model)
-    for record in tqdm(manifest.cases, desc="ingest", unit="case", disable=not progress, file=sys.stderr):
+    for record in track(manifest.cases, desc="ingest", unit="case", enabled=progress):
         case_id = record.case_id
         if case_id in existing:
-            report.skipped.append(case_id)
+            if stored is None:
+                stored = {case.case_id: case for case in read_cases(store)}
+            known = stored.get(case_id)  # None: a case without a study, nothing to compare
+            reason = None if known is None else _reused_id(known, _manifest_case(record), data_dir)
+            if reason:
+                report.failed.append((case_id, reason))
+            else:
+                report.skipped.append(case_id)
             continue
         if on_case is not None:
             on_case(case_id)
@@ -172,7 +182,8 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model: TermModels | Non
             remove_copies(copies)
             report.failed.append((case_id, getattr(exc, "message", None) or str(exc)))
             continue
-        annotations = [Annotation("reader", {t: float(v) for t, v in record.reader_labels.items()})]
+        annotations = ([Annotation("reader", {t: float(v) for t, v in record.reader_labels.items()})]
+                       if record.reader_labels else [])  # a PACS study has no reader terms
         if record.true_labels:
             annotations.append(Annotation("truth", {t: float(v) for t, v in record.true_labels.items()}))
         if model is not None:
@@ -181,7 +192,21 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model: TermModels | Non
         save_features(features_path(data_dir, case_id), feats)
         write_case(store, case, annotations, collection=target.iri)
         existing.add(case_id)
+        if stored is not None:
+            stored[case_id] = case
         report.ingested.append(case_id)
         report.copied.extend(copies)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _reused_id(stored: Case, incoming: Case, data_dir) -> str | None:
+    """Why ``incoming`` may not be ingested under the id of ``stored`` (a different case), or None (the same)."""
+    try:
+        differences = case_differences(stored, incoming, data_dir)
+    except OSError as exc:
+        return f"cannot compare it with the case of that id in the store: {exc}"
+    if not differences:
+        return None
+    return (f"the store already holds a different case with the id {stored.case_id} ({'; '.join(differences)}); "
+            "give the new case another id")

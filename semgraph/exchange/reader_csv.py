@@ -2,12 +2,15 @@
 
 Columns ``case_id``, ``patient_id``, optional ``diagnosis``, optional metadata (``study_id``, ``study_date``, ``age``,
 ``sex``, ``contrast_phase``, ``liver_segment``) and one column per term (IRI, RadLex id or label, resolved in the
-loaded ontology) with values in [0, 1]. The whole file is validated before anything is written.
+loaded ontology) with values in [0, 1]. The whole file is validated before anything is written, including that no
+row reuses the id of a different case of the store (:func:`semgraph.exchange.case_identity.case_differences`; the
+fields a row leaves empty are not compared).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
@@ -17,8 +20,9 @@ import ontology
 from kg import Store
 from ontology import OntologyError
 from semgraph.errors import InvalidInput, NotFound
+from semgraph.exchange.case_identity import case_differences
 from semgraph.exchange.ingest_report import IngestReport, existing_case_ids
-from semgraph.graph.casegraph import Annotation, Case, write_case
+from semgraph.graph.casegraph import Annotation, Case, read_cases, write_case
 from semgraph.graph.collection import for_cases
 from semgraph.graph.collection import resolve as resolve_collection
 
@@ -107,7 +111,7 @@ def _reader_rows(path: Path, resolve: Callable[[str], str]) -> tuple[list[str], 
             except ValueError:
                 errors.append(f"row {r}, column age: {get('age')!r} is not an age in years")
         if case_id and patient:
-            out.append((Case(case_id=case_id, patient_id=patient, study_id=get("study_id") or f"{patient}-{case_id}",
+            out.append((Case(case_id=case_id, patient_id=patient, study_id=get("study_id") or _default_study(patient, case_id),
                              diagnosis=get("diagnosis") or None, study_date=date, age=age, sex=get("sex") or None,
                              contrast_phase=get("contrast_phase") or None,
                              liver_segment=get("liver_segment") or None), values))
@@ -143,9 +147,10 @@ def ingest_reader_csv(store: Store, path, *, hierarchy: ontology.Hierarchy | Non
         if name and collection is not None:
             options.setdefault("ontology", name)
     terms, rows = _reader_rows(path, hierarchy.resolve)
+    existing = set() if replace else existing_case_ids(store)
+    _refuse_reused_ids(store, path, [case for case, _ in rows if case.case_id in existing])
     target = for_cases(store, collection, terms, **options)
     report = IngestReport(collection=target.name)
-    existing = set() if replace else existing_case_ids(store)
     for case, values in rows:
         if case.case_id in existing:
             report.skipped.append(case.case_id)
@@ -154,6 +159,32 @@ def ingest_reader_csv(store: Store, path, *, hierarchy: ontology.Hierarchy | Non
         report.ingested.append(case.case_id)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _default_study(patient: str, case_id: str) -> str:
+    """The study id of a row without one."""
+    return f"{patient}-{case_id}"
+
+
+def _refuse_reused_ids(store: Store, path: Path, cases: list[Case]) -> None:
+    """:class:`InvalidInput` when one of ``cases`` (rows whose id the store holds) is a different case than the
+    stored one; a row's empty fields, and its study when it names none, are not compared."""
+    if not cases:
+        return
+    stored = {case.case_id: case for case in read_cases(store)}
+    clashes = []
+    for case in cases:
+        known = stored.get(case.case_id)
+        if known is None:
+            continue
+        if case.study_id == _default_study(case.patient_id, case.case_id):
+            case = dataclasses.replace(case, study_id=known.study_id)
+        if found := case_differences(known, case, None, only_given=True):
+            clashes.append(f"{case.case_id} ({'; '.join(found)})")
+    if clashes:
+        more = f" and {len(clashes) - 20} more" if len(clashes) > 20 else ""
+        raise InvalidInput(f"{path.name}: nothing was written; the store already holds different cases with the ids "
+                           f"{', '.join(clashes[:20])}{more}; give the new cases other ids")
 
 
 def _ontology_of_columns(store: Store, path: Path) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rdflib import Literal
 from rdflib.namespace import PROV, RDF, RDFS, XSD
@@ -16,9 +17,11 @@ from kg.sparql import insert_data
 from semgraph.errors import NotFound
 from semgraph.files import write_atomically
 from semgraph.graph.casegraph import model_iri
-from semgraph.terms.models import TermModels
 
-__all__ = ["LATEST_MODEL", "MODELS_DIR", "latest_model", "models_dir", "record_model", "save_model"]
+if TYPE_CHECKING:  # loading a model imports scikit-learn; reading the marker must not
+    from semgraph.terms.models import TermModels
+
+__all__ = ["LATEST_MODEL", "MODELS_DIR", "latest_model", "latest_version", "models_dir", "record_model", "save_model"]
 
 MODELS_DIR = "models"
 LATEST_MODEL = "LATEST"
@@ -37,14 +40,22 @@ def save_model(data_dir, model: TermModels) -> Path:
     return path
 
 
-def latest_model(data_dir, *, required: bool = False) -> TermModels | None:
-    """The model named in ``DATA_DIR/models/LATEST`` (None if there is none, unless ``required``: NotFound)."""
+def latest_version(data_dir, *, required: bool = False) -> str | None:
+    """The version named in ``DATA_DIR/models/LATEST`` (None if there is none, unless ``required``: NotFound)."""
     marker = models_dir(data_dir) / LATEST_MODEL
     if not marker.is_file():
         if required:
             raise NotFound(f"no term model in {models_dir(data_dir)}; run `semgraph train` first")
         return None
-    return TermModels.load(models_dir(data_dir) / marker.read_text(encoding="utf-8").strip())
+    return marker.read_text(encoding="utf-8").strip()
+
+
+def latest_model(data_dir, *, required: bool = False) -> TermModels | None:
+    """The model named in ``DATA_DIR/models/LATEST`` (None if there is none, unless ``required``: NotFound)."""
+    from semgraph.terms.models import TermModels
+
+    version = latest_version(data_dir, required=required)
+    return None if version is None else TermModels.load(models_dir(data_dir) / version)
 
 
 def record_model(store: Store, model: TermModels) -> None:

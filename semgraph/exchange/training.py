@@ -6,14 +6,12 @@ Every annotation written here goes through :func:`semgraph.graph.casegraph.repla
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from kg import Store
 from ontology.paper_terms import paper_terms
@@ -30,6 +28,7 @@ from semgraph.graph.casegraph import (
     read_likelihoods,
     replace_annotation,
 )
+from semgraph.progress import track
 from semgraph.terms.models import TermModels
 
 __all__ = ["TrainingSet", "annotate", "store_crossval", "train", "training_set"]
@@ -116,8 +115,7 @@ def annotate(store: Store, data_dir, model: TermModels, *, progress: bool = True
     record_model(store, model)
     report = IngestReport()
     agent = model_iri(model.version_)
-    for case, path in tqdm(_image_cases(store, data_dir), desc="annotate", unit="case", disable=not progress,
-                           file=sys.stderr):
+    for case, path in track(_image_cases(store, data_dir), desc="annotate", unit="case", enabled=progress):
         f = load_features(path)
         if model.feature_config_ is not None and f.config != model.feature_config_:
             report.failed.append((case.case_id, "features extracted with another configuration than the model's"))

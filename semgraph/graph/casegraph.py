@@ -36,6 +36,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from rdflib import Graph, Literal, URIRef
@@ -43,7 +44,7 @@ from rdflib.namespace import PROV, RDF, RDFS, XSD
 
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH, ID, SG
-from kg.sparql import insert_data
+from kg.sparql import delete_data, insert_data
 from semgraph.errors import InvalidInput
 
 #: Annotation kinds: a human reader's terms, a term model's likelihoods, a synthetic case's generating terms, and
@@ -414,6 +415,25 @@ def stale_term_values(store: Store) -> list[tuple[str, str]]:
         if copy != nodes.get(a, {}):
             problems.append((a, "has an sg:termValues copy that differs from its likelihood nodes"))
     return problems
+
+
+_FILE_PATHS = "SELECT ?c ?p ?v WHERE { GRAPH $g { ?c ?p ?v VALUES ?p { sg:imageFile sg:maskFile } } }"
+
+
+def relative_file_paths(store: Store, data_dir) -> int:
+    """Rewrite every ``sg:imageFile`` / ``sg:maskFile`` that is an absolute path inside ``data_dir`` as a path
+    relative to it (older stores recorded absolute paths, which the public endpoint would show), in one update;
+    returns the number of values rewritten. Paths outside the data folder are left for ``semgraph check`` to report."""
+    root = Path(data_dir).resolve()
+    changes = []
+    for c, p, v in store.select_values(_FILE_PATHS, {"g": ANNOTATIONS_GRAPH}):
+        path = Path(v)
+        if path.is_absolute() and path.resolve().is_relative_to(root):
+            changes.append((URIRef(c), URIRef(p), v, path.resolve().relative_to(root).as_posix()))
+    if changes:
+        update_annotations(store, delete_data((c, p, Literal(old)) for c, p, old, _ in changes) + " ;\n"
+                           + insert_data((c, p, Literal(new)) for c, p, _, new in changes))
+    return len(changes)
 
 
 def rebuild_term_values(store: Store, *, batch: int = 2000) -> int:

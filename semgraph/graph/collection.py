@@ -8,13 +8,18 @@ CT described by 19 RadLex terms, lung nodules described by reader rating levels,
         sg:ontology <.../graph/ontology/lidc> ; sg:termRoot <urn:lidc:characteristic> ; sg:modality "CT" ;
         sg:collectionTerm id:collection/lung-nodules/term/0 , ...
     id:collection/lung-nodules/term/0  a sg:CollectionTerm ; sg:term <urn:lidc:margin-5> ; sg:position 0 ;
-        sg:category "margin" ; rdfs:label "margin 5" ; skos:altLabel "sharp margin"
+        sg:category "margin" ; rdfs:label "margin 5" ; skos:altLabel "sharp margin" ;
+        sg:exclusiveGroup "margin"
 
 A case belongs to one collection: ``id:case/C1 sg:inCollection id:collection/...`` in the annotations graph
 (written by :func:`semgraph.graph.casegraph.write_case`). The position orders the likelihood vectors; the category groups
 terms that are alternatives of one another (the feedback algorithms' same-category rule); by default it is the
 branch of the ontology the term lies in: the child of the term root on a shortest path down to the term, where the
-term root is the deepest class above every term of the collection unless given.
+term root is the deepest class above every term of the collection unless given. An exclusive group
+(``sg:exclusiveGroup``, optional, at most one per term) names terms of which a case has at most one (circumscribed
+or indistinct margin; water, hypodense or soft-tissue density): the term models predict them jointly and captions
+and likelihood panels assert at most one of them. Not every category is exclusive (an enhancing lesion may also be
+hypervascular), so the groups are data of their own, not derived from the categories.
 
 The bundled liver collection (:func:`bundled`, ``liver-ct``: the paper's Table 1 terms and categories, RadLex,
 CT) is only a definition shipped with the package. A store with no stored collection behaves as if it held that
@@ -88,6 +93,8 @@ class Collection:
     aliases: tuple[tuple[str, ...], ...] = ()
     case_label: str = "Case"
     stored: bool = True
+    #: Per term, the name of its exclusive group ("" for none); empty: no groups.
+    exclusive: tuple[str, ...] = ()
 
     def __post_init__(self):
         validate_name(self.name)
@@ -102,6 +109,12 @@ class Collection:
         if blank:
             raise InvalidInput(f"collection {self.name!r}: {len(blank)} term(s) have no category, e.g. {blank[0]}; "
                                "give their categories explicitly")
+        if self.exclusive and len(self.exclusive) != k:
+            raise InvalidInput(f"collection {self.name!r}: one exclusive group (or '') per term is needed")
+        lonely = [g for g, members in self.exclusive_groups.items() if len(members) < 2]
+        if lonely:
+            raise InvalidInput(f"collection {self.name!r}: the exclusive group {lonely[0]!r} has a single term; a "
+                               "group needs at least two")
 
     @property
     def iri(self) -> URIRef:
@@ -126,6 +139,15 @@ class Collection:
     def __len__(self) -> int:
         return len(self.terms)
 
+    @property
+    def exclusive_groups(self) -> dict[str, tuple[str, ...]]:
+        """Exclusive group name → its term IRIs in vector order (groups in order of their first term)."""
+        groups: dict[str, list[str]] = {}
+        for term, group in zip(self.terms, self.exclusive):
+            if group:
+                groups.setdefault(group, []).append(term)
+        return {g: tuple(members) for g, members in groups.items()}
+
     def position(self, term: str) -> int:
         try:
             return self.terms.index(term)
@@ -135,9 +157,10 @@ class Collection:
     def as_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "ontology": self.ontology, "term_root": self.term_root,
                 "modality": self.modality, "case_label": self.case_label, "stored": self.stored,
-                "terms": [{"iri": t, "label": lab, "category": c, "aliases": list(a)}
-                          for t, lab, c, a in zip(self.terms, self.labels, self.categories,
-                                                  self.aliases or ((),) * len(self.terms))]}
+                "terms": [{"iri": t, "label": lab, "category": c, "aliases": list(a), "exclusive_group": e or None}
+                          for t, lab, c, a, e in zip(self.terms, self.labels, self.categories,
+                                                     self.aliases or ((),) * len(self.terms),
+                                                     self.exclusive or ("",) * len(self.terms))]}
 
 
 @cache
@@ -146,14 +169,15 @@ def bundled(name: str = LIVER_CT) -> Collection:
     if name != LIVER_CT:
         raise NotFound(f"no bundled collection {name!r}; the bundled one is {LIVER_CT!r}")
     from ontology.loading import BUNDLED_RADLEX
-    from ontology.paper_terms import paper_terms
+    from ontology.paper_terms import paper_exclusive_groups, paper_terms
 
     terms = paper_terms()
+    group_of = {t: g for g, members in paper_exclusive_groups().items() for t in members}
     return Collection(LIVER_CT, tuple(t.iri for t in terms), tuple(t.label for t in terms),
                       tuple(t.category for t in terms), title="Liver lesions on CT (the paper's RadLex terms)",
                       ontology=BUNDLED_RADLEX, modality="CT", case_label="Liver lesion",
                       aliases=tuple((t.paper_label,) if t.paper_label != t.label else () for t in terms),
-                      stored=False)
+                      stored=False, exclusive=tuple(group_of.get(t.iri, "") for t in terms))
 
 
 # ---------------------------------------------------------------------------------------------- categories
@@ -219,7 +243,9 @@ def collection_triples(c: Collection) -> Graph:
         g.add((s, SG.modality, Literal(c.modality)))
     g.add((s, SG.caseLabel, Literal(c.case_label)))
     aliases = c.aliases or ((),) * len(c.terms)
-    for i, (term, label, category, other) in enumerate(zip(c.terms, c.labels, c.categories, aliases)):
+    exclusive = c.exclusive or ("",) * len(c.terms)
+    for i, (term, label, category, other, group) in enumerate(zip(c.terms, c.labels, c.categories, aliases,
+                                                                   exclusive)):
         item = _term_iri(c.name, i)
         g.add((s, SG.collectionTerm, item))
         g.add((item, RDF.type, SG.CollectionTerm))
@@ -229,19 +255,22 @@ def collection_triples(c: Collection) -> Graph:
         g.add((item, RDFS.label, Literal(label)))
         for alias in other:
             g.add((item, SKOS.altLabel, Literal(alias)))
+        if group:
+            g.add((item, SG.exclusiveGroup, Literal(group)))
     return g
 
 
 _READ = """
-SELECT ?c ?name ?title ?ontology ?root ?modality ?caseLabel ?position ?term ?label ?category
+SELECT ?c ?name ?title ?ontology ?root ?modality ?caseLabel ?position ?term ?label ?category ?exclusive
        (GROUP_CONCAT(?alias; separator="\\u001f") AS ?aliases)
 WHERE { GRAPH $g {
   ?c a sg:Collection ; rdfs:label ?name ; sg:collectionTerm ?item .
   ?item sg:term ?term ; sg:position ?position ; sg:category ?category ; rdfs:label ?label .
   OPTIONAL { ?c dcterms:title ?title } OPTIONAL { ?c sg:ontology ?ontology } OPTIONAL { ?c sg:termRoot ?root }
   OPTIONAL { ?c sg:modality ?modality } OPTIONAL { ?c sg:caseLabel ?caseLabel }
-  OPTIONAL { ?item skos:altLabel ?alias }
-} } GROUP BY ?c ?name ?title ?ontology ?root ?modality ?caseLabel ?position ?term ?label ?category ORDER BY ?name ?position
+  OPTIONAL { ?item skos:altLabel ?alias } OPTIONAL { ?item sg:exclusiveGroup ?exclusive }
+} } GROUP BY ?c ?name ?title ?ontology ?root ?modality ?caseLabel ?position ?term ?label ?category ?exclusive
+ORDER BY ?name ?position
 """
 _ONTOLOGY_PREFIX = str(GRAPH["ontology/"])
 
@@ -258,12 +287,14 @@ def stored_collections(store: Store) -> list[Collection]:
         if ontology is not None and ontology.startswith(_ONTOLOGY_PREFIX):
             ontology = urllib.parse.unquote(ontology[len(_ONTOLOGY_PREFIX):])
         aliases = tuple(tuple(a for a in str(r.get("aliases") or "").split("\x1f") if a) for r in items)
+        exclusive = tuple(str(r.get("exclusive") or "") for r in items)
         out.append(Collection(
             name, tuple(str(r["term"]) for r in items), tuple(str(r["label"]) for r in items),
             tuple(str(r["category"]) for r in items), title=str(head.get("title") or ""), ontology=ontology,
             term_root=str(head["root"]) if "root" in head else None,
             modality=str(head["modality"]) if "modality" in head else None,
-            aliases=aliases if any(aliases) else (), case_label=str(head.get("caseLabel") or "Case")))
+            aliases=aliases if any(aliases) else (), case_label=str(head.get("caseLabel") or "Case"),
+            exclusive=exclusive if any(exclusive) else ()))
     return out
 
 

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ontology.paper_terms import RADLEX_BASE, paper_terms
+from ontology.paper_terms import RADLEX_BASE, paper_exclusive_groups, paper_terms
 from semgraph.errors import InvalidInput
 
 __all__ = ["COMPLEMENTS", "IMPLIES", "MAX_TEXT_LENGTH", "Match", "TextQuery", "Vocabulary", "VocabularyTerm", "normalise",
@@ -130,12 +130,15 @@ def normalise(phrase: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class VocabularyTerm:
-    """One term of the query vector: its IRI, display label, category and short label (for captions)."""
+    """One term of the query vector: its IRI, display label, category, short label (for captions) and exclusive
+    group ("" for none; terms of one group are never asserted together, see
+    :attr:`semgraph.graph.collection.Collection.exclusive`)."""
 
     iri: str
     label: str
     category: str = ""
     short: str = ""
+    exclusive_group: str = ""
 
     @property
     def caption_label(self) -> str:
@@ -202,7 +205,8 @@ class Vocabulary:
         if synonyms is None:
             return _shipped_vocabulary()
         pts = paper_terms()
-        terms = [VocabularyTerm(t.iri, t.label, t.category, t.paper_label) for t in pts]
+        group_of = {t: g for g, members in paper_exclusive_groups().items() for t in members}
+        terms = [VocabularyTerm(t.iri, t.label, t.category, t.paper_label, group_of.get(t.iri, "")) for t in pts]
         labels = {t.iri: [t.label, t.paper_label] for t in pts}
         return cls.build(terms, labels, synonyms)
 
@@ -211,9 +215,10 @@ class Vocabulary:
         """A collection's terms (labels, other names, categories) with ``synonyms``; captions are headed by the
         collection's subject (:attr:`semgraph.graph.collection.Collection.subject`)."""
         aliases = collection.aliases or ((),) * len(collection.terms)
-        terms = [VocabularyTerm(iri, label, category, other[0] if other else "")
-                 for iri, label, category, other in zip(collection.terms, collection.labels, collection.categories,
-                                                        aliases)]
+        exclusive = collection.exclusive or ("",) * len(collection.terms)
+        terms = [VocabularyTerm(iri, label, category, other[0] if other else "", group)
+                 for iri, label, category, other, group in zip(collection.terms, collection.labels,
+                                                               collection.categories, aliases, exclusive)]
         labels = {iri: [label, *other] for iri, label, other in zip(collection.terms, collection.labels, aliases)}
         return cls.build(terms, labels, synonyms, subject=collection.subject)
 

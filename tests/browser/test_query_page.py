@@ -17,7 +17,7 @@ def test_login_pick_an_example_and_see_results(page, live_url, shot):
     assert page.locator(".who").inner_text().startswith(USER)
 
     page.click("nav >> text=SPARQL")
-    page.wait_for_selector("#query")
+    page.wait_for_selector(".CodeMirror")  # the editor over the (hidden) #query textarea
     page.click("a[data-example=term-hierarchy]")
     assert "margin" in page.input_value("#query")
     shot(page, "03-query-example")
@@ -39,7 +39,9 @@ def test_vocabulary_page(page, live_url, shot):
 
 def test_bad_query_shows_the_error_in_the_page(page, live_url, shot):
     page.goto(live_url + "/query")
-    page.fill("#query", "SELECT ?x WHERE { ?x }")
+    page.locator(".CodeMirror").click()  # the query editor (tests/browser/test_sparql_editor.py)
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("SELECT ?x WHERE { ?x }")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector(".alert")
     assert "malformed SPARQL query" in page.locator(".alert").inner_text()

@@ -94,7 +94,9 @@ def test_radiologist_feedback_round_and_sparql(page, browser, cohort_site, shot)
 
     # the new learned edge, with its user, through the SPARQL query page
     page.goto(url + "/query")
-    page.fill("#query", f"""SELECT ?a ?b ?before ?after ?user WHERE {{
+    page.locator(".CodeMirror").click()  # the query editor: select its text and paste over it
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(f"""SELECT ?a ?b ?before ?after ?user WHERE {{
   ?e sg:kind "learned" ; sg:termA ?ta ; sg:termB ?tb ; sg:previous ?before ; sg:dissimilarity ?after ;
      prov:wasAttributedTo ?u ; prov:wasGeneratedBy ?r .
   ?r sg:session ?s . ?s rdfs:label "{session_id}" . ?u rdfs:label ?user .

@@ -62,7 +62,7 @@ def test_text_query_with_live_chips_ends_with_grouped_results(page, search_url, 
     assert "Decision support only" in page.locator("#query-suggestion").inner_text()
     shot(page, "22-text-search-grouped-results")
 
-    page.locator("ol.text-hits li a").first.click()
+    page.locator("ol.text-hits li a.timeline-link").first.click()
     page.wait_for_selector("#timeline")
     assert "This study" in page.locator("#timeline").inner_text()
     assert "Decision support only" in page.locator("#case-suggestion").inner_text()

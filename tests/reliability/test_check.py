@@ -180,3 +180,41 @@ def test_cli_repair_rebuilds_the_copies(tmp_path):
     fixed = runner.invoke(cli, ["--data-dir", str(folder), "check", "--repair"])
     assert fixed.exit_code == 0, fixed.output
     assert "rebuilt the likelihood copies of 3 annotations" in fixed.output
+
+
+def test_cli_repair_records_absolute_paths_inside_the_data_folder_relative_to_it(tmp_path):
+    """An older store recorded absolute file paths, which the public endpoint would show: --repair rewrites those
+    inside the data folder and leaves a path outside it for the check to report."""
+    from rdflib import Literal
+
+    import kg
+    from kg.namespaces import SG
+    from kg.sparql import insert_data
+    from semgraph.graph.casegraph import case_iri, read_cases
+
+    folder = tmp_path / "data"
+    (folder / "images").mkdir(parents=True)
+    for name in ("a.png", "a-roi.png"):
+        (folder / "images" / name).write_bytes(b"png")
+    store = kg.open_store(folder / "graph")
+    fill(store, n=2)
+    first, second = sorted(c.case_id for c in read_cases(store))
+    inside = (f"{folder.resolve()}/images/a.png", f"{folder.resolve()}/images/a-roi.png")
+    for cid, files in ((first, inside), (second, ("/elsewhere/b.png",))):
+        c = case_iri(cid)
+        store.update("DELETE WHERE { GRAPH $g { $c sg:imageFile ?i } } ; DELETE WHERE { GRAPH $g { $c sg:maskFile ?m } }",
+                     {"g": ANNOTATIONS_GRAPH, "c": c})
+        store.update(insert_data(zip((c, c), (SG.imageFile, SG.maskFile), map(Literal, files))),
+                     {"g": ANNOTATIONS_GRAPH})
+    store.close()
+    runner = CliRunner()
+    fixed = runner.invoke(load_commands(), ["--data-dir", str(folder), "check", "--repair"])
+    assert "recorded 2 image and mask paths relative to the data folder" in fixed.output, fixed.output
+    store = kg.open_store(folder / "graph", read_only=True)
+    try:
+        after = {c.case_id: (c.image_file, c.mask_file) for c in read_cases(store)}
+    finally:
+        store.close()
+    assert after[first] == ("images/a.png", "images/a-roi.png")
+    assert after[second][0] == "/elsewhere/b.png"  # outside the data folder: not touched, reported by the check
+    assert fixed.exit_code == 1 and "/elsewhere/b.png" in fixed.output

@@ -298,7 +298,7 @@ def rita_upload(live) -> dict:
 
 def test_another_users_upload_is_private(live, rita_upload):
     token = rita_upload["token"]
-    paths = [f"/query/image/{token}/preview.png", f"/query/image/{token}"]
+    paths = [f"/api/v1/uploads/{token}/slice.raw", f"/query/image/{token}"]
     seen = {who: [client(live, who).get(path).status_code for path in paths] for who in ("rita", "ada", "rob")}
     assert seen == {"rita": [200, 200], "ada": [200, 200], "rob": [403, 403]}
     assert client(live, "rhea").get(paths[0]).status_code == 403

@@ -148,7 +148,7 @@ def test_looping_anonymous_queries_do_not_stall_the_app(served_default):
         for path in ("/login", "/api/v1/cases", "/search?q=hypodense"):
             answer = rita.http.get(url + path, timeout=5)  # liveness: 10 s per request before the gate
             assert answer.status_code == 200, (path, answer.status_code)
-        search = rita.http.post(url + "/api/v1/search", json={"case_id": "case-000001", "k": 5}, timeout=5)
+        search = rita.http.post(url + "/api/v1/search", json={"case_id": "case-s3-000001", "k": 5}, timeout=5)
         assert search.status_code == 200, search.text[:300]
     finally:
         for thread in flood:

@@ -333,7 +333,8 @@ def test_query_by_uploaded_image_and_drawn_rectangle(rsite):
     region = r.headers["Location"]
     page = b.get(region)
     assert page.status_code == 200 and 'id="roi-canvas"' in page.text and "<script>" not in page.text.split("<main>")[1]
-    assert b.get(region + "/preview.png").headers["Content-Type"] == "image/png"
+    token = region.rstrip("/").rsplit("/", 1)[1]
+    assert b.get(f"/api/v1/uploads/{token}/slice.raw").headers["Content-Type"] == "application/octet-stream"
     r = b.post(region, data={"csrf_token": b.token(region), "roi_kind": "rectangle",
                              "roi_points": json.dumps(box), "k": "10"})
     assert r.status_code == 302, r.text

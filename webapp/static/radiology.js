@@ -1,4 +1,4 @@
-// Radiologists' pages: feedback rounds in place, mark counters, drawing a region on an uploaded image, job progress.
+// Radiologists' pages: feedback rounds in place, mark counters, job progress (the image viewer is viewer.js).
 // No inline scripts (the CSP forbids them): data comes from <script type="application/json"> blocks.
 (function () {
   "use strict";
@@ -24,6 +24,7 @@
     if (fresh && current) {
       current.replaceWith(fresh);
       bindSession();
+      if (window.semgraphViewer) { window.semgraphViewer.bindAll(); }
       window.scrollTo({ top: 0 });
       return true;
     }
@@ -56,84 +57,6 @@
     countMarks();
   }
 
-  // ---- region page: rectangle / polygon on a canvas over the image ------------------------------------------
-  function bindRegion() {
-    var canvas = document.getElementById("roi-canvas");
-    var image = document.getElementById("roi-image");
-    var data = document.getElementById("canvas-data");
-    if (!canvas || !image || !data) { return; }
-    var shape = JSON.parse(data.textContent);
-    var ctx = canvas.getContext("2d");
-    var kind = document.getElementById("roi-kind");
-    var pointsField = document.getElementById("roi-points");
-    var status = document.getElementById("roi-status");
-    var points = [], dragging = null, closed = false;
-
-    function tool() { return document.querySelector("input[name=tool]:checked").value; }
-    function fit() {
-      var w = image.clientWidth || 512, h = image.clientHeight || 512;
-      canvas.width = w; canvas.height = h; canvas.style.width = w + "px"; canvas.style.height = h + "px";
-      draw();
-    }
-    function toImage(p) {  // canvas pixels → image pixels (x = column, y = row)
-      return [Math.round(p[0] * shape.cols / canvas.width * 10) / 10, Math.round(p[1] * shape.rows / canvas.height * 10) / 10];
-    }
-    function pos(event) {
-      var r = canvas.getBoundingClientRect();
-      return [event.clientX - r.left, event.clientY - r.top];
-    }
-    function draw() {
-      ctx.clearRect(0, 0, canvas.width, canvas.height);
-      ctx.strokeStyle = "#ffd600"; ctx.lineWidth = 2; ctx.fillStyle = "rgba(255, 214, 0, 0.15)";
-      if (points.length === 0) { return; }
-      ctx.beginPath();
-      if (kind.value === "rectangle" && points.length === 2) {
-        ctx.rect(points[0][0], points[0][1], points[1][0] - points[0][0], points[1][1] - points[0][1]);
-      } else {
-        ctx.moveTo(points[0][0], points[0][1]);
-        points.slice(1).forEach(function (p) { ctx.lineTo(p[0], p[1]); });
-        if (closed) { ctx.closePath(); }
-      }
-      ctx.fill(); ctx.stroke();
-    }
-    function store() {
-      if (kind.value === "rectangle" && points.length === 2) {
-        var a = toImage(points[0]), b = toImage(points[1]);
-        pointsField.value = JSON.stringify([a[0], a[1], b[0], b[1]]);
-        status.textContent = "Rectangle " + pointsField.value + " (image pixels).";
-      } else if (kind.value === "polygon" && points.length >= 3) {
-        pointsField.value = JSON.stringify(points.map(toImage));
-        status.textContent = "Polygon of " + points.length + " points" + (closed ? "." : " (double-click to close).");
-      } else {
-        pointsField.value = "";
-        status.textContent = "No region drawn yet.";
-      }
-    }
-    function clear() { points = []; closed = false; kind.value = ""; store(); draw(); }
-
-    canvas.addEventListener("mousedown", function (event) {
-      if (tool() === "rectangle") { points = [pos(event), pos(event)]; kind.value = "rectangle"; dragging = true; draw(); }
-    });
-    canvas.addEventListener("mousemove", function (event) {
-      if (dragging) { points[1] = pos(event); draw(); }
-    });
-    window.addEventListener("mouseup", function () {
-      if (dragging) { dragging = false; store(); }
-    });
-    canvas.addEventListener("click", function (event) {
-      if (tool() !== "polygon") { return; }
-      if (kind.value !== "polygon" || closed) { points = []; closed = false; kind.value = "polygon"; }
-      points.push(pos(event)); store(); draw();
-    });
-    canvas.addEventListener("dblclick", function () {
-      if (tool() === "polygon" && points.length >= 3) { closed = true; store(); draw(); }
-    });
-    document.getElementById("clear-roi").addEventListener("click", clear);
-    document.querySelectorAll("input[name=tool]").forEach(function (r) { r.addEventListener("change", clear); });
-    if (image.complete) { fit(); } else { image.addEventListener("load", fit); }
-    window.addEventListener("resize", fit);
-  }
-
   // ---- jobs page: poll running jobs ----------------------------------------------------------------------------
   function bindJobs() {
     var rows = Array.prototype.slice.call(document.querySelectorAll("tr.job"));
@@ -158,6 +81,5 @@
   }
 
   bindSession();
-  bindRegion();
   bindJobs();
 }());
