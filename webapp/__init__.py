@@ -78,6 +78,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                                float(app.config["SPARQL_MAX_LAG"])))
 
     from . import (
+        account,
         api,
         api_retrieval,
         auth,
@@ -116,6 +117,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(viewer.bp)
     app.register_blueprint(pacs.bp)
     app.register_blueprint(pacs.api_bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(account.api_bp)
     app.jinja_env.globals["current_user"] = auth.current_user
     app.jinja_env.globals["MAX_K"] = setting("MAX_K").default
     app.after_request(_security_headers)

@@ -469,6 +469,9 @@ def test_dendrogram_svg_of_three_terms_escapes_labels():
 #: Every page of the app and the /api/v1 route that answers the same question in JSON (method and rule).
 PAGE_TWINS = {
     ("GET", "/"): ("GET", "/api/v1/status"),
+    ("GET", "/account"): ("GET", "/api/v1/me/tokens"),
+    ("POST", "/account/tokens"): ("POST", "/api/v1/me/tokens"),
+    ("POST", "/account/tokens/<label>/revoke"): ("DELETE", "/api/v1/me/tokens/<label>"),
     ("GET", "/cases"): ("GET", "/api/v1/cases"),
     ("GET", "/cases/<case_id>"): ("GET", "/api/v1/cases/<case_id>"),
     ("GET", "/jobs"): ("GET", "/api/v1/jobs"),
