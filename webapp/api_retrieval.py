@@ -496,6 +496,20 @@ add_schema("Change", {"type": "object", "properties": {
     "delta": {"type": "number"}, "derived_from": {"type": "array", "items": {"type": "string"}},
     "text": {"type": "string", "description": "Plain language, e.g. 'water density ↔ hypodense: 0.42 → 0.32 "
                                               "(closer), from cases X and Y marked relevant'"}}})
+_GUARD = {"type": ["string", "null"], "enum": ["applied", "reduced", "refused", None],
+          "description": "The round guard (docs/algorithms.md §5.6): the full step was applied, reduced, or refused "
+                         "because it would have ranked the marked cases worse; null when not known (a round read "
+                         "back from the graph)"}
+add_schema("RoundOutcome", {"type": "object", "required": ["number", "guard", "step", "nothing_changed"], "properties": {
+    "number": {"type": "integer"}, "guard": _GUARD,
+    "step": {"type": ["number", "null"], "description": "Fraction of the algorithm's step taken: 1, 0.5, ... or 0"},
+    "evidence_before": {"type": ["number", "null"], "description": "Fraction of (relevant, irrelevant) marked pairs "
+                                                                   "ranked correctly before the round"},
+    "evidence_after": {"type": ["number", "null"], "description": "... and after it"},
+    "guard_text": {"type": ["string", "null"], "description": "Plain language for a reduced or refused round"},
+    "query_moved": {"type": "boolean"}, "results_moved": {"type": "boolean"},
+    "nothing_changed": {"type": "boolean", "description": "No term pair changed and no result moved"},
+    "nothing_text": {"type": ["string", "null"], "description": "The hint shown when nothing changed"}}})
 add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "round", "results"], "properties": {
     "session_id": {"type": "string"}, "user": {"type": "string"}, "label": {"type": ["string", "null"]},
     "round": {"type": "integer"}, "rounds": {"type": "array", "items": {"type": "object"}},
@@ -509,6 +523,9 @@ add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "ro
     "moved_query_terms": {"oneOf": [ref("TermBars"), {"type": "null"}],
                           "description": "The query after the current round when feedback moved it (Rocchio)"}, "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
     "group_by": {"type": "string"}, "changes": {"type": "array", "items": ref("Change")},
+    "round_outcome": {"oneOf": [ref("RoundOutcome"), {"type": "null"}],
+                      "description": "What the last round did: the round guard's decision and whether anything "
+                                     "changed (null before any round)"},
     "matches": {"type": ["integer", "null"]}, "undone": {"type": "integer"},
     "warnings": {"type": "array", "items": ref("QueryWarning"),
                  "description": "Warnings of an image query (empty for other queries)"},

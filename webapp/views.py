@@ -11,7 +11,7 @@ import numpy as np
 
 from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.errors import InvalidInput, NotFound
-from semgraph.feedback.algorithms import session_algorithm
+from semgraph.feedback.algorithms import GUARD_HALVINGS, session_algorithm
 from semgraph.feedback.sessions import Session
 from semgraph.graph.casegraph import case_iri
 from semgraph.graph.rounds import case_rounds
@@ -133,6 +133,47 @@ def moved_query(eng: Engine, session: Session, number: int) -> list[dict] | None
     return terms_by_category(eng, q)
 
 
+def _percent(step: float) -> str:
+    return f"{100 * step:g} %"
+
+
+def guard_text(round_) -> str | None:
+    """What the round guard (docs/algorithms.md §5.6) did to a round, in plain language; None for a round taken
+    in full (or one whose outcome is not known, such as a round read back from the graph)."""
+    if round_.guard == "reduced":
+        return (f"This round was reduced to {_percent(round_.step)} because the full step would have ranked the "
+                "cases you marked worse.")
+    if round_.guard == "refused":
+        return (f"This round was refused because every step, down to {_percent(0.5 ** GUARD_HALVINGS)}, would have "
+                "ranked the cases you marked worse: the term similarities and the query stay as they were. Your "
+                "marks are recorded.")
+    return None
+
+
+def round_outcome(entry: Entry, hits: list[Hit], previous: list[Hit] | None) -> dict | None:
+    """The outcome of the session's last round: the guard's decision (``guard``, ``step``, the evidence before
+    and after it, ``guard_text``), whether the query and the results moved, and ``nothing_changed`` (no term pair
+    changed and no result moved) with ``nothing_text``, a hint to mark more; None before any round."""
+    s = entry.session
+    if not s.rounds or previous is None:
+        return None
+    last = s.rounds[-1]
+    query_before = s.rounds[-2].query if len(s.rounds) > 1 else s.query0
+    query_moved = not np.allclose(last.query, query_before, atol=1e-9)
+    results_moved = [h.case_id for h in hits] != [h.case_id for h in previous]
+    nothing = not last.changes and not results_moved
+    nothing_text = None
+    if nothing and last.guard != "refused":  # a refused round says why nothing changed
+        nothing_text = ("Nothing changed: no term similarity changed and no result moved. Mark more cases, at "
+                        "least one relevant and one irrelevant result.")
+        if query_moved:
+            nothing_text += " (The query moved a little, without changing the order of the results.)"
+    return {"number": last.number, "guard": last.guard, "step": last.step,
+            "evidence_before": last.evidence_before, "evidence_after": last.evidence_after,
+            "guard_text": guard_text(last), "query_moved": bool(query_moved), "results_moved": results_moved,
+            "nothing_changed": nothing, "nothing_text": nothing_text}
+
+
 def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
     """Everything the session page and GET /api/v1/sessions/<id> show."""
     s = entry.session
@@ -146,7 +187,8 @@ def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
     return {
         "session_id": s.session_id, "user": s.user, "round": n,
         "rounds": [{"round_id": r.round_id, "number": r.number, "marks": dict(r.marks),
-                    "ended_at": r.ended_at.isoformat(), "changes": len(r.changes)} for r in s.rounds],
+                    "ended_at": r.ended_at.isoformat(), "changes": len(r.changes), "guard": r.guard,
+                    "step": r.step} for r in s.rounds],
         "query_case": s.query_case, "query_diagnosis": diagnosis, **private_parts(entry),
         "query_text": s.query_text,
         "algorithm": session_algorithm(entry.meta.get("algorithm"), text=s.query_text is not None),
@@ -154,7 +196,7 @@ def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
         "query_terms": terms_by_category(eng, s.query0),
         "moved_query_terms": moved_query(eng, s, n),
         "results": views, "groups": groups_of(eng, views, group_by), "group_by": group_by or "",
-        "changes": change_views(last),
+        "changes": change_views(last), "round_outcome": round_outcome(entry, hits, previous),
         "matches": sum(1 for v in views if v["match"]) if diagnosis else None,
     }
 

@@ -23,6 +23,11 @@ most one moves the query. The built-in ones:
 
 A session uses :data:`DEFAULT_ALGORITHM` unless told otherwise, :data:`TEXT_ALGORITHM` for a free-text query
 (:func:`session_algorithm`). :func:`apply_feedback` is a pure function (no store, no I/O).
+
+The round guard (§5.6, ours) sits on top of every algorithm: :func:`marked_evidence` measures how well a state
+``(D, q)`` orders the cases marked so far, and :func:`guard_round` shrinks a candidate round (a backtracking line
+search between the old and the new state) or refuses it when it would order them worse. A session runs it
+(:meth:`semgraph.feedback.sessions.Session.compute_round`), since only the session knows which case each mark is on.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ from semgraph.errors import InvalidInput
 from semgraph.retrieval import hsbd
 from semgraph.retrieval.similarity import _check_unit_dissimilarity, _matrix
 
-__all__ = ["DEFAULT_ALGORITHM", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams", "FeedbackResult", "RoundInputs",
-           "Step", "TermChange", "apply_feedback", "available_algorithms", "changes_dissimilarity", "check_algorithm",
-           "get_algorithm", "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
+__all__ = ["DEFAULT_ALGORITHM", "GUARD_HALVINGS", "GUARD_OUTCOMES", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams",
+           "FeedbackResult", "Guarded", "RoundInputs", "Step", "TermChange", "apply_feedback", "available_algorithms",
+           "changed_pairs", "changes_dissimilarity", "check_algorithm", "get_algorithm", "guard_round",
+           "marked_evidence", "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
 
 #: Feedback algorithm of a session whose query is a case or a term vector.
 DEFAULT_ALGORITHM = "penalty"
@@ -504,8 +510,103 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
         if step.query is not None:
             new_q = step.query
 
-    iu, ju = np.triu_indices(k, 1)
-    changed = np.flatnonzero(new_D[iu, ju] != D[iu, ju])
-    changes = tuple(TermChange(int(iu[n]), int(ju[n]), float(D[iu[n], ju[n]]), float(new_D[iu[n], ju[n]]))
-                    for n in changed)
-    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changes, params=params)
+    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changed_pairs(D, new_D), params=params)
+
+
+def changed_pairs(before: np.ndarray, after: np.ndarray) -> tuple[TermChange, ...]:
+    """Every off-diagonal pair ``i < j`` whose value differs between the k x k matrices ``before`` and ``after``."""
+    iu, ju = np.triu_indices(before.shape[0], 1)
+    changed = np.flatnonzero(after[iu, ju] != before[iu, ju])
+    return tuple(TermChange(int(iu[n]), int(ju[n]), float(before[iu[n], ju[n]]), float(after[iu[n], ju[n]]))
+                 for n in changed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the round guard (§5.6, ours)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Outcomes of :func:`guard_round`: the full step, a shrunk step, or no step at all.
+GUARD_OUTCOMES = ("applied", "reduced", "refused")
+#: How often :func:`guard_round` halves a harmful step (steps 1, 1/2, 1/4, 1/8) before it refuses the round.
+GUARD_HALVINGS = 3
+_EVIDENCE_TOL = 1e-12  # evidence values are multiples of 1/(2 m n): far coarser than this
+
+
+def marked_evidence(dissimilarity, query, relevant, irrelevant) -> float | None:
+    """How well the state ``(D, q)`` ranks the marked cases: the fraction of (relevant, irrelevant) pairs of marked
+    cases that HSBD to ``q`` under ``D`` orders correctly, relevant strictly closer (a tie counts one half).
+
+    ``relevant`` and ``irrelevant`` are (m, k) term vectors. 1 = every relevant case is ranked before every
+    irrelevant one, 0 = the reverse; None when there is no pair (no relevant or no irrelevant case).
+
+    >>> D = [[0, .2, .9], [.2, 0, .9], [.9, .9, 0]]
+    >>> marked_evidence(D, [1, 0, 0], [[0, 1, 0]], [[0, 0, 1]])
+    1.0
+    """
+    D = _square(dissimilarity, "dissimilarity")
+    k = D.shape[0]
+    q = _vector(query, k, "query")
+    rel, irr = _marks(relevant, k, "relevant"), _marks(irrelevant, k, "irrelevant")
+    if rel.shape[0] == 0 or irr.shape[0] == 0:
+        return None
+    return _ordered_fraction(D, q, rel, irr)
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """Outcome of :func:`guard_round`: ``guard`` in :data:`GUARD_OUTCOMES`, the ``step`` taken (1 = the full
+    round, 0 = none), the resulting state, and the evidence (:func:`marked_evidence`) before and after it (None
+    when the marks hold no (relevant, irrelevant) pair)."""
+
+    guard: str
+    step: float
+    dissimilarity: np.ndarray
+    query: np.ndarray
+    before: float | None
+    after: float | None
+
+
+def guard_round(dissimilarity, query, new_dissimilarity, new_query, relevant, irrelevant, *, d_min: float = 1e-3,
+                halvings: int = GUARD_HALVINGS) -> Guarded:
+    """Accept, shrink or refuse the round that takes the state ``(D, q)`` to ``(D', q')`` (§5.6, ours).
+
+    With ``E`` = :func:`marked_evidence` on the marked cases ``relevant`` / ``irrelevant`` and the states on the
+    segment between the old and the new one, ``D_t = D + t (D' − D)``, ``q_t = q + t (q' − q)``: the round takes
+    the largest ``t`` in 1, 1/2, ..., 2^−halvings with ``E(t) ≥ E(0)`` ("applied" for t = 1, else "reduced"), and
+    ``t = 0`` ("refused": the state stays as it was) when there is none. Without a (relevant, irrelevant) pair it
+    applies the round. ``D`` is first clamped to ``[d_min, 1]`` off the diagonal (as :func:`apply_feedback`
+    returns it), so every ``D_t`` is a valid dissimilarity matrix and every ``q_t`` a likelihood vector.
+
+    >>> D = [[0, .5, .9], [.5, 0, .9], [.9, .9, 0]]
+    >>> g = guard_round(D, [1, 0, 0], D, [.5, .5, 0], [[0, 1, 0]], [[0, 0, 1]])
+    >>> g.guard, g.step, g.before, g.after
+    ('applied', 1.0, 1.0, 1.0)
+    """
+    D = _square(dissimilarity, "dissimilarity")
+    k = D.shape[0]
+    new_D = _square(new_dissimilarity, "new_dissimilarity")
+    if new_D.shape != D.shape:
+        raise InvalidInput(f"new_dissimilarity {new_D.shape} and dissimilarity {D.shape} must have the same shape.")
+    q, new_q = _vector(query, k, "query"), _vector(new_query, k, "new_query")
+    rel, irr = _marks(relevant, k, "relevant"), _marks(irrelevant, k, "irrelevant")
+    d_min = _number(d_min, "d_min", low=0.0, high=1.0, low_open=True)
+    if isinstance(halvings, bool) or not isinstance(halvings, (int, np.integer)) or halvings < 0:
+        raise InvalidInput(f"halvings must be an integer >= 0; got {halvings!r}.")
+    D = np.clip(D, d_min, 1.0)
+    np.fill_diagonal(D, 0.0)
+    if rel.shape[0] == 0 or irr.shape[0] == 0:
+        return Guarded("applied", 1.0, new_D, new_q, None, None)
+    before = _ordered_fraction(D, q, rel, irr)
+    dD, dq = new_D - D, new_q - q
+    for n in range(int(halvings) + 1):
+        t = 0.5 ** n
+        D_t, q_t = (new_D, new_q) if n == 0 else (D + t * dD, q + t * dq)
+        if n:
+            np.fill_diagonal(D_t, 0.0)
+            D_t = np.clip(D_t, d_min, 1.0)  # rounding only: D_t lies between two valid matrices
+            np.fill_diagonal(D_t, 0.0)
+            q_t = np.clip(q_t, 0.0, 1.0)
+        after = _ordered_fraction(D_t, q_t, rel, irr)
+        if after >= before - _EVIDENCE_TOL:
+            return Guarded("applied" if n == 0 else "reduced", t, D_t, q_t, before, after)
+    return Guarded("refused", 0.0, D, q.copy(), before, before)

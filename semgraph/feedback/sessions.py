@@ -80,6 +80,16 @@ class Round:
     ended_at: dt.datetime
     dissimilarity: np.ndarray = field(repr=False)
     query: np.ndarray = field(repr=False)
+    #: The round guard's outcome (docs/algorithms.md §5.6): "applied", "reduced" or "refused" (one of
+    #: :data:`~semgraph.feedback.algorithms.GUARD_OUTCOMES`); None when the guard did not run or the round was read
+    #: back from the graph, which does not record it.
+    guard: str | None = None
+    #: The fraction of the algorithm's step that was taken: 1 applied, 1/2 ... reduced, 0 refused; None as ``guard``.
+    step: float | None = None
+    #: :func:`~semgraph.feedback.algorithms.marked_evidence` of the session's marked cases before and after the
+    #: round (None: no (relevant, irrelevant) pair to judge by, or no guard).
+    evidence_before: float | None = None
+    evidence_after: float | None = None
 
     @property
     def iri(self) -> URIRef:
@@ -93,7 +103,8 @@ class Round:
         return {"round_id": self.round_id, "number": self.number, "marks": dict(self.marks),
                 "algorithm": self.params.algorithm, "parameters": self.params.as_dict(),
                 "started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
-                "changes": [c.as_dict() for c in self.changes]}
+                "changes": [c.as_dict() for c in self.changes], "guard": self.guard, "step": self.step,
+                "evidence": {"before": self.evidence_before, "after": self.evidence_after}}
 
 
 # --------------------------------------------------------------------------------------------------- session
@@ -177,11 +188,25 @@ class Session(RoundClaims):
         return checked
 
     def _marked(self, rounds: Sequence[Round], value: str) -> np.ndarray:
-        ids = [c for r in rounds for c, v in r.marks.items() if v == value]
-        return self._engine.vectors[[self._engine._row[c] for c in ids]].reshape(len(ids), len(self.terms))
+        return self._vectors(c for r in rounds for c, v in r.marks.items() if v == value)
 
-    def compute_round(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None) -> Round:
-        """The next round (feedback applied, nothing written, session unchanged)."""
+    def evidence_marks(self, marks: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The marked cases the round guard judges by: the last mark of every case over the session's rounds and
+        then ``marks`` (a later mark replaces an earlier one; a later explicit "neutral" withdraws it)."""
+        latest: dict[str, str] = {}
+        for r in self.rounds:
+            latest.update(r.marks)
+        latest.update(marks or {})
+        return {c: v for c, v in latest.items() if v != "neutral"}
+
+    def compute_round(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None, *,
+                      guard: bool = True) -> Round:
+        """The next round (feedback applied, nothing written, session unchanged).
+
+        With ``guard`` (the default) the round guard (:func:`semgraph.feedback.algorithms.guard_round`, docs §5.6)
+        shrinks or refuses a step that would rank the cases marked so far (:meth:`evidence_marks`) worse than the
+        current state does; the round records the outcome (:attr:`Round.guard`, :attr:`Round.step`). The marks
+        are kept whatever the guard decides."""
         started = _now()
         params = params or _feedback.FeedbackParams()
         marks = self.check_marks(marks)
@@ -192,17 +217,33 @@ class Session(RoundClaims):
             self.dissimilarity, self.baseline, self.query0, rel, irr, list(self.categories), round_number=number,
             params=params, history_relevant=self._marked(self.rounds, "relevant"),
             history_irrelevant=self._marked(self.rounds, "irrelevant"))
-        changes = tuple(sorted((self._pair_change(c, marks, params) for c in result.changes),
+        D, query, found = result.dissimilarity, result.query, result.changes
+        outcome = None
+        if guard:
+            evidence = self.evidence_marks(marks)
+            outcome = _feedback.guard_round(
+                self.dissimilarity, self.query, D, query, self._vectors(c for c, v in evidence.items() if v == "relevant"),
+                self._vectors(c for c, v in evidence.items() if v == "irrelevant"), d_min=params.d_min)
+            D, query = outcome.dissimilarity, outcome.query
+            found = _feedback.changed_pairs(np.asarray(self.dissimilarity, dtype=np.float64), D)
+        changes = tuple(sorted((self._pair_change(c, marks, params) for c in found),
                               key=lambda c: (c.term_a, c.term_b)))
         return Round(uuid.uuid4().hex[:16], number, marks, params, changes, started, _now(),
-                     np.array(result.dissimilarity, dtype=np.float64), np.array(result.query, dtype=np.float64))
+                     np.array(D, dtype=np.float64), np.array(query, dtype=np.float64),
+                     *((outcome.guard, outcome.step, outcome.before, outcome.after) if outcome else ()))
 
-    def feedback(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None) -> Round:
-        """Apply one round of marks, write it to the graph (one atomic update) and re-rank.
+    def _vectors(self, case_ids) -> np.ndarray:
+        ids = list(case_ids)
+        return self._engine.vectors[[self._engine._row[c] for c in ids]].reshape(len(ids), len(self.terms))
+
+    def feedback(self, marks: Mapping[str, str], params: _feedback.FeedbackParams | None = None, *,
+                 guard: bool = True) -> Round:
+        """Apply one round of marks (guarded as :meth:`compute_round` says), write it to the graph (one atomic
+        update) and re-rank.
 
         Raises :class:`InvalidInput` (nothing written) for marks :meth:`check_marks` refuses.
         """
-        return self.record(self.compute_round(marks, params))
+        return self.record(self.compute_round(marks, params, guard=guard))
 
     def record(self, new: Round) -> Round:
         """Write ``new`` (from :meth:`compute_round`) to the graph and make it the session's current state.
