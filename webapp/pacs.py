@@ -53,7 +53,7 @@ PAGE_SIZE = 20
 MAX_SLICES = 200
 _SETUP = ("Set the DICOMweb root of the PACS (SEMGRAPH_DICOMWEB_URL, for example http://pacs:8042/dicom-web) "
           "and, when it asks for them, SEMGRAPH_DICOMWEB_USER and SEMGRAPH_DICOMWEB_PASSWORD; then restart "
-          "`semgraph serve`. See docs/pacs.md.")
+          "semgraph serve (docs/pacs.md in the source tells more).")
 _SESSION_SEC = [{"session": []}]
 
 

@@ -43,7 +43,7 @@ LIMIT 50"""),
         "case-annotations", "Annotations of a case",
         "Every term likelihood of one case, by annotation kind (replace the case label).",
         """SELECT ?kind ?termLabel ?value ?who ?when WHERE {
-  ?case a sg:Case ; rdfs:label "case-0001" .
+  ?case a sg:Case ; rdfs:label "case-000001" .
   ?annotation sg:annotates ?case ;
               sg:annotationKind ?kind ;
               sg:likelihood ?l .
