@@ -9,10 +9,16 @@ The first table compares, in the same run, the previous ingest path (``extract``
 transforms; the original code kept in ``bench/legacy_features.py``) with ``extract_all`` (one transform), and
 the ROI-vector-only call old vs new. The stage table times each step of an ingest on 200 cases: DICOM decode,
 PNG mask read, features, feature file, store write (the one atomic write per case).
+The parallel table (issue 20) ingests a generated cohort of --size px slices (default 128; --cases, default 2,000)
+four times, each into a fresh store in a fresh subprocess: the baseline of one process writing one case per
+transaction (jobs=1, batch=1, the ingest before issue 20), --batch cases per transaction alone, --jobs worker
+processes (default: one per core) alone, and both; the ratio to the baseline of the same run is what counts on a
+shared machine.
 Prints tables and writes bench/results/ingest.json.
 
     python -m bench.ingest            # full run (the 10k-case ingest takes several minutes)
     python -m bench.ingest --quick    # about a minute
+    python -m bench.ingest --parallel-only --cases 2000 --jobs 2 --batch 200
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import legacy_features as _legacy
+from semgraph.exchange.ingest import DEFAULT_BATCH
 from semgraph.features import (
     FeatureConfig,
     extract,
@@ -128,11 +135,12 @@ import json, resource, sys, time, tracemalloc
 import kg
 from semgraph.exchange.ingest import ingest
 cohort, data, trace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+jobs, batch = (None if sys.argv[4] == "auto" else int(sys.argv[4])), int(sys.argv[5])
 if trace:
     tracemalloc.start()
 store = kg.open_store(data + "/graph")
 start = time.perf_counter()
-report = ingest(store, cohort, data, progress=False)
+report = ingest(store, cohort, data, progress=False, jobs=jobs, batch=batch)
 seconds = time.perf_counter() - start
 store.close()
 peak = tracemalloc.get_traced_memory()[1] if trace else None
@@ -140,6 +148,34 @@ print(json.dumps({"ingested": len(report.ingested), "failed": len(report.failed)
                   "tracemalloc_peak_mib": None if peak is None else peak / 2**20,
                   "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+def run_ingest(cohort: str, data: str, *, trace: bool = False, jobs: int | None = None,
+               batch: int = DEFAULT_BATCH) -> dict:
+    """Ingest ``cohort`` into a fresh store under ``data`` in a fresh subprocess; its JSON line (rate, memory)."""
+    out = subprocess.run([sys.executable, "-c", _INGEST_CHILD, cohort, data, "1" if trace else "0",
+                          "auto" if jobs is None else str(jobs), str(batch)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parallel_ingest(n: int, size: int, jobs: int, batch: int) -> list[dict]:
+    """Generate an n-case cohort of size x size slices and ingest it with the baseline (jobs=1, batch=1), with
+    batches only, with workers only, and with ``jobs`` workers and ``batch`` cases per transaction, each into a
+    fresh store in a fresh subprocess."""
+    from semgraph.cohort import generate
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="semgraph-bench-") as tmp:
+        generate(n, seed=0, out_dir=f"{tmp}/cohort", size=size, progress=False)
+        for j, b in dict.fromkeys(((1, 1), (1, batch), (jobs, 1), (jobs, batch))):
+            row = run_ingest(f"{tmp}/cohort", f"{tmp}/data-{j}-{b}", jobs=j, batch=b)
+            row.update({"cases": n, "size": size, "jobs": j, "batch": b,
+                        "rois_per_s": row["ingested"] / row["seconds"]})
+            rows.append(row)
+    for row in rows:
+        row["ratio_to_baseline"] = row["rois_per_s"] / rows[0]["rois_per_s"]
+    return rows
 
 
 def whole_ingest(n: int, profile_cases: int = 200) -> tuple[list[dict], dict]:
@@ -156,10 +192,7 @@ def whole_ingest(n: int, profile_cases: int = 200) -> tuple[list[dict], dict]:
 
         stages = stage_profile(f"{tmp}/cohort", min(profile_cases, n), INGEST_FEATURE_CONFIG)
         for trace in (False, True):
-            data = f"{tmp}/data-{int(trace)}"
-            out = subprocess.run([sys.executable, "-c", _INGEST_CHILD, f"{tmp}/cohort", data, "1" if trace else "0"],
-                                 capture_output=True, text=True, check=True)
-            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row = run_ingest(f"{tmp}/cohort", f"{tmp}/data-{int(trace)}", trace=trace)
             row.update({"cases": n, "generation_s": generated, "rois_per_s": row["ingested"] / row["seconds"],
                         "tracemalloc": trace})
             rows.append(row)
@@ -171,8 +204,39 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="short run (about 0.5 s per row)")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per row (default 3)")
     parser.add_argument("--no-ingest", action="store_true", help="skip the whole-ingest rows")
+    parser.add_argument("--parallel-only", action="store_true", help="only the parallel table")
+    parser.add_argument("--cases", type=int, help="cases of the parallel table (default 2000; 500 with --quick)")
+    parser.add_argument("--size", type=int, default=128, help="image side of the parallel table (default 128)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="worker processes of the parallel table (default: one per core)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                        help=f"cases per transaction of the parallel table (default {DEFAULT_BATCH})")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "ingest.json")
     args = parser.parse_args(argv)
+    parallel = parallel_ingest(args.cases or (500 if args.quick else 2000), args.size, args.jobs, args.batch)
+    print(f"{f'parallel ingest (generated cohort, {args.size} px)':<44} {'jobs':>4} {'batch':>5} "
+          f"{'cases':>6} {'failed':>6} {'s':>7} {'ROI/s':>7} {'ratio':>6}")
+    for r in parallel:
+        labels = {(1, args.batch): "batched writes only", (args.jobs, 1): "worker processes only",
+                  (1, 1): "baseline: 1 process, 1 case per write"}
+        label = labels.get((r["jobs"], r["batch"]), "workers + batched writes")
+        print(f"{label:<44} {r['jobs']:>4} {r['batch']:>5} {r['ingested']:>6} {r['failed']:>6} {r['seconds']:>7.1f} "
+              f"{r['rois_per_s']:>7.1f} {r['ratio_to_baseline']:>6.2f}")
+    result = {"benchmark": "ingest", "quick": args.quick, "python": platform.python_version(),
+              "numpy": np.__version__, "cpu_count": os.cpu_count(), "parallel_rows": parallel,
+              "parallel_note": "ROI/s of semgraph.exchange.ingest.ingest end to end (worker start included) in a "
+                               "fresh subprocess; baseline jobs=1 batch=1 (one process, one transaction per case)"}
+    if not args.parallel_only:
+        result.update(feature_and_whole_ingest(args))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.output}")
+    return result
+
+
+def feature_and_whole_ingest(args) -> dict:
+    """The feature-rate tables and the whole-ingest rows (printed); their part of the JSON result."""
+    print()
     seconds = 0.5 if args.quick else args.seconds
     rois = make_rois(8)
     paths = []
@@ -224,25 +288,16 @@ def main(argv=None) -> dict:
         print(f"ingest stages on {stages['cases']} cases ({stages['cases_per_s']:.1f} cases/s without the manifest loop):")
         for k, v in stages["seconds_per_case"].items():
             print(f"  {k:<14} {v * 1e3:7.2f} ms/case  {stages['share'][k]:6.1%}")
-    result = {
-        "benchmark": "ingest",
+    return {
         "roi": "disk of diameter 128 px (128x128 bounding box) in a 192x192 slice",
-        "quick": args.quick,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
         "paths": paths,
         "rows": rows,
         "ingest_stages": stages,
         "ingest_rows": ingest_rows,
         "ingest_note": "ROI/s of semgraph.exchange.ingest.ingest (DICOM + PNG mask load, ROI + patch features, npz file, "
-                       "one atomic store write per case) into an embedded store, in a subprocess; maxrss = peak "
+                       "default jobs and batch) into an embedded store, in a subprocess; maxrss = peak "
                        "resident memory of that subprocess; the tracemalloc row is slower (tracing overhead)",
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.output}")
-    return result
 
 
 if __name__ == "__main__":

@@ -63,20 +63,27 @@ def _print_report(report) -> None:
               show_default=True, help="AIM XML: annotatorConfidence 0 means 0.0 ('absent') or 'not given', 1.0 "
                                       "('selected'); 'auto': 'selected' in ePAD's AIMv4_2/AIMv4_3 files, else "
                                       "'absent' (docs/aim.md).")
+@click.option("--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Manifest: worker processes computing the cases' features (1: none, all in this process) "
+                   "[default: one per core, at most one per 200 new cases].")
+@click.option("--batch", type=click.IntRange(min=1), metavar="N",
+              help="Manifest: cases written per store transaction [default: 200].")
 @click.pass_obj
 @handle_errors
 def ingest_command(state: State, source: str | None, dicomweb: str | None, studies: tuple[str, ...],
                    patient: str | None, dates: str | None, no_model: bool, collection: str | None, title: str | None,
-                   case_label: str | None, term_root: str | None, strict: bool, zero_confidence: str) -> None:
+                   case_label: str | None, term_root: str | None, strict: bool, zero_confidence: str,
+                   jobs: int | None, batch: int | None) -> None:
     """Ingest a cohort manifest (or a folder holding manifest.json), or a reader-ratings CSV.
 
     Image cases: features go to DATA_DIR/features, the case and its reader (and truth) terms to the store, and
-    predicted likelihoods too when a model was trained (`semgraph train`). Cases already in the store are
-    skipped, so an interrupted ingest can simply be run again. Images and masks outside the data folder are copied
-    to DATA_DIR/images/<case id>/ and the copies recorded (the count is printed; a re-run copies nothing); those
-    inside it are recorded where they are. A reader CSV has columns case_id, patient_id,
-    optional diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI,
-    RadLex id or label) with values in [0, 1]; the whole file is checked before anything is written.
+    predicted likelihoods too when a model was trained (`semgraph train`). The features are computed in --jobs
+    worker processes and the cases written --batch at a time, each batch in one transaction. Cases already in the
+    store are skipped, so an interrupted ingest can simply be run again. Images and masks outside the data folder
+    are copied to DATA_DIR/images/<case id>/ and the copies recorded (the count is printed; a re-run copies
+    nothing); those inside it are recorded where they are. A reader CSV has columns case_id, patient_id, optional
+    diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI, RadLex id or
+    label) with values in [0, 1]; the whole file is checked before anything is written.
 
     Cases go into a collection (--collection, default the store's only one). A new name defines the collection
     from the file's terms (a CSV's term columns in their order), with the categories of the ontology's branches
@@ -89,11 +96,13 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
     --dicomweb URL: each study of the PACS (filtered by --study, --patient, --date) becomes a case, its slice and
     region taken from the study's DICOM SEG, RTSTRUCT or SR; see docs/pacs.md.
     """
-    from semgraph.exchange.ingest import ingest, resolve_source
+    from semgraph.exchange.ingest import DEFAULT_BATCH, ingest, resolve_source
     from semgraph.exchange.saved_models import latest_model
 
     if (source is None) == (dicomweb is None):
         raise click.UsageError("give either a MANIFEST_OR_FOLDER_OR_CSV or --dicomweb URL")
+    if (jobs or batch) and (dicomweb is not None or resolve_source(source)[0] != "manifest"):
+        raise click.UsageError("--jobs and --batch go with a cohort manifest")
     if dicomweb is not None:
         _ingest_dicomweb(state, dicomweb, studies, patient, dates, no_model, collection, title, case_label)
         return
@@ -108,7 +117,8 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
         if term_root:
             new["term_root"] = _resolve_term(store, term_root)
         report = ingest(store, source, data_dir, model=model, strict=strict, zero_confidence=zero_confidence,
-                        collection=collection or state.config.collection or None, new_collection=new)
+                        collection=collection or state.config.collection or None, new_collection=new, jobs=jobs,
+                        batch=batch or DEFAULT_BATCH)
     if model is not None:
         click.echo(f"predicted likelihoods by model {model.version_}")
     if kind == "aim":
