@@ -12,11 +12,12 @@ becomes the diagnosis (benign 1-2, indeterminate 3, malignant 4-5). Without the 
 * 100,000 cases (the readings repeated under new ids) are bulk-loaded: the same triples
   (:func:`semgraph.graph.casegraph.case_triples`' layout) written as N-Triples and loaded with pyoxigraph's bulk loader.
 
-For each store the table gives, in one run: the previous read path (one SPARQL join over the likelihood nodes
-through ``Store.select``, rdflib terms per value; kept below as :func:`joined_read`) as the baseline, the current
-:func:`semgraph.graph.snapshot.read_from_graph`, and ``Engine.from_store`` cold from the graph (``use_snapshot=False``)
-and warm from the snapshot, with the ratio of each to the baseline. The new result is checked against the
-baseline's (same cases, same float64 matrix).
+For each store the table gives, in one run: the first read path (one SPARQL join over the likelihood nodes
+through ``Store.select``, rdflib terms per value; kept below as :func:`joined_read`) as the baseline, the read
+before issue 20 (compact copies and case fields through nested-loop SPARQL joins, one matrix cell per value; kept
+as :func:`former_read`), the current :func:`semgraph.graph.snapshot.read_from_graph`, and ``Engine.from_store`` cold
+from the graph (``use_snapshot=False``) and warm from the snapshot, with the ratio of each to the baseline. The new
+result is checked against the baseline's and the former read's (same cases, same float64 matrix).
 
     python -m bench.engine_load            # 1,200 and 100,000 cases (building the 100k store takes a few minutes)
     python -m bench.engine_load --quick    # 1,200 and 10,000 cases
@@ -203,6 +204,47 @@ def joined_read(store) -> tuple[list[str], np.ndarray]:
     return ids, A
 
 
+#: The read of :func:`read_from_graph` before issue 20, its queries verbatim: plain groups of patterns (evaluated by
+#: Oxigraph as nested loops, one index seek per row and pattern) and one matrix cell per value.
+_FORMER_TERM_VALUES = """
+SELECT ?id ?kind ?values WHERE { GRAPH $g { ?a sg:termValues ?values ; sg:annotates ?c ; sg:annotationKind ?kind .
+  ?c rdfs:label ?id } }
+"""
+_FORMER_CASES = """
+SELECT ?id ?patient ?study WHERE { GRAPH $g {
+  ?c sg:study ?s ; rdfs:label ?id . ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient
+} }"""
+_FORMER_FIELDS = ("?c sg:diagnosis ?v", "?c sg:contrastPhase ?v", "?c sg:liverSegment ?v", "?c sg:imageFile ?v",
+                  "?c sg:maskFile ?v", "?s sg:studyDate ?v . ?c sg:study ?s", "?s sg:age ?v . ?c sg:study ?s",
+                  "?p sg:sex ?v . ?s sg:patient ?p . ?c sg:study ?s")
+
+
+def former_read(store) -> tuple[list[str], np.ndarray]:
+    """The read before issue 20 on these stores (consistent copies, the reader kind only): value totals, the copies
+    row by row into dicts, the cases and each field's query; returns the case ids (of cases with a study) and the
+    matrix."""
+    from semgraph.graph.casegraph import value_totals
+
+    g = {"g": ANNOTATIONS_GRAPH}
+    value_totals(store)
+    rows = store.select_values(_FORMER_TERM_VALUES, g)
+    parsed = json.loads("[" + ",".join(text for _, _, text in rows) + "]")
+    annotations = {(case_id, kind): values for (case_id, kind, _), values in zip(rows, parsed) if values}
+    np.fromiter((v for values in parsed for v in values.values()), dtype=np.float64)  # the former totals check
+    cases = {case_id: {"study": study} for case_id, _, study in store.select_values(_FORMER_CASES, g)}
+    for path in _FORMER_FIELDS:
+        for case_id, value in store.select_values(f"SELECT ?id ?v WHERE {{ GRAPH $g {{ {path} . ?c rdfs:label ?id }} }}", g):
+            if case_id in cases:
+                cases[case_id][path] = value
+    index = {t: i for i, t in enumerate(TERMS)}
+    ids = sorted(case_id for case_id, kind in annotations if kind == "reader" and case_id in cases)
+    A = np.zeros((len(ids), len(TERMS)))
+    for row, case_id in enumerate(ids):
+        for term, v in annotations[(case_id, "reader")].items():
+            A[row, index[term]] = v
+    return ids, A
+
+
 def timed(fn, repeats: int) -> tuple[float, object]:
     """Best wall time of ``repeats`` calls, and the last result."""
     best, result = float("inf"), None
@@ -216,8 +258,10 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 def measure(folder: Path, n: int, built: float, how: str, repeats: int) -> dict:
     with kg.open_store(folder / "graph") as store:
         baseline, (old_ids, old_A) = timed(lambda: joined_read(store), repeats)
+        former, (former_ids, former_A) = timed(lambda: former_read(store), repeats)
         new, (cases, A) = timed(lambda: read_from_graph(store, TERMS, ("reader",)), repeats)
         assert [c.case_id for c in cases] == old_ids and np.array_equal(A, old_A), "the read paths disagree"
+        assert former_ids == old_ids and np.array_equal(former_A, old_A), "the former read disagrees"
         kinds = ("reader",)
         cold, engine = timed(lambda: Engine.from_store(store, collection=COLLECTION, likelihood_kinds=kinds,
                                                        use_snapshot=False), repeats)
@@ -226,8 +270,9 @@ def measure(folder: Path, n: int, built: float, how: str, repeats: int) -> dict:
         assert len(engine.ids) == n
         snapshot = snapshot_path(store, engine.collection.case_filter)
         size = snapshot.stat().st_size if snapshot else 0
-    return {"cases": n, "built_by": how, "build_s": built, "baseline_read_s": baseline, "read_s": new,
-            "engine_cold_s": cold, "engine_warm_s": warm, "read_ratio": new / baseline,
+    return {"cases": n, "built_by": how, "build_s": built, "baseline_read_s": baseline, "former_read_s": former,
+            "read_s": new, "engine_cold_s": cold, "engine_warm_s": warm, "former_ratio": former / baseline,
+            "read_ratio": new / baseline,
             "cold_ratio": cold / baseline, "warm_ratio": warm / baseline, "snapshot_bytes": size}
 
 
@@ -246,12 +291,13 @@ def main(argv=None) -> int:
             print(f"building {n:,} cases ({how}) ...", file=sys.stderr, flush=True)
             rows.append(measure(folder, n, build(folder, n), how, 1 if n > 10_000 else args.repeats))
             shutil.rmtree(folder)
-    header = ("cases", "built by", "baseline read s", "read s", "ratio", "engine cold s", "ratio", "engine warm s",
-              "ratio")
+    header = ("cases", "built by", "baseline read s", "former read s", "ratio", "read s", "ratio", "engine cold s",
+              "ratio", "engine warm s", "ratio")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in rows:
-        print(f"| {r['cases']:,} | {r['built_by']} | {r['baseline_read_s']:.2f} | {r['read_s']:.2f} | "
-              f"{r['read_ratio']:.2f} | {r['engine_cold_s']:.2f} | {r['cold_ratio']:.2f} | "
+        print(f"| {r['cases']:,} | {r['built_by']} | {r['baseline_read_s']:.2f} | {r['former_read_s']:.2f} | "
+              f"{r['former_ratio']:.3f} | {r['read_s']:.2f} | "
+              f"{r['read_ratio']:.3f} | {r['engine_cold_s']:.2f} | {r['cold_ratio']:.3f} | "
               f"{r['engine_warm_s']:.3f} | {r['warm_ratio']:.3f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},

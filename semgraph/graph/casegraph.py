@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -232,21 +233,33 @@ def case_exists(store: Store, case_id: str) -> bool:
     return store.ask("ASK { GRAPH $g { $c a sg:Case } }", {"g": ANNOTATIONS_GRAPH, "c": case_iri(case_id)})
 
 
-_CASES = """
-SELECT ?id ?patient ?study WHERE { GRAPH $g {
-  ?c sg:study ?s ; rdfs:label ?id . ?s rdfs:label ?study ; sg:patient ?p . ?p rdfs:label ?patient
-} }"""
-#: The optional fields of :class:`Case`: field → (the path from the case ``?c`` to its value ``?v``, parser).
+def _joined(*patterns: str) -> str:
+    """The join of triple ``patterns`` written as one subquery per pattern (``{ SELECT ?x ?y WHERE { ?x p ?y } }``):
+    the same solutions as the patterns side by side, but Oxigraph then scans each pattern once and hash-joins the
+    scans, where it evaluates a plain group of patterns as nested loops, one index seek per row and pattern
+    (measured on 100,000 cases: 1.2 s instead of 5.4 s for :data:`_TERM_VALUES`, 1.2 s instead of 6.1 s for
+    :data:`_CASES`). An empty pattern still costs nothing."""
+    return " ".join("{ SELECT " + " ".join(dict.fromkeys(_VARIABLE.findall(p))) + " WHERE { " + p + " } }"
+                    for p in patterns)
+
+
+_VARIABLE = re.compile(r"\?\w+")
+
+
+_CASES = "SELECT ?id ?patient ?study WHERE { GRAPH $g { " + _joined(
+    "?c sg:study ?s", "?c rdfs:label ?id", "?s rdfs:label ?study", "?s sg:patient ?p", "?p rdfs:label ?patient") + " } }"
+#: The optional fields of :class:`Case`: field → (the patterns from its value ``?v`` to the case ``?c``, parser).
 _CASE_FIELDS = {
-    "diagnosis": ("?c sg:diagnosis ?v", str), "contrast_phase": ("?c sg:contrastPhase ?v", str),
-    "liver_segment": ("?c sg:liverSegment ?v", str), "image_file": ("?c sg:imageFile ?v", str),
-    "mask_file": ("?c sg:maskFile ?v", str),
-    "study_date": ("?s sg:studyDate ?v . ?c sg:study ?s", lambda text: dt.date.fromisoformat(text[:10])),
-    "age": ("?s sg:age ?v . ?c sg:study ?s", int), "sex": ("?p sg:sex ?v . ?s sg:patient ?p . ?c sg:study ?s", str),
+    "diagnosis": (("?c sg:diagnosis ?v",), str), "contrast_phase": (("?c sg:contrastPhase ?v",), str),
+    "liver_segment": (("?c sg:liverSegment ?v",), str), "image_file": (("?c sg:imageFile ?v",), str),
+    "mask_file": (("?c sg:maskFile ?v",), str),
+    "study_date": (("?s sg:studyDate ?v", "?c sg:study ?s"), lambda text: dt.date.fromisoformat(text[:10])),
+    "age": (("?s sg:age ?v", "?c sg:study ?s"), int),
+    "sex": (("?p sg:sex ?v", "?s sg:patient ?p", "?c sg:study ?s"), str),
 }  # each path starts from its field, so that a field no case has costs nothing
 #: One optional field: a query per field (a scan of what is there) is several times faster than OPTIONAL patterns
 #: on 100,000 cases that mostly lack the field.
-_CASE_FIELD = "SELECT ?id ?v WHERE { GRAPH $g { %s . ?c rdfs:label ?id } }"
+_CASE_FIELD = "SELECT ?id ?v WHERE { GRAPH $g { %s } }"
 
 
 #: The clause that keeps the cases of one collection (``$collection`` bound), or nothing (every case).
@@ -274,7 +287,7 @@ def read_cases(store: Store, *, collection: str | URIRef | None = None) -> list[
         members = collection_members(store, collection)
         fields = {case_id: values for case_id, values in fields.items() if case_id in members}
     for name, (path, parse) in _CASE_FIELDS.items():
-        for case_id, value in store.select_values(_CASE_FIELD % path, g):
+        for case_id, value in store.select_values(_CASE_FIELD % _joined(*path, "?c rdfs:label ?id"), g):
             if case_id in fields:
                 fields[case_id][name] = parse(value)
     return [Case(**fields[case_id]) for case_id in sorted(fields)]
@@ -292,11 +305,10 @@ SELECT ?id ?kind ?term ?value WHERE { GRAPH $g {
 } }
 """
 #: Every annotation's compact copy, with its case and kind (all collections: the totals are over the whole graph).
-_TERM_VALUES = """
-SELECT ?id ?kind ?values WHERE { GRAPH $g { ?a sg:termValues ?values ; sg:annotates ?c ; sg:annotationKind ?kind .
-  ?c rdfs:label ?id } }
-"""
-_MEMBERS = "SELECT ?id WHERE { GRAPH $g { ?c sg:inCollection $collection ; rdfs:label ?id } }"
+_TERM_VALUES = "SELECT ?id ?kind ?values WHERE { GRAPH $g { " + _joined(
+    "?a sg:termValues ?values", "?a sg:annotates ?c", "?a sg:annotationKind ?kind", "?c rdfs:label ?id") + " } }"
+_MEMBERS = ("SELECT ?id WHERE { GRAPH $g { " + _joined("?c sg:inCollection $collection", "?c rdfs:label ?id")
+            + " } }")
 _VALUE_TOTALS = """
 SELECT (COUNT(?v) AS ?n) (SUM(?v) AS ?sum) (SUM(?v * ?v) AS ?squares) WHERE { GRAPH $g { ?l sg:value ?v } }
 """

@@ -1,9 +1,10 @@
 """A derived snapshot of the indexed cases and their likelihood matrix, kept beside an embedded store.
 
-Reading every case and likelihood of a large store through SPARQL is slow (about 4 minutes for 100,000 cases:
-1.9 million likelihood rows and 100,000 cases with metadata). :func:`cases_and_likelihoods` returns the same data
-from a ``.npz`` file beside the store folder when that file is current, and otherwise reads the graph and rewrites
-the file. The graph stays the source of truth; the file is a cache that can be deleted at any time.
+Reading every case and likelihood of a large store takes seconds (:func:`read_from_graph`: the totals of the
+``sg:value`` literals, one query row per annotation's compact copy and per case and field, hash-joined by the store;
+``bench/README.md``, ``bench.engine_load``). :func:`cases_and_likelihoods` returns the same data from a ``.npz`` file
+beside the store folder when that file is current, and otherwise reads the graph and rewrites the file. The graph
+stays the source of truth; the file is a cache that can be deleted at any time.
 
 "Current" means the snapshot's key equals the store's key, read before the data (so a write racing with the read
 can only make the new snapshot look stale, never a stale one look current):
@@ -38,9 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from kg import Store
+from kg.namespaces import ANNOTATIONS_GRAPH
 from semgraph.files import write_atomically
 from semgraph.graph.casegraph import (
+    _TERM_VALUES,
     Case,
+    _totals_agree,
     annotation_stamps,
     collection_members,
     read_cases,
@@ -54,6 +58,7 @@ __all__ = ["FORMAT", "cases_and_likelihoods", "read_from_graph", "snapshot_file"
 FORMAT = 1
 _SUFFIX = ".engine-snapshot.npz"
 _FIELDS = tuple(f.name for f in dataclasses.fields(Case))
+_DATE = _FIELDS.index("study_date")
 
 
 def snapshot_file(store_folder: str | os.PathLike) -> Path:
@@ -81,23 +86,103 @@ def snapshot_key(store: Store, terms: Sequence[str], kinds: Sequence[str], *, co
 
     Two native aggregate queries: about a second for 1.9 million values.
     """
+    return _key_and_totals(store, terms, kinds, collection)[0]
+
+
+def _key_and_totals(store: Store, terms: Sequence[str], kinds: Sequence[str], collection: str | None
+                    ) -> tuple[str, tuple[int, float, float]]:
+    """:func:`snapshot_key` and the value totals in it (:func:`semgraph.graph.casegraph.value_totals`), which a
+    read of the graph right after can use instead of adding up the values again."""
     stamps = annotation_stamps(store)
-    n, total, squares = value_totals(store)
-    return json.dumps({"format": FORMAT, "stamps": stamps, "values": n, "sum": repr(total), "squares": repr(squares),
-                       "terms": list(terms), "kinds": list(kinds), "fields": list(_FIELDS),
-                       "collection": None if collection is None else str(collection)}, sort_keys=True)
+    totals = n, total, squares = value_totals(store)
+    key = json.dumps({"format": FORMAT, "stamps": stamps, "values": n, "sum": repr(total), "squares": repr(squares),
+                      "terms": list(terms), "kinds": list(kinds), "fields": list(_FIELDS),
+                      "collection": None if collection is None else str(collection)}, sort_keys=True)
+    return key, totals
 
 
 def read_from_graph(store: Store, terms: Sequence[str], kinds: Sequence[str], *, collection: str | None = None
                     ) -> tuple[list[Case], np.ndarray]:
     """The cases that have likelihoods of one of ``kinds`` (sorted by id; only those of ``collection`` when given)
-    and their (N, k) likelihood matrix, read through SPARQL (:func:`semgraph.graph.casegraph.read_likelihoods` and
-    :func:`semgraph.graph.casegraph.read_cases` of the whole store, then the collection's members)."""
-    ids, A = read_likelihoods(store, terms, kinds=tuple(kinds))
+    and their (N, k) likelihood matrix, read through SPARQL: the same cases and float64 values as
+    :func:`semgraph.graph.casegraph.read_likelihoods` and :func:`semgraph.graph.casegraph.read_cases` of the whole
+    store, then the collection's members.
+
+    The likelihoods come from the compact copies (``sg:termValues``), one query row per annotation, turned into the
+    matrix in bulk (:func:`_likelihoods_from_copies`); when the copies do not add up to the graph's ``sg:value``
+    literals, or hold anything but JSON objects of numbers, :func:`~semgraph.graph.casegraph.read_likelihoods`
+    reads them (it logs why and reads the likelihood nodes)."""
+    return _read(store, terms, kinds, collection, None)
+
+
+def _read(store: Store, terms: Sequence[str], kinds: Sequence[str], collection: str | None,
+          totals: tuple[int, float, float] | None) -> tuple[list[Case], np.ndarray]:
+    """:func:`read_from_graph`, with the value totals already read (``totals``; None: read them)."""
+    read = _likelihoods_from_copies(store, terms, kinds, value_totals(store) if totals is None else totals)
+    ids, A = read if read is not None else read_likelihoods(store, terms, kinds=tuple(kinds))
     by_id = {c.case_id: c for c in read_cases(store)}
     members = collection_members(store, collection) if collection is not None else by_id
     keep = [i for i, case_id in enumerate(ids) if case_id in by_id and case_id in members]
     return [by_id[ids[i]] for i in keep], A[keep]
+
+
+def _likelihoods_from_copies(store: Store, terms: Sequence[str], kinds: Sequence[str],
+                             totals: tuple[int, float, float]) -> tuple[list[str], np.ndarray] | None:
+    """What :func:`semgraph.graph.casegraph.read_likelihoods` returns when the copies are trusted, built in bulk; None
+    when it would not trust them (their count, sum and sum of squares differ from ``totals``, the graph's) or a copy
+    is not a JSON object of numbers (read_likelihoods then decides, and says why).
+
+    One query row per annotation (:data:`semgraph.graph.casegraph._TERM_VALUES`), one JSON parse of all copies; the
+    copies with the same terms in the same order (all of them, when one program wrote the store) become one float64
+    array, added up for the check and copied into the matrix with one numpy assignment.
+    """
+    rows = store.select_values(_TERM_VALUES, {"g": ANNOTATIONS_GRAPH})
+    try:
+        parsed = json.loads("[" + ",".join(text for _, _, text in rows) + "]")
+    except ValueError:
+        return None
+    if not all(type(values) is dict for values in parsed):
+        return None
+    layouts: dict[tuple, list[int]] = {}  # the terms of a copy, in order → the rows of the copies that have them
+    for i, values in enumerate(parsed):
+        layouts.setdefault(tuple(values), []).append(i)
+    blocks = []
+    n, total, squares = 0, 0.0, 0.0
+    for layout, members in layouts.items():
+        if not layout:
+            continue
+        try:
+            block = np.array([list(parsed[i].values()) for i in members])
+        except ValueError:
+            return None
+        if block.dtype.kind not in "biuf" or block.shape != (len(members), len(layout)):
+            return None  # text, null or nested values: read_likelihoods gives them the meaning it gives them
+        block = block.astype(np.float64)
+        n, total, squares = n + block.size, total + float(block.sum()), squares + float(np.vdot(block, block))
+        blocks.append((layout, np.asarray(members), block))
+    if not _totals_agree(totals, (n, total, squares)):
+        return None
+    rank = {k: r for r, k in enumerate(kinds)}
+    # read_annotations' dict: one annotation per (case, kind), the last row of each; empty copies left out
+    latest = {(case_id, kind): i for i, (case_id, kind, _) in enumerate(rows) if parsed[i]}
+    best: dict[str, tuple[int, int]] = {}
+    for (case_id, kind), i in latest.items():
+        r = rank.get(kind)
+        if r is not None and (case_id not in best or r < best[case_id][0]):
+            best[case_id] = (r, i)
+    ids = sorted(best)
+    target = np.full(len(rows), -1, dtype=np.int64)  # the matrix row of each query row, -1 when not used
+    target[[best[case_id][1] for case_id in ids]] = np.arange(len(ids))
+    index = {t: i for i, t in enumerate(terms)}
+    matrix = np.zeros((len(ids), len(terms)))
+    for layout, members, block in blocks:
+        at = target[members]
+        used = at >= 0
+        columns = [(j, index[term]) for j, term in enumerate(layout) if term in index]
+        if used.any() and columns:
+            source, column = (np.asarray(c) for c in zip(*columns))
+            matrix[np.ix_(at[used], column)] = block[used][:, source]
+    return ids, matrix
 
 
 def _case_row(case: Case) -> list:
@@ -105,10 +190,12 @@ def _case_row(case: Case) -> list:
 
 
 def _case_of(row: list) -> Case:
-    values = dict(zip(_FIELDS, row))
-    if values["study_date"] is not None:
-        values["study_date"] = dt.date.fromisoformat(values["study_date"])
-    return Case(**values)
+    """The case of a :func:`_case_row` (positional: three times faster than by name for 100,000 cases)."""
+    if len(row) != len(_FIELDS):
+        raise ValueError("a case row of another layout")
+    if row[_DATE] is not None:
+        row[_DATE] = dt.date.fromisoformat(row[_DATE])
+    return Case(*row)
 
 
 def _save(path: Path, key: str, cases: Sequence[Case], A: np.ndarray) -> None:
@@ -145,11 +232,11 @@ def cases_and_likelihoods(store: Store, terms: Sequence[str], kinds: Sequence[st
     path = (Path(snapshot_file) if snapshot_file else snapshot_path(store, collection)) if use_snapshot else None
     if path is None:
         return (*read_from_graph(store, terms, kinds, collection=collection), "graph")
-    key = snapshot_key(store, terms, kinds, collection=collection)
+    key, totals = _key_and_totals(store, terms, kinds, collection)
     loaded = _load(path, key)
     if loaded is not None:
         return (*loaded, "snapshot")
-    cases, A = read_from_graph(store, terms, kinds, collection=collection)
+    cases, A = _read(store, terms, kinds, collection, totals)
     try:
         _save(path, key, cases, A)
     except OSError:  # a read-only data folder: serve from the graph, as without a snapshot
