@@ -50,11 +50,6 @@ def demo_password_hint() -> str | None:
     return None if path is None else str(path)
 
 
-def has_endpoint(name: str) -> bool:
-    """True if the app has a view named ``name`` (links to optional parts render only when they exist)."""
-    return name in current_app.view_functions
-
-
 def favicon():
     return send_from_directory(current_app.static_folder, ICON, mimetype="image/svg+xml", max_age=86400)
 
@@ -63,5 +58,4 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/favicon.ico", "favicon", favicon)
     app.jinja_env.filters["readable_time"] = readable_time
     app.jinja_env.filters["session_title"] = session_title
-    app.jinja_env.globals["has_endpoint"] = has_endpoint
     app.jinja_env.globals["demo_password_hint"] = demo_password_hint

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from rdflib import Graph, Literal, URIRef
@@ -147,6 +147,17 @@ class Collection:
             if group:
                 groups.setdefault(group, []).append(term)
         return {g: tuple(members) for g, members in groups.items()}
+
+    def subset(self, positions: Sequence[int]) -> Collection:
+        """The collection restricted to the terms at ``positions`` (in that order); an exclusive group left with a
+        single term is no longer a group."""
+        def pick(values: tuple) -> tuple:
+            return tuple(values[i] for i in positions) if values else ()
+
+        exclusive = pick(self.exclusive)
+        kept = {g for g in exclusive if g and exclusive.count(g) > 1}
+        return replace(self, terms=pick(self.terms), labels=pick(self.labels), categories=pick(self.categories),
+                       aliases=pick(self.aliases), exclusive=tuple(g if g in kept else "" for g in exclusive))
 
     def position(self, term: str) -> int:
         try:

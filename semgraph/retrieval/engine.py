@@ -274,10 +274,7 @@ class Engine:
             positions = [collection.position(str(t)) for t in terms]
             if not positions:
                 raise InvalidInput("the vocabulary is empty")
-            collection = replace(collection, terms=tuple(collection.terms[i] for i in positions),
-                                 labels=tuple(collection.labels[i] for i in positions),
-                                 categories=tuple(collection.categories[i] for i in positions),
-                                 aliases=tuple(collection.aliases[i] for i in positions) if collection.aliases else ())
+            collection = collection.subset(positions)
         hierarchy = None
         try:
             import ontology

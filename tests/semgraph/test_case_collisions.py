@@ -114,8 +114,8 @@ def test_cli_progress_is_whole_lines_when_stderr_is_not_a_terminal(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr
     lines = done.stderr.splitlines()
-    assert lines[-1].startswith("cohort: done, 3 case in ")
-    assert {"cohort: 1/3 case (33%)", "cohort: 2/3 case (67%)"} <= set(lines)
+    assert lines[-1].startswith("cohort: done, 3 cases in ")
+    assert {"cohort: 1/3 cases (33%)", "cohort: 2/3 cases (67%)"} <= set(lines)
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert [c["case_id"] for c in manifest["cases"]] == ["case-s4-000000", "case-s4-000001", "case-s4-000002"]
 

@@ -52,6 +52,13 @@ def test_a_group_of_one_term_is_refused():
         Collection("x", ("a", "b"), ("a", "b"), ("c", "c"), exclusive=("g",))
 
 
+def test_a_subset_keeps_only_groups_of_two_or_more():
+    c = Collection("x", ("a", "b", "c", "d"), ("A", "B", "C", "D"), ("k", "k", "k", "k"), exclusive=("g", "g", "h", "h"))
+    part = c.subset([3, 0, 1])
+    assert (part.terms, part.labels, part.exclusive) == (("d", "a", "b"), ("D", "A", "B"), ("", "g", "g"))
+    assert part.exclusive_groups == {"g": ("a", "b")}
+
+
 def test_vocabulary_carries_the_groups():
     vocab = Vocabulary.default()
     assert {t.exclusive_group for t in vocab.terms if t.iri in (R + "RID6060", R + "RID6059")} == {"uniformity"}

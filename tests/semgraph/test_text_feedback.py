@@ -82,8 +82,8 @@ def test_query_text_json_weights_filters_and_groups(cli_store):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--text", TEXT, "--case", "CYST1"), "exactly one of --case, --terms, --text or --image"),
-    (("--text", ""), "exactly one of --case, --terms, --text or --image"),
+    (("--text", TEXT, "--case", "CYST1"), "exactly one of --case, --terms, --text, --image or --dicomweb"),
+    (("--text", ""), "exactly one of --case, --terms, --text, --image or --dicomweb"),
     (("--case", "CYST1", "--group", "diagnosis"), "--group with --text or --note"),
     (("--text", TEXT, "--exclude-same-patient"), "--exclude-same-patient goes with --case"),
 ])

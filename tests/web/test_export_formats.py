@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -65,7 +66,19 @@ CHECKS = {
     "proposal": lambda text: _proposed(text) == {(URIRef(WATER), SKOS.related, URIRef(HYPO))},
     "report": lambda text: text.startswith("# Learned term relations: change report")
     and "water density ↔ hypodense" in text,
+    "sssom": lambda text: _sssom_tsv(text) == [("RADLEX:RID43336", "skos:relatedMatch", "RADLEX:RID6042")],
+    "sssom-json": lambda text: [(m["subject_id"], m["predicate_id"], m["object_id"])
+                                for m in json.loads(text)["mappings"]]
+    == [("RADLEX:RID43336", "skos:relatedMatch", "RADLEX:RID6042")],
 }
+
+
+def _sssom_tsv(text: str) -> list[tuple[str, str, str]]:
+    """(subject, predicate, object) of each mapping, as sssom-py's own parser reads the table."""
+    from sssom.parsers import parse_sssom_table
+
+    frame = parse_sssom_table(io.StringIO(text)).df
+    return list(zip(frame["subject_id"], frame["predicate_id"], frame["object_id"], strict=True))
 
 
 def test_every_registered_format_has_a_check():
@@ -75,7 +88,8 @@ def test_every_registered_format_has_a_check():
 def test_downloads_are_unique_and_the_built_ins_keep_their_names():
     downloads = [ex.get_format(name).download for name in ex.available_formats()]
     assert len(set(downloads)) == len(downloads)
-    assert downloads == ["export.ttl", "export.jsonld", "export.csv", "proposal.ttl", "report.md"]
+    assert downloads == ["export.ttl", "export.jsonld", "export.csv", "proposal.ttl", "report.md",
+                         "mappings.sssom.tsv", "mappings.sssom.json"]
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def client(site, user=None) -> WebClient:
 
 
 def pairs_in(html: str) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<td class="pair">(.*?)</td>', html)]
+    return [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<td class="term-pair">(.*?)</td>', html)]
 
 
 @pytest.mark.parametrize("user", ["rhea", "carl", "ada"])

@@ -61,6 +61,12 @@ def monkeypatch_module():
         yield mp
 
 
+def _timeline_link(html: str, case_id: str) -> str:
+    """The address of the "timeline and suggestion" link of ``case_id``'s hit."""
+    hit = html.split(f'data-case="{case_id}"')[1].split("</li>")[0]
+    return re.search(r'class="timeline-link" href="([^"]+)"', hit).group(1)
+
+
 def _ranking(data: dict) -> list[tuple[str, int, float, float, float]]:
     return [(h["case_id"], h["rank"], round(h["score"], 12), round(h["sim_img"], 12), round(h["sim_txt"], 12))
             for h in data["hits"]]
@@ -79,7 +85,7 @@ def test_the_filter_removes_the_known_case_from_web_and_cli(answers):
     assert re.findall(r'<li data-case="([^"]+)"', html) == ["C1", "C2"]
     assert '<option value="cyst" selected>cyst</option>' in html and 'id="applied-filters"' in html
     assert "diagnosis: cyst" in html and "(2 cases allowed)" in html
-    assert "diagnosis=cyst" in html.split('data-case="C1"')[1].split("</a>")[0]  # the panel link keeps the filter
+    assert "diagnosis=cyst" in _timeline_link(html, "C1")  # the panel link keeps the filter
 
 
 @pytest.mark.parametrize("name", [n for n, (_, args) in QUERIES.items() if args is not None])
@@ -96,7 +102,7 @@ def test_web_and_cli_give_the_same_ranking(answers, name):
 def test_a_note_on_a_case_is_filtered_and_leaves_the_case_out(answers):
     web, pages, _, _ = answers
     assert [h["case_id"] for h in web["note"]["hits"]] == ["H1", "C2", "M1"] and web["note"]["like"] == "C1"
-    assert "like=C1" in pages["note"].split('data-case="H1"')[1].split("</a>")[0]
+    assert "like=C1" in _timeline_link(pages["note"], "H1")
 
 
 def test_bad_filter_values_name_their_parameter(answers):
