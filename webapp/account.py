@@ -27,7 +27,14 @@ from semgraph.errors import InvalidInput
 from semgraph.users import MAX_TOKEN_DAYS, TokenInfo, validate_name
 
 from .auth import current_user, login_required
-from .openapi import add_schema, error_response, json_response, operation, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_schema,
+    error_response,
+    json_response,
+    operation,
+    ref,
+)
 from .params import whole_number
 from .services import get_users
 
@@ -37,7 +44,6 @@ api_bp = Blueprint("account_api", __name__, url_prefix="/api/v1")
 #: Lifetime of a new token when none is given, in days (as `semgraph user token`).
 DEFAULT_TOKEN_DAYS = 90
 _NO_STORE = {"Cache-Control": "no-store"}
-_SESSION_SEC = [{"session": []}]
 
 
 def check_label(value: Any) -> str:
@@ -132,7 +138,7 @@ _LABEL = {"name": "label", "in": "path", "required": True,
 
 @operation("/me/tokens", "get", {
     "summary": "The caller's API tokens (label, created, expires), never the tokens themselves (as /account shows)",
-    "operationId": "myTokens", "security": _SESSION_SEC,
+    "operationId": "myTokens", "security": SESSION_SECURITY,
     "responses": {"200": json_response("The tokens", {"type": "object", "properties": {
         "tokens": {"type": "array", "items": ref("ApiToken")}}}), "401": error_response("Not logged in")}})
 @api_bp.route("/me/tokens")
@@ -143,7 +149,7 @@ def api_tokens():
 
 @operation("/me/tokens", "post", {
     "summary": "Create an API token for the caller; the answer holds the token, the only time it is shown",
-    "operationId": "createMyToken", "security": _SESSION_SEC,
+    "operationId": "createMyToken", "security": SESSION_SECURITY,
     "requestBody": {"content": {"application/json": {"schema": {
         "type": "object", "required": ["label"], "properties": {
             "label": _LABEL["schema"],
@@ -164,7 +170,7 @@ def api_create_token():
 
 @operation("/me/tokens/{label}", "delete", {
     "summary": "Revoke one of the caller's API tokens: it stops working with the next request",
-    "operationId": "revokeMyToken", "security": _SESSION_SEC, "parameters": [_LABEL],
+    "operationId": "revokeMyToken", "security": SESSION_SECURITY, "parameters": [_LABEL],
     "responses": {"200": json_response("Revoked", {"type": "object", "properties": {
         "label": {"type": "string"}, "revoked": {"type": "boolean"}}}),
         "401": error_response("Not logged in"), "404": error_response("The caller has no token with this label")}})

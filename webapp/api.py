@@ -10,7 +10,15 @@ from ontology.measures import MEASURES
 from . import vocabulary as vocab
 from .auth import current_user, current_user_iri, login_required
 from .csrf import csrf_token
-from .openapi import add_path, add_schema, document, error_response, json_response, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_path,
+    add_schema,
+    document,
+    error_response,
+    json_response,
+    ref,
+)
 from .services import get_store
 from .status import status as status_summary
 
@@ -121,6 +129,6 @@ add_path("/terms/{rid}/dissimilarity", "get", {
                     "schema": {"type": "string", "enum": sorted(MEASURES), "default": "kurtz"}}],
     "responses": {"200": json_response("Dissimilarity", ref("Dissimilarity")),
                   "400": error_response("Bad id or measure"), "404": error_response("Unknown term")}})
-add_path("/me", "get", {"summary": "The logged-in user", "operationId": "me", "security": [{"session": []}],
+add_path("/me", "get", {"summary": "The logged-in user", "operationId": "me", "security": SESSION_SECURITY,
                         "responses": {"200": json_response("User", ref("Me")),
                                       "401": error_response("Not logged in")}})

@@ -27,7 +27,14 @@ from . import thumbnails, web_sessions
 from .auth import current_user, login_required
 from .dendrogram import dendrogram_svg
 from .engines import engine
-from .openapi import add_schema, error_response, json_response, operation, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_schema,
+    error_response,
+    json_response,
+    operation,
+    ref,
+)
 from .params import (
     check_id,
     parse_filters,
@@ -56,7 +63,6 @@ JOB_ROLES = ("radiologist", "curator")
 # ------------------------------------------------------------------------------------------- OpenAPI parts
 # (shared by the operations described next to their handlers below)
 
-_SESSION_SEC = [{"session": []}]
 _CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _FILTERS = {"type": "array", "items": {"type": "string"},
@@ -145,7 +151,7 @@ def _image_vector(user: str):
 
 @operation("/cases", "get", {
     "summary": "Indexed cases, searched by id, patient id or diagnosis", "operationId": "listCases",
-    "security": _SESSION_SEC,
+    "security": SESSION_SECURITY,
     "parameters": [{"name": "q", "in": "query", "description": "part of the case id, patient id or diagnosis",
                     "schema": {"type": "string"}},
                    {"name": "diagnosis", "in": "query", "description": "exactly this diagnosis",
@@ -166,7 +172,7 @@ def cases():
 
 @operation("/cases/{case_id}", "get", {
     "summary": "One case: metadata, caption, all annotations, the patient's other studies, feedback history",
-    "operationId": "getCase", "security": _SESSION_SEC, "parameters": [_CASE_ID],
+    "operationId": "getCase", "security": SESSION_SECURITY, "parameters": [_CASE_ID],
     "responses": {"200": json_response("Case", ref("CaseDetail")), "401": _401,
                   "404": error_response("Unknown case")}})
 @bp.route("/cases/<case_id>")
@@ -179,7 +185,7 @@ def case(case_id: str):
 
 @operation("/cases/{case_id}/thumbnail.png", "get", {
     "summary": "PNG thumbnail of the case's image in a CT window with the ROI outlined (cached)",
-    "operationId": "caseThumbnail", "security": _SESSION_SEC,
+    "operationId": "caseThumbnail", "security": SESSION_SECURITY,
     "parameters": [_CASE_ID,
                    {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(thumbnails.SIZES),
                                                              "default": thumbnails.DEFAULT_SIZE}},
@@ -210,7 +216,7 @@ def thumbnail(case_id: str):
 
 @operation("/search", "post", {
     "summary": "Search by an indexed case or a likelihood vector (nothing is recorded)", "operationId": "search",
-    "security": _SESSION_SEC,
+    "security": SESSION_SECURITY,
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
         "case_id": {"type": "string"},
         "vector": {"oneOf": [{"type": "array", "items": {"type": "number"}},
@@ -241,7 +247,7 @@ def search():
 
 @operation("/search/image", "post", {
     "summary": "Search by an uploaded image and a region (rectangle, polygon or mask), through the latest term "
-               "model", "operationId": "searchImage", "security": _SESSION_SEC,
+               "model", "operationId": "searchImage", "security": SESSION_SECURITY,
     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _IMAGE_FORM}}},
     "responses": {"200": json_response("Results", ref("ImageSearchResult")),
                   "400": error_response("Bad image, region or type"), "401": _401, "403": _403,
@@ -264,7 +270,7 @@ def search_image():
 
 @operation("/sessions", "get", {
     "summary": "Recorded retrieval sessions (those with at least one round), newest first",
-    "operationId": "listSessions", "security": _SESSION_SEC,
+    "operationId": "listSessions", "security": SESSION_SECURITY,
     "responses": {"200": json_response("Sessions", {"type": "array", "items": {"type": "object"}}), "401": _401}})
 @bp.route("/sessions", methods=["GET"])
 @login_required
@@ -274,7 +280,7 @@ def sessions():
 
 @operation("/sessions", "post", {
     "summary": "Start a retrieval session from a case, a vector or a free text (JSON), or an uploaded image "
-               "(multipart)", "operationId": "createSession", "security": _SESSION_SEC,
+               "(multipart)", "operationId": "createSession", "security": SESSION_SECURITY,
     "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "object", "properties": {
             "case_id": {"type": "string"}, "vector": {"type": ["array", "object"]},
@@ -319,7 +325,7 @@ def create_session():
 
 @operation("/sessions/{session_id}", "get", {
     "summary": "A session's current round: ranking with moves, query terms, the last round's changes",
-    "operationId": "getSession", "security": _SESSION_SEC,
+    "operationId": "getSession", "security": SESSION_SECURITY,
     "parameters": [_SESSION_ID, {"name": "group", "in": "query",
                                  "schema": {"type": "string", "enum": ["diagnosis", "patient"]}}],
     "responses": {"200": json_response("Session", ref("RetrievalSession")), "401": _401,
@@ -332,7 +338,7 @@ def session(session_id: str):
 
 @operation("/sessions/{session_id}/rounds", "post", {
     "summary": "Apply one feedback round (only the session's owner; recorded with the user's attribution)",
-    "operationId": "addRound", "security": _SESSION_SEC, "parameters": [_SESSION_ID],
+    "operationId": "addRound", "security": SESSION_SECURITY, "parameters": [_SESSION_ID],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["marks"], "properties": {
             "marks": {"type": "object", "additionalProperties": {"type": "string",
@@ -353,7 +359,7 @@ def add_round(session_id: str):
 
 
 @operation("/sessions/{session_id}/undo", "post", {
-    "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": _SESSION_SEC,
+    "summary": "Undo the last round (drops its named graph)", "operationId": "undoRound", "security": SESSION_SECURITY,
     "parameters": [_SESSION_ID],
     "requestBody": {"required": False, "content": {"application/json": {"schema": {
         "type": "object", "properties": {"round": _SEEN_ROUND}}}}},
@@ -374,7 +380,7 @@ def undo(session_id: str):
 
 @operation("/sessions/{session_id}/dendrogram.svg", "get", {
     "summary": "SVG dendrogram of the session's term dissimilarity after a round (terms changed in it in bold)",
-    "operationId": "sessionDendrogram", "security": _SESSION_SEC,
+    "operationId": "sessionDendrogram", "security": SESSION_SECURITY,
     "parameters": [_SESSION_ID, {"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0},
                                  "description": "0 = baseline; default: the current round"}],
     "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}, "401": _401,
@@ -394,7 +400,7 @@ def dendrogram(session_id: str):
 
 
 @operation("/jobs", "get", {
-    "summary": "Background jobs, newest first", "operationId": "listJobs", "security": _SESSION_SEC,
+    "summary": "Background jobs, newest first", "operationId": "listJobs", "security": SESSION_SECURITY,
     "responses": {"200": json_response("Jobs", {"type": "array", "items": ref("Job")}), "401": _401,
                   "403": _403}})
 @bp.route("/jobs", methods=["GET"])
@@ -405,7 +411,7 @@ def jobs():
 
 @operation("/jobs", "post", {
     "summary": "Start a background job: ingest an uploaded cohort zip (multipart kind=ingest, archive=ZIP) or "
-               "train term models (kind=train)", "operationId": "startJob", "security": _SESSION_SEC,
+               "train term models (kind=train)", "operationId": "startJob", "security": SESSION_SECURITY,
     "requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["kind"], "properties": {
             "kind": {"type": "string", "enum": list(jobs_mod.KINDS)},
@@ -430,7 +436,7 @@ def start_job():
 
 
 @operation("/jobs/{job_id}", "get", {
-    "summary": "One job's state and progress", "operationId": "getJob", "security": _SESSION_SEC,
+    "summary": "One job's state and progress", "operationId": "getJob", "security": SESSION_SECURITY,
     "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
     "responses": {"200": json_response("Job", ref("Job")), "401": _401, "403": _403,
                   "404": error_response("Unknown job")}})

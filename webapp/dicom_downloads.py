@@ -19,7 +19,7 @@ from semgraph.exchange.dicom_sr import export_case
 
 from .auth import login_required
 from .engines import engine
-from .openapi import error_response, operation
+from .openapi import SESSION_SECURITY, error_response, operation
 from .params import check_id, parse_k
 from .services import services
 
@@ -42,7 +42,7 @@ def _dicom_file(dataset, name: str) -> Response:
 
 @operation("/cases/{case_id}/dicom-sr.dcm", "get", {
     "summary": "The case as a DICOM SR (TID 1500): its RadLex terms, likelihoods, term-model version and similar cases",
-    "operationId": "caseDicomSr", "security": [{"session": []}],
+    "operationId": "caseDicomSr", "security": SESSION_SECURITY,
     "parameters": [_CASE_ID, {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1},
                               "description": f"How many similar cases to reference (default {DEFAULT_K})"}],
     "responses": {"200": {"description": "A Comprehensive 3D SR object", **_DICOM}, **_ERRORS}})
@@ -57,7 +57,7 @@ def case_sr(case_id: str):
 
 @operation("/cases/{case_id}/dicom-seg.dcm", "get", {
     "summary": "The case's region of interest as a binary DICOM Segmentation of its image",
-    "operationId": "caseDicomSeg", "security": [{"session": []}], "parameters": [_CASE_ID],
+    "operationId": "caseDicomSeg", "security": SESSION_SECURITY, "parameters": [_CASE_ID],
     "responses": {"200": {"description": "A Segmentation object", **_DICOM}, **_ERRORS}})
 @bp.route("/cases/<case_id>/dicom-seg.dcm")
 @login_required

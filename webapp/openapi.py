@@ -42,6 +42,10 @@ def add_path(path: str, method: str, operation: dict) -> None:
     entry[method] = operation
 
 
+#: The ``security`` of an operation open to logged-in users (a session cookie, or an API token: see :func:`_with_token`).
+SESSION_SECURITY: list[dict[str, list]] = [{"session": []}]
+
+
 def operation(path: str, method: str, description: dict) -> Callable[[V], V]:
     """Decorator of a view function: register ``description`` as the operation ``method`` of ``path`` (see
     :func:`add_path`), so that an endpoint's description stands next to the code that serves it."""

@@ -33,7 +33,7 @@ from semgraph.exchange.pacs import connect
 
 from . import thumbnails, web_sessions
 from .auth import current_user, login_required
-from .openapi import error_response, json_response, operation
+from .openapi import SESSION_SECURITY, error_response, json_response, operation
 from .params import iso_date, parse_k, whole_number
 from .services import services
 from .uploads import (
@@ -54,7 +54,6 @@ MAX_SLICES = 200
 _SETUP = ("Set the DICOMweb root of the PACS (SEMGRAPH_DICOMWEB_URL, for example http://pacs:8042/dicom-web) "
           "and, when it asks for them, SEMGRAPH_DICOMWEB_USER and SEMGRAPH_DICOMWEB_PASSWORD; then restart "
           "semgraph serve (docs/pacs.md in the source tells more).")
-_SESSION_SEC = [{"session": []}]
 
 
 def _client():
@@ -200,7 +199,7 @@ _UID_PARAM = {"in": "query", "schema": {"type": "string", "pattern": r"^[0-9]+(\
 @operation("/pacs/studies", "get", {
     "summary": "Studies of the configured PACS (DICOMweb), paged and filtered; or, with study, its series and "
                "slices. Without a configured PACS: {configured: false, setup}", "operationId": "pacsStudies",
-    "security": _SESSION_SEC,
+    "security": SESSION_SECURITY,
     "parameters": [{"name": "patient", "in": "query", "schema": {"type": "string", "maxLength": 64}},
                    {"name": "date_from", "in": "query", "schema": {"type": "string", "format": "date"}},
                    {"name": "date_to", "in": "query", "schema": {"type": "string", "format": "date"}},
@@ -219,7 +218,7 @@ def api_studies():
 @operation("/pacs/slice", "post", {
     "summary": "Retrieve a slice of the PACS into an upload of the caller (as POST /query/pacs/slice does); its "
                "region page is where the region is drawn and the search started", "operationId": "pacsSlice",
-    "security": _SESSION_SEC,
+    "security": SESSION_SECURITY,
     "requestBody": {"content": {"application/json": {"schema": {
         "type": "object", "required": ["study", "series", "instance"],
         "properties": {"study": {"type": "string"}, "series": {"type": "string"}, "instance": {"type": "string"}}}}}},
@@ -241,7 +240,7 @@ def api_slice():
 @operation("/pacs/region", "post", {
     "summary": "Search with the region of a SEG, RTSTRUCT or SR object of the PACS: its slice becomes an upload of "
                "the caller and a session starts (as POST /query/pacs/region does)", "operationId": "pacsRegion",
-    "security": _SESSION_SEC,
+    "security": SESSION_SECURITY,
     "requestBody": {"content": {"application/json": {"schema": {
         "type": "object", "required": ["study", "roi"],
         "properties": {"study": {"type": "string"}, "roi": {"type": "string"}, "k": {"type": "integer"}}}}}},

@@ -18,7 +18,14 @@ from semgraph.errors import InvalidInput
 from semgraph.exchange import export as ex
 
 from .auth import login_required
-from .openapi import add_path, add_schema, error_response, json_response, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_path,
+    add_schema,
+    error_response,
+    json_response,
+    ref,
+)
 from .params import iso_date, number, whole_number
 from .services import get_store, services
 
@@ -157,12 +164,11 @@ add_schema("Proposal", {"type": "object", "properties": {
     "rounds": {"type": "array", "items": {"type": "string", "format": "uri"}}, "subject": {"type": "string"},
     "new_parent": {"type": "string"}, "current_parents": {"type": "array", "items": {"type": "string"}},
     "rationale": {"type": "string"}}})
-_SECURITY = [{"session": []}]
 _ERRORS = {"400": error_response("Bad filter"), "401": error_response("Not logged in"),
            "403": error_response("Needs the researcher, curator or admin role")}
 add_path("/relations", "get", {
     "summary": "Learned term relations: baseline and learned dissimilarity, change, supporting rounds, sessions, "
-               "users and dates per term pair", "operationId": "relations", "security": _SECURITY,
+               "users and dates per term pair", "operationId": "relations", "security": SESSION_SECURITY,
     "parameters": _FILTERS + _SORT,
     "responses": {"200": json_response("Relations", {"type": "object", "properties": {
         "filters": {"type": "object"}, "sort": {"type": "string"}, "order": {"type": "string"},
@@ -170,7 +176,7 @@ add_path("/relations", "get", {
         **_ERRORS}})
 add_path("/relations/proposals", "get", {
     "summary": "Ontology-update proposals (skos:related / skos:closeMatch / re-parenting) with confidence and "
-               "supporting rounds", "operationId": "relationProposals", "security": _SECURITY,
+               "supporting rounds", "operationId": "relationProposals", "security": SESSION_SECURITY,
     "parameters": _FILTERS,
     "responses": {"200": json_response("Proposals", {"type": "object", "properties": {
         "filters": {"type": "object"}, "rule": {"type": "object"}, "count": {"type": "integer"},

@@ -32,7 +32,14 @@ from semgraph.usecases import text_search as usecase
 
 from .auth import current_user, login_required
 from .engines import engine
-from .openapi import add_path, add_schema, error_response, json_response, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_path,
+    add_schema,
+    error_response,
+    json_response,
+    ref,
+)
 from .params import (
     FILTER_FIELDS,
     filters_from_form,
@@ -259,7 +266,6 @@ def api_suggestion(case_id: str):
 
 
 # --------------------------------------------------------------------------------------------------- OpenAPI
-_SECURITY = [{"session": []}]
 _CASE = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _K = {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K}}
 add_schema("Chip", {"type": "object", "properties": {
@@ -305,7 +311,7 @@ _FILTER_PARAMETERS = [
      "description": "Any filter text as `semgraph query --filter` takes it, e.g. exclude-patient=P1 (repeatable)"}]
 add_path("/parse", "get", {
     "summary": "Parse a free-text query into terms (the search box's live chips)", "operationId": "parseText",
-    "security": _SECURITY,
+    "security": SESSION_SECURITY,
     "parameters": [{"name": "text", "in": "query", "required": True,
                     "schema": {"type": "string", "maxLength": MAX_TEXT_LENGTH}}],
     "responses": {"200": json_response("Parsed query", ref("ParsedText")),
@@ -313,7 +319,7 @@ add_path("/parse", "get", {
 add_path("/search/text", "get", {
     "summary": "Fused text search: w_img · HSBD similarity + (1 − w_img) · caption similarity, with groups and a "
                "diagnosis suggestion for the query (decision support)", "operationId": "searchText",
-    "security": _SECURITY,
+    "security": SESSION_SECURITY,
     "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}, _K,
                    {"name": "group", "in": "query", "schema": {"type": "string", "enum": list(GROUPINGS)}},
                    {"name": "w_img", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1,
@@ -336,14 +342,14 @@ add_path("/search/text", "get", {
         "400": error_response("Bad parameter"), "404": error_response("No case in the store"), **_AUTH}})
 add_path("/cases/{case_id}/timeline", "get", {
     "summary": "The patient's earlier, same-day and later studies around a case", "operationId": "caseTimeline",
-    "security": _SECURITY, "parameters": [_CASE],
+    "security": SESSION_SECURITY, "parameters": [_CASE],
     "responses": {"200": json_response("Timeline", {"type": "object", "properties": {
         "focus": {"type": "object"}, "earlier": {"type": "array"}, "same_day": {"type": "array"},
         "later": {"type": "array"}, "undated": {"type": "array"}}}),
         "404": error_response("Unknown case"), **_AUTH}})
 add_path("/cases/{case_id}/suggestion", "get", {
     "summary": "Diagnosis suggestion from the most similar cases (decision support only, not a diagnosis)",
-    "operationId": "caseSuggestion", "security": _SECURITY,
+    "operationId": "caseSuggestion", "security": SESSION_SECURITY,
     "parameters": [_CASE, _K, {"name": "include_same_patient", "in": "query",
                                "schema": {"type": "boolean", "default": False}}],
     "responses": {"200": json_response("Suggestion", ref("Suggestion")),

@@ -19,7 +19,14 @@ from semgraph.errors import InvalidInput, NotFound, SemgraphError
 from . import web_sessions
 from .auth import login_required
 from .engines import engine
-from .openapi import add_schema, error_response, json_response, operation, ref
+from .openapi import (
+    SESSION_SECURITY,
+    add_schema,
+    error_response,
+    json_response,
+    operation,
+    ref,
+)
 from .params import check_id
 from .services import services
 from .thumbnails import resolve_file
@@ -29,7 +36,6 @@ bp = Blueprint("viewer", __name__, url_prefix="/api/v1")
 
 #: Most outline edges sent for one ROI (a 512 × 512 slice has at most about 525,000; a lesion has hundreds).
 MAX_OUTLINE_EDGES = 200_000
-_SEC = [{"session": []}]
 _CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
 _RAW = {"description": "rows × cols int16 little-endian HU values, row by row",
@@ -127,7 +133,7 @@ add_schema("SliceMeta", {
 
 @operation("/cases/{case_id}/slice", "get", {
     "summary": "Metadata of a case's slice for the viewer: shape, spacing, HU range, ROI outline, data URL",
-    "operationId": "caseSlice", "security": _SEC, "parameters": [_CASE_ID],
+    "operationId": "caseSlice", "security": SESSION_SECURITY, "parameters": [_CASE_ID],
     "responses": {"200": json_response("Slice metadata", ref("SliceMeta")),
                   "404": error_response("Unknown case, or no readable image")}})
 @bp.route("/cases/<case_id>/slice")
@@ -139,7 +145,7 @@ def case_slice(case_id: str):
 
 
 @operation("/cases/{case_id}/slice.raw", "get", {
-    "summary": "A case's slice as int16 HU values", "operationId": "caseSliceRaw", "security": _SEC,
+    "summary": "A case's slice as int16 HU values", "operationId": "caseSliceRaw", "security": SESSION_SECURITY,
     "parameters": [_CASE_ID],
     "responses": {"200": _RAW, "404": error_response("Unknown case, or no readable image")}})
 @bp.route("/cases/<case_id>/slice.raw")
@@ -152,7 +158,7 @@ def case_slice_raw(case_id: str):
 @operation("/uploads/{token}/slice", "get", {
     "summary": "Metadata of an uploaded query image for the viewer (its owner and admins only); with session=, the "
                "ROI drawn on it in that session",
-    "operationId": "uploadSlice", "security": _SEC,
+    "operationId": "uploadSlice", "security": SESSION_SECURITY,
     "parameters": [_TOKEN, {"name": "session", "in": "query", "schema": {"type": "string"}}],
     "responses": {"200": json_response("Slice metadata", ref("SliceMeta")),
                   "400": error_response("The session does not query this upload"),
@@ -169,7 +175,7 @@ def upload_slice(token: str):
 
 @operation("/uploads/{token}/slice.raw", "get", {
     "summary": "An uploaded query image as int16 HU values (its owner and admins only)",
-    "operationId": "uploadSliceRaw", "security": _SEC, "parameters": [_TOKEN],
+    "operationId": "uploadSliceRaw", "security": SESSION_SECURITY, "parameters": [_TOKEN],
     "responses": {"200": _RAW, "403": error_response("Another user's upload"),
                   "404": error_response("No such upload")}})
 @bp.route("/uploads/<token>/slice.raw")
