@@ -46,6 +46,8 @@ def _print_report(report) -> None:
 @click.option("--dicomweb", metavar="URL", help="Ingest studies of a PACS over DICOMweb instead of a file (URL: its "
                                                 "DICOMweb root; '-' for the dicomweb_url setting); see docs/pacs.md.")
 @click.option("--study", "studies", multiple=True, metavar="UID", help="With --dicomweb: this study (repeatable).")
+@click.option("--series", "series", multiple=True, metavar="UID",
+              help="With --dicomweb: the study that holds this series (repeatable).")
 @click.option("--patient", metavar="ID", help="With --dicomweb: the studies of this patient id.")
 @click.option("--date", "dates", metavar="FROM..TO", help="With --dicomweb: studies dated in this range (ISO dates, "
                                                            "either side may be empty).")
@@ -71,7 +73,7 @@ def _print_report(report) -> None:
 @click.pass_obj
 @handle_errors
 def ingest_command(state: State, source: str | None, dicomweb: str | None, studies: tuple[str, ...],
-                   patient: str | None, dates: str | None, no_model: bool, collection: str | None, title: str | None,
+                   series: tuple[str, ...], patient: str | None, dates: str | None, no_model: bool, collection: str | None, title: str | None,
                    case_label: str | None, term_root: str | None, strict: bool, zero_confidence: str,
                    jobs: int | None, batch: int | None) -> None:
     """Ingest a cohort manifest (or a folder holding manifest.json), or a reader-ratings CSV.
@@ -93,7 +95,7 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
     AIM XML (a .xml file or a folder of them, e.g. an ePAD export): codes without a term of the loaded ontology are
     skipped and listed per file (--strict rejects the import instead); see docs/aim.md.
 
-    --dicomweb URL: each study of the PACS (filtered by --study, --patient, --date) becomes a case, its slice and
+    --dicomweb URL: each study of the PACS (filtered by --study, --series, --patient, --date) becomes a case, its slice and
     region taken from the study's DICOM SEG, RTSTRUCT or SR; see docs/pacs.md.
     """
     from semgraph.exchange.ingest import DEFAULT_BATCH, ingest, resolve_source
@@ -104,10 +106,10 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
     if (jobs or batch) and (dicomweb is not None or resolve_source(source)[0] != "manifest"):
         raise click.UsageError("--jobs and --batch go with a cohort manifest")
     if dicomweb is not None:
-        _ingest_dicomweb(state, dicomweb, studies, patient, dates, no_model, collection, title, case_label)
+        _ingest_dicomweb(state, dicomweb, studies, series, patient, dates, no_model, collection, title, case_label)
         return
-    if studies or patient or dates:
-        raise click.UsageError("--study, --patient and --date go with --dicomweb")
+    if studies or series or patient or dates:
+        raise click.UsageError("--study, --series, --patient and --date go with --dicomweb")
     kind, _ = resolve_source(source)
     data_dir = state.config.data_dir
     model = None if (no_model or kind == "reader") else latest_model(data_dir)
@@ -127,7 +129,7 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
     _print_report(report)
 
 
-def _ingest_dicomweb(state: State, url: str, studies, patient, dates, no_model: bool, collection, title,
+def _ingest_dicomweb(state: State, url: str, studies, series, patient, dates, no_model: bool, collection, title,
                      case_label) -> None:
     from semgraph.exchange.pacs import connect
     from semgraph.exchange.pacs_ingest import ingest_pacs
@@ -139,7 +141,7 @@ def _ingest_dicomweb(state: State, url: str, studies, patient, dates, no_model: 
     client = connect(state.config, None if url == "-" else url)
     new = {key: value for key, value in (("title", title), ("case_label", case_label)) if value}
     with state.config.open_store() as store:
-        report = ingest_pacs(store, client, data_dir, study_uids=studies, patient=patient,
+        report = ingest_pacs(store, client, data_dir, study_uids=studies, series_uids=series, patient=patient,
                              date_range=parse_date_range(dates), model=model,
                              collection=collection or state.config.collection or None, new_collection=new)
     if model is not None:

@@ -23,7 +23,12 @@ from semgraph.cohort.writers import write_mask
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.exchange.ingest import ingest_manifest
 from semgraph.exchange.ingest_report import IngestReport, existing_case_ids
-from semgraph.exchange.pacs_studies import PacsSlice, search_studies, study_slice
+from semgraph.exchange.pacs_studies import (
+    PacsSlice,
+    search_studies,
+    studies_of_series,
+    study_slice,
+)
 from semgraph.imaging import DEFAULT_MAX_SIZE
 from semgraph.terms.models import TermModels
 
@@ -50,19 +55,24 @@ def _record(pacs_slice: PacsSlice, folder: Path) -> CaseRecord:
                       metadata=metadata, reader_labels={}, true_labels={})
 
 
-def ingest_pacs(store: Store, client, data_dir, *, study_uids: Sequence[str] = (), patient: str | None = None,
-                date_range=None, model: TermModels | None = None, collection: str | None = None,
+def ingest_pacs(store: Store, client, data_dir, *, study_uids: Sequence[str] = (), series_uids: Sequence[str] = (),
+                patient: str | None = None, date_range=None, model: TermModels | None = None,
+                collection: str | None = None,
                 new_collection: Mapping | None = None, max_size: int = DEFAULT_MAX_SIZE,
                 progress: bool = False) -> IngestReport:
     """Ingest the studies of the PACS behind ``client`` that match the filters (see
-    :func:`~semgraph.exchange.pacs_studies.search_studies`) into ``collection``; ``model`` adds predicted
-    likelihoods. A study given by UID that the PACS does not have is NotFound; a study without a SEG, RTSTRUCT or SR region
+    :func:`~semgraph.exchange.pacs_studies.search_studies`; ``series_uids`` keeps the studies that hold those series)
+    into ``collection``; ``model`` adds predicted likelihoods. A study or series given by UID that the PACS does not
+    have is NotFound; a study without a SEG, RTSTRUCT or SR region
     (or with one that cannot be read) is reported as failed. A PACS that fails mid-way raises PacsError; the cases
     written before stay, and a re-run skips them."""
     studies = search_studies(client, patient=patient, date_range=date_range, study_uids=study_uids)
     missing = sorted(set(study_uids) - {s.study_uid for s in studies})
     if missing:
         raise NotFound(f"study {missing[0]} is not on the PACS {client.base_url}")
+    if series_uids:
+        holding = set(studies_of_series(client, series_uids))
+        studies = [s for s in studies if s.study_uid in holding]
     existing = existing_case_ids(store)
     skipped = [s.study_uid for s in studies if s.study_uid in existing]
     failed: list[tuple[str, str]] = []

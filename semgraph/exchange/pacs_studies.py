@@ -32,7 +32,7 @@ from semgraph.imaging._load import dicom_pixel_bytes
 __all__ = [
     "ROI_MODALITIES", "InstanceInfo", "PacsSlice", "SeriesInfo", "StudyInfo", "check_uid", "fetch_instance",
     "find_instance", "list_instances", "list_series", "parse_date_range", "roi_mask_of", "roi_slice", "rtstruct_mask",
-    "save_slice", "search_studies", "seg_mask", "sr_mask", "study_slice",
+    "save_slice", "search_studies", "seg_mask", "sr_mask", "studies_of_series", "study_slice",
 ]
 
 #: Modalities of the objects that define a region of interest, in the order a study's region is looked for.
@@ -150,6 +150,19 @@ def _int(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def studies_of_series(client, series_uids: Sequence[str]) -> list[str]:
+    """The StudyInstanceUIDs of the studies that hold the given series (QIDO-RS series search); NotFound for a series
+    the PACS does not have."""
+    uids = [check_uid(uid, "series UID") for uid in series_uids]
+    found = pacs_call(client, "search series", lambda: client.search_for_series(
+        search_filters={"SeriesInstanceUID": "\\".join(uids)}, fields=["StudyInstanceUID"]))
+    held = {_value(item, "0020000E", ""): _value(item, "0020000D", "") for item in found}
+    missing = [uid for uid in uids if uid not in held]
+    if missing:
+        raise NotFound(f"series {missing[0]} is not on the PACS {client.base_url}")
+    return sorted({held[uid] for uid in uids})
 
 
 def search_studies(client, *, patient: str | None = None, date_range=None, study_uids: Sequence[str] = (),

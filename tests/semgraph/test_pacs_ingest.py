@@ -246,6 +246,17 @@ def test_ingest_one_study_by_uid_and_by_patient(lab, semgraph, orthanc):
     assert {a.study_uid, b.study_uid} <= _case_ids(data_dir)
 
 
+def test_ingest_the_study_of_a_series(lab, semgraph, orthanc):
+    invoke, data_dir = semgraph
+    b = lab["studies"][1]  # its image series; its region is an RTSTRUCT in another series of the study
+    before = _case_ids(data_dir)
+    out = invoke("ingest", "--dicomweb", orthanc.dicomweb_url, "--series", b.series_uid)
+    assert "ingested 1" in out and "failed 0" in out, out
+    assert _case_ids(data_dir) - before == {b.study_uid}
+    missing = invoke("ingest", "--dicomweb", orthanc.dicomweb_url, "--series", "1.2.3.4.5.6", ok=False)
+    assert "series 1.2.3.4.5.6 is not on the PACS" in missing
+
+
 def test_ingest_of_a_missing_study_writes_nothing(lab, semgraph, orthanc):
     invoke, data_dir = semgraph
     before = _case_ids(data_dir)
