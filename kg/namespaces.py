@@ -107,6 +107,8 @@ class SG(DefinedNamespace):
     relevance: URIRef
     algorithm: URIRef
     parameters: URIRef
+    guard: URIRef
+    guardStep: URIRef
     # ontology catalog
     ontologyName: URIRef
     root: URIRef

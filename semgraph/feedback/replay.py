@@ -79,7 +79,8 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = DEFA
         session.rounds.append(Round(
             local_id(r["r"], "round"), int(r["n"]), marks.get(str(r["r"]), {}), params, tuple(changes),
             r["start"].toPython(), r["end"].toPython(), D.copy(),
-            np.array(json.loads(str(r["vector"])), dtype=np.float64)))
+            np.array(json.loads(str(r["vector"])), dtype=np.float64),
+            guard=str(r["guard"]) if "guard" in r else None, step=float(r["step"]) if "step" in r else None))
     if session.rounds:
         session._set_state(session.dissimilarity, session.query)
     return session

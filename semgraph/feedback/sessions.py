@@ -81,8 +81,8 @@ class Round:
     dissimilarity: np.ndarray = field(repr=False)
     query: np.ndarray = field(repr=False)
     #: The round guard's outcome (docs/algorithms.md §5.6): "applied", "reduced" or "refused" (one of
-    #: :data:`~semgraph.feedback.algorithms.GUARD_OUTCOMES`); None when the guard did not run or the round was read
-    #: back from the graph, which does not record it.
+    #: :data:`~semgraph.feedback.algorithms.GUARD_OUTCOMES`; ``sg:guard`` in the graph); None when the guard did
+    #: not run.
     guard: str | None = None
     #: The fraction of the algorithm's step that was taken: 1 applied, 1/2 ... reduced, 0 refused; None as ``guard``.
     step: float | None = None
@@ -300,7 +300,7 @@ class Session(RoundClaims):
         g = self._description() + _rounds.round_triples(
             r, session=self.iri, number=new.number, user=self.user_iri, started=new.started_at, ended=new.ended_at,
             algorithm=new.params.algorithm, parameters=json.dumps(new.params.as_dict(), sort_keys=True),
-            marks=sorted(new.marks.items()), query_vector=_vector_json(new.query))
+            marks=sorted(new.marks.items()), query_vector=_vector_json(new.query), guard=new.guard, step=new.step)
         for c in new.changes:
             g += _rounds.pair_triples(_rounds.pair_iri(r, c.term_a, c.term_b), round_=r, term_a=c.term_a,
                                       term_b=c.term_b, value=c.after, previous=c.before, user=self.user_iri,

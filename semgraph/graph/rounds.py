@@ -11,6 +11,7 @@ Each round is one named graph ``feedback_graph(round_id)`` (``id:`` = ``https://
     id:round/R    a sg:FeedbackRound, prov:Activity ; sg:session id:session/S ; sg:roundNumber 1 ;
                   prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
                   sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
+                  sg:guard "reduced" ; sg:guardStep 0.5 ;   (when the round guard ran)
                   prov:used id:case/C5 ; sg:mark id:round/R/mark/1
     id:round/R/mark/1  a sg:Mark ; sg:markedCase id:case/C5 ; sg:relevance "relevant"
     id:round/R/pair/RID43336/RID6042  a sg:TermSimilarity, prov:Entity ; sg:termA rid:RID43336 ; sg:termB rid:RID6042 ;
@@ -141,9 +142,11 @@ def session_start(store: Store, session: URIRef, graph: URIRef) -> tuple[str, st
 
 def round_triples(round_: URIRef, *, session: URIRef, number: int, user: URIRef, started: dt.datetime,
                   ended: dt.datetime, algorithm: str, parameters: str, marks: Iterable[tuple[str, str]],
-                  query_vector: Literal | None = None) -> list[tuple]:
+                  query_vector: Literal | None = None, guard: str | None = None,
+                  step: float | None = None) -> list[tuple]:
     """The triples of a round itself: its provenance, ``parameters`` (JSON text), the marks ((case id, relevance),
-    numbered 1, 2 ... in the order given; writers give them sorted by case id) and, when given, the query vector."""
+    numbered 1, 2 ... in the order given; writers give them sorted by case id) and, when given, the query vector and
+    the round guard's outcome with the step it took."""
     g: list[tuple] = [
         (round_, RDF.type, SG.FeedbackRound), (round_, RDF.type, PROV.Activity), (round_, SG.session, session),
         (round_, SG.roundNumber, Literal(number, datatype=XSD.integer)),
@@ -152,6 +155,8 @@ def round_triples(round_: URIRef, *, session: URIRef, number: int, user: URIRef,
         (round_, SG.parameters, Literal(parameters, datatype=RDF.JSON))]
     if query_vector is not None:
         g.append((round_, SG.queryVector, query_vector))
+    if guard is not None:
+        g += [(round_, SG.guard, Literal(guard)), (round_, SG.guardStep, Literal(float(step), datatype=XSD.double))]
     for n, (case_id, value) in enumerate(marks, start=1):
         m = URIRef(f"{round_}/mark/{n}")
         g += [(round_, SG.mark, m), (round_, PROV.used, case_iri(case_id)), (m, RDF.type, SG.Mark),
@@ -235,9 +240,10 @@ def _case_id(iri) -> str:
 
 
 _ROUNDS = f"""
-SELECT ?r ?n ?alg ?params ?start ?end ?vector WHERE {{
+SELECT ?r ?n ?alg ?params ?start ?end ?vector ?guard ?step WHERE {{
   ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
      prov:startedAtTime ?start ; prov:endedAtTime ?end ; sg:queryVector ?vector .
+  OPTIONAL {{ ?r sg:guard ?guard ; sg:guardStep ?step }}
   {recorded()}
 }} ORDER BY ?n"""
 _ROUND_IDS = f"SELECT DISTINCT ?r WHERE {{ ?r a sg:FeedbackRound ; sg:session $s {recorded()} }}"
@@ -258,7 +264,8 @@ SELECT ?r ?e ?a ?b ?d ?prev ?from WHERE {
 
 def rounds_of(store: Store, session: URIRef) -> list[dict]:
     """The recorded (not pending) rounds of ``session`` in number order: rows with ``r`` (IRI), ``n``, ``alg``,
-    ``params`` (JSON), ``start``, ``end`` and ``vector`` (JSON), as RDF terms."""
+    ``params`` (JSON), ``start``, ``end``, ``vector`` (JSON) and, for a guarded round, ``guard`` and ``step``, as RDF
+    terms."""
     return store.select(_ROUNDS, {"s": session})
 
 

@@ -271,11 +271,13 @@ def test_a_session_round_records_the_guard_and_a_harmful_one_is_reduced(store, e
     assert {(c.term_a, c.term_b): c.after - c.before for c in second.changes} == pytest.approx(
         {pair: delta / 4 for pair, delta in full.items()})
     assert np.array_equal(session.query, q) and second.marks == {"REL": "relevant", "IRR": "irrelevant"}
-    # replayed from the graph: the same state (the guarded D is what was written), the outcome unknown
+    # replayed from the graph: the same state (the guarded D is what was written) and the guard's outcome
     again = load_session(store, session.session_id, engine)
     assert np.allclose(again.dissimilarity, session.dissimilarity)
-    assert [r.guard for r in again.rounds] == [None, None] and [r.marks for r in again.rounds] == \
-        [r.marks for r in session.rounds]
+    assert [(r.guard, r.step) for r in again.rounds] == [("applied", 1.0), ("reduced", 0.25)]
+    assert [r.marks for r in again.rounds] == [r.marks for r in session.rounds]
+    stored = store.select("SELECT ?g ?s WHERE { $r sg:guard ?g ; sg:guardStep ?s }", {"r": second.iri})
+    assert [(str(row["g"]), float(row["s"])) for row in stored] == [("reduced", 0.25)]
 
 
 def test_the_evidence_marks_keep_the_last_mark_of_each_case(store, engine):
