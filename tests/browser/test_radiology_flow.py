@@ -88,8 +88,13 @@ def test_radiologist_feedback_round_and_sparql(page, browser, cohort_site, shot)
     page.wait_for_selector("#dendrogram")
     page.wait_for_load_state("networkidle")
     shot(page, "radiology-05-dendrogram")
-    page.goto(f"{url}/cases/{second[0]}")
+    marked, value = next(iter(marks.items()))
+    page.goto(f"{url}/cases/{marked}")
     page.wait_for_selector("#feedback-history")
+    # the round is listed once, with the case's own mark (columns: when, user, session, round, role, mark, edges)
+    rows = page.locator("#feedback-history tbody tr").filter(has_text=session_id)
+    assert rows.count() == 1
+    assert rows.first.locator("td").all_inner_texts()[3:6] == ["1", "marked", value]
     shot(page, "radiology-06-case")
 
     # the new learned edge, with its user, through the SPARQL query page
