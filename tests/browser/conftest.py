@@ -3,6 +3,13 @@
 Needs ``pip install playwright`` and ``apt-get install -y chromium`` (/usr/bin/chromium). The app runs on waitress
 in a thread on a free loopback port, over a temporary data folder with the RadLex subset and one curator.
 Screenshots go to tests/browser/artifacts/ (git-ignored).
+
+How the tests wait: the app's Content-Security-Policy forbids ``unsafe-eval``, and Playwright's
+``page.wait_for_function("js text")`` evaluates a string, so the page refuses it. The tests wait instead for what
+the user would see: ``page.wait_for_selector`` with a CSS or text selector (``"#round-counter:text-is('after round
+1')"``), a locator's ``wait_for()`` / ``expect``-style checks on its text, ``page.wait_for_load_state("networkidle")``
+after an action that fetches, or ``page.wait_for_url``. Pages also mark their ready state in attributes
+(``data-session``; ``data-state="ready"`` on a viewer once its slice is drawn) that a selector can wait for.
 """
 
 from __future__ import annotations
