@@ -31,7 +31,12 @@ import numpy as np
 from semgraph.errors import InvalidInput
 from semgraph.evaluation.intervals import bootstrap_mean, compare_paired
 from semgraph.evaluation.protocol import ProtocolConfig, eligible_queries, run_protocol
-from semgraph.feedback.algorithms import DEFAULT_ALGORITHM, FeedbackParams, changes_dissimilarity, parse_algorithm
+from semgraph.feedback.algorithms import (
+    DEFAULT_ALGORITHM,
+    FeedbackParams,
+    changes_dissimilarity,
+    parse_algorithm,
+)
 from semgraph.graph.rounds import LearnedChange, votes
 
 __all__ = ["Session", "cross_session", "promote_matrices", "split_patients"]
@@ -51,7 +56,7 @@ def split_patients(patients: Sequence[str], *, train_fraction: float = 0.5, seed
     if len(unique) < 2:
         raise InvalidInput("need at least two patients to hold some out")
     order = np.random.default_rng(seed).permutation(len(unique))
-    n_train = min(max(int(round(train_fraction * len(unique))), 1), len(unique) - 1)
+    n_train = min(max(round(train_fraction * len(unique)), 1), len(unique) - 1)
     train = {unique[i] for i in order[:n_train]}
     in_train = np.array([p in train for p in pat], dtype=bool)
     return np.flatnonzero(in_train), np.flatnonzero(~in_train)
@@ -173,7 +178,9 @@ def cross_session(vectors, diagnoses: Sequence[str], patients: Sequence[str], ca
         raise InvalidInput("the split leaves too few training or held-out cases")
 
     # -- training sessions: on the training cases only (held-out cases are never ranked, marked or learned from)
-    sub = lambda seq: [seq[i] for i in train]  # noqa: E731
+    def sub(seq):
+        return [seq[i] for i in train]
+
     train_eligible = eligible_queries(sub(diag), sub(list(pat)))
     if train_eligible.size == 0:
         raise InvalidInput("no training case has a case of its diagnosis from another training patient")
