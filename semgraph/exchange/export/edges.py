@@ -54,7 +54,7 @@ def edges_graph(store: Store, edges: Sequence[Edge], label: Callable[[str], str]
                 URIRef(e.iri), round_=r, term_a=e.term_a, term_b=e.term_b, value=e.value, previous=e.previous,
                 user=u, generated_at=e.generated_at, derived_from=e.derived_from) + _rounds.round_triples(
                 r, session=s, number=e.round_number, user=u, started=e.round_started, ended=e.round_ended,
-                algorithm=e.algorithm, parameters=e.parameters, marks=e.marks):
+                algorithm=e.algorithm, parameters=e.parameters, marks=e.marks, guard=e.guard, step=e.guard_step):
             g.add(triple)
         for t in (e.term_a, e.term_b):
             g.add((URIRef(t), RDFS.label, Literal(label(t))))

@@ -77,6 +77,8 @@ class Edge:
     derived_from: tuple[str, ...] = ()
     marks: tuple[tuple[str, str], ...] = ()  # (case id, relevance) of the round
     session_started: dt.datetime | None = None  # None: not recorded (the round's start stands in for the vote)
+    guard: str | None = None  # the round guard's outcome (sg:guard), None for a round recorded without it
+    guard_step: float | None = None
 
     def as_change(self) -> _rounds.LearnedChange:
         """The edge as :func:`semgraph.graph.rounds.votes` counts it."""
@@ -124,14 +126,15 @@ class Relation:
 
 
 _EDGES = f"""
-SELECT DISTINCT ?e ?g ?a ?b ?d ?prev ?t ?r ?n ?alg ?params ?start ?end ?s ?sid ?sstart ?u ?uname ?q WHERE {{
+SELECT DISTINCT ?e ?g ?a ?b ?d ?prev ?t ?r ?n ?alg ?params ?start ?end ?s ?sid ?sstart ?u ?uname ?q ?guard ?step
+WHERE {{
   GRAPH ?g {{
     ?e a sg:TermSimilarity ; sg:kind "learned" ; sg:termA ?a ; sg:termB ?b ; sg:dissimilarity ?d ; sg:previous ?prev ;
        prov:wasGeneratedBy ?r ; prov:generatedAtTime ?t .
     ?r a sg:FeedbackRound ; sg:session ?s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
        prov:startedAtTime ?start ; prov:endedAtTime ?end ; prov:wasAssociatedWith ?u .
     OPTIONAL {{ ?u rdfs:label ?uname }} OPTIONAL {{ ?s rdfs:label ?sid }} OPTIONAL {{ ?s sg:queryCase ?q }}
-    OPTIONAL {{ ?s prov:startedAtTime ?sstart }}
+    OPTIONAL {{ ?s prov:startedAtTime ?sstart }} OPTIONAL {{ ?r sg:guard ?guard ; sg:guardStep ?step }}
     {_rounds.recorded("r")}
   }}
   FILTER(STRSTARTS(STR(?g), $prefix))
@@ -247,7 +250,8 @@ def learned_edges(store: Store, *, user: str | None = None, since=None, until=No
             parameters=str(r["params"]), round_started=_aware(r["start"].toPython()),
             round_ended=_aware(r["end"].toPython()), derived_from=tuple(sorted(derived.get(e, ()))),
             marks=tuple(sorted(marks.get(str(r["r"]), {}).items())),
-            session_started=_aware(r["sstart"].toPython()) if "sstart" in r else None)
+            session_started=_aware(r["sstart"].toPython()) if "sstart" in r else None,
+            guard=str(r["guard"]) if "guard" in r else None, guard_step=float(r["step"]) if "step" in r else None)
     return sorted(seen.values(), key=lambda x: (x.generated_at, x.session, x.round_number, x.term_a, x.term_b))
 
 
