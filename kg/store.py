@@ -44,8 +44,9 @@ FORMAT_NAMES: dict[str, ox.RdfFormat] = {
     "json-ld": ox.RdfFormat.JSON_LD,
 }
 
-#: What ``Store.load`` accepts: a file path, an rdflib graph or dataset, or pyoxigraph triples/quads.
-Source = str | os.PathLike | Graph | Dataset | list
+#: What ``Store.load`` accepts: a file path, RDF text as ``bytes`` (its ``format=`` given), an rdflib graph or
+#: dataset, or pyoxigraph triples/quads.
+Source = str | os.PathLike | bytes | Graph | Dataset | list
 _RDFLIB_DEFAULT_GRAPH = "urn:x-rdflib:default"
 
 
@@ -104,6 +105,14 @@ def parse_quads(source: Source, graph: str | None, format: str | None = None) ->
             terms = to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)
             items.append(ox.Quad(*terms, to) if to is not None else ox.Triple(*terms))
         return _place(items, target, "the dataset")
+    if isinstance(source, bytes):
+        if format is None:
+            raise LoadError(f"RDF data given as bytes needs format=, one of {sorted(FORMAT_NAMES)}")
+        try:
+            parsed = list(ox.parse(source, format=rdf_format(format)))
+        except SyntaxError as exc:
+            raise LoadError(f"the RDF data: {str(exc)[:300]}; nothing was written") from exc
+        return _place(parsed, target, "the RDF data")
     if isinstance(source, Graph):
         return _place([ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for s, p, o in source],
                       target, "the graph")
@@ -227,7 +236,8 @@ class Store(ABC):
 
     def load(self, source: Source, graph: str | None = None, *, format: str | None = None,
              replace: bool = False) -> int:
-        """Load a file (path) or an rdflib Graph/Dataset into the named graph ``graph``; return the quad count.
+        """Load a file (path), RDF text (``bytes`` in ``format``) or an rdflib Graph/Dataset into the named graph
+        ``graph``; return the quad count.
 
         The source is parsed completely first, so a malformed file writes nothing. With ``replace=True`` the
         graph's old content is removed in the same transaction.

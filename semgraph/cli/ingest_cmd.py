@@ -69,7 +69,7 @@ def _print_report(report) -> None:
               help="Manifest: worker processes computing the cases' features (1: none, all in this process) "
                    "[default: one per core, at most one per 200 new cases].")
 @click.option("--batch", type=click.IntRange(min=1), metavar="N",
-              help="Manifest: cases written per store transaction [default: 200].")
+              help="Manifest and reader CSV: cases written per store transaction [default: 200].")
 @click.pass_obj
 @handle_errors
 def ingest_command(state: State, source: str | None, dicomweb: str | None, studies: tuple[str, ...],
@@ -85,7 +85,8 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
     are copied to DATA_DIR/images/<case id>/ and the copies recorded (the count is printed; a re-run copies
     nothing); those inside it are recorded where they are. A reader CSV has columns case_id, patient_id, optional
     diagnosis/study_id/study_date/age/sex/contrast_phase/liver_segment, and one column per term (IRI, RadLex id or
-    label) with values in [0, 1]; the whole file is checked before anything is written.
+    label) with values in [0, 1]; the whole file is checked before anything is written, then its cases are written
+    --batch at a time.
 
     Cases go into a collection (--collection, default the store's only one). A new name defines the collection
     from the file's terms (a CSV's term columns in their order), with the categories of the ontology's branches
@@ -103,14 +104,16 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
 
     if (source is None) == (dicomweb is None):
         raise click.UsageError("give either a MANIFEST_OR_FOLDER_OR_CSV or --dicomweb URL")
-    if (jobs or batch) and (dicomweb is not None or resolve_source(source)[0] != "manifest"):
-        raise click.UsageError("--jobs and --batch go with a cohort manifest")
+    kind = None if dicomweb is not None else resolve_source(source)[0]
+    if jobs and kind != "manifest":
+        raise click.UsageError("--jobs goes with a cohort manifest")
+    if batch and kind not in ("manifest", "reader"):
+        raise click.UsageError("--batch goes with a cohort manifest or a reader CSV")
     if dicomweb is not None:
         _ingest_dicomweb(state, dicomweb, studies, series, patient, dates, no_model, collection, title, case_label)
         return
     if studies or series or patient or dates:
         raise click.UsageError("--study, --series, --patient and --date go with --dicomweb")
-    kind, _ = resolve_source(source)
     data_dir = state.config.data_dir
     model = None if (no_model or kind == "reader") else latest_model(data_dir)
     new = {key: value for key, value in (("title", title), ("case_label", case_label), ("term_root", term_root))

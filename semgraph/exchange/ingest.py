@@ -6,7 +6,7 @@
 For an image case: load the image and mask and extract the ROI vector and the patch features, write them to
 ``DATA_DIR/features/<sha1 of the case IRI>.npz`` (:mod:`semgraph.exchange.feature_files`; temp file +
 ``os.replace``), and predict the term likelihoods when a term model is given: in worker processes, one per core by
-default (``jobs``). Then the case is written with its annotations (:func:`semgraph.graph.casegraph.case_triples`):
+default (``jobs``). Then the case is written with its annotations (:func:`semgraph.graph.casegraph.case_ntriples`):
 the reader's terms ("reader"), the generating terms when the manifest has them ("truth") and the model's likelihoods
 ("predicted", attributed to the model version); ``batch`` cases in manifest order go in one atomic store write. The
 feature files are complete before their cases exist in the store, so a crash never leaves a half case or a half
@@ -39,7 +39,6 @@ from pathlib import Path
 from rdflib import URIRef
 
 from kg import Store, StoreError
-from kg.sparql import insert_data
 from semgraph.cohort import read_manifest
 from semgraph.cohort.manifest import BASE_COLUMNS, CaseRecord
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
@@ -56,7 +55,11 @@ from semgraph.exchange.feature_files import (
     features_path,
     save_features,
 )
-from semgraph.exchange.ingest_report import IngestReport, existing_case_ids
+from semgraph.exchange.ingest_report import (
+    DEFAULT_BATCH,
+    IngestReport,
+    existing_case_ids,
+)
 from semgraph.exchange.reader_csv import ingest_reader_csv
 from semgraph.exchange.saved_models import record_model
 from semgraph.features import FeatureConfig
@@ -64,10 +67,10 @@ from semgraph.graph.casegraph import (
     Annotation,
     Case,
     case_exists,
-    case_triples,
+    case_ntriples,
     model_iri,
     read_cases,
-    update_annotations,
+    write_cases,
 )
 from semgraph.graph.collection import for_cases
 from semgraph.progress import track
@@ -75,8 +78,6 @@ from semgraph.terms.models import TermModels
 
 __all__ = ["CASES_PER_WORKER", "DEFAULT_BATCH", "ingest", "ingest_manifest", "resolve_source"]
 
-#: Cases written per store update (:func:`ingest_manifest`).
-DEFAULT_BATCH = 200
 #: With ``jobs=None``, :func:`ingest_manifest` starts at most one worker process per this many cases to ingest.
 CASES_PER_WORKER = 200
 #: Cases started (files copied, work submitted) ahead of the one being taken, per worker process, beyond one batch.
@@ -117,13 +118,13 @@ def ingest(store: Store, source, data_dir, *, model: TermModels | None = None,
     into ``collection`` (default: the store's only one; a new name defines it, see
     :func:`semgraph.graph.collection.for_cases`, with the options ``new_collection``).
 
-    Reader CSV and AIM cases have no image files; ``copy_outside``, ``jobs`` and ``batch`` are for manifests
-    (:func:`ingest_manifest`), ``strict`` and ``zero_confidence`` for AIM (:func:`semgraph.exchange.aim.ingest_aim`).
+    Reader CSV and AIM cases have no image files; ``copy_outside`` and ``jobs`` are for manifests
+    (:func:`ingest_manifest`), ``batch`` for manifests and reader CSV, ``strict`` and ``zero_confidence`` for AIM (:func:`semgraph.exchange.aim.ingest_aim`).
     """
     kind, path = resolve_source(source)
     if kind == "reader":
         return ingest_reader_csv(store, path, hierarchy=hierarchy, collection=collection,
-                                 new_collection=new_collection)
+                                 new_collection=new_collection, batch=batch, progress=progress)
     if kind == "aim":
         return ingest_aim(store, path, hierarchy=hierarchy, strict=strict, zero_confidence=zero_confidence,
                           collection=collection, new_collection=new_collection)
@@ -205,11 +206,12 @@ def ingest_manifest(store: Store, manifest, data_dir, *, model: TermModels | Non
 
 @dataclasses.dataclass
 class _Worked:
-    """What :class:`_CaseWork` made of a case: the case as it is written, its update and the files copied for it;
-    or why it cannot be ingested (``reason``; nothing copied)."""
+    """What :class:`_CaseWork` made of a case: the case as it is written, its N-Triples
+    (:func:`~semgraph.graph.casegraph.case_ntriples`) and the files copied for it; or why it cannot be ingested
+    (``reason``; nothing copied)."""
 
     case: Case | None = None
-    update: str | None = None
+    triples: str | None = None
     copies: list[Path] = dataclasses.field(default_factory=list)
     reason: str | None = None
 
@@ -246,7 +248,7 @@ class _CaseWork:
             annotations.append(Annotation("predicted", self.model.likelihoods(feats.roi, feats.patches, feats.kinds),
                                           attributed_to=model_iri(self.model.version_)))
         save_features(features_path(self.data_dir, record.case_id), feats)
-        return _Worked(case, insert_data(case_triples(case, annotations, collection=self.collection)), copies)
+        return _Worked(case, case_ntriples(case, annotations, collection=self.collection), copies)
 
 
 _worker_case_work: _CaseWork | None = None  # in a worker process: what its pool was started with
@@ -367,7 +369,7 @@ class _ManifestRun:
         if not items:
             return
         try:
-            update_annotations(self.store, " ;\n".join(item.worked.update for item in items))
+            write_cases(self.store, [item.worked.triples for item in items])
         except BaseException:
             if not self._maybe_written(items[0].record.case_id):
                 self.discard(items)

@@ -8,7 +8,10 @@ from pathlib import Path
 from kg import Store
 from kg.namespaces import ANNOTATIONS_GRAPH
 
-__all__ = ["IngestReport", "existing_case_ids"]
+__all__ = ["DEFAULT_BATCH", "IngestReport", "existing_case_ids"]
+
+#: Cases written per store transaction by the ingests (manifest and reader CSV).
+DEFAULT_BATCH = 200
 
 
 @dataclass

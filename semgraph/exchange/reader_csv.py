@@ -21,10 +21,22 @@ from kg import Store
 from ontology import OntologyError
 from semgraph.errors import InvalidInput, NotFound
 from semgraph.exchange.case_identity import case_differences
-from semgraph.exchange.ingest_report import IngestReport, existing_case_ids
-from semgraph.graph.casegraph import Annotation, Case, read_cases, write_case
+from semgraph.exchange.ingest_report import (
+    DEFAULT_BATCH,
+    IngestReport,
+    existing_case_ids,
+)
+from semgraph.graph.casegraph import (
+    Annotation,
+    Case,
+    case_ntriples,
+    read_cases,
+    write_case,
+    write_cases,
+)
 from semgraph.graph.collection import for_cases
 from semgraph.graph.collection import resolve as resolve_collection
+from semgraph.progress import track
 
 __all__ = ["READER_META_COLUMNS", "ingest_reader_csv"]
 
@@ -124,7 +136,8 @@ def _reader_rows(path: Path, resolve: Callable[[str], str]) -> tuple[list[str], 
 
 
 def ingest_reader_csv(store: Store, path, *, hierarchy: ontology.Hierarchy | None = None, replace: bool = False,
-                      collection: str | None = None, new_collection: Mapping | None = None) -> IngestReport:
+                      collection: str | None = None, new_collection: Mapping | None = None,
+                      batch: int = DEFAULT_BATCH, progress: bool = False) -> IngestReport:
     """Ingest a reader-only CSV (no pixels): each row becomes a case with a "reader" annotation.
 
     The whole file is checked first (unknown column, value outside [0, 1], bad date or age, duplicate case id:
@@ -134,6 +147,11 @@ def ingest_reader_csv(store: Store, path, *, hierarchy: ontology.Hierarchy | Non
     The cases go into ``collection`` (default: the store's only one); a new name defines it from the CSV's term
     columns in their order (:func:`semgraph.graph.collection.for_cases`, options ``new_collection``). Cases already in
     the store are skipped unless ``replace``.
+
+    New cases are written ``batch`` at a time, each batch in one store transaction
+    (:func:`semgraph.graph.casegraph.write_cases`): an interrupted ingest leaves whole batches, and a rerun skips
+    them. With ``replace`` each case is one transaction that removes its old description first. ``progress``
+    reports the cases written on standard error.
     """
     start = time.perf_counter()
     path = Path(path)
@@ -151,14 +169,27 @@ def ingest_reader_csv(store: Store, path, *, hierarchy: ontology.Hierarchy | Non
     _refuse_reused_ids(store, path, [case for case, _ in rows if case.case_id in existing])
     target = for_cases(store, collection, terms, **options)
     report = IngestReport(collection=target.name)
-    for case, values in rows:
+    pending: list[tuple[str, str]] = []  # (case id, its triples) of the batch being gathered
+    for case, values in track(rows, desc="ingest", unit="case", enabled=progress):
         if case.case_id in existing:
             report.skipped.append(case.case_id)
-            continue
-        write_case(store, case, [Annotation("reader", values)], replace=replace, collection=target.iri)
-        report.ingested.append(case.case_id)
+        elif replace:
+            write_case(store, case, [Annotation("reader", values)], replace=True, collection=target.iri)
+            report.ingested.append(case.case_id)
+        else:
+            pending.append((case.case_id, case_ntriples(case, [Annotation("reader", values)], collection=target.iri)))
+            if len(pending) >= batch:
+                _write_batch(store, pending, report)
+    _write_batch(store, pending, report)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _write_batch(store: Store, pending: list[tuple[str, str]], report: IngestReport) -> None:
+    """Write the cases of ``pending`` in one transaction, record them in ``report`` and empty the list."""
+    write_cases(store, [triples for _, triples in pending])
+    report.ingested.extend(case_id for case_id, _ in pending)
+    pending.clear()
 
 
 def _default_study(patient: str, case_id: str) -> str:

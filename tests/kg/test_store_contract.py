@@ -136,6 +136,19 @@ def test_malformed_file_in_the_middle_writes_nothing(store, ttl_file, tmp_path):
     assert all_quads(store) == before
 
 
+def test_rdf_text_as_bytes_loads_with_its_format_and_malformed_text_writes_nothing(store, ttl_file):
+    text = f'<{EX}s> <{EX}p> "a \\"quoted\\"\\nline" .\n<{EX}s> <{EX}q> <{EX}o> .\n'.encode()
+    assert store.load(text, G1, format="ntriples") == 2
+    rows = store.select("SELECT ?o WHERE { GRAPH $g { ?s $p ?o } }", {"g": URIRef(G1), "p": URIRef(EX + "p")})
+    assert rows == [{"o": Literal('a "quoted"\nline')}]
+    before = all_quads(store)
+    with pytest.raises(LoadError, match="format="):
+        store.load(text, G2)
+    with pytest.raises(LoadError, match="nothing was written"):
+        store.load(text + f"<{EX}s> <{EX}p> .\n".encode(), G2, format="ntriples")
+    assert all_quads(store) == before
+
+
 def test_failing_last_operation_writes_nothing(store, ttl_file, request):
     if request.node.callspec.params["store"] == "second-server":
         # SPARQL 1.1 Update (section 2.2) says a request SHOULD be applied atomically; RDFLib applies operation after

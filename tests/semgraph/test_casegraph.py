@@ -13,7 +13,10 @@ from semgraph.errors import InvalidInput
 from semgraph.graph.casegraph import (
     Annotation,
     Case,
+    annotation_stamps,
     case_exists,
+    case_ntriples,
+    case_triples,
     count_annotated,
     model_iri,
     read_cases,
@@ -24,6 +27,7 @@ from semgraph.graph.casegraph import (
     update_annotations,
     value_totals,
     write_case,
+    write_cases,
 )
 
 T1, T2, T3 = (f"http://radlex.org/RID/RID{n}" for n in (5715, 5711, 6042))
@@ -136,3 +140,43 @@ def test_count_annotated_counts_cases_not_annotations(store):
                                               Annotation("reader", {T2: 1.0})], replace=True)
     assert count_annotated(store, "reader") == 3 and count_annotated(store, "predicted") == 1
     assert count_annotated(store, "crossval") == 0
+
+
+def test_case_ntriples_hand_written():
+    case = Case('C"1', "P 1", "S1", study_date=dt.date(2020, 1, 31), age=63)
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    text = case_ntriples(case, [Annotation("reader", {T1: 1.0, T2: 0.25}, generated_at=when)])
+    lines = set(text.splitlines())
+    c, s, p = ("<https://w3id.org/semgraph/id/case/C%221>", "<https://w3id.org/semgraph/id/study/S1>",
+               "<https://w3id.org/semgraph/id/patient/P%201>")
+    a = "<https://w3id.org/semgraph/id/annotation/C%221/reader>"
+    item = "<https://w3id.org/semgraph/id/annotation/C%221/reader/RID5711>"
+    sg, xsd = "https://w3id.org/semgraph/vocab#", "http://www.w3.org/2001/XMLSchema#"
+    rdf_type, label = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>", "<http://www.w3.org/2000/01/rdf-schema#label>"
+    expected = {
+        f"{c} {rdf_type} <{sg}Case> .", f'{c} {label} "C\\"1" .', f"{c} <{sg}study> {s} .",
+        f"{s} <{sg}studyDate> \"2020-01-31\"^^<{xsd}date> .", f"{s} <{sg}age> \"63\"^^<{xsd}integer> .",
+        f'{p} {label} "P 1" .', f"{a} <{sg}annotates> {c} .",
+        f"{a} <http://www.w3.org/ns/prov#generatedAtTime> \"2026-01-02T03:04:05+00:00\"^^<{xsd}dateTime> .",
+        f"{a} <{sg}likelihood> {item} .", f"{item} <{sg}term> <{T2}> .", f"{item} <{sg}value> \"0.25\"^^<{xsd}double> .",
+    }
+    assert expected <= lines
+    assert len(lines) == 8 + 2 + 5 + 2 * 4  # case, study, patient; their two metadata; the annotation; two nodes
+    assert len(case_triples(case, [Annotation("reader", {T1: 1.0, T2: 0.25})])) == len(lines)
+
+
+def test_write_cases_adds_many_cases_in_one_load_and_renews_the_stamp(store):
+    write_case(store, make_case("old"), [Annotation("reader", {T1: 1.0})])
+    stamps = annotation_stamps(store)
+    cases = [make_case(f"C{i}") for i in range(3)]
+    write_cases(store, [case_ntriples(case, [Annotation("reader", {T1: i / 4, T2: 1.0})])
+                        for i, case in enumerate(cases)])
+    assert sorted(c.case_id for c in read_cases(store)) == ["C0", "C1", "C2", "old"]
+    new = annotation_stamps(store)
+    assert len(new) == 1 and new != stamps
+    ids, matrix = read_likelihoods(store, [T1, T2], kinds=("reader",))
+    assert dict(zip(ids, matrix.tolist())) == {"old": [1.0, 0.0], "C0": [0.0, 1.0], "C1": [0.25, 1.0],
+                                               "C2": [0.5, 1.0]}
+    assert value_totals(store) == (7, 4.75, 1 + 0.0625 + 0.25 + 3)  # the nodes agree with the copies
+    write_cases(store, [])
+    assert annotation_stamps(store) == new

@@ -177,6 +177,28 @@ def test_reader_csv_terms_by_iri_rid_and_label(onto_store, tmp_path):
     assert ingest(onto_store, path, tmp_path).skipped == ["R1", "R2"]  # detected as a reader CSV, resumable
 
 
+def test_reader_csv_batches_land_whole_and_a_rerun_completes(onto_store, tmp_path, monkeypatch):
+    path = tmp_path / "ratings.csv"
+    path.write_text("case_id,patient_id,hypodense\n" + "".join(f"R{i},P{i},{i / 10}\n" for i in range(7)))
+    real_load, loads = onto_store.load, []
+
+    def load(source, graph=None, **options):  # fault injection: the second batch's write fails
+        loads.append(source)
+        if len(loads) == 2:
+            raise kg.StoreError("injected: the disk is full")
+        return real_load(source, graph, **options)
+
+    monkeypatch.setattr(onto_store, "load", load)
+    with pytest.raises(kg.StoreError, match="injected"):
+        ingest_reader_csv(onto_store, path, batch=3)
+    assert sorted(c.case_id for c in read_cases(onto_store)) == ["R0", "R1", "R2"]  # the first batch, whole
+    again = ingest_reader_csv(onto_store, path, batch=3)
+    assert again.skipped == ["R0", "R1", "R2"] and again.ingested == ["R3", "R4", "R5", "R6"]
+    assert len(loads) == 4  # batches of 3, 3 and 1
+    ids, m = read_likelihoods(onto_store, [HYPODENSE], kinds=("reader",))
+    assert dict(zip(ids, m[:, 0].tolist())) == {f"R{i}": i / 10 for i in range(7)}
+
+
 @pytest.mark.parametrize("text, message", [
     ("case_id,patient_id,hypodense\nA,P,0.5\nB,P,1.5\n", "row 3, column 'hypodense'"),
     ("case_id,patient_id,hypodense\nA,P,x\n", "row 2, column 'hypodense'"),

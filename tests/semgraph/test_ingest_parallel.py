@@ -87,17 +87,17 @@ def test_two_jobs_write_the_same_graph_as_one(cohort, model, tmp_path):
 def test_a_failed_batch_write_leaves_earlier_batches_only_and_a_rerun_completes(cohort, tmp_path, monkeypatch):
     store = kg.open_store(tmp_path / "graph")
     data = tmp_path / "data"
-    real_update = store.update
-    writes = []  # the texts of the updates that write cases
+    real_load = store.load
+    writes = []  # the N-Triples texts of the loads that write cases
 
-    def update(text, bindings=None):  # fault injection: the second batch's write fails
-        if "INSERT DATA" in text and str(case_iri("x"))[:-1] in text:
-            writes.append(text)
+    def load(source, graph=None, **options):  # fault injection: the second batch's write fails
+        if isinstance(source, bytes) and str(case_iri("x"))[:-1] in source.decode():
+            writes.append(source.decode())
             if len(writes) == 2:
                 raise kg.StoreError("injected: the disk is full")
-        return real_update(text, bindings)
+        return real_load(source, graph, **options)
 
-    monkeypatch.setattr(store, "update", update)
+    monkeypatch.setattr(store, "load", load)
     try:
         with pytest.raises(kg.StoreError, match="injected"):
             ingest(store, cohort, data, progress=False, jobs=2, batch=4)
@@ -164,6 +164,9 @@ def test_cli_jobs_and_batch(cohort, tmp_path, monkeypatch):
     assert "skipped (already in the store) 0" in result.output
     (tmp_path / "ratings.csv").write_text("case_id,patient_id,hypodense\nA,P,0.5\n")
     result = runner.invoke(load_commands(), ["--data-dir", "data", "ingest", "ratings.csv", "--jobs", "2"])
-    assert result.exit_code == 2 and "--jobs and --batch go with a cohort manifest" in result.output
+    assert result.exit_code == 2 and "--jobs goes with a cohort manifest" in result.output
+    (tmp_path / "reading.xml").write_text("<ImageAnnotationCollection/>")
+    result = runner.invoke(load_commands(), ["--data-dir", "data", "ingest", "reading.xml", "--batch", "2"])
+    assert result.exit_code == 2 and "--batch goes with a cohort manifest or a reader CSV" in result.output
     result = runner.invoke(load_commands(), ["--data-dir", "data", "ingest", str(cohort), "--batch", "0"])
     assert result.exit_code == 2 and "--batch" in result.output
