@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -249,6 +249,8 @@ class Corpus:
     captions : tuple of str (one per id)
     terms : tuple of str (term IRIs, vector order)
     cases : mapping id → casegraph.Case (optional metadata for grouping and suggestion)
+
+    A text model is fitted once on all the captions, on first use (:meth:`text_scores`), and kept.
     """
 
     ids: tuple[str, ...]
@@ -257,6 +259,16 @@ class Corpus:
     captions: tuple[str, ...]
     terms: tuple[str, ...]
     cases: Mapping[str, object]
+    _text_models: dict = field(default_factory=dict, repr=False)
+
+    def text_scores(self, text: str, rows: np.ndarray, model: str = "tfidf") -> np.ndarray:
+        """Similarity of ``text`` to the captions of ``rows`` by the text model ``model`` fitted on every caption
+        of the corpus (so a term's weight, e.g. its IDF, does not depend on which cases a filter keeps); the
+        model is built on the first call and reused."""
+        fitted = self._text_models.get(model)
+        if fitted is None:
+            fitted = self._text_models[model] = text_model(model, self.captions)
+        return np.asarray(fitted.similarity(text), dtype=np.float64)[rows]
 
     @classmethod
     def build(cls, ids, vectors, dissimilarity, captions, terms, cases=None, *, linkage: str = "average",
@@ -379,7 +391,7 @@ def rank_fused(corpus: Corpus, vector, text: str | None, *, mask=None, w_img: fl
         d = np.zeros(rows.size)
         s_img = np.zeros(rows.size)
     if text is not None and text.strip() and w_txt > 0 and rows.size:
-        s_txt = rescale(text_similarity(text, [corpus.captions[r] for r in rows], model))
+        s_txt = rescale(corpus.text_scores(text, rows, model))
     else:
         s_txt = np.zeros(rows.size)
     score = fuse(s_img, s_txt, w_img, w_txt)

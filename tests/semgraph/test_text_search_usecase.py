@@ -86,10 +86,12 @@ def test_unfiltered_ranking_by_hand(index):
 
 def test_a_diagnosis_filter_removes_a_case_before_the_ranking(index):
     r = text_search(index, TEXT, filters=["diagnosis=cyst"])
-    # only C1 and C2 are candidates: distances 0.2 and 0.6 → similarities 1 − d/0.6 = (2/3, 0) → rescaled (1, 0);
-    # their captions differ only in the date, so the caption channel is flat (all 0 after rescaling)
+    # only C1 and C2 are candidates: distances 0.2 and 0.6 → similarities 1 − d/0.6 = (2/3, 0) → rescaled (1, 0).
+    # Their captions differ only in the date; TF-IDF is fitted on all four captions, where C2's date gives two word
+    # pairs no other caption has ("hypodense 2021", "2021 06") and C1's one ("2020 06"): C2's longer vector leaves
+    # less weight to "hypodense", the one word the query shares, so C1's text similarity is the higher → (1, 0)
     assert [(h.case_id, h.rank, round(h.score, 9), h.sim_img, h.sim_txt) for h in r.hits] == [
-        ("C1", 1, 0.7, 1.0, 0.0), ("C2", 2, 0.0, 0.0, 0.0)]
+        ("C1", 1, 1.0, 1.0, 1.0), ("C2", 2, 0.0, 0.0, 0.0)]
     assert r.candidates == 2 and r.filters == Filters(diagnosis=("cyst",))
     assert r.as_dict()["filters"] == {"diagnosis": ["cyst"]}
     assert r.suggestion.diagnosis == "cyst" and r.suggestion.votes == {"cyst": 1.0}
