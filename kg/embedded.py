@@ -25,7 +25,7 @@ from rdflib import Graph
 
 from .errors import QueryError, StoreError, StoreLockedError
 from .sparql import bind, solution_rows, to_rdflib, user_position
-from .store import Result, Store
+from .store import Result, Store, rdf_format
 
 #: Graphs that hold a load in progress live under this prefix; one left by a crash is removed on open.
 STAGING_PREFIX = "urn:semgraph:staging:"
@@ -255,6 +255,27 @@ class EmbeddedStore(Store):
         if self._shared is not None:  # after the store: no writer may open the folder while it is still open
             self._shared.close()
             self._shared = None
+
+    def dump_quads(self, out: str | os.PathLike) -> dict[str, int]:
+        """As :meth:`Store.dump_quads`, written by Oxigraph from one snapshot and counted by reading the file
+        back as a stream (no quad list in memory; the default graph holds nothing: every write names a graph)."""
+        with _errors("dump", f" ({out} may hold a partial file; delete it)"):
+            self._store.dump(output=str(out), format=ox.RdfFormat.N_QUADS)
+            counts: dict[str, int] = {}
+            for quad in ox.parse(path=str(out), format=ox.RdfFormat.N_QUADS):
+                name = quad.graph_name
+                if isinstance(name, ox.NamedNode):
+                    counts[name.value] = counts.get(name.value, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def bulk_load(self, path: str | os.PathLike, format: str) -> None:
+        """Load the file ``path`` with Oxigraph's bulk loader: fast and in bounded memory, but not one transaction
+        (a failure leaves part of it written). Only for a new store that nothing else uses yet and that is thrown
+        away when this fails, as :func:`semgraph.graph.backup.restore` builds one."""
+        self._check_writable()
+        with _errors("bulk load", "; the store holds part of the file"):
+            self._store.bulk_load(path=str(path), format=rdf_format(format))
+        self._written()
 
     def checkpoint(self, target: Path) -> None:
         """Write a consistent copy of the store into the new folder ``target`` (hard links where possible: cheap)."""

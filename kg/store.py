@@ -278,6 +278,19 @@ class Store(ABC):
         rdflib_names = {"ntriples": "nt", "nquads": "nquads", "xml": "xml", "json-ld": "json-ld"}
         return g.serialize(format=rdflib_names.get(format, format), encoding="utf-8")
 
+    def dump_quads(self, out: str | os.PathLike) -> dict[str, int]:
+        """Write every quad of every named graph to the file ``out`` as N-Quads, from one consistent read of the
+        store, streaming (the quads are never all in memory here); return the number of quads per graph IRI."""
+        from .sparql import to_oxigraph
+
+        rows = self.select("SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
+        counts: dict[str, int] = {}
+        with open(out, "w", encoding="utf-8", newline="\n") as f:
+            for r in rows:
+                f.write(f"{ox.Quad(*(to_oxigraph(r[v]) for v in ('s', 'p', 'o', 'g')))} .\n")
+                counts[str(r["g"])] = counts.get(str(r["g"]), 0) + 1
+        return dict(sorted(counts.items()))
+
     def close(self) -> None:
         """Release the store (the embedded folder lock, HTTP sessions)."""
 

@@ -3,7 +3,7 @@
 A backup folder::
 
     OUT_DIR/
-      graphs.nq         every quad of every named graph (one SELECT: one consistent snapshot of the store)
+      graphs.nq         every quad of every named graph, from one consistent read of the store (Store.dump_quads)
       files/...         the data folder's files (features/, models/, cohort ..., not the store folder itself)
       backup.json       when, from where, how many quads per graph, whether secrets are included
       MANIFEST.sha256   "<sha256>  <path>" for every file above (``sha256sum -c`` can check it)
@@ -33,7 +33,6 @@ from pathlib import Path, PurePosixPath
 
 import kg
 from kg import Store
-from kg.sparql import to_oxigraph
 from semgraph.errors import InvalidInput, SemgraphError
 
 __all__ = ["SECRET_FILES", "BackupInfo", "backup", "restore", "verify"]
@@ -94,23 +93,6 @@ def _data_files(data_dir: Path, store_location: str, include_secrets: bool, skip
             yield rel
 
 
-def _dump_quads(store: Store, out: Path) -> dict[str, int]:
-    """Write every quad (one query, so one snapshot) as N-Quads; return the count per graph."""
-    import pyoxigraph as ox
-
-    rows = store.select("SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
-    counts: dict[str, int] = {}
-    lines = []
-    for r in rows:
-        quad = ox.Quad(to_oxigraph(r["s"]), to_oxigraph(r["p"]), to_oxigraph(r["o"]), to_oxigraph(r["g"]))
-        lines.append(f"{quad} .\n")
-        counts[str(r["g"])] = counts.get(str(r["g"]), 0) + 1
-    lines.sort()  # a stable file: the same store gives the same bytes
-    with open(out, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(lines)
-    return dict(sorted(counts.items()))
-
-
 def backup(store: Store, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
            include_secrets: bool = False) -> BackupInfo:
     """Write a backup of ``store`` and the files of ``data_dir`` to the new folder ``out_dir`` (see module doc).
@@ -124,7 +106,7 @@ def backup(store: Store, data_dir: str | os.PathLike, out_dir: str | os.PathLike
     data = Path(data_dir)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        graphs = _dump_quads(store, work / GRAPHS_FILE)
+        graphs = store.dump_quads(work / GRAPHS_FILE)
         skipped: list[str] = []
         files = 0
         for rel in _data_files(data, store.location, include_secrets, skipped):
@@ -210,8 +192,8 @@ def restore(backup_dir: str | os.PathLike, into: str | os.PathLike, *, force: bo
             shutil.copytree(files, work, dirs_exist_ok=True)
         store = kg.open_store(work / "graph")
         try:
-            loaded = store.load(folder / GRAPHS_FILE, format="nquads")
-            if loaded != info.get("quads") or store.count() != info.get("quads"):
+            store.bulk_load(folder / GRAPHS_FILE, format="nquads")  # a new folder, discarded on any failure
+            if store.count() != info.get("quads"):
                 raise SemgraphError(f"the restored store holds {store.count():,} quads, the backup "
                                     f"{info.get('quads')!r}; nothing was replaced")
         finally:

@@ -149,6 +149,17 @@ def test_rdf_text_as_bytes_loads_with_its_format_and_malformed_text_writes_nothi
     assert all_quads(store) == before
 
 
+def test_dump_quads_writes_every_named_graph_and_counts_them(store, ttl_file, tmp_path):
+    store.load(ttl_file, G1)
+    store.load(f'<{EX}x> <{EX}p> "line\\nbreak" .\n'.encode(), G2, format="ntriples")
+    out = tmp_path / "all.nq"
+    assert store.dump_quads(out) == {G1: 6, G2: 1}
+    copy = Dataset()
+    copy.parse(out, format="nquads")
+    assert {(str(g), str(s), str(p), str(o)) for s, p, o, g in copy.quads((None, None, None, None))} == {
+        (str(g), str(s), str(p), str(o)) for g, s, p, o in all_quads(store)}
+
+
 def test_failing_last_operation_writes_nothing(store, ttl_file, request):
     if request.node.callspec.params["store"] == "second-server":
         # SPARQL 1.1 Update (section 2.2) says a request SHOULD be applied atomically; RDFLib applies operation after
