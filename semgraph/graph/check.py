@@ -50,6 +50,7 @@ from kg.namespaces import (
     GRAPH,
     SG,
 )
+from kg.sparql import joined_patterns
 from semgraph.errors import InvalidInput
 from semgraph.files import data_file
 from semgraph.graph.casegraph import ANNOTATION_KINDS, stale_term_values
@@ -149,13 +150,20 @@ WHERE { GRAPH $g {
   OPTIONAL { ?a sg:likelihood ?l } BIND(EXISTS { ?a a sg:Annotation } AS ?typed)
 } } GROUP BY ?a
 """
+_LIKELIHOOD_COUNT = ("SELECT (COUNT(DISTINCT ?l) AS ?n) WHERE { GRAPH $g { "
+                     "{ ?l a sg:TermLikelihood } UNION { ?x sg:likelihood ?l } } }")
+#: The likelihood nodes that break a rule below, only: the rules are tested by the store, so a sound graph of
+#: millions of nodes sends no rows (the OPTIONAL subqueries are hash-joined, see :func:`kg.sparql.joined_patterns`).
 _LIKELIHOODS = """
 SELECT ?l (COUNT(DISTINCT ?t) AS ?terms) (SAMPLE(?t) AS ?term) (COUNT(DISTINCT ?v) AS ?values) (SAMPLE(?v) AS ?value)
        (COUNT(DISTINCT ?a) AS ?parents)
 WHERE { GRAPH $g {
   { SELECT DISTINCT ?l WHERE { { ?l a sg:TermLikelihood } UNION { ?x sg:likelihood ?l } } }
-  OPTIONAL { ?l sg:term ?t } OPTIONAL { ?l sg:value ?v } OPTIONAL { ?a sg:likelihood ?l ; a sg:Annotation }
+  OPTIONAL { SELECT ?l ?t WHERE { ?l sg:term ?t } } OPTIONAL { SELECT ?l ?v WHERE { ?l sg:value ?v } }
+  OPTIONAL { SELECT ?l ?a WHERE { ?a sg:likelihood ?l . ?a a sg:Annotation } }
 } } GROUP BY ?l
+HAVING (COUNT(DISTINCT ?t) != 1 || COUNT(DISTINCT ?v) != 1 || COUNT(DISTINCT ?a) = 0 || !isIRI(SAMPLE(?t))
+        || !isNumeric(SAMPLE(?v)) || SAMPLE(?v) < 0 || SAMPLE(?v) > 1)
 """
 
 
@@ -212,9 +220,8 @@ def _check_cases(store: Store, report: CheckReport) -> None:
             report.add("annotation", a, f"has {int(r['times'])} prov:generatedAtTime values (expected 1)")
         if int(r["items"]) == 0:
             report.add("annotation", a, "has no sg:likelihood")
-    likelihoods = store.select(_LIKELIHOODS, g)
-    report.checked["likelihoods"] = len(likelihoods)
-    for r in likelihoods:
+    report.checked["likelihoods"] = int(store.select_values(_LIKELIHOOD_COUNT, g)[0][0])
+    for r in store.select(_LIKELIHOODS, g):
         item = r["l"]
         if int(r["terms"]) != 1 or not isinstance(r.get("term"), URIRef):
             report.add("likelihood", item, "needs exactly one sg:term (a term IRI)")
@@ -398,12 +405,11 @@ _MEMBERSHIPS = """
 SELECT ?case (COUNT(DISTINCT ?c) AS ?n) (SAMPLE(?c) AS ?collection) WHERE { GRAPH $a {
   ?case a sg:Case OPTIONAL { ?case sg:inCollection ?c } } } GROUP BY ?case
 """
-_OUTSIDE_TERMS = """
-SELECT ?c (COUNT(DISTINCT ?l) AS ?n) (SAMPLE(?t) AS ?term) (SAMPLE(?case) AS ?example) WHERE {
-  GRAPH $a { ?case sg:inCollection ?c . ?an sg:annotates ?case ; sg:likelihood ?l . ?l sg:term ?t }
-  FILTER NOT EXISTS { GRAPH $g { ?c sg:collectionTerm ?item . ?item sg:term ?t } }
-} GROUP BY ?c
-"""
+#: The (collection, term) pairs that the likelihoods of the collections' cases name.
+_USED_TERMS = "SELECT DISTINCT ?c ?t WHERE { GRAPH $a { " + joined_patterns(
+    "?case sg:inCollection ?c", "?an sg:annotates ?case", "?an sg:likelihood ?l", "?l sg:term ?t") + " } }"
+_OUTSIDE_EXAMPLE = """SELECT (COUNT(DISTINCT ?l) AS ?n) (SAMPLE(?case) AS ?example) WHERE {
+  GRAPH $a { ?case sg:inCollection $c . ?an sg:annotates ?case ; sg:likelihood ?l . ?l sg:term $t } }"""
 
 
 def _check_collections(store: Store, report: CheckReport) -> None:
@@ -465,9 +471,19 @@ def _check_collections(store: Store, report: CheckReport) -> None:
                                                 "are defined)")
         elif str(r["collection"]) not in known:
             report.add("collection", r["case"], f"case is in {r['collection']}, which is not a defined collection")
-    for r in store.select(_OUTSIDE_TERMS, {"a": ANNOTATIONS_GRAPH, "g": COLLECTIONS_GRAPH}):
-        report.add("collection", r["c"], f"{int(r['n'])} likelihood(s) of its cases name terms outside it, e.g. "
-                                         f"{r['term']} (case {r['example']})")
+    own = {c: {str(r["term"]) for r in items if "term" in r} for c, items in by_collection.items()}
+    outside: dict[str, list[str]] = {}
+    for c, t in store.select_values(_USED_TERMS, {"a": ANNOTATIONS_GRAPH}):
+        if t not in own.get(c, ()):
+            outside.setdefault(c, []).append(t)
+    for c, terms in sorted(outside.items()):
+        n, example = 0, None
+        for t in sorted(terms):
+            row = store.select(_OUTSIDE_EXAMPLE, {"a": ANNOTATIONS_GRAPH, "c": URIRef(c), "t": URIRef(t)})[0]
+            n += int(row["n"])
+            example = example or (t, row["example"])
+        report.add("collection", URIRef(c), f"{n} likelihood(s) of its cases name terms outside it, e.g. "
+                                            f"{example[0]} (case {example[1]})")
 
 
 # ----------------------------------------------------------------------------------------------- ontologies

@@ -63,6 +63,21 @@ def _corruptions():
         ("likelihood without term", lambda e, s, rs: (
             f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:term ?t }} }}"),
          "likelihood"),
+        ("likelihood value a string", lambda e, s, rs: (
+            f"DELETE {{ GRAPH {ann} {{ ?l sg:value ?v }} }} INSERT {{ GRAPH {ann} {{ ?l sg:value \"0.5\" }} }} "
+            f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:value ?v }} }}"),
+         "likelihood"),
+        ("likelihood value negative", lambda e, s, rs: (
+            f"DELETE {{ GRAPH {ann} {{ ?l sg:value ?v }} }} INSERT {{ GRAPH {ann} {{ ?l sg:value -0.25 }} }} "
+            f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:value ?v }} }}"),
+         "likelihood"),
+        ("likelihood term a literal", lambda e, s, rs: (
+            f"DELETE {{ GRAPH {ann} {{ ?l sg:term ?t }} }} INSERT {{ GRAPH {ann} {{ ?l sg:term \"hypodense\" }} }} "
+            f"WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:likelihood ?l . ?l sg:term ?t }} }}"),
+         "likelihood"),
+        ("likelihood without its annotation", lambda e, s, rs: (
+            f"INSERT DATA {{ GRAPH {ann} {{ <urn:x:loose> a sg:TermLikelihood ; sg:term <urn:x:t> ; sg:value 0.5 }} }}"),
+         "orphan"),
         ("annotation without kind", lambda e, s, rs: (
             f"DELETE WHERE {{ GRAPH {ann} {{ ?a sg:annotates <{_case(e)}> ; sg:annotationKind ?k }} }}"), "annotation"),
         ("annotation without time", lambda e, s, rs: (
