@@ -250,7 +250,7 @@ class Corpus:
     terms : tuple of str (term IRIs, vector order)
     cases : mapping id → casegraph.Case (optional metadata for grouping and suggestion)
 
-    A text model is fitted once on all the captions, on first use (:meth:`text_scores`), and kept.
+    A text model is fitted once on all the captions, on first use (:meth:`fit_text`), and kept.
     """
 
     ids: tuple[str, ...]
@@ -261,14 +261,17 @@ class Corpus:
     cases: Mapping[str, object]
     _text_models: dict = field(default_factory=dict, repr=False)
 
-    def text_scores(self, text: str, rows: np.ndarray, model: str = "tfidf") -> np.ndarray:
-        """Similarity of ``text`` to the captions of ``rows`` by the text model ``model`` fitted on every caption
-        of the corpus (so a term's weight, e.g. its IDF, does not depend on which cases a filter keeps); the
-        model is built on the first call and reused."""
+    def fit_text(self, model: str = "tfidf"):
+        """The text model ``model`` fitted on every caption of the corpus: built on the first call, then kept."""
         fitted = self._text_models.get(model)
         if fitted is None:
             fitted = self._text_models[model] = text_model(model, self.captions)
-        return np.asarray(fitted.similarity(text), dtype=np.float64)[rows]
+        return fitted
+
+    def text_scores(self, text: str, rows: np.ndarray, model: str = "tfidf") -> np.ndarray:
+        """Similarity of ``text`` to the captions of ``rows`` by :meth:`fit_text`'s model, fitted on all the
+        captions (so a word's weight, e.g. its IDF, does not depend on which cases a filter keeps)."""
+        return np.asarray(self.fit_text(model).similarity(text), dtype=np.float64)[rows]
 
     @classmethod
     def build(cls, ids, vectors, dissimilarity, captions, terms, cases=None, *, linkage: str = "average",

@@ -137,7 +137,8 @@ def describe_filters(filters: Filters) -> list[str]:
 
 @dataclass(frozen=True, eq=False)
 class TextIndex:
-    """The engine, the text vocabulary and the captioned corpus over the engine's cases (rows in case id order)."""
+    """The engine, the text vocabulary and the captioned corpus over the engine's cases (rows in case id order),
+    with the captions' TF-IDF fitted."""
 
     engine: Engine
     vocabulary: Vocabulary
@@ -157,6 +158,7 @@ class TextIndex:
         texts = [captions[i] if i in captions else engine.caption(i) for i in ids]
         corpus = Corpus.build(ids, engine.vectors[order], engine.dissimilarity, texts, engine.terms,
                               {c.case_id: c for c in engine.cases}, linkage=engine.linkage, weights=engine.weights)
+        corpus.fit_text()  # the caption channel's TF-IDF, once, here rather than on the first query
         return cls(engine, vocab, corpus)
 
     @classmethod
