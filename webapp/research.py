@@ -4,8 +4,11 @@ HTML: ``/research/relations`` (filter by term, minimum change, minimum sessions,
 parameters; sort by clicking a column header: ``sort`` and ``order`` parameters, done on the server). Downloads with
 the same filters, one per export format of :mod:`semgraph.exchange.export` (``/research/<stem><extension>``, e.g.
 ``/research/export.ttl``, ``/research/report.md``).
-JSON: ``/api/v1/relations`` and ``/api/v1/relations/proposals``. Researchers, curators and admins only.
-All domain logic is in :mod:`semgraph.exchange.export`.
+The page also shows, when asked (``evidence=1``: it ranks up to 200 held-out queries twice, seconds on a large
+store), the evidence for promoting the current candidates (:mod:`semgraph.evaluation.evidence`; the candidates need
+the ``min_sessions`` filter's number of agreeing sessions, the other filters do not apply).
+JSON: ``/api/v1/relations``, ``/api/v1/relations/proposals`` and ``/api/v1/relations/evidence``. Researchers,
+curators and admins only. All domain logic is in :mod:`semgraph.exchange.export` and :mod:`semgraph.evaluation`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime as dt
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from semgraph.errors import InvalidInput
+from semgraph.evaluation.evidence import promotion_evidence, signed
 from semgraph.exchange import export as ex
 
 from .auth import login_required
@@ -80,6 +84,12 @@ def _active(f: dict) -> dict:
     return {k: v for k, v in f.items() if v is not None and not (k == "min_sessions" and v == 1)}
 
 
+def evidence(f: dict) -> dict:
+    """The evidence for promoting the candidates of the app's collection (agreeing in ``f``'s minimum of
+    sessions), as a dict."""
+    return promotion_evidence(get_store(), services().collection(), min_sessions=f["min_sessions"]).as_dict()
+
+
 @bp.route("/relations")
 @login_required(role=ROLES)
 def relations():
@@ -95,8 +105,12 @@ def relations():
                         "href": url_for("research.relations", **active, sort=key, order=next_order)})
     downloads = [(name, url_for("research.download", name=name, **active), fmt.label)
                  for name, fmt in _DOWNLOADS.items()]
+    shown = request.args.get("evidence") == "1"
     return render_template("research/relations.html", rows=rows, filters=f, headers=headers, downloads=downloads,
-                           sort=sort, order="desc" if descending else "asc", active=active)
+                           sort=sort, order="desc" if descending else "asc", active=active,
+                           evidence=evidence(f) if shown else None, signed=signed,
+                           measure=url_for("research.relations", evidence="1", sort=sort,
+                                           order="desc" if descending else "asc", **active) + "#promotion-evidence")
 
 
 @bp.route(f"/<any({', '.join(map(repr, _DOWNLOADS))}):name>")
@@ -128,6 +142,13 @@ def api_proposals():
     found = ex.proposals(get_store(), **f, collection=services().collection())
     return jsonify({"filters": _active(f), "rule": ex.RULE, "count": len(found),
                     "proposals": [p.as_dict() for p in found]})
+
+
+@api_bp.route("/relations/evidence")
+@login_required(role=ROLES)
+def api_evidence():
+    f = filters()
+    return jsonify({"filters": _active(f), **evidence(f)})
 
 
 # -- OpenAPI ----------------------------------------------------------------------------------------------------
@@ -181,3 +202,31 @@ add_path("/relations/proposals", "get", {
     "responses": {"200": json_response("Proposals", {"type": "object", "properties": {
         "filters": {"type": "object"}, "rule": {"type": "object"}, "count": {"type": "integer"},
         "proposals": {"type": "array", "items": ref("Proposal")}}}), **_ERRORS}})
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+_ESTIMATE = {"type": "object", "properties": {"mean": {"type": "number"}, "low": {"type": "number"},
+                                               "high": {"type": "number"}, "n": {"type": "integer"}}}
+add_schema("PromotionEvidence", {"type": "object", "properties": {
+    "filters": {"type": "object"}, "collection": {"type": "string"}, "k": {"type": "integer"},
+    "min_sessions": {"type": "integer"},
+    "pairs": {"type": "array", "items": {"type": "object", "properties": {
+        "term_a": {"type": "string", "format": "uri"}, "term_b": {"type": "string", "format": "uri"},
+        "old": {"type": "number"}, "new": {"type": "number"}}}},
+    "n_queries": {"type": "integer"}, "queries": {"type": "array", "items": {"type": "string"}},
+    "ndcg_before": _NUMBERS, "ndcg_after": _NUMBERS,
+    "mean_before": {"type": ["number", "null"]}, "mean_after": {"type": ["number", "null"]},
+    "difference": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "difference": _ESTIMATE, "better": {"type": "number"}, "worse": {"type": "number"},
+        "ties": {"type": "number"}}}]},
+    "counts": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "better": {"type": "integer"}, "worse": {"type": "integer"}, "unchanged": {"type": "integer"}}}]},
+    "reason": {"type": ["string", "null"], "description": "Why nothing was measured"},
+    "reading": {"type": "string"}}})
+add_path("/relations/evidence", "get", {
+    "summary": "Evidence for promoting the current promotion candidates: round-0 NDCG@10 of held-out queries (never "
+               "marked nor a session's query) with the baseline and with the candidates promoted, the mean "
+               "difference with its 95 % bootstrap interval and the queries made better, worse or unchanged",
+    "operationId": "relationEvidence", "security": SESSION_SECURITY,
+    "parameters": [{"name": "min_sessions", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1},
+                    "description": "Candidates: pairs moved the same way by at least this many independent "
+                                   "sessions"}],
+    "responses": {"200": json_response("Evidence", ref("PromotionEvidence")), **_ERRORS}})

@@ -8,7 +8,7 @@ file is missing gives the image without an outline. ``semgraph check`` lists the
 data folder or missing.
 
 ``crop="lesion"`` shows a square around the region of interest instead of the whole slice
-(:func:`lesion_box`: the mask's bounding box with a margin of half its longer side on every side, at least 32
+(:func:`semgraph.imaging.lesion_box`: the mask's bounding box with a margin of half its longer side on every side, at least 32
 pixels across), so that a small thumbnail in a list shows the lesion; without a mask the whole slice is shown.
 
 Rendered thumbnails are cached in ``DATA_DIR/thumbnails/`` under a key made of the case id, the files' paths,
@@ -35,7 +35,6 @@ DEFAULT_SIZE = 192
 SIZES = (96, 128, 192, 256, 384, 512)
 OUTLINE = (255, 214, 0)  # the ROI outline colour (yellow)
 CROPS = ("slice", "lesion")
-_MIN_CROP = 32  # pixels: the smallest lesion crop, so a tiny ROI is not blown up into a few blurred pixels
 
 
 def check_size(value) -> int:
@@ -64,26 +63,6 @@ def check_crop(value) -> str:
     if value not in CROPS:
         raise InvalidInput(f"crop must be one of {', '.join(CROPS)}, got {value!r}")
     return value
-
-
-def lesion_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), bottom and right exclusive: a square of the image that contains the bounding box
-    of ``mask`` with a margin of half the box's longer side around it (at least :data:`_MIN_CROP` pixels across),
-    moved inside the image where it would cross an edge (and then clipped to it); None for an empty mask."""
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    height, width = mask.shape
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    side = min(max(2 * max(bottom - top, right - left), _MIN_CROP), max(height, width))
-    centre_r, centre_c = (top + bottom) // 2, (left + right) // 2
-
-    def span(centre: int, length: int) -> tuple[int, int]:
-        start = min(max(centre - side // 2, 0), max(length - side, 0))
-        return int(start), int(min(start + side, length))
-
-    (r0, r1), (c0, c1) = span(centre_r, height), span(centre_c, width)
-    return r0, r1, c0, c1
 
 
 def resolve_file(text: str | None, data_dir) -> Path | None:
@@ -161,8 +140,8 @@ def _write(path: Path, data: bytes) -> None:
 def case_thumbnail(data_dir, case, *, size: int = DEFAULT_SIZE, window: str = DEFAULT_WINDOW,
                    crop: str = "slice") -> tuple[bytes, bool]:
     """(PNG bytes, is_placeholder) of a case's image with its ROI outline (the whole slice, or with
-    ``crop="lesion"`` the square of :func:`lesion_box`), from the cache when possible."""
-    from semgraph.imaging import load_image, mask_from_file
+    ``crop="lesion"`` the square of :func:`semgraph.imaging.lesion_box`), from the cache when possible."""
+    from semgraph.imaging import lesion_box, load_image, mask_from_file
 
     size, window, crop = check_size(size), check_window(window), check_crop(crop)
     try:

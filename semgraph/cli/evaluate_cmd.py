@@ -108,6 +108,32 @@ def _ties(results: dict, rounds: int) -> list[str]:
     return []
 
 
+def _figures(results: dict, out: Path, settings: list[str], labels: list[str], thumbnail) -> list[str]:
+    """Draw the figures of ``results`` into ``out`` and return their file names: the NDCG curves of ``settings``
+    (whole ranking and residual collection) and, when there is an example run, its NDCG curves per query, its
+    dendrograms (terms named by ``labels``) and its result grid (tiles from ``thumbnail(case_id)``)."""
+    from semgraph.evaluation.figures import (
+        plot_dendrograms,
+        plot_ndcg_curves,
+        plot_ndcg_per_query,
+        plot_result_grid,
+    )
+
+    plot_ndcg_curves(results, out / "ndcg.png", settings)
+    plot_ndcg_curves(results, out / "ndcg_residual.png", settings, residual=True)
+    example = results.get("example")
+    if example is None:
+        return ["ndcg.png", "ndcg_residual.png"]
+    rounds = results["config"]["rounds"]
+    plot_ndcg_per_query(example, out / "ndcg_per_query.png")
+    plot_dendrograms(example["dissimilarity_before"], example["dissimilarity_after"], labels, out / "dendrogram.png",
+                     titles=("before feedback", f"after {rounds} rounds ({example['setting']})"))
+    plot_result_grid(example["query"], example["rankings"], example["relevant"], out / "results_grid.png",
+                     thumbnail=thumbnail, title=f"{example['setting']}, seed {example['seed']}: query "
+                                                f"{example['query']}, rounds 0 to {rounds}")
+    return ["ndcg.png", "ndcg_residual.png", "ndcg_per_query.png", "dendrogram.png", "results_grid.png"]
+
+
 def _table(results: dict, rounds: int) -> list[str]:
     max_k = results["config"]["max_k"]
     ks = [k for k in _REPORTED_K if k <= max_k]
@@ -150,11 +176,7 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
     Writes evaluation.json and PNG figures to DIR.
     """
     from semgraph.evaluation import FEEDBACKS, ProtocolConfig, compare
-    from semgraph.evaluation.figures import (
-        plot_dendrograms,
-        plot_ndcg_curves,
-        plot_result_grid,
-    )
+    from semgraph.imaging import case_thumbnail
     from semgraph.retrieval.similarity import combine
 
     out = Path(out_dir) if out_dir else Path(state.config.data_dir) / "evaluation"
@@ -193,19 +215,14 @@ def evaluate_command(state: State, queries: int, rounds: int, seeds: int, out_di
     (out / "evaluation.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
     main = [f"{kind}/combined/{fb}" for fb in FEEDBACKS]
     main += [f"{kind}/l1/none", f"{kind}/{basis}/none", f"{kind}/ontology/none"]
-    plot_ndcg_curves(results, out / "ndcg.png", main)
-    plot_ndcg_curves(results, out / "ndcg_residual.png", main, residual=True)
-    figures = ["ndcg.png", "ndcg_residual.png"]
-    example = results.get("example")
-    if example is not None:
-        labels = [other[0] if other else label for label, other in
-                  zip(chosen.labels, chosen.aliases or ((),) * len(chosen.terms))]
-        plot_dendrograms(example["dissimilarity_before"], example["dissimilarity_after"], labels,
-                         out / "dendrogram.png",
-                         titles=("before feedback", f"after {rounds} rounds ({example['setting']})"))
-        plot_result_grid(example["query"], example["ranking_after"], example["relevant_after"],
-                         out / "results_grid.png", title=f"{example['setting']}, after {rounds} rounds")
-        figures += ["dendrogram.png", "results_grid.png"]
+    labels = [other[0] if other else label for label, other in
+              zip(chosen.labels, chosen.aliases or ((),) * len(chosen.terms))]
+    by_id = {c.case_id: c for c in cases}
+
+    def thumbnail(case_id: str):
+        return case_thumbnail(by_id[case_id].image_file, by_id[case_id].mask_file, state.config.data_dir)
+
+    figures = _figures(results, out, main, labels, thumbnail)
 
     click.echo(f"collection {chosen.name}: δΓ from {gamma_source}")
     click.echo(f"likelihoods: {kind}, {what}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from semgraph.errors import InvalidInput
 
-__all__ = ["Estimate", "PairedComparison", "bootstrap_mean", "compare_paired"]
+__all__ = ["Estimate", "PairedComparison", "bootstrap_mean", "bootstrap_means", "compare_paired"]
 
 #: Differences of NDCG smaller than this count as ties.
 TIE = 1e-9
@@ -61,16 +61,47 @@ def _values(values) -> np.ndarray:
     return v
 
 
-def bootstrap_mean(values, *, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
-    """The mean of ``values`` (NaN left out) with its percentile-bootstrap interval."""
+def _percentile_interval(columns: np.ndarray, level: float, resamples: int, seed: int) -> np.ndarray:
+    """(low, high) of every column of ``columns`` (runs × m, no NaN): percentiles of the column means of
+    ``resamples`` resamples of the rows, the same resamples for every column."""
     if not 0.0 < level < 1.0:
         raise InvalidInput(f"level must be in (0, 1), got {level}")
-    v = _values(values)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
+    n = columns.shape[0]
+    rows = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    counts = np.bincount((np.arange(resamples)[:, None] * n + rows).ravel(), minlength=resamples * n)
+    means = counts.reshape(resamples, n) @ columns / n
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return np.percentile(means, [tail, 100.0 - tail], axis=0)
+
+
+def bootstrap_mean(values, *, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
+    """The mean of ``values`` (NaN left out) with its percentile-bootstrap interval."""
+    v = _values(values)
+    (low,), (high,) = _percentile_interval(v[:, None], level, resamples, seed)
     return Estimate(float(v.mean()), float(low), float(high), int(v.size))
+
+
+def bootstrap_means(values, *, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """:func:`bootstrap_mean` of every column of ``values`` (runs along axis 0, any shape after it) at once.
+
+    Returns an array of shape ``(3, *values.shape[1:])``: the means, lows and highs; NaN where a column has no
+    defined value. Each column is resampled as :func:`bootstrap_mean` resamples it alone (columns with the same
+    undefined runs share their resamples), so it gets the same interval up to rounding.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim < 1 or v.shape[0] == 0:
+        raise InvalidInput("need at least one run")
+    flat = v.reshape(v.shape[0], -1)
+    out = np.full((3, flat.shape[1]), np.nan)
+    defined = ~np.isnan(flat)
+    patterns, group = np.unique(defined.T, axis=0, return_inverse=True)
+    for g, keep in enumerate(patterns):
+        if keep.any():
+            cols = np.flatnonzero(group.ravel() == g)
+            sub = flat[keep][:, cols]
+            out[0, cols] = sub.mean(axis=0)
+            out[1:, cols] = _percentile_interval(sub, level, resamples, seed)
+    return out.reshape((3, *v.shape[1:]))
 
 
 def compare_paired(a, b, *, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> PairedComparison:

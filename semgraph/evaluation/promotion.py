@@ -39,7 +39,7 @@ from semgraph.feedback.algorithms import (
 )
 from semgraph.graph.rounds import LearnedChange, votes
 
-__all__ = ["Session", "cross_session", "promote_matrices", "split_patients"]
+__all__ = ["Session", "cross_session", "promote_matrices", "round0_ndcg", "split_patients"]
 
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -113,6 +113,15 @@ def promote_matrices(D0, sessions: Sequence[Session], *, min_sessions: int = 3, 
         pairs.append({"term_a": names[i], "term_b": names[j], "old": float(base[i, j]), "new": new, "sign": sign,
                       "agree": len(agree), "against": len(against)})
     return out, pairs
+
+
+def round0_ndcg(vectors, diagnoses: Sequence[str], patients: Sequence[str], categories: Sequence[str], D,
+                queries: Sequence[int], k: int) -> np.ndarray:
+    """NDCG@``k`` of every query (case index) ranked by HSBD under ``D`` before any feedback, among the cases of
+    other patients (relevant: the query's diagnosis); NaN for a query without a relevant case."""
+    config = ProtocolConfig(n_queries=len(queries), rounds=0, top_l=k, max_k=k)
+    run = run_protocol(vectors, diagnoses, patients, categories, D, feedback=None, queries=queries, config=config)
+    return run["ndcg"][:, 0, k - 1]
 
 
 def cross_session(vectors, diagnoses: Sequence[str], patients: Sequence[str], categories: Sequence[str], D0, *,
@@ -207,12 +216,8 @@ def cross_session(vectors, diagnoses: Sequence[str], patients: Sequence[str], ca
     heldout_q = [int(i) for i in held if int(i) in eligible]
     if not heldout_q:
         raise InvalidInput("no held-out case has a case of its diagnosis from another patient")
-    at0 = ProtocolConfig(n_queries=len(heldout_q), rounds=0, top_l=k, max_k=k)
-    figures = {}
-    for label, D in (("before", base), ("after", promoted_D)):
-        run = run_protocol(A, diag, list(pat), categories, D, feedback=None, queries=heldout_q, config=at0,
-                           case_ids=ids)
-        figures[label] = run["ndcg"][:, 0, k - 1]
+    figures = {label: round0_ndcg(A, diag, list(pat), categories, D, heldout_q, k)
+               for label, D in (("before", base), ("after", promoted_D))}
     training_queries = sorted({s.query for s in sessions})
     heldout_ids = [ids[i] for i in heldout_q]
     if set(heldout_ids) & set(training_queries):  # cannot happen: the patients are disjoint

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from semgraph.errors import InvalidInput
+from semgraph.evaluation.intervals import bootstrap_means
 from semgraph.evaluation.metrics import FORMS, ndcg_curve
 from semgraph.feedback.algorithms import (
     FeedbackParams,
@@ -194,14 +195,15 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
     case_ids : sequence of str, optional
         Names of the cases in the output (default: their indices as strings).
     keep_trace : bool
-        Also return, per query, the ranking before and after the last round and the final ``D``.
+        Also return, per query, the ranking of every round with the relevance of its cases and the final ``D``.
 
     Returns
     -------
     dict
         ``queries`` (case ids), ``ndcg`` and ``residual`` (arrays of shape (n_queries, rounds + 1, max_k); NaN
         where undefined), ``marks`` (per query and round: relevant and irrelevant case ids) and, with
-        ``keep_trace``, ``trace``.
+        ``keep_trace``, ``trace`` (per query: ``rankings`` and ``relevant``, the ranked case ids and their relevance
+        in every round, the final ``dissimilarity_after`` and ``query_after``).
     """
     A = _validate(vectors, diagnoses, patients, categories, dissimilarity)
     n, _ = A.shape
@@ -237,7 +239,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         hist_rel = np.zeros((0, A.shape[1]))
         hist_irr = np.zeros((0, A.shape[1]))
         ranking = _rank(_distances(A, query, D), pool)
-        first_ranking = ranking
+        rankings = []
         query_marks = []
         for t in range(rounds + 1):
             if t > 0:
@@ -258,6 +260,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
                 hist_irr = np.vstack([hist_irr, A[irr]])
                 marked.extend(rel + irr)
                 ranking = _rank(_distances(A, query, D), pool)
+            rankings.append(ranking)
             ndcg[qi, t] = ndcg_curve(gains[ranking], max_k=cfg.max_k, form=cfg.form)
             seen = set(marked)
             rest = np.array([c for c in ranking if c not in seen], dtype=np.int64)
@@ -266,10 +269,8 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         marks_out.append(query_marks)
         if keep_trace:
             trace.append({
-                "query": ids[q], "ranking_before": [ids[c] for c in first_ranking],
-                "ranking_after": [ids[c] for c in ranking],
-                "relevant_before": [bool(gains[c] > 0) for c in first_ranking],
-                "relevant_after": [bool(gains[c] > 0) for c in ranking],
+                "query": ids[q], "rankings": [[ids[c] for c in r] for r in rankings],
+                "relevant": [[bool(gains[c] > 0) for c in r] for r in rankings],
                 "dissimilarity_after": None if D is None else D.tolist(), "query_after": query.tolist(),
             })
     out = {"queries": [ids[q] for q in queries], "ndcg": ndcg, "residual": residual, "marks": marks_out}
@@ -292,6 +293,13 @@ def _mean_sd(values: np.ndarray) -> dict:
     return {"mean": _clean(mean), "sd": _clean(sd)}
 
 
+def _band(curves: np.ndarray, rounds: list[int]) -> dict:
+    """The mean over runs of ``curves`` (runs × rounds+1 × K) and, for the rounds ``rounds``, its 95 %
+    percentile-bootstrap interval (``low``, ``high``: len(rounds) × K)."""
+    mean, low, high = bootstrap_means(curves)
+    return {"mean": _clean(mean), "low": _clean(low[rounds]), "high": _clean(high[rounds])}
+
+
 def _clean(x):
     """ndarray/np scalar → nested lists of floats with NaN → None (JSON has no NaN)."""
     arr = np.asarray(x, dtype=np.float64)
@@ -306,8 +314,9 @@ REPORTED_K = 10
 
 
 def _summarise(runs: list[dict], seeds: Sequence[int]) -> dict:
-    """Mean ± sd over seeds of the per-seed mean curves, the gains, the queries that got worse, and per run (query
-    of a seed, in seed order) the NDCG@:data:`REPORTED_K` of every round (``at10``, for intervals and pairing)."""
+    """Mean ± sd over seeds of the per-seed mean curves, the mean over runs (queries of a seed, in seed order) with
+    the bootstrap interval of round 0 and of the last round (``interval``), the gains, the queries that got worse,
+    and per run the NDCG@:data:`REPORTED_K` of every round (``at10``, for intervals and pairing)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN residual column stays NaN
         per_seed_ndcg = np.array([np.nanmean(r["ndcg"], axis=0) for r in runs])      # seeds x rounds+1 x K
@@ -322,14 +331,28 @@ def _summarise(runs: list[dict], seeds: Sequence[int]) -> dict:
         worse.extend({"seed": int(seed), "query": r["queries"][i], "delta": round(float(delta[i]), 6)} for i in bad)
     n_queries = sum(len(r["queries"]) for r in runs)
     k = min(REPORTED_K, runs[0]["ndcg"].shape[2])
+    ends = sorted({0, runs[0]["ndcg"].shape[1] - 1})
     return {
         "at10": _clean(np.concatenate([r["ndcg"][:, :, k - 1] for r in runs])),  # runs x rounds+1
         "ndcg": _mean_sd(per_seed_ndcg),
         "residual": _mean_sd(per_seed_res),
+        "interval": {"rounds": ends, **{key: _band(np.concatenate([r[key] for r in runs]), ends)
+                                        for key in ("ndcg", "residual")}},
         "gain": _mean_sd(np.array(gains)),  # mean over K of NDCG after the last round minus before, per seed
         "worse": {"count": _mean_sd(np.array(counts, dtype=float)), "total": int(sum(counts)),
                   "fraction": round(sum(counts) / n_queries, 6) if n_queries else None, "queries": worse},
     }
+
+
+def _example(setting: str, seed: int, run: dict, dissimilarity, top: int) -> dict:
+    """The example of :func:`compare` from a run with a trace: the NDCG@K curves of each of its ``queries`` per
+    round (``ndcg_per_query``: queries × rounds+1 × max_k); for its first query (``query``) the top ``top`` of the
+    ranking of every round (``rankings``) with their relevance (``relevant``), ``D`` before and after feedback."""
+    trace = run["trace"][0]
+    return {"setting": setting, "seed": seed, **trace,
+            "rankings": [r[:top] for r in trace["rankings"]], "relevant": [r[:top] for r in trace["relevant"]],
+            "dissimilarity_before": np.asarray(dissimilarity).tolist(),
+            "queries": run["queries"], "ndcg_per_query": _clean(run["ndcg"])}
 
 
 def compare(likelihoods, diagnoses: Sequence[str], patients: Sequence[str], categories: Sequence[str],
@@ -348,10 +371,11 @@ def compare(likelihoods, diagnoses: Sequence[str], patients: Sequence[str], cate
     Returns
     -------
     dict
-        ``config``, ``seeds``, ``settings`` (name → summary: ``ndcg``/``residual`` mean and sd, shape
-        (rounds + 1) × max_k; ``gain``; ``worse`` queries), ``regularisation`` (per source and D: queries made
-        worse by ``penalty`` and whether ``regularised`` avoids them) and ``example`` (the first query of the
-        first seed under the ``example`` setting: rankings before/after and ``D`` after feedback).
+        ``config``, ``seeds``, ``settings`` (name → summary: ``ndcg``/``residual`` mean and sd over seeds, shape
+        (rounds + 1) × max_k; ``interval``: the mean over runs, same shape, with the 95 % bootstrap interval of
+        the ``rounds`` 0 and last; ``gain``; ``worse`` queries; ``at10``), ``regularisation`` (per source and D:
+        queries made worse by ``penalty`` and whether ``regularised`` avoids them) and ``example`` (the first seed
+        under the ``example`` setting, see :func:`_example`).
     """
     A = _validate(likelihoods, diagnoses, patients, categories, None)
     sources = {source: A}
@@ -392,8 +416,7 @@ def compare(likelihoods, diagnoses: Sequence[str], patients: Sequence[str], cate
                 run = run_protocol(vectors, diagnoses, patients, categories, D, feedback=fbp, seed=s, config=config,
                                    queries=draws[s], case_ids=case_ids, keep_trace=want_trace)
                 if want_trace:
-                    example_out = {"setting": name, "seed": s, **run["trace"][0],
-                                   "dissimilarity_before": np.asarray(D).tolist()}
+                    example_out = _example(name, s, run, D, config.max_k)
                 runs.append(run)
             raw[name] = runs
             settings[name] = {"source": src, "dissimilarity": dname, "feedback": fb, **_summarise(runs, seeds)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,7 @@ from semgraph.graph.collection import Collection
 from semgraph.graph.collection import resolve as resolve_collection
 from semgraph.graph.rounds import local_id, round_iri, session_iri, user_node
 
-__all__ = ["Candidate", "is_promoted", "promote", "promotion_candidates"]
+__all__ = ["Candidate", "is_promoted", "promote", "promoted_matrix", "promoted_values", "promotion_candidates"]
 
 _PROMOTED = "SELECT ?r WHERE { ?p a sg:Promotion ; prov:used ?r }"
 
@@ -99,6 +99,38 @@ def _baseline_pairs(store: Store, graph: URIRef) -> dict[tuple[str, str], float]
     return {(str(r["a"]), str(r["b"])): float(r["d"]) for r in rows}
 
 
+Change = tuple[str, str, float, float]  # (term_a, term_b, old, new)
+
+
+def promoted_values(current: Mapping[tuple[str, str], float], values: Mapping[tuple[str, str], float]
+                    ) -> list[Change]:
+    """The baseline changes ``(term_a, term_b, old, new)``, by pair, that promoting ``values`` (pair → new value) makes
+    to the baseline ``current`` (pair → value): a pair whose value stays the same changes nothing. Pure; NotFound
+    when the baseline has no value for a pair."""
+    changes = []
+    for (a, b), value in sorted(values.items()):
+        if (a, b) not in current:
+            raise NotFound(f"the baseline has no value for {a} / {b} (it was computed for another vocabulary); "
+                           "nothing was written")
+        if current[(a, b)] != value:
+            changes.append((a, b, current[(a, b)], value))
+    return changes
+
+
+def promoted_matrix(D0, terms: Sequence[str], values: Mapping[tuple[str, str], float]
+                    ) -> tuple[np.ndarray, list[Change]]:
+    """``D0`` (k×k, rows in the order of ``terms``) after promoting ``values`` by the rule of :func:`promote`
+    (:func:`promoted_values`; the baseline's pairs are keyed by their sorted terms, as stored), and the changes."""
+    D = np.array(D0, dtype=np.float64)
+    names = [str(t) for t in terms]
+    row = {t: i for i, t in enumerate(names)}
+    current = {tuple(sorted((a, b))): float(D[row[a], row[b]]) for n, a in enumerate(names) for b in names[n + 1:]}
+    changes = promoted_values(current, values)
+    for a, b, _, new in changes:
+        D[row[a], row[b]] = D[row[b], row[a]] = new
+    return D, changes
+
+
 def promote(store: Store, target, *, user, reason: str, collection: Collection | None = None) -> dict:
     """Make learned values part of a collection's baseline, by an explicit and recorded ``sg:Promotion``.
 
@@ -147,14 +179,8 @@ def promote(store: Store, target, *, user, reason: str, collection: Collection |
                            graph=collection.baseline_graph)
         ops.append(insert_data(g, "bg"))
         current = {(str(a), str(b)): float(d) for s, a, b, d in _pairs_of(g)}
-    changes = []
-    for n, ((a, b), value) in enumerate(sorted(per_pair.items())):
-        if (a, b) not in current:
-            raise NotFound(f"the baseline has no value for {a} / {b} (it was computed for another vocabulary); "
-                           "nothing was written")
-        if current[(a, b)] == value:
-            continue
-        changes.append((a, b, current[(a, b)], value))
+    changes = promoted_values(current, per_pair)
+    for n, (a, b, _, value) in enumerate(changes):
         bindings.update({f"a{n}": URIRef(a), f"b{n}": URIRef(b), f"v{n}": Literal(value, datatype=XSD.double)})
         ops.append(f"""DELETE {{ GRAPH $bg {{ ?e sg:dissimilarity ?old . ?e sg:previous ?was }} }}
 INSERT {{ GRAPH $bg {{ ?e sg:dissimilarity $v{n} . ?e sg:previous ?old . ?e prov:wasInfluencedBy $promotion }} }}

@@ -44,10 +44,10 @@ from semgraph.errors import InvalidInput, SemgraphError
 from semgraph.graph.casegraph import case_iri, user_iri
 
 __all__ = ["FEEDBACK_PREFIX", "RELEVANCE", "CaseRound", "LearnedChange", "SessionNet", "StoredRound", "Vote", "Votes",
-           "case_rounds", "confirm", "drop_if_last", "feedback_graph", "insert_round", "is_recorded", "learned_changes",
-           "local_id", "marks_of", "pair_changes_of", "pair_iri", "pair_triples", "recorded", "round_ids_of",
-           "round_iri", "round_triples", "rounds_of", "session_iri", "session_net", "session_triples", "stored_rounds",
-           "user_node", "votes"]
+           "case_rounds", "confirm", "drop_if_last", "feedback_cases", "feedback_graph", "insert_round", "is_recorded",
+           "learned_changes", "local_id", "marks_of", "pair_changes_of", "pair_iri", "pair_triples", "recorded",
+           "round_ids_of", "round_iri", "round_triples", "rounds_of", "session_iri", "session_net", "session_triples",
+           "stored_rounds", "user_node", "votes"]
 
 #: Prefix of the IRIs of the round graphs (``feedback_graph(round_id)``).
 FEEDBACK_PREFIX = str(GRAPH["feedback/"])
@@ -282,6 +282,19 @@ def marks_of(store: Store, session: URIRef | None = None) -> dict[str, dict[str,
     for r in store.select(query, bindings):
         out.setdefault(str(r["r"]), {})[_case_id(r["case"])] = str(r["relevance"])
     return out
+
+
+_FEEDBACK_CASES = """
+SELECT DISTINCT ?case WHERE {
+  ?r a sg:FeedbackRound .
+  { ?r sg:mark ?m . ?m sg:markedCase ?case } UNION { ?r sg:session ?s . ?s sg:queryCase ?case }
+}"""
+
+
+def feedback_cases(store: Store) -> set[str]:
+    """Ids of the cases marked in any feedback round or querying a session that has a round (pending rounds
+    included): the cases the learned values may have been fitted to."""
+    return {_case_id(case) for (case,) in store.select_values(_FEEDBACK_CASES)}
 
 
 def pair_changes_of(store: Store, session: URIRef) -> dict[str, list[tuple[str, str, float, float, tuple[str, ...]]]]:

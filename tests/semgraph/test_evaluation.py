@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import math
 
+import matplotlib.pyplot as plt
+import nibabel
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib.colors import to_hex
+from PIL import Image
 
 import kg
 import ontology
@@ -29,12 +33,28 @@ from semgraph.evaluation import (
     simulate_likelihoods,
 )
 from semgraph.evaluation.figures import (
+    changed_merges,
+    dendrogram_figure,
+    merge_clusters,
+    ndcg_figure,
+    ndcg_per_query_figure,
     plot_dendrograms,
     plot_ndcg_curves,
+    plot_ndcg_per_query,
     plot_result_grid,
+    result_grid_figure,
+    round_style,
     scipy_linkage,
 )
-from semgraph.graph.casegraph import Annotation, Case, read_likelihoods, replace_annotation, write_case
+from semgraph.evaluation.intervals import bootstrap_mean, bootstrap_means
+from semgraph.graph.casegraph import (
+    Annotation,
+    Case,
+    read_likelihoods,
+    replace_annotation,
+    write_case,
+)
+from semgraph.imaging import Thumbnail, case_thumbnail, lesion_box
 
 L3 = math.log2(3)
 
@@ -115,8 +135,9 @@ def test_run_protocol_reader_marks_and_pool():
     out = run_protocol(A, diagnoses, patients, ["c", "c"], None, feedback="none", queries=[0], config=cfg,
                        keep_trace=True)
     trace = out["trace"][0]
-    assert "1" not in trace["ranking_before"] and "0" not in trace["ranking_before"]  # same patient, query
-    assert len(trace["ranking_before"]) == 13
+    assert len(trace["rankings"]) == 3 and all(len(r) == 13 for r in trace["rankings"])  # every round, whole pool
+    assert "1" not in trace["rankings"][0] and "0" not in trace["rankings"][0]  # same patient, query
+    assert trace["relevant"][0] == [True] * 5 + [False] * 8  # the 5 other x cases first: a perfect ranking
     # round 1: top 10 = 5 relevant + 5 irrelevant; round 2: the 2 relevant left and 3 more irrelevant
     assert out["marks"][0][0] == {"relevant": ["2", "3", "4"], "irrelevant": ["7", "8", "9"]}
     assert out["marks"][0][1] == {"relevant": ["5", "6"], "irrelevant": ["10", "11", "12"]}
@@ -173,7 +194,26 @@ def test_compare_synthetic():
     for fb in ("penalty", "regularised", "rocchio"):  # same queries: identical round 0
         assert res["settings"][f"likelihoods/combined/{fb}"]["ndcg"]["mean"][0] == base["ndcg"]["mean"][0]
     assert set(res["regularisation"]) == {"likelihoods/combined", "truth/combined"}
-    assert res["example"]["setting"] == "likelihoods/combined/regularised"
+    example = res["example"]
+    assert example["setting"] == "likelihoods/combined/regularised" and example["seed"] == 0
+    # the top max_k of the example query's ranking in every round, with the relevance of each case
+    assert len(example["rankings"]) == 3 and all(len(r) == 10 for r in example["rankings"])
+    for ranking, relevant in zip(example["rankings"], example["relevant"]):
+        assert relevant == [diagnoses[ids.index(c)] == diagnoses[ids.index(example["query"])] for c in ranking]
+    # NDCG@K per query and round of the example run: the first query's NDCG@1 is the relevance of its top case
+    curves = np.array(example["ndcg_per_query"], float)
+    assert curves.shape == (4, 3, 10) and example["queries"][0] == example["query"] and len(example["queries"]) == 4
+    assert curves[0, :, 0].tolist() == [float(r[0]) for r in example["relevant"]]
+    # the same runs as the setting's per-run NDCG@10 (seed 0 first)
+    at10 = np.array(res["settings"]["likelihoods/combined/regularised"]["at10"], float)
+    np.testing.assert_allclose(curves[:, :, 9], at10[:4], atol=1e-6)
+    # the mean over runs with the bootstrap interval of round 0 and of the last round
+    interval = res["settings"]["likelihoods/combined/regularised"]["interval"]
+    assert interval["rounds"] == [0, 2]
+    mean, low, high = (np.array(interval["ndcg"][part], float) for part in ("mean", "low", "high"))
+    assert mean.shape == (3, 10) and low.shape == high.shape == (2, 10)
+    np.testing.assert_allclose(mean[:, 9], at10.mean(axis=0), atol=1e-6)
+    assert np.all(low <= mean[[0, 2]] + 1e-9) and np.all(mean[[0, 2]] <= high + 1e-9)
     again = compare(a, diagnoses, patients, cats, {"combined": D}, seeds=[0, 1], config=cfg, case_ids=ids)
     assert again["settings"]["likelihoods/combined/penalty"] == res["settings"]["likelihoods/combined/penalty"]
 
@@ -202,27 +242,142 @@ def test_scipy_linkage_hand_computed():
     np.testing.assert_array_equal(scipy_linkage([[0, 1, 4], [1, 0, 4], [4, 4, 0]]), [[0, 1, 1, 2], [3, 2, 4, 3]])
 
 
-def test_figures(tmp_path):
-    D = np.array([[0, .2, .9], [.2, 0, .7], [.9, .7, 0]])
-    path = plot_dendrograms(D, D[[0, 2, 1]][:, [0, 2, 1]], ["a", "b", "c"], tmp_path / "d.png")
-    assert path.read_bytes()[:4] == PNG
-    res = {"settings": {"s": {"ndcg": {"mean": [[1, .5], [1, .7]], "sd": [[0, .1], [0, .1]]},
-                              "residual": {"mean": [[1, None], [1, .7]], "sd": [[0, None], [0, 0]]}}}}
-    assert plot_ndcg_curves(res, tmp_path / "n.png").read_bytes()[:4] == PNG
-    assert plot_ndcg_curves(res, tmp_path / "r.png", residual=True).read_bytes()[:4] == PNG
-    with pytest.raises(InvalidInput):
-        plot_ndcg_curves(res, tmp_path / "x.png", ["missing"])
+def test_bootstrap_means_column_by_column():
+    # column 0 constant: no spread; column 1 has an undefined run: as bootstrap_mean leaves it out; column 2 is
+    # undefined everywhere
+    values = np.array([[1.0, 0.0, np.nan], [1.0, np.nan, np.nan], [1.0, 1.0, np.nan]])
+    mean, low, high = bootstrap_means(values)
+    assert (mean[0], low[0], high[0]) == (1.0, 1.0, 1.0)
+    alone = bootstrap_mean([0.0, np.nan, 1.0])
+    assert (mean[1], low[1], high[1]) == pytest.approx((0.5, alone.low, alone.high))
+    assert np.isnan([mean[2], low[2], high[2]]).all()
+    assert bootstrap_means(np.zeros((4, 2, 3))).shape == (3, 2, 3)
+
+
+def band(mean):
+    """An ``interval`` entry of compare's result: ``mean`` (rounds x K), a ±0.05 band at the first and last round."""
+    mean = np.asarray(mean, float)
+    ends = [0, len(mean) - 1]
+    curves = {"mean": mean.tolist(), "low": (mean[ends] - .05).tolist(), "high": (mean[ends] + .05).tolist()}
+    return {"rounds": ends, "ndcg": curves, "residual": dict(curves)}
+
+
+def styles(ax):
+    return [(line.get_linestyle(), line.get_marker()) for line in ax.get_lines()]
+
+
+def test_rounds_have_distinct_line_styles():
+    assert len({(s["linestyle"], s["marker"]) for s in map(round_style, range(12))}) == 12
+    assert [round_style(t)["linestyle"] for t in range(4)] == ["-", "--", "-.", ":"]
+    fig = ndcg_figure({"settings": {"s": {"interval": band(np.linspace(.2, .8, 20).reshape(4, 5))}}})
+    ax = fig.axes[0]
+    assert styles(ax) == [("-", ""), ("--", ""), ("-.", ""), (":", "")]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["round 0", "round 1", "round 2", "round 3"]
+    assert len(ax.collections) == 2  # bands: round 0 and the last round, no sd band per round
+    plt.close(fig)
+    # the per-query figure: one panel per query (at most max_queries), the same line styles
+    example = {"setting": "s", "seed": 0, "queries": ["q1", "q2", "q3"], "ndcg_per_query": np.ones((3, 4, 5)).tolist()}
+    fig = ndcg_per_query_figure(example, max_queries=2)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title() for ax in panels] == ["query q1", "query q2"]
+    assert all(styles(ax) == [("-", ""), ("--", ""), ("-.", ""), (":", "")] for ax in panels)
+    assert panels[0].get_legend() is not None
+    plt.close(fig)
+
+
+def test_changed_merges_hand_computed():
+    # before: a-b at .1, c joins them at .4, d last; after: a-b at .1, d joins them at .4, c last
+    before = np.array([[0, .1, .4, .9], [.1, 0, .4, .9], [.4, .4, 0, .9], [.9, .9, .9, 0]])
+    after = before[[0, 1, 3, 2]][:, [0, 1, 3, 2]]
+    assert merge_clusters(before) == [{0, 1}, {0, 1, 2}, {0, 1, 2, 3}]
+    assert changed_merges(before, after) == ({frozenset({0, 1, 2})}, {frozenset({0, 1, 3})})
+    assert changed_merges(before, before) == (set(), set())
+    fig = dendrogram_figure(before, after, ["a", "b", "c", "d"])
+    for ax in fig.axes:  # one highlighted link (the changed merge) and two grey ones per tree
+        links = {to_hex(c.get_colors()[0]): len(c.get_segments()) for c in ax.collections}
+        assert links == {to_hex("darkorange"): 1, to_hex("dimgray"): 2}
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["merge (cluster of terms) in this tree only", "merge in both trees"]
+    plt.close(fig)
+
+
+def frame(ax):
+    return to_hex(ax.spines["top"].get_edgecolor())
+
+
+def test_result_grid_rows_and_frames():
+    rankings = [["a", "b", "c"], ["b", "a", "c"], ["b", "c", "a"]]
+    relevant = [[True, False, True], [False, True, True], [False, True, True]]
+    grey = np.linspace(0, 1, 16).reshape(4, 4)
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True
     seen = []
 
     def thumb(case_id):
         seen.append(case_id)
-        return None if case_id == "b" else np.eye(4)
+        return None if case_id == "b" else Thumbnail(grey, mask)
 
-    grid = plot_result_grid("q", ["a", "b", "c"], [True, False, True], tmp_path / "g.png", thumbnail=thumb)
-    assert grid.read_bytes()[:4] == PNG and seen == ["q", "a", "b", "c"]
-    assert plot_result_grid("q", ["a"], [True], tmp_path / "h.png").read_bytes()[:4] == PNG
+    fig = result_grid_figure("q", rankings, relevant, thumbnail=thumb, n=2)
+    axes = np.array(fig.axes).reshape(3, 3)  # rounds 0, 1, 2 x (query + top 2)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["round 0", "round 1", "round 2"]
+    assert all(frame(ax) == to_hex("royalblue") for ax in axes[:, 0])
+    assert [[frame(ax) for ax in row[1:]] for row in axes] == [
+        [to_hex("green"), to_hex("red")], [to_hex("red"), to_hex("green")], [to_hex("red"), to_hex("green")]]
+    assert [ax.get_title() for ax in axes[1]] == ["query q", "#1 b", "#2 a"]
+    assert sorted(seen) == ["a", "b", "c", "q"]  # each case once; "a" of round 2 is beyond n and not drawn
+    np.testing.assert_array_equal(axes[0, 1].images[0].get_array(), grey)
+    assert len(axes[0, 1].collections) == 1  # the lesion outline
+    assert [t.get_text() for t in axes[0, 2].texts] == ["b"]  # no thumbnail: a plain tile with the case id
+    plt.close(fig)
     with pytest.raises(InvalidInput):
-        plot_result_grid("q", ["a"], [True, False], tmp_path / "i.png")
+        result_grid_figure("q", [["a"]], [[True, False]])
+
+
+def test_figures_are_written(tmp_path):
+    D = np.array([[0, .2, .9], [.2, 0, .7], [.9, .7, 0]])
+    assert plot_dendrograms(D, D[[0, 2, 1]][:, [0, 2, 1]], ["a", "b", "c"], tmp_path / "d.png").read_bytes()[:4] == PNG
+    res = {"settings": {"s": {"interval": band([[1, .5], [1, .7]])}}}
+    res["settings"]["s"]["interval"]["residual"]["mean"] = [[1, None], [1, .7]]
+    assert plot_ndcg_curves(res, tmp_path / "n.png").read_bytes()[:4] == PNG
+    assert plot_ndcg_curves(res, tmp_path / "r.png", residual=True).read_bytes()[:4] == PNG
+    with pytest.raises(InvalidInput):
+        plot_ndcg_curves(res, tmp_path / "x.png", ["missing"])
+    example = {"setting": "s", "seed": 0, "queries": ["q"], "ndcg_per_query": [[[1, .5], [1, .7]]]}
+    assert plot_ndcg_per_query(example, tmp_path / "p.png").read_bytes()[:4] == PNG
+    assert plot_result_grid("q", [["a"], ["a"]], [[True], [True]], tmp_path / "g.png").read_bytes()[:4] == PNG
+
+
+def write_slice(folder, hu, mask):
+    """A NIfTI slice of ``hu`` and a 0/255 PNG of ``mask`` in ``folder``; returns their names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nibabel.Nifti1Image(np.asarray(hu, np.float32), np.eye(4)).to_filename(folder / "image.nii")
+    Image.fromarray(np.asarray(mask, np.uint8) * 255).save(folder / "mask.png")
+    return "image.nii", "mask.png"
+
+
+def test_lesion_thumbnail_crop_and_window(tmp_path):
+    hu = np.full((64, 64), 40.0)  # the window's level: mid grey
+    hu[9, 17], hu[25, 33], hu[20, 30] = -1000.0, 240.0, 140.0
+    mask = np.zeros((64, 64), bool)
+    mask[20:30, 30:36] = True  # 10 x 6, centre (25, 33)
+    image_name, mask_name = write_slice(tmp_path / "data" / "case", hu, mask)
+    # the square's side is twice the longer side of the box, but at least 32: rows 25 ± 16, columns 33 ± 16
+    assert lesion_box(mask) == (9, 41, 17, 49)
+    thumb = case_thumbnail(f"case/{image_name}", f"case/{mask_name}", tmp_path / "data")
+    assert thumb.grey.shape == thumb.mask.shape == (32, 32)
+    # W 400 / L 40: -160 HU and below -> 0, 240 HU and above -> 1, 140 HU -> 300 / 400
+    assert (thumb.grey[0, 0], thumb.grey[16, 16], thumb.grey[11, 13], thumb.grey[5, 5]) == (0.0, 1.0, 0.75, 0.5)
+    assert thumb.mask.sum() == 60 and thumb.mask[11:21, 13:19].all()
+    corner = np.zeros((64, 64), bool)
+    corner[0:4, 60:64] = True
+    assert lesion_box(corner) == (0, 32, 32, 64)  # moved inside the image
+    assert lesion_box(np.zeros((8, 8), bool)) is None
+    # a recorded mask that is missing: the whole slice without an outline; no usable image: no thumbnail
+    whole = case_thumbnail(f"case/{image_name}", "case/gone.png", tmp_path / "data")
+    assert whole.grey.shape == (64, 64) and whole.mask is None
+    assert case_thumbnail(None, None, tmp_path / "data") is None
+    assert case_thumbnail("case/gone.nii", None, tmp_path / "data") is None
+    assert case_thumbnail(f"../data/case/{image_name}", None, tmp_path / "data" / "case") is None  # outside
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,6 +401,9 @@ def filled_store(tmp_path):
     store.close()
 
 
+FIGURES = ("ndcg.png", "ndcg_residual.png", "ndcg_per_query.png", "dendrogram.png", "results_grid.png")
+
+
 def invoke(location, *args):
     return CliRunner().invoke(load_commands(), ["--store", str(location), "evaluate", *args])
 
@@ -260,8 +418,15 @@ def test_evaluate_command(filled_store, tmp_path):
     data = json.loads((out / "evaluation.json").read_text())
     assert data["n_cases"] == 40 and data["config"]["rounds"] == 2 and data["seeds"] == [0, 1]
     assert "truth/combined/regularised" in data["settings"] and data["ceiling"] == "truth"
-    for name in ("ndcg.png", "ndcg_residual.png", "dendrogram.png", "results_grid.png"):
+    for name in FIGURES:
         assert (out / name).read_bytes()[:4] == PNG
+    assert f"and {', '.join(FIGURES)}" in result.output
+    # the example: per query of seed 0, NDCG@1..25 after every round; the query's ranking of every round
+    example = data["example"]
+    assert example["setting"] == "predicted/combined/regularised" and len(example["queries"]) == 3
+    assert np.array(example["ndcg_per_query"], float).shape == (3, 3, 25)
+    assert len(example["rankings"]) == 3 and all(len(r) == 25 for r in example["relevant"])
+    assert "ndcg_per_query" not in data["settings"]["predicted/combined/regularised"]  # only the example's
     assert "predicted/combined/penalty" in result.output and "@25" in result.output
     mean = data["settings"]["predicted/combined/penalty"]["ndcg"]["mean"]
     assert f"{mean[0][0]:6.3f}" in result.output
@@ -310,9 +475,18 @@ def test_evaluate_without_the_requested_likelihoods(filled_store, tmp_path):
     assert result.exit_code == 1 and "'reader'" in result.output
 
 
-def test_evaluate_computes_out_of_fold_likelihoods_from_the_images(tmp_path):
+def test_evaluate_computes_out_of_fold_likelihoods_from_the_images(tmp_path, monkeypatch):
+    import semgraph.imaging
     from semgraph.cohort import generate
     from semgraph.exchange import ingest, training
+
+    thumbnails = []
+
+    def spy(*args, **kwargs):
+        thumbnails.append(case_thumbnail(*args, **kwargs))
+        return thumbnails[-1]
+
+    monkeypatch.setattr(semgraph.imaging, "case_thumbnail", spy)
 
     data_dir = tmp_path / "data"
     manifest = generate(16, seed=4, out_dir=tmp_path / "cohort", size=128, progress=False)
@@ -334,3 +508,8 @@ def test_evaluate_computes_out_of_fold_likelihoods_from_the_images(tmp_path):
     # the ranked vectors are not the in-sample predictions (models that saw the case would give those)
     assert data["likelihoods"] == "crossval" and data["n_cases"] == in_sample.shape[0]
     assert "crossval/combined/penalty" in data["settings"]
+    # the result grid shows the ingested CT slices, cropped around the lesion with its mask
+    assert all((out / name).read_bytes()[:4] == PNG for name in FIGURES)
+    shown = {example_case for ranking in data["example"]["rankings"] for example_case in ranking[:10]}
+    assert len(thumbnails) == len(shown | {data["example"]["query"]})
+    assert all(t is not None and t.mask is not None and t.mask.any() for t in thumbnails)

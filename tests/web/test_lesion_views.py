@@ -16,8 +16,9 @@ import ontology
 from semgraph.cohort import generate, read_mask
 from semgraph.exchange.ingest import ingest
 from semgraph.graph.casegraph import read_cases
+from semgraph.imaging import lesion_box
 from semgraph.text.captions import write_captions
-from webapp.thumbnails import OUTLINE, lesion_box
+from webapp.thumbnails import OUTLINE
 
 USERS = {"rita": ("radiologist", "rita-password-1")}
 N = 10

@@ -146,3 +146,66 @@ def test_the_page_links_the_downloads_with_the_filters(site):
 def test_relations_are_in_the_openapi_document(site):
     paths = client(site).get("/api/v1/openapi.json").json()["paths"]
     assert {"/relations", "/relations/proposals"} <= set(paths)
+
+
+# -- evidence for promotion ---------------------------------------------------------------------------------------
+
+
+def test_evidence_for_promotion_page_and_json_twin(site):
+    # min_sessions=2: one candidate, water density ↔ hypodense, made closer by alice (2 steps of 0.1) and by the
+    # markup-named user (1 step): promoted at the mean of their final values, D0 − 0.15
+    D0, h, w = site["D0"], TERMS.index(HYPO), TERMS.index(WATER)
+    c = client(site, "rhea")
+    data = c.get("/api/v1/relations/evidence", params={"min_sessions": "2"}).json()
+    assert data["filters"] == {"min_sessions": 2} and data["reason"] is None
+    (pair,) = data["pairs"]
+    assert (pair["term_a"], pair["term_b"]) == (WATER, HYPO)
+    assert (pair["old"], pair["new"]) == (pytest.approx(D0[h, w]), pytest.approx(D0[h, w] - 0.15))
+    # held out: every case with a diagnosis that another patient's case shares, except the session's query and marks
+    cases = Engine.from_store(site["store"]).cases
+    shared = {x.case_id for x in cases if x.diagnosis and any(
+        y.diagnosis == x.diagnosis and y.patient_id != x.patient_id for y in cases)}
+    assert "OTHER" in shared and {"Q", "REL", "IRR"} <= shared
+    assert set(data["queries"]) == shared - {"Q", "REL", "IRR"} and data["n_queries"] == len(shared) - 3
+    counts = data["counts"]
+    assert counts["better"] + counts["worse"] + counts["unchanged"] == data["n_queries"]
+    assert data["difference"]["worse"] == pytest.approx(counts["worse"] / data["n_queries"], abs=1e-6)
+    differences = [a - b for a, b in zip(data["ndcg_after"], data["ndcg_before"])]
+    assert data["difference"]["difference"]["mean"] == pytest.approx(sum(differences) / len(differences), abs=1e-6)
+    assert data["reading"].startswith(f"Promoting the 1 candidate pair would change mean NDCG@10 on "
+                                      f"{data['n_queries']} held-out queries by ")
+
+    html = c.get("/research/relations", params={"min_sessions": "2"}).text
+    section = html[html.index('id="promotion-evidence"'):]
+    assert "Measure it" in section and data["reading"] not in section  # computed only when asked
+    html = c.get("/research/relations", params={"min_sessions": "2", "evidence": "1"}).text
+    section = html[html.index('id="promotion-evidence"'):]
+    assert "Evidence for promotion" in section
+    assert data["reading"].replace("'", "&#39;") in section
+    assert f"{data['mean_before']:.3f}" in section and f"{data['mean_after']:.3f}" in section
+    worse = f"{counts['worse']} ({100 * data['difference']['worse']:.0f} %)"
+    assert re.search(r"<th>Queries ranked worse</th><td class=\"num\">" + re.escape(worse), section)
+
+    report = c.get("/research/report.md", params={"min_sessions": "2"}).text
+    assert "## Evidence for promotion" in report and data["reading"] in report
+    assert f"| held-out queries | {data['n_queries']} |" in report
+    assert f"| queries ranked worse | {worse} |" in report
+
+
+def test_evidence_says_why_when_there_is_nothing_to_promote(site):
+    c = client(site, "rhea")
+    data = c.get("/api/v1/relations/evidence", params={"min_sessions": "3"}).json()
+    assert data["difference"] is None and data["n_queries"] == 0 and data["pairs"] == []
+    assert data["reason"].startswith("no term pair was changed the same way by 3 or more independent sessions")
+    html = c.get("/research/relations", params={"min_sessions": "3", "evidence": "1"}).text
+    assert "Nothing to measure: no term pair was changed the same way by 3" in html
+    assert 'id="evidence-table"' not in html
+    report = c.get("/research/report.md", params={"min_sessions": "3"}).text
+    assert "No learned term relations match" in report and "Evidence for promotion" not in report  # nothing learned
+
+
+def test_evidence_is_for_researchers_only_and_checks_its_filter(site):
+    assert client(site, "rita").get("/api/v1/relations/evidence").status_code == 403
+    assert client(site).get("/api/v1/relations/evidence").status_code == 401
+    assert client(site, "carl").get("/api/v1/relations/evidence", params={"min_sessions": "0"}).status_code == 400
+    assert "/relations/evidence" in client(site).get("/api/v1/openapi.json").json()["paths"]

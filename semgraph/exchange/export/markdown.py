@@ -32,8 +32,9 @@ def markdown_text(text: str) -> str:
 
 
 def report(store: Store, **filters) -> str:
-    """A readable Markdown change report (``filters`` as for :func:`learned_relations`): the learned relations and
-    the proposals with their evidence; every text from the store or the filters goes through :func:`markdown_text`."""
+    """A readable Markdown change report (``filters`` as for :func:`learned_relations`): the learned relations, the
+    proposals with their evidence and the evidence for promoting the current candidates (:func:`_evidence_lines`);
+    every text from the store or the filters goes through :func:`markdown_text`."""
     relations = learned_relations(store, **filters)
     found = proposals(store, **filters)
     label = labeller(store, filters.get("collection"))
@@ -69,7 +70,7 @@ def report(store: Store, **filters) -> str:
         lines.append(f"   - dissimilarity {p.baseline:.2f} → {p.learned:.2f}{theta}; {p.sessions} agreeing "
                      f"independent session(s), {p.users} user(s), {p.against} against")
         lines.append(f"   - supported by round(s) {markdown_text(', '.join(local_id(r, 'round') for r in p.rounds))}")
-    lines += ["", "## All learned relations", "",
+    lines += ["", *_evidence_lines(store, filters), "## All learned relations", "",
               "| pair | baseline | learned | change | rounds | sessions | users | first | last |",
               "|---|---:|---:|---:|---:|---:|---|---|---|"]
     for r in relations:
@@ -86,3 +87,31 @@ def report(store: Store, **filters) -> str:
               "n_s/(n_s+1) · (1 − 2^−n_users) · min(1, |change|/0.3) · n_s/(n_s+n_against). Proposals are for "
               "review by a curator; nothing was changed in the ontology."), ""]
     return "\n".join(lines)
+
+
+def _evidence_lines(store: Store, filters: dict) -> list[str]:
+    """The section "Evidence for promotion": round-0 NDCG of held-out queries with the current candidates (those of
+    the ``min_sessions`` filter) promoted or not (:func:`semgraph.evaluation.evidence.promotion_evidence`)."""
+    # imported here: only a report ranks cases (docs/architecture.md)
+    from semgraph.evaluation.evidence import promotion_evidence, signed
+
+    ev = promotion_evidence(store, filters.get("collection"), min_sessions=filters.get("min_sessions") or 1)
+    lines = ["## Evidence for promotion", "", markdown_text(ev.reading()), ""]
+    if ev.difference is not None:
+        d, counts, figures = ev.difference, ev.counts(), ev.as_dict()
+        ci = f"{signed(d.difference.mean)} ({signed(d.difference.low)} to {signed(d.difference.high)})"
+        rows = [("candidate pairs promoted", len(ev.pairs)), ("held-out queries", len(ev.queries)),
+                (f"mean NDCG@{ev.k}, current baseline", f"{figures['mean_before']:.3f}"),
+                (f"mean NDCG@{ev.k}, candidates promoted", f"{figures['mean_after']:.3f}"),
+                ("mean difference (95 % CI)", ci),
+                ("queries ranked better", f"{counts['better']} ({100 * d.better:.0f} %)"),
+                ("queries ranked worse", f"{counts['worse']} ({100 * d.worse:.0f} %)"),
+                ("queries unchanged", f"{counts['unchanged']} ({100 * d.ties:.0f} %)")]
+        lines += ["| figure | value |", "|---|---:|",
+                  *(f"| {markdown_text(name)} | {markdown_text(str(value))} |" for name, value in rows), ""]
+    lines += [markdown_text(f"Candidates: term pairs that at least {ev.min_sessions} independent session(s) moved the "
+                            "same way (the min_sessions filter; the other filters do not apply), set to the mean of "
+                            "the agreeing sessions' values. Held-out queries: cases with a diagnosis never marked nor "
+                            "a session's query in a feedback round, ranked by HSBD before any feedback among the "
+                            "cases with a diagnosis of other patients (relevant: the same diagnosis)."), ""]
+    return lines
