@@ -34,7 +34,7 @@ import logging
 import math
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -424,37 +424,56 @@ def read_likelihoods(store: Store, terms: Sequence[str], *, kinds: Sequence[str]
 
 
 _ANNOTATION_IRIS = """
-SELECT DISTINCT ?a WHERE { GRAPH $g { { ?a sg:likelihood ?l } UNION { ?a sg:termValues ?v } } } ORDER BY ?a"""
+SELECT DISTINCT ?a WHERE { GRAPH $g { { ?a sg:likelihood ?l } UNION { ?a sg:termValues ?v } } }"""
 _DROP_COPIES = """
 DELETE { GRAPH $g { ?a sg:termValues ?old } } WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:termValues ?old } } ;
 """
 
 
-_COPIES = "SELECT ?a ?values WHERE { GRAPH $g { ?a sg:termValues ?values } }"
+#: The copies of some annotations (``%s``: the IRIs of a ``VALUES ?a`` clause).
+_COPIES = "SELECT ?a ?values WHERE { GRAPH $g { VALUES ?a { %s } ?a sg:termValues ?values } }"
 #: Every annotation's likelihood nodes (``%s``: nothing, or a VALUES clause that keeps some annotations ``?a``).
 _NODES = "SELECT ?a ?term ?value WHERE { GRAPH $g { %s ?a sg:likelihood ?l . ?l sg:term ?term ; sg:value ?value } }"
 
 
-def stale_term_values(store: Store) -> list[tuple[str, str]]:
+def annotation_batches(store: Store, batch: int = 2000) -> Iterator[list[str]]:
+    """The subjects of likelihood nodes or ``sg:termValues`` copies in the annotations graph (read once, up front),
+    ``batch`` at a time, serialised by rdflib for a SPARQL ``VALUES`` clause (``" ".join(...)``)."""
+    # sorted here: Oxigraph's ORDER BY before the DISTINCT took 100 times as long (8 s for 5,000 annotations)
+    iris = sorted(URIRef(row[0]).n3() for row in store.select_values(_ANNOTATION_IRIS, {"g": ANNOTATIONS_GRAPH}))
+    for start in range(0, len(iris), batch):
+        yield iris[start:start + batch]
+
+
+def _nodes_of(store: Store, chunk: str) -> dict[str, dict[str, float]]:
+    """annotation IRI → {term IRI: value} of the likelihood nodes of the annotations in ``chunk``."""
+    values: dict[str, dict[str, float]] = {}
+    for a, term, value in store.select_values(_NODES % f"VALUES ?a {{ {chunk} }}", {"g": ANNOTATIONS_GRAPH}):
+        values.setdefault(a, {})[term] = float(value)
+    return values
+
+
+def stale_term_values(store: Store, *, batch: int = 2000) -> list[tuple[str, str]]:
     """``(annotation IRI, what is wrong)`` for every annotation whose ``sg:termValues`` copy is missing, unreadable or
-    differs from its likelihood nodes (reads every node: a full check, not for the search path)."""
-    nodes: dict[str, dict[str, float]] = {}
-    for a, term, value in store.select_values(_NODES % "", {"g": ANNOTATIONS_GRAPH}):
-        nodes.setdefault(a, {})[term] = float(value)
+    differs from its likelihood nodes (reads every node, ``batch`` annotations at a time so that memory stays
+    bounded: a full check, not for the search path)."""
     problems = []
-    copies = dict(store.select_values(_COPIES, {"g": ANNOTATIONS_GRAPH}))
-    for a in sorted(set(nodes) | set(copies)):
-        if a not in copies:
-            problems.append((a, "has likelihoods but no sg:termValues copy"))
-            continue
-        try:
-            copy = {str(t): float(v) for t, v in json.loads(copies[a]).items()}
-        except (ValueError, TypeError, AttributeError):
-            problems.append((a, "has an sg:termValues copy that is not a JSON object of numbers"))
-            continue
-        if copy != nodes.get(a, {}):
-            problems.append((a, "has an sg:termValues copy that differs from its likelihood nodes"))
-    return problems
+    for iris in annotation_batches(store, batch):
+        chunk = " ".join(iris)
+        nodes = _nodes_of(store, chunk)
+        copies = dict(store.select_values(_COPIES % chunk, {"g": ANNOTATIONS_GRAPH}))
+        for a in sorted(set(nodes) | set(copies)):
+            if a not in copies:
+                problems.append((a, "has likelihoods but no sg:termValues copy"))
+                continue
+            try:
+                copy = {str(t): float(v) for t, v in json.loads(copies[a]).items()}
+            except (ValueError, TypeError, AttributeError):
+                problems.append((a, "has an sg:termValues copy that is not a JSON object of numbers"))
+                continue
+            if copy != nodes.get(a, {}):
+                problems.append((a, "has an sg:termValues copy that differs from its likelihood nodes"))
+    return sorted(problems)
 
 
 _FILE_PATHS = "SELECT ?c ?p ?v WHERE { GRAPH $g { ?c ?p ?v VALUES ?p { sg:imageFile sg:maskFile } } }"
@@ -479,12 +498,10 @@ def relative_file_paths(store: Store, data_dir) -> int:
 def rebuild_term_values(store: Store, *, batch: int = 2000) -> int:
     """Rewrite every annotation's ``sg:termValues`` from its likelihood nodes, ``batch`` annotations per update
     (each update all-or-nothing); returns the number of annotations rewritten."""
-    iris = [URIRef(row[0]) for row in store.select_values(_ANNOTATION_IRIS, {"g": ANNOTATIONS_GRAPH})]
-    for start in range(0, len(iris), batch):
-        chunk = " ".join(iri.n3() for iri in iris[start:start + batch])
-        values: dict[str, dict[str, float]] = {}
-        for a, term, value in store.select_values(_NODES % f"VALUES ?a {{ {chunk} }}", {"g": ANNOTATIONS_GRAPH}):
-            values.setdefault(a, {})[term] = float(value)
-        copies = ((URIRef(a), SG.termValues, term_values_literal(v)) for a, v in values.items())
+    rewritten = 0
+    for iris in annotation_batches(store, batch):
+        chunk = " ".join(iris)
+        copies = ((URIRef(a), SG.termValues, term_values_literal(v)) for a, v in _nodes_of(store, chunk).items())
         update_annotations(store, _DROP_COPIES % chunk + insert_data(copies))
-    return len(iris)
+        rewritten += len(iris)
+    return rewritten

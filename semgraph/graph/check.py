@@ -53,7 +53,11 @@ from kg.namespaces import (
 from kg.sparql import joined_patterns
 from semgraph.errors import InvalidInput
 from semgraph.files import data_file
-from semgraph.graph.casegraph import ANNOTATION_KINDS, stale_term_values
+from semgraph.graph.casegraph import (
+    ANNOTATION_KINDS,
+    annotation_batches,
+    stale_term_values,
+)
 from semgraph.graph.rounds import CLAIM_LEASE, FEEDBACK_PREFIX, RELEVANCE, recorded
 
 __all__ = ["MAX_PER_KIND", "CheckReport", "Problem", "check_store"]
@@ -152,19 +156,20 @@ WHERE { GRAPH $g {
 """
 _LIKELIHOOD_COUNT = ("SELECT (COUNT(DISTINCT ?l) AS ?n) WHERE { GRAPH $g { "
                      "{ ?l a sg:TermLikelihood } UNION { ?x sg:likelihood ?l } } }")
-#: The likelihood nodes that break a rule below, only: the rules are tested by the store, so a sound graph of
-#: millions of nodes sends no rows (the OPTIONAL subqueries are hash-joined, see :func:`kg.sparql.joined_patterns`).
+#: The likelihood nodes (``%s``: the pattern that picks them, binding ``?l``) that break a rule below, only: the
+#: store tests the rules, so a sound graph sends no rows.
 _LIKELIHOODS = """
 SELECT ?l (COUNT(DISTINCT ?t) AS ?terms) (SAMPLE(?t) AS ?term) (COUNT(DISTINCT ?v) AS ?values) (SAMPLE(?v) AS ?value)
        (COUNT(DISTINCT ?a) AS ?parents)
 WHERE { GRAPH $g {
-  { SELECT DISTINCT ?l WHERE { { ?l a sg:TermLikelihood } UNION { ?x sg:likelihood ?l } } }
-  OPTIONAL { SELECT ?l ?t WHERE { ?l sg:term ?t } } OPTIONAL { SELECT ?l ?v WHERE { ?l sg:value ?v } }
-  OPTIONAL { SELECT ?l ?a WHERE { ?a sg:likelihood ?l . ?a a sg:Annotation } }
+  { SELECT DISTINCT ?l WHERE { %s } }
+  OPTIONAL { ?l sg:term ?t } OPTIONAL { ?l sg:value ?v } OPTIONAL { ?a sg:likelihood ?l . ?a a sg:Annotation }
 } } GROUP BY ?l
 HAVING (COUNT(DISTINCT ?t) != 1 || COUNT(DISTINCT ?v) != 1 || COUNT(DISTINCT ?a) = 0 || !isIRI(SAMPLE(?t))
         || !isNumeric(SAMPLE(?v)) || SAMPLE(?v) < 0 || SAMPLE(?v) > 1)
 """
+#: Typed likelihood nodes that nothing links to (the batches by subject cannot see them).
+_LOOSE_LIKELIHOODS = "SELECT ?l WHERE { GRAPH $g { ?l a sg:TermLikelihood FILTER NOT EXISTS { ?x sg:likelihood ?l } } }"
 
 
 def _unit_number(term) -> float | None:
@@ -221,7 +226,11 @@ def _check_cases(store: Store, report: CheckReport) -> None:
         if int(r["items"]) == 0:
             report.add("annotation", a, "has no sg:likelihood")
     report.checked["likelihoods"] = int(store.select_values(_LIKELIHOOD_COUNT, g)[0][0])
-    for r in store.select(_LIKELIHOODS, g):
+    loose = " ".join(URIRef(row[0]).n3() for row in store.select_values(_LOOSE_LIKELIHOODS, g))
+    picks = [f"VALUES ?x {{ {' '.join(iris)} }} ?x sg:likelihood ?l" for iris in annotation_batches(store)]
+    broken = [r for pick in picks + ([f"VALUES ?l {{ {loose} }}"] if loose else [])
+              for r in store.select(_LIKELIHOODS % pick, g)]  # a batch at a time: bounded memory
+    for r in broken:
         item = r["l"]
         if int(r["terms"]) != 1 or not isinstance(r.get("term"), URIRef):
             report.add("likelihood", item, "needs exactly one sg:term (a term IRI)")
