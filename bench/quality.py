@@ -54,8 +54,9 @@ from semgraph.graph.collection import bundled
 from semgraph.retrieval.similarity import combine, image_dissimilarity
 from semgraph.terms.evaluation import lopo_auc
 
-#: Term-dissimilarity learning together with Rocchio's query movement (the method as the web app runs it).
-COMBINED = ("penalty+rocchio", "regularised+rocchio")
+#: Term-dissimilarity learning together with Rocchio's query movement (the method as the web app runs it), and
+#: Rocchio with the per-term weights of ``reweight`` on plain L1 and on HSBD (docs/algorithms.md §5.7).
+COMBINED = ("penalty+rocchio", "regularised+rocchio", "rocchio+reweight", "penalty+rocchio+reweight")
 #: The promotion experiment: baselines D0 and session algorithms (learning D; with Rocchio, the web app's way).
 PROMOTION_D = ("combined", "ontology")
 PROMOTION_FEEDBACKS = ("penalty", "regularised+rocchio")

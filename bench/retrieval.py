@@ -328,7 +328,7 @@ def bench_feedback(n: int, args, rng: np.random.Generator) -> dict:
             marks = {c: "relevant" for c in top[:3]} | {c: "irrelevant" for c in top[3:6]}
             t0 = time.perf_counter()
             rnd = session.compute_round(marks)
-            session._set_state(rnd.dissimilarity, rnd.query)
+            session._set_state(rnd.dissimilarity, rnd.query, rnd.weights)
             round_s.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             session._write(rnd)

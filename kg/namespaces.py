@@ -109,6 +109,7 @@ class SG(DefinedNamespace):
     parameters: URIRef
     guard: URIRef
     guardStep: URIRef
+    termWeights: URIRef
     # ontology catalog
     ontologyName: URIRef
     root: URIRef

@@ -506,6 +506,11 @@ _GUARD = {"type": ["string", "null"], "enum": ["applied", "reduced", "refused", 
           "description": "The round guard (docs/algorithms.md §5.6): the full step was applied, reduced, or refused "
                          "because it would have ranked the marked cases worse; null when not known (a round read "
                          "back from the graph)"}
+add_schema("WeightChange", {"type": "object", "properties": {
+    "term": {"type": "string"}, "label": {"type": "string"}, "before": {"type": "number"},
+    "after": {"type": "number"},
+    "text": {"type": "string", "description": "Plain language, e.g. 'hypodense: weight 1.00 → 1.62 (counts more)'"}},
+    "description": "A term whose weight the last round moved (docs/algorithms.md §5.7)"})
 add_schema("RoundOutcome", {"type": "object", "required": ["number", "guard", "step", "nothing_changed"], "properties": {
     "number": {"type": "integer"}, "guard": _GUARD,
     "step": {"type": ["number", "null"], "description": "Fraction of the algorithm's step taken: 1, 0.5, ... or 0"},
@@ -514,7 +519,8 @@ add_schema("RoundOutcome", {"type": "object", "required": ["number", "guard", "s
     "evidence_after": {"type": ["number", "null"], "description": "... and after it"},
     "guard_text": {"type": ["string", "null"], "description": "Plain language for a reduced or refused round"},
     "query_moved": {"type": "boolean"}, "results_moved": {"type": "boolean"},
-    "nothing_changed": {"type": "boolean", "description": "No term pair changed and no result moved"},
+    "weights_moved": {"type": "boolean", "description": "The round changed the term weights (reweight)"},
+    "nothing_changed": {"type": "boolean", "description": "No term pair or weight changed and no result moved"},
     "nothing_text": {"type": ["string", "null"], "description": "The hint shown when nothing changed"}}})
 add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "round", "results"], "properties": {
     "session_id": {"type": "string"}, "user": {"type": "string"}, "label": {"type": ["string", "null"]},
@@ -529,6 +535,8 @@ add_schema("RetrievalSession", {"type": "object", "required": ["session_id", "ro
     "moved_query_terms": {"oneOf": [ref("TermBars"), {"type": "null"}],
                           "description": "The query after the current round when feedback moved it (Rocchio)"}, "results": {"type": "array", "items": ref("Hit")}, "groups": ref("Groups"),
     "group_by": {"type": "string"}, "changes": {"type": "array", "items": ref("Change")},
+    "weight_changes": {"type": "array", "items": ref("WeightChange"),
+                       "description": "The terms whose weight the last round moved most, largest change first"},
     "round_outcome": {"oneOf": [ref("RoundOutcome"), {"type": "null"}],
                       "description": "What the last round did: the round guard's decision and whether anything "
                                      "changed (null before any round)"},

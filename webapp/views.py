@@ -123,6 +123,37 @@ def change_views(round_) -> list[dict]:
             for c in round_.changes]
 
 
+#: How many terms the session page lists whose weight the last round moved most.
+WEIGHT_CHANGES_SHOWN = 5
+
+
+def _weights_around(session: Session) -> tuple[np.ndarray, np.ndarray] | None:
+    """The term weights before and after the session's last round (ones for none); None when neither has any."""
+    if not session.rounds:
+        return None
+    after = session.rounds[-1].weights
+    before = session.rounds[-2].weights if len(session.rounds) > 1 else None
+    if after is None and before is None:
+        return None
+    ones = np.ones(len(session.terms))
+    return (ones if before is None else before), (ones if after is None else after)
+
+
+def weight_changes(eng: Engine, session: Session) -> list[dict]:
+    """The terms whose weight (docs/algorithms.md §5.7) the last round moved most, largest |after − before|
+    first, at most :data:`WEIGHT_CHANGES_SHOWN`: ``term``, ``label``, ``before``, ``after`` and ``text``
+    (``hypodense: weight 1.00 → 1.62 (counts more)``); empty when no weight moved."""
+    around = _weights_around(session)
+    if around is None:
+        return []
+    before, after = around
+    delta = after - before
+    order = [i for i in np.argsort(-np.abs(delta), kind="stable")[:WEIGHT_CHANGES_SHOWN] if abs(delta[i]) > 1e-9]
+    return [{"term": eng.terms[i], "label": eng.labels[i], "before": float(before[i]), "after": float(after[i]),
+             "text": f"{eng.labels[i]}: weight {before[i]:.2f} → {after[i]:.2f} "
+                     f"({'counts more' if delta[i] > 0 else 'counts less'})"} for i in order]
+
+
 def moved_query(eng: Engine, session: Session, number: int) -> list[dict] | None:
     """The query vector after round ``number`` as bars when feedback moved it (Rocchio), else None."""
     if number < 1:
@@ -152,8 +183,9 @@ def guard_text(round_) -> str | None:
 
 def round_outcome(entry: Entry, hits: list[Hit], previous: list[Hit] | None) -> dict | None:
     """The outcome of the session's last round: the guard's decision (``guard``, ``step``, the evidence before
-    and after it, ``guard_text``), whether the query and the results moved, and ``nothing_changed`` (no term pair
-    changed and no result moved) with ``nothing_text``, a hint to mark more; None before any round."""
+    and after it, ``guard_text``), whether the query, the term weights and the results moved, and
+    ``nothing_changed`` (no term pair or weight changed and no result moved) with ``nothing_text``, a hint to mark
+    more; None before any round."""
     s = entry.session
     if not s.rounds or previous is None:
         return None
@@ -161,7 +193,9 @@ def round_outcome(entry: Entry, hits: list[Hit], previous: list[Hit] | None) -> 
     query_before = s.rounds[-2].query if len(s.rounds) > 1 else s.query0
     query_moved = not np.allclose(last.query, query_before, atol=1e-9)
     results_moved = [h.case_id for h in hits] != [h.case_id for h in previous]
-    nothing = not last.changes and not results_moved
+    around = _weights_around(s)
+    weights_moved = around is not None and not np.allclose(*around, rtol=0, atol=1e-9)
+    nothing = not last.changes and not results_moved and not weights_moved
     nothing_text = None
     if nothing and last.guard != "refused":  # a refused round says why nothing changed
         nothing_text = ("Nothing changed: no term similarity changed and no result moved. Mark more cases, at "
@@ -171,6 +205,7 @@ def round_outcome(entry: Entry, hits: list[Hit], previous: list[Hit] | None) -> 
     return {"number": last.number, "guard": last.guard, "step": last.step,
             "evidence_before": last.evidence_before, "evidence_after": last.evidence_after,
             "guard_text": guard_text(last), "query_moved": bool(query_moved), "results_moved": results_moved,
+            "weights_moved": weights_moved,
             "nothing_changed": nothing, "nothing_text": nothing_text}
 
 
@@ -196,7 +231,8 @@ def session_view(entry: Entry, *, group_by: str | None = None) -> dict:
         "query_terms": terms_by_category(eng, s.query0),
         "moved_query_terms": moved_query(eng, s, n),
         "results": views, "groups": groups_of(eng, views, group_by), "group_by": group_by or "",
-        "changes": change_views(last), "round_outcome": round_outcome(entry, hits, previous),
+        "changes": change_views(last), "weight_changes": weight_changes(eng, s),
+        "round_outcome": round_outcome(entry, hits, previous),
         "matches": sum(1 for v in views if v["match"]) if diagnosis else None,
     }
 

@@ -274,14 +274,16 @@ def undo(entry: Entry, user, *, seen: int | None = None) -> int:
 
 
 def ranking_after(entry: Entry, number: int) -> list[Hit]:
-    """The ranking after round ``number`` (0: before any feedback), recomputed with that round's D and query."""
+    """The ranking after round ``number`` (0: before any feedback), recomputed with that round's D, query and term
+    weights."""
     if number in entry.rankings:
         return entry.rankings[number]
     s = entry.session
     D = s.rounds[number - 1].dissimilarity if number >= 1 else s.baseline
     q = s.rounds[number - 1].query if number >= 1 else s.query0
+    w = s.rounds[number - 1].weights if number >= 1 else None
     exclude = (s.query_case,) if s.query_case else ()
-    hits = s.engine.with_dissimilarity(D).search_vector(q, s.k, s.filters, exclude=exclude)
+    hits = s.engine.with_dissimilarity(D, term_weights=w).search_vector(q, s.k, s.filters, exclude=exclude)
     entry.rankings[number] = hits
     return hits
 

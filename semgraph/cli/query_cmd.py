@@ -210,10 +210,18 @@ def query(state: State, case_id, terms, text, note, w_img, all_terms, group_by, 
     _echo_hits(hits, len(engine.terms), fmt, {"collection": engine.collection.name, "dissimilarity": engine.source})
 
 
+def _weights_line(labels, weights) -> str:
+    """The six term weights farthest from 1 (docs/algorithms.md §5.7), as one line."""
+    largest = sorted(zip(labels, weights), key=lambda m: -abs(m[1] - 1.0))[:6]
+    return "term weights, farthest from 1 (reweight): " + ", ".join(f"{lab} {w:.2f}" for lab, w in largest)
+
+
 def _echo_round(session, rnd, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"session_id": session.session_id, "query_text": session.query_text,
                                "query": {t: float(v) for t, v in zip(session.terms, rnd.query)},
+                               "weights": None if rnd.weights is None else dict(zip(session.terms,
+                                                                                    map(float, rnd.weights))),
                                "round": rnd.as_dict(),
                                "results": [h.as_dict() for h in session.ranking]}, indent=2, ensure_ascii=False))
         return
@@ -232,6 +240,8 @@ def _echo_round(session, rnd, fmt: str) -> None:
             click.echo(f"  {c.describe()}")
     else:
         click.echo("no term dissimilarity changed")
+    if rnd.weights is not None:
+        click.echo(_weights_line(session.engine.labels, rnd.weights))
     click.echo("new ranking:")
     _echo_hits(session.ranking, len(session.terms), "table")
 
@@ -352,6 +362,8 @@ def session_show(state: State, session_id: str, fmt: str) -> None:
             click.echo(f"  {c.describe()}")
         if not r.changes:
             click.echo("  no change")
+        if r.weights is not None:
+            click.echo(f"  {_weights_line(s.engine.labels, r.weights)}")
 
 
 @session.command("list")

@@ -5,8 +5,8 @@ same diagnosis from another patient). For each query, every case of ANOTHER pati
 L1) to the query; the gain of a case is 1 if it has the query's diagnosis, else 0. A simulated reader who knows
 the diagnoses then looks at the top ``top_l`` cases not yet marked and marks the first ``max_relevant`` of the
 same diagnosis as relevant and the first ``max_irrelevant`` of another diagnosis as irrelevant;
-:func:`semgraph.feedback.algorithms.apply_feedback` updates the term dissimilarities (and/or the query), the dendrogram and
-projections are rebuilt and the pool is re-ranked. NDCG@K (K = 1..max_k) is recorded after every round on the whole
+:func:`semgraph.feedback.algorithms.apply_feedback` updates the term dissimilarities (and/or the query and the term
+weights ``w``), the dendrogram and projections are rebuilt and the pool is re-ranked by ``||M diag(w) (a − q)||_1``. NDCG@K (K = 1..max_k) is recorded after every round on the whole
 pool (the ranking as the metric produces it, marked cases are not pinned) and on the residual collection (every
 case marked so far removed from the ranking and from the ideal ordering).
 """
@@ -142,7 +142,10 @@ def _validate(vectors, diagnoses, patients, categories, dissimilarity):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _distances(A: np.ndarray, q: np.ndarray, D: np.ndarray | None) -> np.ndarray:
+def _distances(A: np.ndarray, q: np.ndarray, D: np.ndarray | None, w: np.ndarray | None = None) -> np.ndarray:
+    """``||M diag(w) (a − q)||_1`` for every row a of A (M = I for plain L1, w = 1 without term weights)."""
+    if w is not None:
+        A, q = A * w, q * w
     if D is None:
         return np.abs(A - q).sum(axis=1)
     M = hsbd.projection(D)
@@ -203,7 +206,8 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         ``queries`` (case ids), ``ndcg`` and ``residual`` (arrays of shape (n_queries, rounds + 1, max_k); NaN
         where undefined), ``marks`` (per query and round: relevant and irrelevant case ids) and, with
         ``keep_trace``, ``trace`` (per query: ``rankings`` and ``relevant``, the ranked case ids and their relevance
-        in every round, the final ``dissimilarity_after`` and ``query_after``).
+        in every round, the final ``dissimilarity_after``, ``query_after`` and ``weights_after``, the term weights
+        (None without)).
     """
     A = _validate(vectors, diagnoses, patients, categories, dissimilarity)
     n, _ = A.shape
@@ -234,7 +238,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
         gains = (diag == diag[q]).astype(np.float64)
         q0 = A[q].copy()
         D = None if D0 is None else D0.copy()
-        query = q0.copy()
+        query, weights = q0.copy(), None
         marked: list[int] = []
         hist_rel = np.zeros((0, A.shape[1]))
         hist_irr = np.zeros((0, A.shape[1]))
@@ -252,14 +256,14 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
                     result = apply_feedback(D if D is not None else placeholder,
                                             D0 if D0 is not None else placeholder, q0, A[rel], A[irr], categories,
                                             round_number=t, params=params, history_relevant=hist_rel,
-                                            history_irrelevant=hist_irr)
+                                            history_irrelevant=hist_irr, weights=weights)
                     if D is not None:
                         D = np.array(result.dissimilarity)
-                    query = np.array(result.query)
+                    query, weights = np.array(result.query), result.weights
                 hist_rel = np.vstack([hist_rel, A[rel]])
                 hist_irr = np.vstack([hist_irr, A[irr]])
                 marked.extend(rel + irr)
-                ranking = _rank(_distances(A, query, D), pool)
+                ranking = _rank(_distances(A, query, D, weights), pool)
             rankings.append(ranking)
             ndcg[qi, t] = ndcg_curve(gains[ranking], max_k=cfg.max_k, form=cfg.form)
             seen = set(marked)
@@ -272,6 +276,7 @@ def run_protocol(vectors, diagnoses: Sequence[str], patients: Sequence[str], cat
                 "query": ids[q], "rankings": [[ids[c] for c in r] for r in rankings],
                 "relevant": [[bool(gains[c] > 0) for c in r] for r in rankings],
                 "dissimilarity_after": None if D is None else D.tolist(), "query_after": query.tolist(),
+                "weights_after": None if weights is None else weights.tolist(),
             })
     out = {"queries": [ids[q] for q in queries], "ndcg": ndcg, "residual": residual, "marks": marks_out}
     if keep_trace:

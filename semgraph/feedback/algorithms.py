@@ -2,10 +2,10 @@
 
 The algorithms live in one registry (:func:`register_algorithm`, :func:`available_algorithms`,
 :func:`get_algorithm`): each entry names the function that applies its part of a round, whether that part changes
-the term dissimilarities ``D`` and/or moves the query, and the :class:`FeedbackParams` fields it reads.
-:func:`apply_feedback`, the evaluation protocol, the command line and the web app all read it. Elementary
-algorithms combine with ``+`` (e.g. ``"regularised+rocchio"``) as long as at most one part changes ``D`` and at
-most one moves the query. The built-in ones:
+the term dissimilarities ``D``, moves the query and/or sets the term weights ``w``, and the :class:`FeedbackParams`
+fields it reads. :func:`apply_feedback`, the evaluation protocol, the command line and the web app all read it.
+Elementary algorithms combine with ``+`` (e.g. ``"regularised+rocchio"``) as long as at most one part changes
+``D``, at most one moves the query and at most one sets the weights. The built-in ones:
 
 ``penalty`` (the paper, §5.1)
     For every query term ``x_i`` with ``a_i > τ`` and every other term ``x_j`` of the same Table-1 category: if
@@ -20,12 +20,17 @@ most one moves the query. The built-in ones:
 ``rocchio`` (§5.3, query-point movement)
     ``q = clip(α·q0 + β·mean(relevant so far) − γ·mean(irrelevant so far), 0, 1)`` with ``q0`` the original query;
     ``D`` is not changed.
+``reweight`` (§5.7, per-term weights in the manner of MARS, Rui et al. 1998)
+    With ``R`` = the original query and every case marked relevant so far and ``I`` = every case marked irrelevant
+    so far: ``raw_i = (|mean_R,i − mean_I,i| + 0.05) / (sd_R,i + 0.1)`` (``1 / (sd_R,i + 0.1)`` without irrelevant
+    marks), scaled to mean 1, and ``w = (1 − λ) + λ·raw``. The session then ranks by ``HSBD(w ⊙ x, w ⊙ q)``;
+    neither ``D`` nor the query changes.
 
 A session uses :data:`DEFAULT_ALGORITHM` unless told otherwise, :data:`TEXT_ALGORITHM` for a free-text query
 (:func:`session_algorithm`). :func:`apply_feedback` is a pure function (no store, no I/O).
 
 The round guard (§5.6, ours) sits on top of every algorithm: :func:`marked_evidence` measures how well a state
-``(D, q)`` orders the cases marked so far, and :func:`guard_round` shrinks a candidate round (a backtracking line
+``(D, q, w)`` orders the cases marked so far, and :func:`guard_round` shrinks a candidate round (a backtracking line
 search between the old and the new state) or refuses it when it would order them worse. A session runs it
 (:meth:`semgraph.feedback.sessions.Session.compute_round`), since only the session knows which case each mark is on.
 """
@@ -42,12 +47,14 @@ import numpy as np
 
 from semgraph.errors import InvalidInput
 from semgraph.retrieval import hsbd
+from semgraph.retrieval.index import check_term_weights
 from semgraph.retrieval.similarity import _check_unit_dissimilarity, _matrix
 
 __all__ = ["DEFAULT_ALGORITHM", "GUARD_HALVINGS", "GUARD_OUTCOMES", "TEXT_ALGORITHM", "Algorithm", "FeedbackParams",
            "FeedbackResult", "Guarded", "RoundInputs", "Step", "TermChange", "apply_feedback", "available_algorithms",
-           "changed_pairs", "changes_dissimilarity", "check_algorithm", "get_algorithm", "guard_round",
-           "marked_evidence", "parse_algorithm", "penalty_votes", "register_algorithm", "session_algorithm"]
+           "changed_pairs", "changes_dissimilarity", "check_algorithm", "discriminant_weights", "get_algorithm",
+           "guard_round", "marked_evidence", "parse_algorithm", "penalty_votes", "register_algorithm",
+           "session_algorithm"]
 
 #: Feedback algorithm of a session whose query is a case or a term vector.
 DEFAULT_ALGORITHM = "penalty"
@@ -76,7 +83,8 @@ def parse_algorithm(name: str) -> frozenset[str]:
     """The set of elementary algorithms in ``name`` (``"regularised+rocchio"`` → {regularised, rocchio}).
 
     Raises ValueError for an unknown part, a repeated part, or two parts that both change ``D`` (e.g. ``penalty``
-    and ``regularised``: the latter already contains the penalty step) or both move the query.
+    and ``regularised``: the latter already contains the penalty step), both move the query or both set the term
+    weights.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"Invalid algorithm: {name!r}. Use one of {', '.join(_ALGORITHMS)} or a '+'-joined "
@@ -89,7 +97,7 @@ def parse_algorithm(name: str) -> frozenset[str]:
     if len(set(parts)) != len(parts):
         raise ValueError(f"Invalid algorithm: {name!r} names a part twice.")
     for flag, what in (("changes_dissimilarity", "updates the term dissimilarities"),
-                       ("moves_query", "moves the query")):
+                       ("moves_query", "moves the query"), ("sets_weights", "sets the term weights")):
         clash = [p for p in parts if getattr(_ALGORITHMS[p], flag)]
         if len(clash) > 1:
             raise ValueError(f"Invalid algorithm: {name!r}. {' and '.join(map(repr, clash))} each {what}; "
@@ -158,6 +166,8 @@ class FeedbackParams:
         Halve the step (at most twice), then reject it, while it orders fewer marked pairs correctly (regularised).
     alpha, beta, gamma : float >= 0, defaults 1.0, 0.75, 0.15
         Rocchio weights of the original query, the relevant centroid and the irrelevant centroid.
+    lam : float in [0, 1], default 0.5
+        λ of ``reweight``: the term weights are ``(1 − λ) + λ·raw`` (0: uniform weights, 1: the raw ones).
     """
 
     algorithm: str = DEFAULT_ALGORITHM
@@ -171,6 +181,7 @@ class FeedbackParams:
     alpha: float = 1.0
     beta: float = 0.75
     gamma: float = 0.15
+    lam: float = 0.5
 
     def __post_init__(self):
         parse_algorithm(self.algorithm)
@@ -179,6 +190,7 @@ class FeedbackParams:
         _number(self.eps, "eps", low=0.0)
         _number(self.d_min, "d_min", low=0.0, high=1.0, low_open=True)
         _number(self.kappa, "kappa", low=0.0)
+        _number(self.lam, "lam", low=0.0, high=1.0)
         for name in ("alpha", "beta", "gamma"):
             _number(getattr(self, name), name, low=0.0)
         for name in ("decay", "accept_check"):
@@ -207,12 +219,13 @@ class TermChange:
 
 @dataclass(frozen=True)
 class FeedbackResult:
-    """Outcome of one feedback round."""
+    """Outcome of one feedback round; ``weights`` are the term weights after it (None: none, ``w = 1``)."""
 
     dissimilarity: np.ndarray
     query: np.ndarray
     changes: tuple[TermChange, ...]
     params: FeedbackParams
+    weights: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,10 +251,12 @@ class RoundInputs:
 
 class Step(NamedTuple):
     """One algorithm's part of a round: the new ``D`` (k x k, symmetric, zero diagonal, off-diagonal in
-    ``[d_min, 1]``) if it changes the dissimilarities, the new query (in [0, 1]) if it moves the query, else None."""
+    ``[d_min, 1]``) if it changes the dissimilarities, the new query (in [0, 1]) if it moves the query, the new
+    term weights (k, finite, >= 0) if it sets them, else None."""
 
     dissimilarity: np.ndarray | None = None
     query: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 #: ``supports(q0, b, i, j, params)``: whether the marked case ``b`` (term vector) drove the change of pair (i, j).
@@ -253,7 +268,8 @@ class Algorithm:
     """A registered elementary feedback algorithm.
 
     ``step`` computes its part of a round from the inputs alone (pure) and returns a :class:`Step` holding the new
-    ``D`` exactly when ``changes_dissimilarity`` and the new query exactly when ``moves_query``. ``parameters``
+    ``D`` exactly when ``changes_dissimilarity``, the new query exactly when ``moves_query`` and new term weights
+    exactly when ``sets_weights``. ``parameters``
     are the :class:`FeedbackParams` fields it reads. ``supports`` (algorithms that change ``D``) tells which marked
     cases explain a changed pair, as a round's provenance records them; None: every case marked in the direction
     of the change (relevant for closer, irrelevant for farther).
@@ -266,6 +282,7 @@ class Algorithm:
     moves_query: bool
     parameters: tuple[str, ...]
     supports: Support | None = None
+    sets_weights: bool = False
 
 
 def register_algorithm(algorithm: Algorithm, *, replace: bool = False) -> None:
@@ -276,8 +293,9 @@ def register_algorithm(algorithm: Algorithm, *, replace: bool = False) -> None:
         raise ValueError(f"an algorithm name must be an identifier, got {algorithm.name!r}.")
     if algorithm.name in _ALGORITHMS and not replace:
         raise ValueError(f"algorithm {algorithm.name!r} is already registered; pass replace=True.")
-    if not (algorithm.changes_dissimilarity or algorithm.moves_query):
-        raise ValueError(f"algorithm {algorithm.name!r} must change the dissimilarities or move the query.")
+    if not (algorithm.changes_dissimilarity or algorithm.moves_query or algorithm.sets_weights):
+        raise ValueError(f"algorithm {algorithm.name!r} must change the dissimilarities, move the query or set the "
+                         "term weights.")
     unknown = set(algorithm.parameters) - fields
     if unknown:
         raise ValueError(f"algorithm {algorithm.name!r} reads unknown parameters {sorted(unknown)}; the "
@@ -357,9 +375,11 @@ def penalty_votes(query, relevant, irrelevant, categories: Sequence[str], *, tau
     return S
 
 
-def _ordered_fraction(D: np.ndarray, q: np.ndarray, rel: np.ndarray, irr: np.ndarray) -> float:
-    """Fraction of (relevant, irrelevant) pairs with HSBD(q, rel) < HSBD(q, irr); ties count one half."""
-    M = hsbd.projection(D)
+def _ordered_fraction(D: np.ndarray, q: np.ndarray, rel: np.ndarray, irr: np.ndarray,
+                      weights: np.ndarray | None = None) -> float:
+    """Fraction of (relevant, irrelevant) pairs with h(q, rel) < h(q, irr), h = ||M diag(w) (x − q)||_1 (w = 1 when
+    ``weights`` is None); ties count one half."""
+    M = hsbd.projection(D) if weights is None else hsbd.projection(D) * weights
     yq = M @ q
     dr = np.abs(rel @ M.T - yq).sum(axis=1)
     di = np.abs(irr @ M.T - yq).sum(axis=1)
@@ -420,6 +440,38 @@ def _rocchio(r: RoundInputs) -> Step:
     return Step(query=np.clip(q, 0.0, 1.0))
 
 
+#: The constants of :func:`discriminant_weights` (ours): the offset of the numerator, which keeps a term on which
+#: both sets agree from weighing 0, and the spread added to the relevant cases' sd, which bounds the weight of a
+#: term on which they agree exactly.
+REWEIGHT_OFFSET = 0.05
+REWEIGHT_SPREAD = 0.1
+
+
+def discriminant_weights(query, relevant, irrelevant, lam: float = 0.5) -> np.ndarray:
+    """Term weights from the marks (§5.7): with ``R`` = the query and the ``relevant`` rows, ``I`` the
+    ``irrelevant`` rows (sd: population standard deviation),
+
+        raw_i = (|mean_R,i − mean_I,i| + 0.05) / (sd_R,i + 0.1)    (1 / (sd_R,i + 0.1) when I is empty),
+        w = (1 − λ) + λ · raw / mean(raw),
+
+    so the weights have mean 1 and ``λ = 0`` gives uniform weights. Inputs are assumed validated.
+
+    >>> discriminant_weights([1, 0, .5], [[1, 0, .1]], [[0, 0, .9]]).round(4).tolist()  # (134, 44, 59) / 79
+    [1.6962, 0.557, 0.7468]
+    """
+    R = np.vstack([np.asarray(query, dtype=np.float64)[None, :], np.asarray(relevant, dtype=np.float64)])
+    irr = np.asarray(irrelevant, dtype=np.float64).reshape(-1, R.shape[1])
+    spread = R.std(axis=0) + REWEIGHT_SPREAD
+    raw = (np.abs(R.mean(axis=0) - irr.mean(axis=0)) + REWEIGHT_OFFSET) / spread if irr.shape[0] else 1.0 / spread
+    return (1.0 - lam) + lam * raw / raw.mean()
+
+
+def _reweight(r: RoundInputs) -> Step:
+    rel_all = np.vstack([r.history_relevant, r.relevant])
+    irr_all = np.vstack([r.history_irrelevant, r.irrelevant])
+    return Step(weights=discriminant_weights(r.query, rel_all, irr_all, r.params.lam))
+
+
 register_algorithm(Algorithm(
     "penalty", "The paper's penalty step: same-category pairs supported by the marks move by rho (§5.1).",
     _penalty, changes_dissimilarity=True, moves_query=False, parameters=("rho", "tau", "eps", "d_min"),
@@ -431,11 +483,15 @@ register_algorithm(Algorithm(
 register_algorithm(Algorithm(
     "rocchio", "Rocchio query-point movement towards the relevant and away from the irrelevant cases (§5.3).",
     _rocchio, changes_dissimilarity=False, moves_query=True, parameters=("alpha", "beta", "gamma")))
+register_algorithm(Algorithm(
+    "reweight", "Per-term weights from all marks so far: terms the relevant cases agree on, and that separate them "
+    "from the irrelevant ones, weigh more (§5.7).",
+    _reweight, changes_dissimilarity=False, moves_query=False, parameters=("lam",), sets_weights=True))
 
 
 def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categories: Sequence[str], *,
                    round_number: int, params: FeedbackParams = FeedbackParams(), history_relevant=None,
-                   history_irrelevant=None) -> FeedbackResult:
+                   history_irrelevant=None, weights=None) -> FeedbackResult:
     """Apply one round of relevance feedback.
 
     Parameters
@@ -455,13 +511,16 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     params : FeedbackParams
         Algorithm (each of its parts runs its registered step on these inputs) and parameters.
     history_relevant, history_irrelevant : array_like, shape (m', k), optional
-        Cases marked in earlier rounds of the session (``rocchio`` averages over all marks so far).
+        Cases marked in earlier rounds of the session (``rocchio`` and ``reweight`` use all marks so far).
+    weights : array_like, shape (k,), optional
+        The session's current term weights (None: none); kept unless a part sets new ones (``reweight``).
 
     Returns
     -------
     FeedbackResult
         The new ``D`` (symmetric, zero diagonal, off-diagonal clamped to ``[d_min, 1]``), the new query (the input
-        unless a part of the algorithm moves it, e.g. ``rocchio``), every changed pair ``i < j``, and the parameters.
+        unless a part of the algorithm moves it, e.g. ``rocchio``), every changed pair ``i < j``, the parameters and
+        the term weights (``weights`` unless a part sets them).
 
     Raises
     ------
@@ -497,6 +556,7 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
     irr = _marks(irrelevant, k, "irrelevant")
     hist_rel = _marks(history_relevant, k, "history_relevant")
     hist_irr = _marks(history_irrelevant, k, "history_irrelevant")
+    new_w = check_term_weights(weights, k, "weights")
 
     inputs = RoundInputs(D, D0, q, rel, irr, hist_rel, hist_irr, tuple(categories), int(round_number), params)
 
@@ -509,8 +569,11 @@ def apply_feedback(dissimilarity, baseline, query, relevant, irrelevant, categor
             new_D = step.dissimilarity
         if step.query is not None:
             new_q = step.query
+        if step.weights is not None:
+            new_w = step.weights
 
-    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changed_pairs(D, new_D), params=params)
+    return FeedbackResult(dissimilarity=new_D, query=new_q, changes=changed_pairs(D, new_D), params=params,
+                          weights=new_w)
 
 
 def changed_pairs(before: np.ndarray, after: np.ndarray) -> tuple[TermChange, ...]:
@@ -532,9 +595,10 @@ GUARD_HALVINGS = 3
 _EVIDENCE_TOL = 1e-12  # evidence values are multiples of 1/(2 m n): far coarser than this
 
 
-def marked_evidence(dissimilarity, query, relevant, irrelevant) -> float | None:
-    """How well the state ``(D, q)`` ranks the marked cases: the fraction of (relevant, irrelevant) pairs of marked
-    cases that HSBD to ``q`` under ``D`` orders correctly, relevant strictly closer (a tie counts one half).
+def marked_evidence(dissimilarity, query, relevant, irrelevant, weights=None) -> float | None:
+    """How well the state ``(D, q, w)`` ranks the marked cases: the fraction of (relevant, irrelevant) pairs of
+    marked cases that ``HSBD(w ⊙ x, w ⊙ q)`` under ``D`` orders correctly, relevant strictly closer (a tie counts
+    one half; ``weights`` None: ``w = 1``).
 
     ``relevant`` and ``irrelevant`` are (m, k) term vectors. 1 = every relevant case is ranked before every
     irrelevant one, 0 = the reverse; None when there is no pair (no relevant or no irrelevant case).
@@ -547,16 +611,17 @@ def marked_evidence(dissimilarity, query, relevant, irrelevant) -> float | None:
     k = D.shape[0]
     q = _vector(query, k, "query")
     rel, irr = _marks(relevant, k, "relevant"), _marks(irrelevant, k, "irrelevant")
+    w = check_term_weights(weights, k, "weights")
     if rel.shape[0] == 0 or irr.shape[0] == 0:
         return None
-    return _ordered_fraction(D, q, rel, irr)
+    return _ordered_fraction(D, q, rel, irr, w)
 
 
 @dataclass(frozen=True)
 class Guarded:
     """Outcome of :func:`guard_round`: ``guard`` in :data:`GUARD_OUTCOMES`, the ``step`` taken (1 = the full
-    round, 0 = none), the resulting state, and the evidence (:func:`marked_evidence`) before and after it (None
-    when the marks hold no (relevant, irrelevant) pair)."""
+    round, 0 = none), the resulting state (``weights`` None: no term weights), and the evidence
+    (:func:`marked_evidence`) before and after it (None when the marks hold no (relevant, irrelevant) pair)."""
 
     guard: str
     step: float
@@ -564,14 +629,17 @@ class Guarded:
     query: np.ndarray
     before: float | None
     after: float | None
+    weights: np.ndarray | None = None
 
 
 def guard_round(dissimilarity, query, new_dissimilarity, new_query, relevant, irrelevant, *, d_min: float = 1e-3,
-                halvings: int = GUARD_HALVINGS) -> Guarded:
-    """Accept, shrink or refuse the round that takes the state ``(D, q)`` to ``(D', q')`` (§5.6, ours).
+                halvings: int = GUARD_HALVINGS, weights=None, new_weights=None) -> Guarded:
+    """Accept, shrink or refuse the round that takes the state ``(D, q, w)`` to ``(D', q', w')`` (§5.6, ours).
 
     With ``E`` = :func:`marked_evidence` on the marked cases ``relevant`` / ``irrelevant`` and the states on the
-    segment between the old and the new one, ``D_t = D + t (D' − D)``, ``q_t = q + t (q' − q)``: the round takes
+    segment between the old and the new one, ``D_t = D + t (D' − D)``, ``q_t = q + t (q' − q)``,
+    ``w_t = w + t (w' − w)`` (term weights ``weights`` / ``new_weights``, None meaning ``w = 1``; none on
+    either side: no weights at all): the round takes
     the largest ``t`` in 1, 1/2, ..., 2^−halvings with ``E(t) ≥ E(0)`` ("applied" for t = 1, else "reduced"), and
     ``t = 0`` ("refused": the state stays as it was) when there is none. Without a (relevant, irrelevant) pair it
     applies the round. ``D`` is first clamped to ``[d_min, 1]`` off the diagonal (as :func:`apply_feedback`
@@ -589,24 +657,32 @@ def guard_round(dissimilarity, query, new_dissimilarity, new_query, relevant, ir
         raise InvalidInput(f"new_dissimilarity {new_D.shape} and dissimilarity {D.shape} must have the same shape.")
     q, new_q = _vector(query, k, "query"), _vector(new_query, k, "new_query")
     rel, irr = _marks(relevant, k, "relevant"), _marks(irrelevant, k, "irrelevant")
+    w, new_w = check_term_weights(weights, k, "weights"), check_term_weights(new_weights, k, "new_weights")
     d_min = _number(d_min, "d_min", low=0.0, high=1.0, low_open=True)
     if isinstance(halvings, bool) or not isinstance(halvings, (int, np.integer)) or halvings < 0:
         raise InvalidInput(f"halvings must be an integer >= 0; got {halvings!r}.")
     D = np.clip(D, d_min, 1.0)
     np.fill_diagonal(D, 0.0)
     if rel.shape[0] == 0 or irr.shape[0] == 0:
-        return Guarded("applied", 1.0, new_D, new_q, None, None)
-    before = _ordered_fraction(D, q, rel, irr)
+        return Guarded("applied", 1.0, new_D, new_q, None, None, new_w)
+    before = _ordered_fraction(D, q, rel, irr, w)
     dD, dq = new_D - D, new_q - q
+    dw = None if w is None and new_w is None else _ones_if_none(new_w, k) - _ones_if_none(w, k)
     for n in range(int(halvings) + 1):
         t = 0.5 ** n
-        D_t, q_t = (new_D, new_q) if n == 0 else (D + t * dD, q + t * dq)
+        D_t, q_t, w_t = (new_D, new_q, new_w) if n == 0 else (D + t * dD, q + t * dq, None)
         if n:
             np.fill_diagonal(D_t, 0.0)
             D_t = np.clip(D_t, d_min, 1.0)  # rounding only: D_t lies between two valid matrices
             np.fill_diagonal(D_t, 0.0)
             q_t = np.clip(q_t, 0.0, 1.0)
-        after = _ordered_fraction(D_t, q_t, rel, irr)
+            w_t = None if dw is None else np.maximum(_ones_if_none(w, k) + t * dw, 0.0)
+        after = _ordered_fraction(D_t, q_t, rel, irr, w_t)
         if after >= before - _EVIDENCE_TOL:
-            return Guarded("applied" if n == 0 else "reduced", t, D_t, q_t, before, after)
-    return Guarded("refused", 0.0, D, q.copy(), before, before)
+            return Guarded("applied" if n == 0 else "reduced", t, D_t, q_t, before, after, w_t)
+    return Guarded("refused", 0.0, D, q.copy(), before, before, w)
+
+
+def _ones_if_none(weights: np.ndarray | None, k: int) -> np.ndarray:
+    """The term weights ``w``, with ``w = 1`` for None."""
+    return np.ones(k) if weights is None else weights

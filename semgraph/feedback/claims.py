@@ -54,8 +54,10 @@ class RoundClaims:
     iri: URIRef
     dissimilarity: np.ndarray
     query: np.ndarray
+    weights: np.ndarray | None
     round_triples: Callable[[Round], list[tuple]]  # the graph of a round
-    _set_state: Callable[[np.ndarray, np.ndarray], None]  # make (D, query) the session's state and re-rank
+    # make (D, query, term weights) the session's state and re-rank
+    _set_state: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]
 
     # ------------------------------------------------------------------ recording
     def _write(self, new: Round) -> None:
@@ -179,7 +181,7 @@ class RoundClaims:
             raise self._changed(last, after)
         self.store.drop(str(last.graph))  # the emptied graph's name, which the conditional DELETE leaves behind
         self.rounds.pop()
-        self._set_state(self.dissimilarity, self.query)
+        self._set_state(self.dissimilarity, self.query, self.weights)
         return last
 
     def _changed(self, last: Round, stored: dict[str, int]) -> SemgraphError:

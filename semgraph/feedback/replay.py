@@ -33,7 +33,8 @@ _LABEL = "SELECT DISTINCT ?name WHERE { $u rdfs:label ?name } ORDER BY ?name LIM
 
 
 def load_session(store: Store, session_id: str, engine: Engine, *, k: int = DEFAULT_K, filters=None) -> Session:
-    """Rebuild a session from the graph: ``engine``'s baseline ``D`` plus its rounds' learned edges, in order.
+    """Rebuild a session from the graph: ``engine``'s baseline ``D`` plus its rounds' learned edges, in order, and
+    the term weights of its last round (``sg:termWeights``, none when it has none).
 
     The result has the same ``D``, query and ranking as the live session had (given the same engine, ``k`` and
     filters; :func:`session_start` has those of a session with a start record). Raises :class:`NotFound` if the
@@ -80,10 +81,19 @@ def load_session(store: Store, session_id: str, engine: Engine, *, k: int = DEFA
             local_id(r["r"], "round"), int(r["n"]), marks.get(str(r["r"]), {}), params, tuple(changes),
             r["start"].toPython(), r["end"].toPython(), D.copy(),
             np.array(json.loads(str(r["vector"])), dtype=np.float64),
-            guard=str(r["guard"]) if "guard" in r else None, step=float(r["step"]) if "step" in r else None))
+            guard=str(r["guard"]) if "guard" in r else None, step=float(r["step"]) if "step" in r else None,
+            weights=_weights(r["weights"], engine.terms, session_id) if "weights" in r else None))
     if session.rounds:
-        session._set_state(session.dissimilarity, session.query)
+        session._set_state(session.dissimilarity, session.query, session.weights)
     return session
+
+
+def _weights(literal, terms, session_id: str) -> np.ndarray:
+    """A round's ``sg:termWeights`` (JSON ``{term IRI: w}``) in the engine's term order."""
+    values = json.loads(str(literal))
+    if set(values) != set(terms):
+        raise InvalidInput(f"session {session_id} has term weights for other terms than the engine's vocabulary")
+    return np.array([float(values[t]) for t in terms], dtype=np.float64)
 
 
 def session_start(store: Store, session_id: str) -> dict | None:

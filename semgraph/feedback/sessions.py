@@ -43,6 +43,11 @@ def _vector_json(v: np.ndarray) -> Literal:
     return Literal(json.dumps([float(x) for x in v], sort_keys=True), datatype=RDF.JSON)  # a float's repr round-trips
 
 
+def _weights_json(terms: Sequence[str], weights: np.ndarray) -> Literal:
+    """Term weights as ``{term IRI: w}`` (``sg:termWeights``)."""
+    return Literal(json.dumps(dict(zip(terms, map(float, weights))), sort_keys=True), datatype=RDF.JSON)
+
+
 # --------------------------------------------------------------------------------------------------- records
 
 
@@ -90,6 +95,9 @@ class Round:
     #: round (None: no (relevant, irrelevant) pair to judge by, or no guard).
     evidence_before: float | None = None
     evidence_after: float | None = None
+    #: The session's term weights after the round (docs/algorithms.md §5.7; ``sg:termWeights``), in the engine's
+    #: term order; None: none (``w = 1``).
+    weights: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def iri(self) -> URIRef:
@@ -104,7 +112,8 @@ class Round:
                 "algorithm": self.params.algorithm, "parameters": self.params.as_dict(),
                 "started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
                 "changes": [c.as_dict() for c in self.changes], "guard": self.guard, "step": self.step,
-                "evidence": {"before": self.evidence_before, "after": self.evidence_after}}
+                "evidence": {"before": self.evidence_before, "after": self.evidence_after},
+                "weights": None if self.weights is None else [float(w) for w in self.weights]}
 
 
 # --------------------------------------------------------------------------------------------------- session
@@ -154,15 +163,20 @@ class Session(RoundClaims):
     def query(self) -> np.ndarray:
         return self.rounds[-1].query if self.rounds else self.query0
 
+    @property
+    def weights(self) -> np.ndarray | None:
+        """The current term weights (None: none, ``w = 1``)."""
+        return self.rounds[-1].weights if self.rounds else None
+
     def _rank(self, query: np.ndarray) -> list[Hit]:
         exclude = (self.query_case,) if self.query_case else ()
         return self._engine.search_vector(query, self.k, self.filters, exclude=exclude)
 
-    def _set_state(self, D: np.ndarray, query: np.ndarray) -> None:
+    def _set_state(self, D: np.ndarray, query: np.ndarray, weights: np.ndarray | None) -> None:
         if self._engine is self._base_engine:
-            self._engine = self._base_engine.with_dissimilarity(D, source="session")
+            self._engine = self._base_engine.with_dissimilarity(D, source="session", term_weights=weights)
         else:
-            self._engine._set_dissimilarity(D)
+            self._engine._set_dissimilarity(D, weights)
         self.ranking = self._rank(query)
 
     # ------------------------------------------------------------------ feedback
@@ -216,21 +230,23 @@ class Session(RoundClaims):
         result = _feedback.apply_feedback(
             self.dissimilarity, self.baseline, self.query0, rel, irr, list(self.categories), round_number=number,
             params=params, history_relevant=self._marked(self.rounds, "relevant"),
-            history_irrelevant=self._marked(self.rounds, "irrelevant"))
-        D, query, found = result.dissimilarity, result.query, result.changes
+            history_irrelevant=self._marked(self.rounds, "irrelevant"), weights=self.weights)
+        D, query, weights, found = result.dissimilarity, result.query, result.weights, result.changes
         outcome = None
         if guard:
             evidence = self.evidence_marks(marks)
             outcome = _feedback.guard_round(
                 self.dissimilarity, self.query, D, query, self._vectors(c for c, v in evidence.items() if v == "relevant"),
-                self._vectors(c for c, v in evidence.items() if v == "irrelevant"), d_min=params.d_min)
-            D, query = outcome.dissimilarity, outcome.query
+                self._vectors(c for c, v in evidence.items() if v == "irrelevant"), d_min=params.d_min,
+                weights=self.weights, new_weights=weights)
+            D, query, weights = outcome.dissimilarity, outcome.query, outcome.weights
             found = _feedback.changed_pairs(np.asarray(self.dissimilarity, dtype=np.float64), D)
         changes = tuple(sorted((self._pair_change(c, marks, params) for c in found),
                               key=lambda c: (c.term_a, c.term_b)))
         return Round(uuid.uuid4().hex[:16], number, marks, params, changes, started, _now(),
                      np.array(D, dtype=np.float64), np.array(query, dtype=np.float64),
-                     *((outcome.guard, outcome.step, outcome.before, outcome.after) if outcome else ()))
+                     *((outcome.guard, outcome.step, outcome.before, outcome.after) if outcome else ()),
+                     weights=None if weights is None else np.array(weights, dtype=np.float64))
 
     def _vectors(self, case_ids) -> np.ndarray:
         ids = list(case_ids)
@@ -256,7 +272,7 @@ class Session(RoundClaims):
                                "compute it again")
         self._write(new)
         self.rounds.append(new)
-        self._set_state(new.dissimilarity, new.query)
+        self._set_state(new.dissimilarity, new.query, new.weights)
         return new
 
     def _pair_change(self, change, marks: Mapping[str, str], params) -> PairChange:
@@ -300,7 +316,8 @@ class Session(RoundClaims):
         g = self._description() + _rounds.round_triples(
             r, session=self.iri, number=new.number, user=self.user_iri, started=new.started_at, ended=new.ended_at,
             algorithm=new.params.algorithm, parameters=json.dumps(new.params.as_dict(), sort_keys=True),
-            marks=sorted(new.marks.items()), query_vector=_vector_json(new.query), guard=new.guard, step=new.step)
+            marks=sorted(new.marks.items()), query_vector=_vector_json(new.query), guard=new.guard, step=new.step,
+            term_weights=None if new.weights is None else _weights_json(self.terms, new.weights))
         for c in new.changes:
             g += _rounds.pair_triples(_rounds.pair_iri(r, c.term_a, c.term_b), round_=r, term_a=c.term_a,
                                       term_b=c.term_b, value=c.after, previous=c.before, user=self.user_iri,

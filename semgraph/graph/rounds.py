@@ -12,6 +12,7 @@ Each round is one named graph ``feedback_graph(round_id)`` (``id:`` = ``https://
                   prov:startedAtTime "..." ; prov:endedAtTime "..." ; prov:wasAssociatedWith id:user/alice ;
                   sg:algorithm "penalty" ; sg:parameters "{...}"^^rdf:JSON ; sg:queryVector "[...]"^^rdf:JSON ;
                   sg:guard "reduced" ; sg:guardStep 0.5 ;   (when the round guard ran)
+                  sg:termWeights "{...}"^^rdf:JSON ;        (the term weights after it, when it has some)
                   prov:used id:case/C5 ; sg:mark id:round/R/mark/1
     id:round/R/mark/1  a sg:Mark ; sg:markedCase id:case/C5 ; sg:relevance "relevant"
     id:round/R/pair/RID43336/RID6042  a sg:TermSimilarity, prov:Entity ; sg:termA rid:RID43336 ; sg:termB rid:RID6042 ;
@@ -143,10 +144,11 @@ def session_start(store: Store, session: URIRef, graph: URIRef) -> tuple[str, st
 def round_triples(round_: URIRef, *, session: URIRef, number: int, user: URIRef, started: dt.datetime,
                   ended: dt.datetime, algorithm: str, parameters: str, marks: Iterable[tuple[str, str]],
                   query_vector: Literal | None = None, guard: str | None = None,
-                  step: float | None = None) -> list[tuple]:
+                  step: float | None = None, term_weights: Literal | None = None) -> list[tuple]:
     """The triples of a round itself: its provenance, ``parameters`` (JSON text), the marks ((case id, relevance),
-    numbered 1, 2 ... in the order given; writers give them sorted by case id) and, when given, the query vector and
-    the round guard's outcome with the step it took."""
+    numbered 1, 2 ... in the order given; writers give them sorted by case id) and, when given, the query vector,
+    the round guard's outcome with the step it took and the term weights after the round (``{term IRI: w}``,
+    rdf:JSON)."""
     g: list[tuple] = [
         (round_, RDF.type, SG.FeedbackRound), (round_, RDF.type, PROV.Activity), (round_, SG.session, session),
         (round_, SG.roundNumber, Literal(number, datatype=XSD.integer)),
@@ -157,6 +159,8 @@ def round_triples(round_: URIRef, *, session: URIRef, number: int, user: URIRef,
         g.append((round_, SG.queryVector, query_vector))
     if guard is not None:
         g += [(round_, SG.guard, Literal(guard)), (round_, SG.guardStep, Literal(float(step), datatype=XSD.double))]
+    if term_weights is not None:
+        g.append((round_, SG.termWeights, term_weights))
     for n, (case_id, value) in enumerate(marks, start=1):
         m = URIRef(f"{round_}/mark/{n}")
         g += [(round_, SG.mark, m), (round_, PROV.used, case_iri(case_id)), (m, RDF.type, SG.Mark),
@@ -240,10 +244,11 @@ def _case_id(iri) -> str:
 
 
 _ROUNDS = f"""
-SELECT ?r ?n ?alg ?params ?start ?end ?vector ?guard ?step WHERE {{
+SELECT ?r ?n ?alg ?params ?start ?end ?vector ?guard ?step ?weights WHERE {{
   ?r a sg:FeedbackRound ; sg:session $s ; sg:roundNumber ?n ; sg:algorithm ?alg ; sg:parameters ?params ;
      prov:startedAtTime ?start ; prov:endedAtTime ?end ; sg:queryVector ?vector .
   OPTIONAL {{ ?r sg:guard ?guard ; sg:guardStep ?step }}
+  OPTIONAL {{ ?r sg:termWeights ?weights }}
   {recorded()}
 }} ORDER BY ?n"""
 _ROUND_IDS = f"SELECT DISTINCT ?r WHERE {{ ?r a sg:FeedbackRound ; sg:session $s {recorded()} }}"
@@ -264,8 +269,8 @@ SELECT ?r ?e ?a ?b ?d ?prev ?from WHERE {
 
 def rounds_of(store: Store, session: URIRef) -> list[dict]:
     """The recorded (not pending) rounds of ``session`` in number order: rows with ``r`` (IRI), ``n``, ``alg``,
-    ``params`` (JSON), ``start``, ``end``, ``vector`` (JSON) and, for a guarded round, ``guard`` and ``step``, as RDF
-    terms."""
+    ``params`` (JSON), ``start``, ``end``, ``vector`` (JSON), for a guarded round ``guard`` and ``step``, and for a
+    round with term weights ``weights`` (JSON ``{term IRI: w}``), as RDF terms."""
     return store.select(_ROUNDS, {"s": session})
 
 

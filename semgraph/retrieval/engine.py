@@ -219,7 +219,8 @@ class Engine:
     """Cases of a store, their likelihoods and an HSBD index over them, for one term dissimilarity ``D``.
 
     Build it with :meth:`from_store`; :meth:`with_dissimilarity` gives an engine over the same cases for another
-    ``D`` (for instance a session's learned one).
+    ``D`` and term weights ``w`` (for instance a session's learned ones): it then ranks and explains by
+    ``HSBD(w ⊙ x, w ⊙ a)``.
     """
 
     #: Where :meth:`from_store` read the cases and likelihoods: ``'snapshot'`` or ``'graph'`` (``'given'`` otherwise).
@@ -228,6 +229,8 @@ class Engine:
     collection: Collection | None = None
     #: Ids of the collection's cases :meth:`from_store` left out because their vectors are all zero.
     left_out: tuple[str, ...] = ()
+    #: Term weights ``w`` of the ranking (docs/algorithms.md §5.7), None for none (``w = 1``).
+    term_weights: np.ndarray | None = None
 
     def __init__(self, terms: Sequence[str], cases: Sequence[Case], vectors, dissimilarity, *,
                  labels: Sequence[str] | None = None, categories: Sequence[str] | None = None,
@@ -307,12 +310,14 @@ class Engine:
         engine.loaded_from = loaded_from
         return engine
 
-    def with_dissimilarity(self, dissimilarity, *, source: str = "given") -> Engine:
-        """A new engine over the same cases with another ``D`` (this engine is unchanged).
+    def with_dissimilarity(self, dissimilarity, *, source: str = "given", term_weights=None) -> Engine:
+        """A new engine over the same cases with another ``D`` and term weights ``w`` (None: none); this engine is
+        unchanged.
 
         Its index shares this engine's vectors and projects them while scanning
-        (:meth:`semgraph.retrieval.index.HSBDIndex.with_dissimilarity`): building it costs one dendrogram, independent of the
-        number of cases, and it ranks exactly as an engine built from scratch with that ``D``.
+        (:meth:`semgraph.retrieval.index.HSBDIndex.with_dissimilarity`, projection ``M diag(w)``): building it costs
+        one dendrogram, independent of the number of cases, and it ranks exactly as an engine built from scratch
+        with that ``D`` and ``w``.
         """
         other = object.__new__(Engine)
         other.__dict__.update(self.__dict__)
@@ -320,14 +325,22 @@ class Engine:
         other.dissimilarity = hsbd.clamp(dissimilarity)
         if other.dissimilarity.shape != self.dissimilarity.shape:
             raise InvalidInput(f"D must be {len(self.terms)} x {len(self.terms)}; got {other.dissimilarity.shape}")
-        other.index = self.index.with_dissimilarity(other.dissimilarity)
+        other.index = self.index.with_dissimilarity(other.dissimilarity, term_weights)
+        other.term_weights = other.index.term_weights
         return other
 
-    def _set_dissimilarity(self, dissimilarity) -> None:
-        """Change ``D`` in place (the index is rebuilt in place); used by a session that owns this engine."""
+    def _set_dissimilarity(self, dissimilarity, term_weights=None) -> None:
+        """Change ``D`` and the term weights in place (the index is rebuilt in place); used by a session that owns
+        this engine."""
         D = hsbd.clamp(dissimilarity)
-        self.index.rebuild(D)
+        self.index.rebuild(D, term_weights)
         self.dissimilarity = D
+        self.term_weights = self.index.term_weights
+
+    def weighted(self, vectors) -> np.ndarray:
+        """``w ⊙ x`` for a vector or every row of ``vectors`` (float64; unchanged without term weights)."""
+        x = np.asarray(vectors, dtype=np.float64)
+        return x if self.term_weights is None else x * self.term_weights
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -456,7 +469,7 @@ class Engine:
         result = self.index.search(a, k=k, mask=self.mask(filters, exclude=exclude))
         rows = [self._row[case_id] for case_id in result.ids]
         tree, groups = self._nodes()
-        why = top_contributions(tree, groups, a, self.vectors[rows], explain)
+        why = top_contributions(tree, groups, self.weighted(a), self.weighted(self.vectors[rows]), explain)
         return [Hit(self.ids[row], float(d), self.cases[row].diagnosis, e)
                 for row, d, e in zip(rows, result.distances, why)]
 
@@ -508,12 +521,14 @@ class Engine:
         return cached
 
     def contributions(self, a, b) -> list[Contribution]:
-        """Every dendrogram node's contribution ``|(M a)_v - (M b)_v|``; they sum to HSBD(a, b)."""
-        return contributions(*self._nodes(), a, b)
+        """Every dendrogram node's contribution ``|(M diag(w) a)_v - (M diag(w) b)_v|``; they sum to the engine's
+        distance HSBD(w ⊙ a, w ⊙ b)."""
+        return contributions(*self._nodes(), self.weighted(a), self.weighted(b))
 
     def explain(self, a, b, top: int = 3) -> tuple[Contribution, ...]:
-        """The ``top`` nodes contributing most to HSBD(a, b) (ties: smaller node first; zero shares left out)."""
-        return top_contributions(*self._nodes(), a, np.asarray(b, dtype=np.float64)[None, :], top)[0]
+        """The ``top`` nodes contributing most to HSBD(w ⊙ a, w ⊙ b) (ties: smaller node first; zero shares left
+        out)."""
+        return top_contributions(*self._nodes(), self.weighted(a), self.weighted(b)[None, :], top)[0]
 
 
 @functools.cache

@@ -8,6 +8,8 @@ with ``S_v(x)`` the sum of ``x`` over the leaves of node ``v``. :func:`contribut
 (the reference); :func:`top_contributions` gives the largest non-zero shares of one query against many rows in one
 vectorised pass (one projection of all rows, one sort), which is what a search needs for its hits.
 Projections are :meth:`semgraph.retrieval.hsbd.Dendrogram.project_rows` (element-wise float64), so both give the same values.
+With term weights ``w`` (docs/algorithms.md §5.7) the distance is HSBD(w ⊙ a, w ⊙ b): the callers
+(:meth:`semgraph.retrieval.engine.Engine.explain`) pass the weighted vectors, whose shares then sum to it.
 """
 
 from __future__ import annotations

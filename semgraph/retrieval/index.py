@@ -5,7 +5,8 @@ HSBD is an L1 distance between linear projections, ``HSBD(a, b) = ||M a - M b||_
 query by an exact L1 scan in memory-bounded blocks. After relevance feedback changes the term dissimilarities,
 :meth:`HSBDIndex.rebuild` recomputes ``M`` and ``Y`` from the stored likelihood vectors, and
 :meth:`HSBDIndex.with_dissimilarity` gives an index for the new ``D`` that shares the vectors and projects them while
-it scans (no O(N) work until a search).
+it scans (no O(N) work until a search). Optional non-negative term weights ``w`` (the ``reweight`` feedback,
+docs/algorithms.md §5.7) make the projection ``M diag(w)``: the index then ranks by ``||M diag(w) (x − a)||_1``.
 
 Errors: malformed data (vectors, ids, masks, ``k``) raises :class:`semgraph.errors.InvalidInput`; an invalid option
 (``backend``, ``block_size``, ``linkage``, ``weights``) raises :class:`ValueError` naming the allowed values; the
@@ -22,7 +23,7 @@ import numpy as np
 from semgraph.errors import InvalidInput
 from semgraph.retrieval import hsbd
 
-__all__ = ["BACKENDS", "HSBDIndex", "SearchResult"]
+__all__ = ["BACKENDS", "HSBDIndex", "SearchResult", "check_term_weights"]
 
 #: Allowed values of the ``backend`` option.
 BACKENDS = ("numpy", "faiss")
@@ -53,6 +54,21 @@ class SearchResult(NamedTuple):
 
     ids: list
     distances: np.ndarray
+
+
+def check_term_weights(value, k: int, name: str = "term_weights") -> np.ndarray | None:
+    """``value`` as k finite, non-negative float64 term weights (a read-only copy), or None for None; InvalidInput
+    otherwise."""
+    if value is None:
+        return None
+    try:
+        w = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} must be numeric ({exc}).") from None
+    if w.shape != (k,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise InvalidInput(f"{name} must be {k} finite numbers >= 0; got shape {w.shape}.")
+    w.flags.writeable = False
+    return w
 
 
 def _import_faiss():
@@ -87,6 +103,9 @@ class HSBDIndex:
     backend : {'numpy', 'faiss'}, default 'numpy'
         ``'numpy'``: exact search, pruned by lower bounds from :data:`PRUNE_MIN_ROWS` rows on; ``'faiss'``:
         ``faiss.IndexFlat(d, faiss.METRIC_L1)`` (needs ``pip install semgraph[fast]``).
+    term_weights : array_like, shape (k,), optional
+        Non-negative weights ``w`` of the terms: the projection is ``M diag(w)``, so the index ranks by
+        ``HSBD(w ⊙ x, w ⊙ a)``; None (default) for ``w = 1``.
 
     Notes
     -----
@@ -135,6 +154,7 @@ class HSBDIndex:
         weights: str = "gap",
         block_size: int = 65536,
         backend: str = "numpy",
+        term_weights=None,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"Invalid backend: {backend!r}. The supported values are 'numpy', 'faiss'.")
@@ -147,6 +167,7 @@ class HSBDIndex:
         self.block_size = int(block_size)
         self.backend = backend
         self._set_dendrogram(dissimilarity)
+        self.term_weights = check_term_weights(term_weights, self.n_terms)
         k, d = self.n_terms, self.dim
         self._n = 0
         self._At = np.zeros((k, 0), dtype=np.float32)  # k x capacity (feature-major), columns [:n] used
@@ -187,8 +208,12 @@ class HSBDIndex:
 
     @property
     def projection(self) -> np.ndarray:
-        """The current projection matrix ``M``, shape (2k-1, k) (a copy)."""
-        return self.tree.projection.copy()
+        """The current projection matrix ``M diag(w)``, shape (2k-1, k) (a copy; ``M`` without term weights)."""
+        return self.tree.projection * self._weights()
+
+    def _weights(self) -> np.ndarray:
+        """The term weights ``w`` (ones when the index has none)."""
+        return np.ones(self.n_terms) if self.term_weights is None else self.term_weights
 
     @property
     def vectors(self) -> np.ndarray:
@@ -235,12 +260,13 @@ class HSBDIndex:
         return X
 
     def _project_rows(self, A32: np.ndarray) -> np.ndarray:
-        """Project float32 rows (n, k) to float32 ``(M a)`` columns, shape (2k-1, n).
+        """Project float32 rows (n, k) to float32 ``(M diag(w) a)`` columns, shape (2k-1, n).
 
-        :meth:`semgraph.retrieval.hsbd.Dendrogram.project_rows` (float64, element-wise), rounded once to float32: a row's
-        projection does not depend on how many rows are projected with it.
+        :meth:`semgraph.retrieval.hsbd.Dendrogram.project_rows` of ``w ⊙ a`` (float64, element-wise), rounded once to
+        float32: a row's projection does not depend on how many rows are projected with it.
         """
-        return self.tree.project_rows(A32, np.float32)
+        rows = A32 if self.term_weights is None else A32 * self.term_weights
+        return self.tree.project_rows(rows, np.float32)
 
     def _projected_columns(self, start: int, stop: int) -> np.ndarray:
         """Projected rows [start, stop) as float32 columns (2k-1, stop - start): stored, or computed now."""
@@ -308,18 +334,21 @@ class HSBDIndex:
         self._n += n_new
         self._faiss_index = None
 
-    def rebuild(self, dissimilarity) -> None:
+    def rebuild(self, dissimilarity, term_weights=None) -> None:
         """Recompute the dendrogram, ``M`` and every projected row ``Y = A M^T`` for a new dissimilarity matrix.
 
         Parameters
         ----------
         dissimilarity : array_like, shape (k, k)
             The new term dissimilarities (same k as before), e.g. after a relevance-feedback round.
+        term_weights : array_like, shape (k,), optional
+            The new term weights (None: none, ``w = 1``).
 
         Raises
         ------
         semgraph.errors.InvalidInput
-            If the matrix is malformed or its size differs from the index's k; the index is left unchanged.
+            If the matrix or the weights are malformed or the size differs from the index's k; the index is left
+            unchanged.
         """
         old = self.tree
         self._set_dendrogram(dissimilarity)
@@ -327,19 +356,26 @@ class HSBDIndex:
             new_k = self.tree.k
             self.tree = old
             raise InvalidInput(f"The new dissimilarity matrix is {new_k} x {new_k}; the index holds {old.k} terms.")
+        try:
+            self.term_weights = check_term_weights(term_weights, old.k)
+        except InvalidInput:
+            self.tree = old
+            raise
         if self._Yt is not None:
             for s in range(0, self._n, self.block_size):
                 e = min(self._n, s + self.block_size)
                 self._Yt[:, s:e] = self._project_rows(self._At[:, s:e].T)
         self._faiss_index = None
 
-    def with_dissimilarity(self, dissimilarity) -> HSBDIndex:
+    def with_dissimilarity(self, dissimilarity, term_weights=None) -> HSBDIndex:
         """An index over the same cases for another dissimilarity matrix, without copying or projecting them.
 
         Parameters
         ----------
         dissimilarity : array_like, shape (k, k)
             The other term dissimilarities (same k), e.g. a session's after a feedback round.
+        term_weights : array_like, shape (k,), optional
+            Its term weights ``w`` (None: none); the projection is then ``M diag(w)``.
 
         Returns
         -------
@@ -347,13 +383,13 @@ class HSBDIndex:
             It shares this index's stored vectors and ids (read-only: the first :meth:`add` on either index
             copies them) and stores no projections: building it costs one dendrogram, O(k^3), independent of N, and each search
             projects the rows while scanning (O(N k), about twice a search of an index that stores ``Y``). Its
-            results equal those of ``HSBDIndex(dissimilarity, ids, vectors)`` bit for bit. :meth:`rebuild` on it
-            only changes its dendrogram.
+            results equal those of ``HSBDIndex(dissimilarity, ids, vectors, term_weights=term_weights)`` bit for
+            bit. :meth:`rebuild` on it only changes its dendrogram and weights.
 
         Raises
         ------
         semgraph.errors.InvalidInput
-            If the matrix is malformed or its size differs from the index's k.
+            If the matrix or the weights are malformed or the size differs from the index's k.
         """
         other = object.__new__(HSBDIndex)
         other.__dict__.update(self.__dict__)
@@ -361,6 +397,7 @@ class HSBDIndex:
         if other.tree.k != self.tree.k:
             raise InvalidInput(f"The new dissimilarity matrix is {other.tree.k} x {other.tree.k}; the index holds "
                                f"{self.tree.k} terms.")
+        other.term_weights = check_term_weights(term_weights, self.tree.k)
         other._At = self._At[:, : self._n]  # capacity n: the derived index's first add() reallocates (copies) it
         other._Yt = None
         self._shares_ids = other._shares_ids = True
@@ -372,8 +409,8 @@ class HSBDIndex:
     # ------------------------------------------------------------------------------------------------------------
 
     def project(self, query_vector) -> np.ndarray:
-        """Projection ``M a`` of one likelihood vector, shape (2k-1,), float64."""
-        return self.tree.projection @ hsbd._as_vector(query_vector, self.n_terms, "query_vector")
+        """Projection ``M diag(w) a`` of one likelihood vector, shape (2k-1,), float64."""
+        return self.projection @ hsbd._as_vector(query_vector, self.n_terms, "query_vector")
 
     def search(self, query_vector, k: int = 25, *, mask=None) -> SearchResult:
         """The ``k`` stored cases nearest to a query in HSBD.
@@ -443,9 +480,10 @@ class HSBDIndex:
         return self._search_scan(q, k, mask)
 
     def _leaf_bounds(self, a: np.ndarray, mask) -> np.ndarray:
-        """``L(x) = sum_i W_i |x_i - a_i|`` for every stored row x, float32 (inf where ``mask`` is False)."""
+        """``L(x) = sum_i W_i w_i |x_i - a_i|`` for every stored row x, float32 (inf where ``mask`` is False)."""
         n = self._n
-        weights = np.abs(self.tree.node_weights[: self.n_terms]).astype(np.float32)  # |W_i x_i - W_i a_i|
+        # |W_i w_i x_i - W_i w_i a_i|: the leaf coordinates of M diag(w)
+        weights = np.abs(self.tree.node_weights[: self.n_terms] * self._weights()).astype(np.float32)
         bounds = np.empty(n, dtype=np.float32)
         scratch = np.empty((self.n_terms, min(n, STREAM_BLOCK)), dtype=np.float32)
         for start in range(0, n, STREAM_BLOCK):
@@ -475,10 +513,11 @@ class HSBDIndex:
         sums lose at most about 37 u (Y(x) + Y(a)) of its distance D, where Y(x) = sum_i c_i |x_i| >= ||M x||_1
         (c: column sums of M) and D <= Y(x) + Y(a); the float32 bound exceeds the exact sum by at most 24 u L.
         A row with bound > t + margin, margin = 128 u (max Y(x) + Y(a)), therefore has distance > t >= the final
-        k-th distance; every row with distance <= t, ties included, is computed exactly.
+        k-th distance; every row with distance <= t, ties included, is computed exactly. With term weights the same
+        holds for ``M diag(w)``: the leaf weights are ``W_i w_i`` and the column sums ``c_i w_i``.
         """
         n, want = self._n, CANDIDATES_PER_RESULT * k
-        c = self.tree.projection.sum(axis=0)
+        c = self.projection.sum(axis=0)
         scale = self._amax + np.abs(a)
         if scale.max() >= _MAX_SCALE or c @ scale >= _MAX_SCALE:  # float32 bounds could overflow: scan instead
             return None

@@ -25,10 +25,12 @@ REL = [[0, .85, 0, 0]]  # term 1 present and comparable to query term 0 (|0.85 -
 #: One round (round 1, default parameters, REL marked relevant, nothing irrelevant): δ(0, 1) and the query after it.
 #: penalty: 0.5 - ρ = 0.4. regularised: the same step (ρ/1, inside κ = 0.3 of D0; no irrelevant mark, so no
 #: acceptance check). rocchio: D unchanged, q = 1.0·q + 0.75·REL = [0.9, 0.6375, 0.8, 0].
+#: reweight: D and query unchanged; its weights are checked in test_feedback_reweight.py.
 EXPECTED = {
     "penalty": (0.4, [0.9, 0.0, 0.8, 0.0]),
     "regularised": (0.4, [0.9, 0.0, 0.8, 0.0]),
     "rocchio": (0.5, [0.9, 0.6375, 0.8, 0.0]),
+    "reweight": (0.5, [0.9, 0.0, 0.8, 0.0]),
 }
 
 
@@ -45,6 +47,7 @@ def test_every_algorithm_runs_one_round_as_its_entry_declares(name):
     np.testing.assert_allclose(r.query, query)
     assert bool(r.changes) == entry.changes_dissimilarity
     assert (not np.array_equal(r.query, Q)) == entry.moves_query
+    assert (r.weights is not None) == entry.sets_weights
     assert entry.description and set(entry.parameters) <= set(FeedbackParams().as_dict())
 
 
@@ -59,6 +62,7 @@ def test_a_step_returns_exactly_what_its_entry_declares(name):
     step = entry.step(_inputs(FeedbackParams(algorithm=name)))
     assert (step.dissimilarity is not None) == entry.changes_dissimilarity
     assert (step.query is not None) == entry.moves_query
+    assert (step.weights is not None) == entry.sets_weights
 
 
 def test_the_protocol_compares_every_algorithm():
@@ -69,7 +73,7 @@ def test_the_protocol_compares_every_algorithm():
     out = compare(vectors, diagnoses, patients, CATS, {"D": D4}, seeds=[0], config=ProtocolConfig(
         n_queries=1, rounds=1, max_k=3))
     query_only = [n for n in available_algorithms() if not fb.get_algorithm(n).changes_dissimilarity]
-    assert query_only == ["rocchio"]
+    assert query_only == ["rocchio", "reweight"]
     assert set(out["settings"]) == ({f"likelihoods/D/{f}" for f in FEEDBACKS}
                                     | {f"likelihoods/l1/{f}" for f in ("none", *query_only)})
     assert set(out["feedback_params"]) == set(available_algorithms())
@@ -86,7 +90,7 @@ def test_the_protocol_compares_every_algorithm():
 
 @pytest.mark.parametrize("name", [n for n in available_algorithms() if fb.get_algorithm(n).changes_dissimilarity])
 def test_plain_l1_refuses_algorithms_that_change_d(name):
-    with pytest.raises(InvalidInput, match="use feedback 'none' or 'rocchio'"):
+    with pytest.raises(InvalidInput, match="use feedback 'none' or 'rocchio' or 'reweight'"):
         run_protocol([[1, 0, 0, 0], [1, 0, 0, 0]], ["x", "x"], ["p", "q"], CATS, None, feedback=name)
 
 

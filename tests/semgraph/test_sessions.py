@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -14,7 +15,11 @@ import ontology
 from kg.namespaces import BASELINE_GRAPH, SG
 from ontology.paper_terms import paper_terms
 from semgraph.errors import InvalidInput, NotFound, SemgraphError
-from semgraph.feedback.algorithms import TEXT_ALGORITHM, FeedbackParams
+from semgraph.feedback.algorithms import (
+    TEXT_ALGORITHM,
+    FeedbackParams,
+    discriminant_weights,
+)
 from semgraph.feedback.promotion import promote, promotion_candidates
 from semgraph.feedback.replay import list_sessions, load_session
 from semgraph.feedback.sessions import start_session, start_text_session
@@ -149,6 +154,39 @@ def test_replay_from_the_graph_equals_the_live_session(store, engine, algorithm)
     assert replay.user == "bob" and replay.query_case == "Q"
     if algorithm != "penalty":
         assert not np.array_equal(live.query, live.query0)  # rocchio moved the query
+
+
+def test_reweight_rounds_record_the_weights_and_replay_restores_them(store, engine):
+    live = start_session(store, engine, "Q", "bob", k=10)
+    first = live.feedback({"REL": "relevant", "IRR": "irrelevant"}, FeedbackParams(algorithm="rocchio+reweight"))
+    expected = discriminant_weights(engine.vector("Q"), [engine.vector("REL")], [engine.vector("IRR")])
+    np.testing.assert_allclose(first.weights, expected, rtol=1e-12)  # the guard applied it in full
+    assert first.guard == "applied"
+    rows = store.select("SELECT ?w WHERE { GRAPH $g { $r $p ?w } }", {"g": first.graph, "r": first.iri,
+                                                                       "p": SG.termWeights})
+    assert json.loads(str(rows[0]["w"])) == dict(zip(engine.terms, map(float, first.weights)))
+    live.feedback({"OTHER": "irrelevant"}, FeedbackParams(algorithm="penalty"))  # keeps the weights
+    np.testing.assert_array_equal(live.weights, first.weights)
+    assert ranking(live) == [(h.case_id, h.distance) for h in engine.with_dissimilarity(
+        live.dissimilarity, term_weights=live.weights).search_vector(live.query, 10, exclude=("Q",))]
+    replay = load_session(store, live.session_id, engine, k=10)
+    np.testing.assert_array_equal(replay.weights, live.weights)
+    assert [r.weights.tolist() for r in replay.rounds] == [r.weights.tolist() for r in live.rounds]
+    assert ranking(replay) == ranking(live)
+
+
+def test_undo_restores_the_previous_weights(store, engine):
+    session = start_session(store, engine, "Q", "carol", k=8)
+    initial = ranking(session)
+    session.feedback({"REL": "relevant", "IRR": "irrelevant"}, FeedbackParams(algorithm="reweight"))
+    after_one, w1 = ranking(session), session.weights.copy()
+    session.feedback({"REL": "relevant", "OTHER": "irrelevant"}, FeedbackParams(algorithm="reweight"))
+    assert not np.array_equal(session.weights, w1)
+    session.undo()
+    np.testing.assert_array_equal(session.weights, w1)
+    assert ranking(session) == after_one
+    session.undo()
+    assert session.weights is None and session.engine.term_weights is None and ranking(session) == initial
 
 
 def test_replay_of_a_vector_query(store, engine):
@@ -302,3 +340,16 @@ def test_cli_feedback_session_undo_and_promote(run):
     out = run("promote", "--session", session_id, "--user", "carol", "--reason", "agreed")
     assert "2 baseline values changed" in out and "water density ↔ hypodense" in out
     assert "no pair changed the same way" in run("promote", "--candidates")
+
+
+def test_cli_feedback_with_reweight(run):
+    out = run("feedback", "--new", "--case", "Q", "--user", "alice", "--relevant", "REL", "--irrelevant", "IRR",
+              "--algorithm", "rocchio+reweight")
+    session_id = out.split()[1]
+    assert "round 1 (rocchio+reweight) by alice" in out and "term weights, farthest from 1 (reweight): " in out
+    data = json.loads(run("feedback", "--session", session_id, "--irrelevant", "OTHER", "--algorithm",
+                          "rocchio+reweight", "--format", "json"))
+    assert set(data["weights"]) == set(TERMS) and data["round"]["weights"] == [data["weights"][t] for t in TERMS]
+    assert sum(data["weights"].values()) == pytest.approx(len(TERMS))  # mean 1, whatever step the guard took
+    shown = run("session", "show", session_id)
+    assert shown.count("term weights, farthest from 1 (reweight): ") == 2  # replayed from the graph

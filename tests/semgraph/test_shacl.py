@@ -13,6 +13,7 @@ import ontology
 from kg.namespaces import SG
 from semgraph.cli.demo_cmd import build_demo
 from semgraph.exchange import export as ex
+from semgraph.feedback.algorithms import FeedbackParams
 from semgraph.feedback.promotion import promote
 from semgraph.feedback.sessions import start_session
 from semgraph.graph import shapes
@@ -25,7 +26,8 @@ ID = "https://w3id.org/semgraph/id/"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo data folder (12 cases of 128 px) with two feedback sessions (one with a start record), a
+    """The demo data folder (12 cases of 128 px) with feedback sessions (one with a start record, one with term
+    weights), a
     promotion of one of them and two sessions on hand-made cases that give a proposal; yields the store folder and
     the data folder."""
     root = tmp_path_factory.mktemp("shacl-demo")
@@ -44,7 +46,8 @@ def demo(tmp_path_factory):
         first.record_start(title=f"case {cases[0]}", parameters={"k": 5, "filters": [], "algorithm": "penalty"})
         first.feedback({cases[1]: "relevant", cases[2]: "irrelevant"})
         first.feedback({cases[3]: "relevant", cases[4]: "neutral"})
-        start_session(store, engine, cases[5], "bob").feedback({cases[6]: "relevant"})
+        start_session(store, engine, cases[5], "bob").feedback({cases[6]: "relevant"},
+                                                               FeedbackParams(algorithm="rocchio+reweight"))
         promote(store, first.session_id, user="carl", reason="agreed in review")
     return root / "graph", root / "data"
 
@@ -96,6 +99,7 @@ def test_the_demo_store_conforms(demo, data):
     kinds = {o for o in data.objects(None, RDF.type)}
     assert {SG.Case, SG.Annotation, SG.TermLikelihood, SG.Collection, SG.FeedbackRound, SG.Mark, SG.Promotion,
             SG.RetrievalSession, SG.OntologyGraph} <= kinds  # the demo exercised every stored shape
+    assert len(list(data.triples((None, SG.termWeights, None)))) == 1  # bob's reweight round
     assert report.triples == len(data) > 1000
     # ontology graphs contribute only their self-description
     assert len(list(data.subjects(RDF.type, URIRef("http://www.w3.org/2002/07/owl#Class")))) == 0
@@ -108,6 +112,7 @@ def plantings(data: Graph) -> list[tuple[list, list, tuple[str, str, str]]]:
     edge = min(data.subjects(SG.kind, Literal("learned")))
     mark, session, term = one(data, SG.Mark), one(data, SG.RetrievalSession), one(data, SG.CollectionTerm)
     case, promotion, graph = one(data, SG.Case), one(data, SG.Promotion), one(data, SG.OntologyGraph)
+    weighted = min(data.subjects(SG.termWeights, None))
     return [
         # a likelihood outside [0, 1]
         ([(item, SG.value, None)], [(item, SG.value, Literal(1.25, datatype=XSD.double))],
@@ -133,6 +138,9 @@ def plantings(data: Graph) -> list[tuple[list, list, tuple[str, str, str]]]:
         # an ontology graph without its root
         ([(graph, SG.root, None)], [],
          ("sgsh:OntologyGraphShape", "graph:" + str(graph).rsplit("/graph/", 1)[1], "sg:root")),
+        # a round with two sets of term weights
+        ([], [(weighted, SG.termWeights, Literal("{}", datatype=RDF.JSON))],
+         ("sgsh:FeedbackRoundShape", short(weighted), "sg:termWeights")),
     ]
 
 

@@ -162,3 +162,38 @@ def test_a_round_that_changes_nothing_says_so(rsite):
     html = rita.page(f"/sessions/{s['session_id']}")
     assert 'id="nothing-changed"' in html and "Nothing changed: " in html
     assert "only the query moved" not in html and 'id="round-guard"' not in html
+
+
+def test_a_reweight_round_lists_the_terms_whose_weight_moved_most(rsite):
+    rita = Api(rsite.url, "rita")
+    query, marks = radiology_fixture.best_feedback_query(rsite.store, k=12)
+    s = rita.post("/sessions", json={"case_id": query, "k": 12, "algorithm": "rocchio+reweight"}).json()
+    assert s["weight_changes"] == []  # before any round
+    after = rita.post(f"/sessions/{s['session_id']}/rounds", json={"marks": marks, "round": 0}).json()
+    outcome = _check_outcome(after)
+    moved = after["weight_changes"]
+    assert outcome["weights_moved"] and 0 < len(moved) <= 5
+    assert after["changes"] == []  # reweight changes no term pair
+    deltas = [abs(w["after"] - w["before"]) for w in moved]
+    assert deltas == sorted(deltas, reverse=True) and all(w["before"] == 1.0 for w in moved)  # from no weights
+    html = rita.page(f"/sessions/{s['session_id']}").replace("&#39;", "'")
+    assert 'id="weight-changes"' in html and all(w["text"] in html for w in moved)
+    assert "only the query moved" not in html
+    doc = rita.get("/openapi.json").json()
+    assert "weight_changes" in doc["components"]["schemas"]["RetrievalSession"]["properties"]
+
+
+def test_the_ranking_of_a_reweight_round_is_recomputed_with_its_weights(rsite):
+    from semgraph.feedback.algorithms import FeedbackParams
+    from semgraph.feedback.sessions import start_session
+    from semgraph.retrieval.engine import Engine
+    from webapp.web_sessions import Entry, ranking_after
+
+    query, marks = radiology_fixture.best_feedback_query(rsite.store, k=12)
+    session = start_session(rsite.store, Engine.from_store(rsite.store), query, "probe", k=12)
+    rnd = session.compute_round(marks, FeedbackParams(algorithm="reweight"))  # test setup only: nothing written
+    session.rounds.append(rnd)
+    session._set_state(rnd.dissimilarity, rnd.query, rnd.weights)
+    unweighted = session.engine.with_dissimilarity(rnd.dissimilarity).search_vector(rnd.query, 12, exclude=(query,))
+    assert [h.distance for h in unweighted] != [h.distance for h in session.ranking]  # the weights matter
+    assert ranking_after(Entry(session, {}), 1) == session.ranking
