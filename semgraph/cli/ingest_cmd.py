@@ -104,16 +104,18 @@ def ingest_command(state: State, source: str | None, dicomweb: str | None, studi
 
     if (source is None) == (dicomweb is None):
         raise click.UsageError("give either a MANIFEST_OR_FOLDER_OR_CSV or --dicomweb URL")
-    kind = None if dicomweb is not None else resolve_source(source)[0]
-    if jobs and kind != "manifest":
-        raise click.UsageError("--jobs goes with a cohort manifest")
-    if batch and kind not in ("manifest", "reader"):
-        raise click.UsageError("--batch goes with a cohort manifest or a reader CSV")
+    if (jobs or batch) and dicomweb is not None:
+        raise click.UsageError("--jobs and --batch go with a cohort manifest or a reader CSV, not --dicomweb")
     if dicomweb is not None:
         _ingest_dicomweb(state, dicomweb, studies, series, patient, dates, no_model, collection, title, case_label)
         return
     if studies or series or patient or dates:
         raise click.UsageError("--study, --series, --patient and --date go with --dicomweb")
+    kind, _ = resolve_source(source)
+    if jobs and kind != "manifest":
+        raise click.UsageError("--jobs goes with a cohort manifest")
+    if batch and kind not in ("manifest", "reader"):
+        raise click.UsageError("--batch goes with a cohort manifest or a reader CSV")
     data_dir = state.config.data_dir
     model = None if (no_model or kind == "reader") else latest_model(data_dir)
     new = {key: value for key, value in (("title", title), ("case_label", case_label), ("term_root", term_root))
