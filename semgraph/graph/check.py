@@ -481,14 +481,14 @@ def _check_collections(store: Store, report: CheckReport) -> None:
         elif str(r["collection"]) not in known:
             report.add("collection", r["case"], f"case is in {r['collection']}, which is not a defined collection")
     own = {c: {str(r["term"]) for r in items if "term" in r} for c, items in by_collection.items()}
-    outside: dict[str, list[str]] = {}
-    for c, t in store.select_values(_USED_TERMS, {"a": ANNOTATIONS_GRAPH}):
-        if t not in own.get(c, ()):
-            outside.setdefault(c, []).append(t)
+    outside: dict[str, list] = {}
+    for r in store.select(_USED_TERMS, {"a": ANNOTATIONS_GRAPH}):  # terms as stored: a literal is outside too
+        if not (isinstance(r["t"], URIRef) and str(r["t"]) in own.get(str(r["c"]), ())):
+            outside.setdefault(str(r["c"]), []).append(r["t"])
     for c, terms in sorted(outside.items()):
         n, example = 0, None
-        for t in sorted(terms):
-            row = store.select(_OUTSIDE_EXAMPLE, {"a": ANNOTATIONS_GRAPH, "c": URIRef(c), "t": URIRef(t)})[0]
+        for t in sorted(terms, key=str):
+            row = store.select(_OUTSIDE_EXAMPLE, {"a": ANNOTATIONS_GRAPH, "c": URIRef(c), "t": t})[0]
             n += int(row["n"])
             example = example or (t, row["example"])
         report.add("collection", URIRef(c), f"{n} likelihood(s) of its cases name terms outside it, e.g. "

@@ -224,3 +224,12 @@ def test_check_reports_a_likelihood_outside_its_collection(store_dir):
                 <https://w3id.org/semgraph/id/annotation/N001/reader/x> } }""")
     out = invoke("check", ok=False)
     assert "likelihood(s) of its cases name terms outside it, e.g. http://radlex.org/RID/RID5715" in out
+    with kg.open_store(store_dir / "graph") as store:  # a term that is a literal: outside too, and no crash
+        store.update("""DELETE DATA { GRAPH <https://w3id.org/semgraph/graph/annotations> {
+            <https://w3id.org/semgraph/id/annotation/N001/reader/x> <https://w3id.org/semgraph/vocab#term>
+                <http://radlex.org/RID/RID5715> } } ;
+            INSERT DATA { GRAPH <https://w3id.org/semgraph/graph/annotations> {
+            <https://w3id.org/semgraph/id/annotation/N001/reader/x> <https://w3id.org/semgraph/vocab#term> "hypodense" } }""")
+    out = invoke("check", ok=False)
+    assert "likelihood(s) of its cases name terms outside it, e.g. hypodense" in out
+    assert "needs exactly one sg:term (a term IRI)" in out
