@@ -453,12 +453,14 @@ def _nodes_of(store: Store, chunk: str) -> dict[str, dict[str, float]]:
     return values
 
 
-def stale_term_values(store: Store, *, batch: int = 2000) -> list[tuple[str, str]]:
+def stale_term_values(store: Store, *, batch: int = 2000,
+                      batches: Iterable[list[str]] | None = None) -> list[tuple[str, str]]:
     """``(annotation IRI, what is wrong)`` for every annotation whose ``sg:termValues`` copy is missing, unreadable or
     differs from its likelihood nodes (reads every node, ``batch`` annotations at a time so that memory stays
-    bounded: a full check, not for the search path)."""
+    bounded: a full check, not for the search path). ``batches``: the annotations as :func:`annotation_batches`
+    gives them, when the caller has read them already."""
     problems = []
-    for iris in annotation_batches(store, batch):
+    for iris in annotation_batches(store, batch) if batches is None else batches:
         chunk = " ".join(iris)
         nodes = _nodes_of(store, chunk)
         copies = dict(store.select_values(_COPIES % chunk, {"g": ANNOTATIONS_GRAPH}))

@@ -227,7 +227,8 @@ def _check_cases(store: Store, report: CheckReport) -> None:
             report.add("annotation", a, "has no sg:likelihood")
     report.checked["likelihoods"] = int(store.select_values(_LIKELIHOOD_COUNT, g)[0][0])
     loose = " ".join(URIRef(row[0]).n3() for row in store.select_values(_LOOSE_LIKELIHOODS, g))
-    picks = [f"VALUES ?x {{ {' '.join(iris)} }} ?x sg:likelihood ?l" for iris in annotation_batches(store)]
+    batches = list(annotation_batches(store))  # read once, for the rules and for the copies below
+    picks = [f"VALUES ?x {{ {' '.join(iris)} }} ?x sg:likelihood ?l" for iris in batches]
     broken = [r for pick in picks + ([f"VALUES ?l {{ {loose} }}"] if loose else [])
               for r in store.select(_LIKELIHOODS % pick, g)]  # a batch at a time: bounded memory
     for r in broken:
@@ -238,7 +239,7 @@ def _check_cases(store: Store, report: CheckReport) -> None:
             report.add("likelihood", item, f"needs exactly one numeric sg:value in [0, 1] (got {r.get('value')!s})")
         if int(r["parents"]) == 0:
             report.add("orphan", item, "likelihood without its sg:Annotation")
-    for annotation, problem in stale_term_values(store):
+    for annotation, problem in stale_term_values(store, batches=batches):
         report.add("copy", URIRef(annotation), f"{problem} (`semgraph check --repair` rebuilds it)")
 
 
