@@ -280,7 +280,8 @@ class Store(ABC):
 
     def dump_quads(self, out: str | os.PathLike) -> dict[str, int]:
         """Write every quad of every named graph to the file ``out`` as N-Quads, from one consistent read of the
-        store, streaming (the quads are never all in memory here); return the number of quads per graph IRI."""
+        store (one SELECT, whose answer is held in memory; the embedded store streams its own dump instead);
+        return the number of quads per graph IRI."""
         from .sparql import to_oxigraph
 
         rows = self.select("SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
