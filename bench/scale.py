@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import platform
@@ -146,6 +147,17 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
 
 
+def timed_each(call, items) -> tuple[float, float, float]:
+    """``call(item)`` for every item: (p50, p95) of the calls in milliseconds, and the seconds of them all."""
+    times = []
+    start = time.perf_counter()
+    for item in items:
+        t = time.perf_counter()
+        call(item)
+        times.append(time.perf_counter() - t)
+    return *percentiles(times), time.perf_counter() - start
+
+
 def build(run: Run, args) -> None:
     """The store: the image cohort (if any), then the ratings CSV, through the command line."""
     data = run.data
@@ -218,14 +230,8 @@ def measure_engine(run: Run, args) -> None:
         q = args.queries
         ids = [engine.ids[i] for i in rng.integers(0, len(engine.ids), q)]
         engine.search_case(ids[0])  # the dendrogram of the explanations is built once, on the first search
-        times = []
-        start = time.perf_counter()
-        for case_id in ids:
-            t = time.perf_counter()
-            engine.search_case(case_id, k=25)
-            times.append(time.perf_counter() - t)
-        p50, p95 = percentiles(times)
-        run.row(f"search by case, p50 ({q} queries, k=25)", p50, "ms", time.perf_counter() - start, rss_mb(), "bench")
+        p50, p95, s = timed_each(functools.partial(engine.search_case, k=25), ids)
+        run.row(f"search by case, p50 ({q} queries, k=25)", p50, "ms", s, rss_mb(), "bench")
         run.row("search by case, p95", p95, "ms", None, None, "bench")
 
         rows = readings()
@@ -238,15 +244,8 @@ def measure_engine(run: Run, args) -> None:
                 if r[c] < RATINGS[c]:
                     values[term_iri(c, r[c] + 1)] = 0.3
             queries.append(values)
-        times = []
-        start = time.perf_counter()
-        for values in queries:
-            t = time.perf_counter()
-            engine.search_vector(values, k=25)
-            times.append(time.perf_counter() - t)
-        p50, p95 = percentiles(times)
-        run.row(f"search by terms, p50 ({q} queries, 8-10 terms, k=25)", p50, "ms", time.perf_counter() - start,
-                rss_mb(), "bench")
+        p50, p95, s = timed_each(functools.partial(engine.search_vector, k=25), queries)
+        run.row(f"search by terms, p50 ({q} queries, 8-10 terms, k=25)", p50, "ms", s, rss_mb(), "bench")
         run.row("search by terms, p95", p95, "ms", None, None, "bench")
 
         start = time.perf_counter()
@@ -270,16 +269,9 @@ def measure_engine(run: Run, args) -> None:
                 run.row("text search", "n/a", "", None, None, "bench",
                         f"the text {texts[0]!r} names no term of the collection's vocabulary")
             else:
-                times = []
-                start = time.perf_counter()
-                for text in texts:
-                    t = time.perf_counter()
-                    text_search(index, text, k=25)
-                    times.append(time.perf_counter() - t)
-                p50, p95 = percentiles(times)
-                run.row(f"search by text, p50 ({len(texts)} queries such as {texts[0]!r})", p50, "ms",
-                        time.perf_counter() - start, rss_mb(), "bench",
-                        f"{len(probe.query.matches)} terms matched in the first")
+                p50, p95, s = timed_each(lambda text: text_search(index, text, k=25), texts)
+                run.row(f"search by text, p50 ({len(texts)} queries such as {texts[0]!r})", p50, "ms", s,
+                        rss_mb(), "bench", f"{len(probe.query.matches)} terms matched in the first")
                 run.row("search by text, p95", p95, "ms", None, None, "bench")
             del index
 
