@@ -87,9 +87,9 @@ def render(hu: np.ndarray, mask: np.ndarray | None = None, *, size: int = DEFAUL
     """A PNG of ``hu`` in ``window`` scaled to fit ``size`` × ``size``, with ``mask``'s outline drawn over it."""
     from PIL import Image
 
-    level, width = WINDOWS[check_window(window)]
-    lo = level - width / 2.0
-    grey = np.clip((np.asarray(hu, dtype=np.float64) - lo) * (255.0 / width), 0, 255).astype(np.uint8)
+    from semgraph.imaging import apply_window
+
+    grey = (apply_window(hu, *WINDOWS[check_window(window)]) * 255.0).astype(np.uint8)
     rows, cols = grey.shape
     scale = size / max(rows, cols)
     shape = (max(1, round(cols * scale)), max(1, round(rows * scale)))  # PIL: (width, height)
